@@ -1,0 +1,109 @@
+"""The `Area` container: every layer of a study in ONE projected metric CRS."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pyproj
+import shapely
+
+from siting.errors import CRSError, InputDataError
+from siting.sources.osm import OsmData
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Area:
+    """Streets, buildings, DH network and candidate sites of one study area.
+
+    All layers share `crs`, a projected metric CRS (local UTM unless the study sets one);
+    `boundary` is the hull of the streets and buildings, used to reject sites outside.
+    """
+
+    crs: pyproj.CRS
+    streets: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame
+    network: gpd.GeoDataFrame | None
+    landuse: gpd.GeoDataFrame
+    data_centers: gpd.GeoDataFrame
+    boundary: shapely.Geometry
+    source: str
+
+    @classmethod
+    def from_osm(
+        cls,
+        osm: OsmData,
+        network: gpd.GeoDataFrame | None = None,
+        crs: str | pyproj.CRS | None = None,
+    ) -> Area:
+        """Project an OSM extract (and a network layer) into one metric CRS and check them."""
+        if len(osm.streets) == 0:
+            raise InputDataError(
+                f"{osm.source} has no streets (highway=* ways); pipes are routed along streets, "
+                "so use an extract that covers the street network of the area."
+            )
+        if len(osm.buildings) == 0:
+            raise InputDataError(
+                f"{osm.source} has no buildings (building=*); heat demand and homes come from "
+                "building footprints, so use an extract that includes them."
+            )
+        target = metric_crs(osm.streets, crs)
+        streets = osm.streets.to_crs(target)
+        buildings = osm.buildings.to_crs(target)
+        # hull of all vertices: robust to the invalid polygons OSM extracts often hold
+        coords = np.vstack(
+            [
+                shapely.get_coordinates(streets.geometry.values),
+                shapely.get_coordinates(buildings.geometry.values),
+            ]
+        )
+        hull = shapely.MultiPoint(coords).convex_hull
+        if network is not None:
+            network = reproject(network, target, "network")
+        return cls(
+            crs=target,
+            streets=streets,
+            buildings=buildings,
+            network=network,
+            landuse=osm.landuse.to_crs(target),
+            data_centers=osm.data_centers.to_crs(target),
+            boundary=hull,
+            source=osm.source,
+        )
+
+
+def metric_crs(gdf: gpd.GeoDataFrame, crs: str | pyproj.CRS | None = None) -> pyproj.CRS:
+    """The study CRS: `crs` if given (must be projected, in metres), else the local UTM zone."""
+    if crs is not None:
+        target = pyproj.CRS.from_user_input(crs)
+        if not target.is_projected:
+            raise CRSError(
+                f"study crs {crs} is geographic (degrees); distances need a projected metric CRS, "
+                "e.g. a UTM zone (EPSG:25832 for Denmark) or leave crs empty for local UTM."
+            )
+        unit = target.axis_info[0].unit_name if target.axis_info else "metre"
+        if unit not in ("metre", "meter", "m"):
+            raise CRSError(f"study crs {crs} is in {unit}; choose a CRS in metres.")
+        return target
+    return gdf.estimate_utm_crs()
+
+
+def reproject(gdf: gpd.GeoDataFrame, crs: pyproj.CRS, name: str) -> gpd.GeoDataFrame:
+    """Reproject `gdf` to the study CRS; an error that names `name` when it cannot."""
+    if gdf.crs is None:
+        raise CRSError(f"{name} has no CRS; set it (gdf.set_crs(...)) or save the file with one.")
+    try:
+        out = gdf.to_crs(crs)
+    except Exception as exc:  # pyproj.exceptions.CRSError and friends
+        raise CRSError(f"{name} cannot be reprojected from {gdf.crs} to {crs}: {exc}") from exc
+    bounds = out.total_bounds
+    if len(out) and not (np.isfinite(bounds).all() and (np.abs(bounds) < 1e8).all()):
+        raise CRSError(
+            f"{name} lands outside the valid area of {crs.name} after reprojection from "
+            f"{gdf.crs}; its CRS is probably wrong (check the file's .prj or crs field)."
+        )
+    return out

