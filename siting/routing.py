@@ -219,6 +219,7 @@ class Connection:
     cost: np.ndarray  # (n,) equivalent metres from the network, inf if unreachable
     pred: np.ndarray  # (n,) predecessor node, NO_PRED at a source
     source_access_m: np.ndarray  # (n,) stub length from the pipe, for source nodes
+    source_point_xy: np.ndarray  # (n, 2) the network point each source node taps (NaN elsewhere)
 
 
 def connect_from_network(
@@ -241,6 +242,9 @@ def connect_from_network(
     # cheapest stub per street node (several pipe points may snap to one node)
     stub = np.full(n, np.inf)
     np.minimum.at(stub, nodes[ok], access[ok] * ACCESS_MULTIPLIER)
+    tap_xy = np.full((n, 2), np.nan)
+    order = np.flatnonzero(ok)[np.argsort(-access[ok], kind="stable")]
+    tap_xy[nodes[order]] = network_points_xy[order]  # the nearest point is written last
     src = np.flatnonzero(np.isfinite(stub))
     super_src = n
     coo = graph.matrix.tocoo()
@@ -252,7 +256,7 @@ def connect_from_network(
     pred = pred[:n].copy()
     pred[pred == super_src] = NO_PRED
     access_len = np.where(np.isfinite(stub), stub / ACCESS_MULTIPLIER, 0.0)
-    return Connection(cost=dist[:n], pred=pred, source_access_m=access_len)
+    return Connection(cost=dist[:n], pred=pred, source_access_m=access_len, source_point_xy=tap_xy)
 
 
 def path_nodes(pred: np.ndarray, target: int) -> list[int]:
@@ -329,28 +333,34 @@ class LocalNetwork:
 
     building_index: np.ndarray  # positions into the buildings table
     connected_demand_mwh_per_yr: float
-    trench_length_m: float  # streets + service lines
+    trench_length_m: float  # streets + service lines (site access excluded)
     trench_cost_eq_m: float
     geometry: shapely.Geometry | None
+    first_lhd_mwh_per_m: float  # linear heat density of the first building alone
 
 
 def grow_local_networks(
     graph: StreetGraph,
     site_nodes: np.ndarray,
+    site_access_m: np.ndarray,
     building_nodes: np.ndarray,
     building_access_m: np.ndarray,
     building_demand_mwh: np.ndarray,
     heat_budget_mwh: np.ndarray,
     radius_eq_m: float,
+    min_lhd_mwh_per_m: float,
     batch: int = 64,
 ) -> list[LocalNetwork]:
-    """Grow a local network from each site to the nearest buildings by route cost.
+    """Grow a local network from each site to the buildings nearest by route cost.
 
-    Buildings are taken cheapest route first until the site's deliverable heat
-    (`heat_budget_mwh`) is used or no building is left within `radius_eq_m`. The
-    trench is the union of the shortest-path tree branches to the chosen buildings
-    plus their service lines. Each site is screened alone: sites do not compete for
-    buildings here (a site's result is what it could do if it were the one built).
+    Buildings join cheapest route first; each adds the street edges its shortest path
+    needs beyond the tree so far, plus its service line. Joining stops at the site's
+    deliverable heat (`heat_budget_mwh`) or the search radius. The network kept is the
+    longest prefix whose linear heat density (connected MWh/yr per metre of trench,
+    site access included) stays at or above `min_lhd_mwh_per_m`: adding a building
+    that drags the whole network below the viability line is not worth its pipe.
+    Each site is screened alone: sites do not compete for buildings here (a site's
+    result is what it could do if it were the one built).
     """
     out: list[LocalNetwork] = []
     has_demand = building_demand_mwh > 0
@@ -364,53 +374,77 @@ def grow_local_networks(
             d = dist[k][building_nodes] + building_access_m * ACCESS_MULTIPLIER
             cand = np.flatnonzero(np.isfinite(d) & has_demand)
             cand = cand[np.lexsort((cand, d[cand]))]  # cheapest first, ties by position
-            cum = np.cumsum(building_demand_mwh[cand])
-            # take buildings until the budget is met (the one that crosses it is included)
-            n_take = int(np.searchsorted(cum, heat_budget_mwh[i], side="left")) + 1
-            chosen = cand[: min(n_take, len(cand))]
             out.append(
-                _tree_union(
-                    graph, pred[k], chosen, building_nodes, building_access_m, building_demand_mwh
+                _grow_one(
+                    graph,
+                    pred[k],
+                    cand,
+                    building_nodes,
+                    building_access_m,
+                    building_demand_mwh,
+                    float(heat_budget_mwh[i]),
+                    float(site_access_m[i]),
+                    min_lhd_mwh_per_m,
                 )
             )
     return out
 
 
-def _tree_union(
+def _grow_one(
     graph: StreetGraph,
     pred: np.ndarray,
-    chosen: np.ndarray,
+    cand: np.ndarray,
     building_nodes: np.ndarray,
     building_access_m: np.ndarray,
     building_demand_mwh: np.ndarray,
+    budget_mwh: float,
+    site_access_m: float,
+    min_lhd: float,
 ) -> LocalNetwork:
-    if len(chosen) == 0:
-        return LocalNetwork(chosen, 0.0, 0.0, 0.0, None)
     seen: set[int] = set()
-    a_list: list[int] = []
-    b_list: list[int] = []
-    for node in np.unique(building_nodes[chosen]):
-        node = int(node)
+    pairs: list[tuple[int, int]] = []
+    n_pairs: list[int] = []  # edges in the tree after each building joins
+    street_len = np.zeros(len(cand))
+    street_cost = np.zeros(len(cand))
+    demand = building_demand_mwh[cand]
+    cum_demand = np.cumsum(demand)
+    n_take = min(int(np.searchsorted(cum_demand, budget_mwh, side="left")) + 1, len(cand))
+    for j in range(n_take):
+        node = int(building_nodes[cand[j]])
+        new: list[tuple[int, int]] = []
         while node not in seen and pred[node] != NO_PRED:
             seen.add(node)
-            a_list.append(int(pred[node]))
-            b_list.append(node)
+            new.append((int(pred[node]), node))
             node = int(pred[node])
-    service = float(building_access_m[chosen].sum())
-    if a_list:
-        edges = graph.edge_between(np.asarray(a_list), np.asarray(b_list))
-        street_len = float(graph.edge_length_m[edges].sum())
-        street_cost = float(graph.edge_cost[edges].sum())
+        if new:
+            a, b = np.asarray(new).T
+            edges = graph.edge_between(a, b)
+            street_len[j] = graph.edge_length_m[edges].sum()
+            street_cost[j] = graph.edge_cost[edges].sum()
+        pairs.extend(new)
+        n_pairs.append(len(pairs))
+    trench = np.cumsum(street_len[:n_take] + building_access_m[cand[:n_take]]) + site_access_m
+    lhd = cum_demand[:n_take] / np.maximum(trench, 1e-9)
+    first_lhd = float(lhd[0]) if n_take else 0.0
+    viable = np.flatnonzero(lhd >= min_lhd)
+    if len(viable) == 0:
+        return LocalNetwork(cand[:0], 0.0, 0.0, 0.0, None, first_lhd)
+    keep = int(viable[-1]) + 1
+    chosen = cand[:keep]
+    service = building_access_m[chosen]
+    kept_pairs = pairs[: n_pairs[keep - 1]]
+    geom = None
+    if kept_pairs:
+        a, b = np.asarray(kept_pairs).T
+        edges = graph.edge_between(a, b)
         geom = shapely.line_merge(shapely.MultiLineString(list(graph.edge_geometry[edges])))
-    else:
-        street_len = street_cost = 0.0
-        geom = None
     return LocalNetwork(
         building_index=chosen,
-        connected_demand_mwh_per_yr=float(building_demand_mwh[chosen].sum()),
-        trench_length_m=street_len + service,
-        trench_cost_eq_m=street_cost + service * ACCESS_MULTIPLIER,
+        connected_demand_mwh_per_yr=float(cum_demand[keep - 1]),
+        trench_length_m=float(street_len[:keep].sum() + service.sum()),
+        trench_cost_eq_m=float(street_cost[:keep].sum() + service.sum() * ACCESS_MULTIPLIER),
         geometry=geom,
+        first_lhd_mwh_per_m=first_lhd,
     )
 
 

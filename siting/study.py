@@ -334,16 +334,20 @@ def _existing_network(
     cost_eq = np.full(n, np.nan)
     stub_len = np.zeros(n)
     rows = []
+    site_xy = _site_points(sites)
     for i in np.flatnonzero(status == "ok"):
         nodes = path_nodes(conn.pred, int(node[i]))
         route = route_along(graph, nodes)
         stub_len[i] = conn.source_access_m[nodes[0]]
         street_len[i] = route.street_length_m
         cost_eq[i] = route.street_cost_eq_m + (stub_len[i] + access_m[i]) * ACCESS_MULTIPLIER
-        parts = [route.geometry] if route.geometry is not None else []
-        site_pt = shapely.Point(_site_points(sites.iloc[[i]])[0])
-        parts.append(shapely.LineString([site_pt, shapely.Point(graph.xy[node[i]])]))
-        geom = shapely.line_merge(shapely.union_all([g for g in parts if g is not None]))
+        # tap on the pipe -> street path -> site: one line an analyst can measure
+        stubs = [
+            shapely.LineString([conn.source_point_xy[nodes[0]], graph.xy[nodes[0]]]),
+            shapely.LineString([graph.xy[node[i]], site_xy[i]]),
+        ]
+        parts = [g for g in [route.geometry, *stubs] if g is not None and g.length > 0]
+        geom = shapely.line_merge(shapely.MultiLineString(_flatten_lines(parts)))
         rows.append(
             {
                 "site_id": table["site_id"].iat[i],
@@ -413,31 +417,38 @@ def _local_networks(
     nets = grow_local_networks(
         graph,
         node[ok],
+        access_m[ok],
         b_node,
         b_access,
         heated["heat_demand_mwh_per_yr"].to_numpy(dtype=float),
         budget[ok],
         p.local_search_radius_m,
+        p.linear_heat_density_min_mwh_per_m,
     )
     n = len(sites)
-    cols = {
-        k: np.full(n, np.nan)
-        for k in ("route_length_m", "route_cost_eq_m", "connected_demand", "dwellings", "nb")
-    }
+    route_len = np.full(n, np.nan)
+    route_cost = np.full(n, np.nan)
+    demand_conn = np.zeros(n)
+    dwellings = np.zeros(n)
+    n_bldg = np.zeros(n)
+    first_lhd = np.full(n, np.nan)
     rows = []
     dwell = heated["dwellings"].to_numpy(dtype=float)
     for i, net in zip(ok, nets, strict=True):
-        cols["route_length_m"][i] = net.trench_length_m + access_m[i]
-        cols["route_cost_eq_m"][i] = net.trench_cost_eq_m + access_m[i] * ACCESS_MULTIPLIER
-        cols["connected_demand"][i] = net.connected_demand_mwh_per_yr
-        cols["dwellings"][i] = dwell[net.building_index].sum()
-        cols["nb"][i] = len(net.building_index)
+        first_lhd[i] = net.first_lhd_mwh_per_m
+        if len(net.building_index) == 0:
+            continue
+        route_len[i] = net.trench_length_m + access_m[i]
+        route_cost[i] = net.trench_cost_eq_m + access_m[i] * ACCESS_MULTIPLIER
+        demand_conn[i] = net.connected_demand_mwh_per_yr
+        dwellings[i] = dwell[net.building_index].sum()
+        n_bldg[i] = len(net.building_index)
         if net.geometry is not None:
             rows.append(
                 {
                     "site_id": table["site_id"].iat[i],
                     "mode": "new_local_network",
-                    "length_m": cols["route_length_m"][i],
+                    "length_m": route_len[i],
                     "street_length_m": net.trench_length_m - b_access[net.building_index].sum(),
                     "length_by_class_m": "",
                     "geometry": net.geometry,
@@ -446,31 +457,31 @@ def _local_networks(
     table = table.copy()
     table["mode"] = "new_local_network"
     table["site_access_m"] = np.where(status == "ok", access_m, np.nan)
-    table["route_length_m"] = cols["route_length_m"]
-    table["route_cost_eq_m"] = cols["route_cost_eq_m"]
-    demand_conn = np.nan_to_num(cols["connected_demand"])
-    no_bldg = (status == "ok") & (demand_conn <= 0)
+    table["route_length_m"] = route_len
+    table["route_cost_eq_m"] = route_cost
+    searched = status == "ok"
+    none_near = searched & np.isnan(first_lhd) | (searched & (first_lhd == 0))
+    too_sparse = searched & ~none_near & (demand_conn <= 0)
     reason = np.where(
-        no_bldg, f"no heated building within {p.local_search_radius_m:.0f} m by street", reason
+        none_near, f"no heated building within {p.local_search_radius_m:.0f} m by street", reason
     )
-    # distribution loss along the trench (DEA per-km figure), capped: short local networks
-    km = np.nan_to_num(cols["route_length_m"]) / 1000.0
-    loss = np.clip(
-        np.asarray(pipes.loss_fraction_per_km(table["heat_pump_mw"].to_numpy())) * km, 0, 0.5
+    reason = np.where(
+        too_sparse,
+        "linear heat density "
+        + np.char.mod("%.2f", np.nan_to_num(first_lhd))
+        + f" MWh/m/yr even to the nearest building, below the viable "
+        f"{p.linear_heat_density_min_mwh_per_m} MWh/m/yr",
+        reason,
     )
+    # distribution loss along the trench (DEA per-km figure), capped for long networks
+    km = np.nan_to_num(route_len) / 1000.0
+    loss_km = np.asarray(pipes.loss_fraction_per_km(table["heat_pump_mw"].to_numpy()))
+    loss = np.clip(loss_km * km, 0, 0.5)
     hp_del = np.minimum(budget, demand_conn / (1.0 - loss))
     delivered = hp_del * (1.0 - loss)
     with np.errstate(divide="ignore", invalid="ignore"):
-        lhd = np.where(cols["route_length_m"] > 0, demand_conn / cols["route_length_m"], np.nan)
+        lhd = np.where(route_len > 0, demand_conn / route_len, np.nan)
         share_met = np.where(demand_conn > 0, delivered / demand_conn, 0.0)
-    low = (reason == "") & (lhd < p.linear_heat_density_min_mwh_per_m)
-    reason = np.where(
-        low,
-        "linear heat density "
-        + np.char.mod("%.2f", np.nan_to_num(lhd))
-        + f" MWh/m/yr below the viable {p.linear_heat_density_min_mwh_per_m} MWh/m/yr",
-        reason,
-    )
     table["reason"] = reason
     table["feasible"] = reason == ""
     feas = table["feasible"].to_numpy()
@@ -479,14 +490,19 @@ def _local_networks(
     table["network_loss_mwh_per_yr"] = np.where(feas, hp_del - delivered, 0.0)
     avail = table["available_heat_mwh_per_yr"].to_numpy()
     table["utilisation"] = np.where(feas, hp_del / avail, 0.0)
-    table["buildings_connected"] = cols["nb"]
-    table["dwellings_connected"] = cols["dwellings"]
+    table["buildings_connected"] = n_bldg
+    table["dwellings_connected"] = dwellings
     table["linear_heat_density_mwh_per_m"] = lhd
-    table["homes_served"] = np.where(
-        feas, np.floor(cols["dwellings"] * np.minimum(share_met, 1)), 0
-    )
+    table["homes_served"] = np.where(feas, np.floor(dwellings * np.minimum(share_met, 1)), 0)
     table["connection_station"] = False
     return table, _routes_gdf(rows, sites.crs)
+
+
+def _flatten_lines(geoms: list) -> list:
+    out = []
+    for g in geoms:
+        out.extend(g.geoms if hasattr(g, "geoms") else [g])
+    return out
 
 
 def _routes_gdf(rows: list[dict], crs: Any) -> gpd.GeoDataFrame:

@@ -1,0 +1,661 @@
+"""Folium maps of a siting study: ranked candidate sites, routes, DH network, heat density.
+
+All inputs are GeoDataFrames in a projected metric CRS (the study's local UTM); they are
+reprojected to EPSG:4326 here and nowhere else, because folium/Leaflet needs lon/lat.
+Large inputs are aggregated before drawing (heat-density grid, top-N routes) so the HTML
+stays small enough to open in a browser.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import pathlib
+import tempfile
+import warnings
+from collections.abc import Iterable, Sequence
+
+import branca.colormap as cm
+import folium
+import folium.plugins
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from siting.errors import ConfigError, CRSError, InputDataError
+
+__all__ = ["heat_density_grid", "study_map", "save_map"]
+
+OSM_ATTRIBUTION = "© OpenStreetMap contributors"
+
+SITES_LAYER = "Candidate sites"
+NETWORK_LAYER = "District-heating network"
+HEAT_LAYER = "Heat density"
+RANK_CAPTION = "Site rank (1 = best, green; worst = red; grey = not feasible)"
+HEAT_CAPTION = "Heat density (MWh/ha/yr)"
+
+HEAT_COLUMN = "heat_demand_mwh_per_yr"
+DENSITY_COLUMN = "heat_density_mwh_per_ha_per_yr"
+
+_INFEASIBLE_COLOR = "#9e9e9e"
+_NETWORK_COLOR = "#8b0000"
+_RANK_COLORS = ["#1a9850", "#fee08b", "#d73027"]  # green -> yellow -> red
+# EnEfG §11 ERF thresholds by the year a data center opens (MODEL.md §5).
+_ENEFG_LEVELS = ((2026, 0.10), (2027, 0.15), (2028, 0.20))
+# 1e-6 degree is ~0.1 m: far below what a web map shows, and it halves the GeoJSON size.
+_COORD_DECIMALS = 6
+_M2_PER_HA = 10_000.0
+# Above this many heat cells the HTML passes ~20 MB and browsers struggle.
+_MAX_HEAT_CELLS = 60_000
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _require_projected(gdf: gpd.GeoDataFrame, name: str) -> None:
+    """Raise unless `gdf` is a GeoDataFrame in a projected (metric) CRS."""
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        raise InputDataError(f"{name} must be a GeoDataFrame, got {type(gdf).__name__}.")
+    if gdf.crs is None:
+        raise CRSError(
+            f"{name} has no CRS; set it (gdf.set_crs(...)) and reproject to a metric CRS, "
+            "e.g. gdf.to_crs(gdf.estimate_utm_crs())."
+        )
+    if not gdf.crs.is_projected:
+        raise CRSError(
+            f"{name} is in a geographic CRS ({gdf.crs.to_string()}); maps need the study's "
+            "metric CRS. Reproject with gdf.to_crs(gdf.estimate_utm_crs())."
+        )
+
+
+def _require_columns(gdf: gpd.GeoDataFrame, name: str, columns: Iterable[str]) -> None:
+    missing = [c for c in columns if c not in gdf.columns]
+    if missing:
+        raise InputDataError(
+            f"{name} lacks column(s) {missing}; present: {list(gdf.columns)}. "
+            "Add them (see the siting.maps input contract)."
+        )
+
+
+def _nonempty_geometries(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    return gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
+
+
+# --------------------------------------------------------------------------- heat grid
+
+
+def heat_density_grid(buildings: gpd.GeoDataFrame, cell_m: float = 100.0) -> gpd.GeoDataFrame:
+    """Aggregate building heat demand onto a square grid.
+
+    Buildings are binned by centroid with floor division of x, y by `cell_m`, so cells
+    are aligned to multiples of `cell_m` in the buildings' CRS (same grid in every study).
+
+    Parameters
+    ----------
+    buildings : GeoDataFrame
+        Building geometries in a projected metric CRS with column
+        ``heat_demand_mwh_per_yr`` (NaN counts as 0).
+    cell_m : float
+        Cell edge length in metres.
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per cell with non-zero demand, in the buildings' CRS: square ``geometry``,
+        ``heat_demand_mwh_per_yr`` (cell sum), ``heat_density_mwh_per_ha_per_yr`` and
+        ``n_buildings``. Sorted by cell (x, then y); total demand equals the buildings' total.
+    """
+    if not (isinstance(cell_m, int | float) and math.isfinite(cell_m) and cell_m > 0):
+        raise ConfigError(f"heat_cell_m must be a positive number of metres, got {cell_m!r}.")
+    _require_projected(buildings, "buildings")
+    _require_columns(buildings, "buildings", [HEAT_COLUMN])
+
+    demand = pd.to_numeric(buildings[HEAT_COLUMN], errors="coerce").to_numpy(dtype=float)
+    if np.any(demand < 0):
+        n_neg = int(np.sum(demand < 0))
+        raise InputDataError(
+            f"buildings.{HEAT_COLUMN} has {n_neg} negative value(s); demand must be >= 0 MWh/yr."
+        )
+    centroids = shapely.centroid(buildings.geometry.to_numpy())
+    x_m = shapely.get_x(centroids)  # NaN for missing/empty geometries
+    y_m = shapely.get_y(centroids)
+    keep = np.isfinite(x_m) & np.isfinite(y_m) & np.isfinite(demand) & (demand > 0)
+
+    empty = gpd.GeoDataFrame(
+        {
+            HEAT_COLUMN: pd.Series(dtype=float),
+            DENSITY_COLUMN: pd.Series(dtype=float),
+            "n_buildings": pd.Series(dtype=np.int64),
+        },
+        geometry=gpd.GeoSeries([], crs=buildings.crs),
+        crs=buildings.crs,
+    )
+    if not keep.any():
+        return empty
+
+    ix = np.floor(x_m[keep] / cell_m).astype(np.int64)
+    iy = np.floor(y_m[keep] / cell_m).astype(np.int64)
+    # One int64 key per cell so a 1-D np.unique does the grouping (no loops, no axis=0 unique).
+    iy0 = iy.min()
+    ny = int(iy.max() - iy0) + 1
+    key = (ix - ix.min()) * ny + (iy - iy0)
+    cell_keys, inverse = np.unique(key, return_inverse=True)
+    inverse = inverse.ravel()
+    cell_mwh = np.bincount(inverse, weights=demand[keep], minlength=len(cell_keys))
+    cell_count = np.bincount(inverse, minlength=len(cell_keys))
+    cell_ix = cell_keys // ny + ix.min()
+    cell_iy = cell_keys % ny + iy0
+
+    x0 = cell_ix * cell_m
+    y0 = cell_iy * cell_m
+    cells = shapely.box(x0, y0, x0 + cell_m, y0 + cell_m)
+    cell_ha = cell_m * cell_m / _M2_PER_HA
+    return gpd.GeoDataFrame(
+        {
+            HEAT_COLUMN: cell_mwh,
+            DENSITY_COLUMN: cell_mwh / cell_ha,
+            "n_buildings": cell_count.astype(np.int64),
+        },
+        geometry=cells,
+        crs=buildings.crs,
+    )
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _num(value: object) -> float | None:
+    """Return a finite float, or None for missing/NaN/non-numeric values."""
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _text(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if value is pd.NA or value is pd.NaT:
+        return ""
+    return str(value).strip()
+
+
+def _eur(value: float) -> str:
+    """Money in plain words: '12.3 million EUR', '450 thousand EUR'."""
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:,.1f} million EUR"
+    if abs(value) >= 1e3:
+        return f"{value / 1e3:,.0f} thousand EUR"
+    return f"{value:,.0f} EUR"
+
+
+def _erf_text(erf: float) -> str:
+    met = [
+        f"{year} {share:.0%}".replace("%", " %") for year, share in _ENEFG_LEVELS if erf >= share
+    ]
+    missed = [
+        f"{year} {share:.0%}".replace("%", " %") for year, share in _ENEFG_LEVELS if erf < share
+    ]
+    if met and missed:
+        verdict = f"meets EnEfG {', '.join(met)}; below {', '.join(missed)}"
+    elif met:
+        verdict = f"meets EnEfG {', '.join(met)}"
+    else:
+        verdict = f"below EnEfG {', '.join(missed)}"
+    return f"ERF {erf:.2f} ({verdict})"
+
+
+def _rank_label(rank: object) -> str:
+    r = _num(rank)
+    return f"#{int(r)}" if r is not None else "unranked"
+
+
+def _site_popup_html(row: pd.Series) -> str:
+    """Plain-words summary of one site's metrics; missing values are left out."""
+    site_id = html.escape(_text(row.get("site_id")))
+    name = html.escape(_text(row.get("name")))
+    feasible = bool(row.get("feasible", False))
+    header = f"<b>{_rank_label(row.get('rank'))} {site_id}</b>"
+    if name:
+        header += f" &ndash; {name}"
+    lines = [header]
+    if not feasible:
+        reason = html.escape(_text(row.get("reason"))) or "no reason given"
+        lines.append(f'<span style="color:#b00020"><b>Not feasible:</b> {reason}</span>')
+
+    mode = _text(row.get("mode"))
+    if mode == "existing_network":
+        lines.append("Feeds the existing district-heating network")
+        target = "the network"
+    elif mode == "new_local_network":
+        lines.append("Supplies a new local heat network to nearby buildings")
+        target = "the new local network"
+    else:
+        target = "the network"
+        if mode:
+            lines.append(f"Mode: {html.escape(mode)}")
+
+    it_mw, rec_mw = _num(row.get("it_load_mw")), _num(row.get("recovered_heat_mw"))
+    if it_mw is not None and rec_mw is not None:
+        lines.append(f"IT load {it_mw:,.1f} MW, recovers {rec_mw:,.1f} MW of waste heat")
+    elif it_mw is not None:
+        lines.append(f"IT load {it_mw:,.1f} MW")
+    elif rec_mw is not None:
+        lines.append(f"Recovers {rec_mw:,.1f} MW of waste heat")
+
+    mwh, homes = _num(row.get("delivered_heat_mwh_per_yr")), _num(row.get("homes_served"))
+    if mwh is not None:
+        text = f"Delivers {mwh:,.0f} MWh/yr to {target}"
+        if homes is not None:
+            text += f", enough for {homes:,.0f} homes"
+        lines.append(text)
+    elif homes is not None:
+        lines.append(f"Enough heat for {homes:,.0f} homes")
+
+    if (cop := _num(row.get("cop"))) is not None:
+        lines.append(f"Heat pump COP {cop:.2f}")
+    if (lcoh := _num(row.get("lcoh_eur_per_mwh"))) is not None:
+        lines.append(f"LCOH {lcoh:,.1f} EUR/MWh (levelised cost of heat)")
+
+    length_m, dn = _num(row.get("route_length_m")), _num(row.get("pipe_dn"))
+    if length_m is not None:
+        pipe = f"DN{int(dn)} pipe" if dn is not None else "pipe"
+        lines.append(f"Route {length_m:,.0f} m of {pipe}")
+
+    if (capex := _num(row.get("capex_eur"))) is not None:
+        lines.append(f"Investment (CAPEX) {_eur(capex)}")
+    if (npv := _num(row.get("npv_eur"))) is not None:
+        lines.append(f"NPV {_eur(npv)} against the heat it replaces")
+    if (co2 := _num(row.get("co2_avoided_t_per_yr"))) is not None:
+        lines.append(f"Avoids {co2:,.0f} t CO2 per year")
+    if (erf := _num(row.get("erf"))) is not None:
+        lines.append(_erf_text(erf))
+    return '<div style="font-size:12px;line-height:1.45">' + "<br>".join(lines) + "</div>"
+
+
+# --------------------------------------------------------------------------- geometry helpers
+
+
+def _to_wgs84(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Reproject to EPSG:4326 with coordinates rounded to ~0.1 m (smaller HTML)."""
+    out = _nonempty_geometries(gdf).to_crs(4326)
+    geoms = out.geometry.to_numpy()
+    rounded = shapely.set_coordinates(
+        geoms.copy(), np.round(shapely.get_coordinates(geoms), _COORD_DECIMALS)
+    )
+    return out.set_geometry(gpd.GeoSeries(rounded, index=out.index, crs=out.crs))
+
+
+def _geojson(gdf: gpd.GeoDataFrame) -> dict:
+    """GeoJSON dict in EPSG:4326 without per-feature bboxes (they would add ~15 % to the HTML)."""
+    return json.loads(_to_wgs84(gdf).to_json(drop_id=False, show_bbox=False))
+
+
+def _bounds_wgs84(frames: Sequence[gpd.GeoDataFrame]) -> list[list[float]] | None:
+    """[[south, west], [north, east]] over all frames, padded so single points get context."""
+    boxes = []
+    for gdf in frames:
+        gdf = _nonempty_geometries(gdf)
+        if gdf.empty:
+            continue
+        minx, miny, maxx, maxy = gdf.total_bounds
+        # Pad in metres (before reprojecting) so the view is the same at any latitude.
+        pad_m = max(200.0, 0.05 * max(maxx - minx, maxy - miny))
+        box = shapely.box(minx - pad_m, miny - pad_m, maxx + pad_m, maxy + pad_m)
+        boxes.append(gpd.GeoSeries([box], crs=gdf.crs).to_crs(4326).total_bounds)
+    if not boxes:
+        return None
+    b = np.array(boxes)
+    return [
+        [float(b[:, 1].min()), float(b[:, 0].min())],
+        [float(b[:, 3].max()), float(b[:, 2].max())],
+    ]
+
+
+def _top_site_ids(sites: pd.DataFrame, top_n: int) -> list[str]:
+    """site_ids of the `top_n` best-ranked feasible sites (stable: rank, then site_id)."""
+    ranked = sites[sites["feasible"].fillna(False).astype(bool)].copy()
+    ranked["_rank"] = pd.to_numeric(ranked["rank"], errors="coerce")
+    ranked = ranked[ranked["_rank"].notna()]
+    ranked["_id"] = ranked["site_id"].astype(str)
+    ranked = ranked.sort_values(["_rank", "_id"], kind="stable")
+    return ranked["_id"].head(top_n).tolist()
+
+
+def _float_column(df: pd.DataFrame, column: str) -> np.ndarray:
+    """Column as float array; all-NaN if absent (optional metrics must not break the map)."""
+    if column not in df.columns:
+        return np.full(len(df), np.nan)
+    return pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float)
+
+
+def _pipe_weight_px(dn: np.ndarray) -> np.ndarray:
+    """Line weight in pixels by nominal diameter; DN50 ~2.5 px, DN600 ~8 px."""
+    dn = np.where(np.isfinite(dn), dn, 0.0)
+    return np.round(np.interp(dn, [0, 50, 150, 300, 600, 1000], [2, 2.5, 3.5, 5, 8, 10]), 1)
+
+
+# --------------------------------------------------------------------------- layers
+
+
+def _rank_colormap(sites: pd.DataFrame) -> cm.LinearColormap:
+    feasible = sites["feasible"].fillna(False).astype(bool)
+    ranks = pd.to_numeric(sites.loc[feasible, "rank"], errors="coerce").dropna()
+    vmax = float(max(2.0, ranks.max())) if not ranks.empty else 2.0
+    return cm.LinearColormap(_RANK_COLORS, vmin=1.0, vmax=vmax, caption=RANK_CAPTION)
+
+
+def _site_colors(sites: pd.DataFrame, colormap: cm.LinearColormap) -> pd.Series:
+    colors = []
+    for feasible, rank in zip(sites["feasible"], sites["rank"], strict=True):
+        r = _num(rank)
+        ok = bool(feasible) if not pd.isna(feasible) else False
+        colors.append(colormap(r) if ok and r is not None else _INFEASIBLE_COLOR)
+    return pd.Series(colors, index=sites.index, dtype=object)
+
+
+def _add_heat_layer(m: folium.Map, buildings: gpd.GeoDataFrame, cell_m: float) -> None:
+    grid = heat_density_grid(buildings, cell_m)
+    if grid.empty:
+        return
+    density = grid[DENSITY_COLUMN].to_numpy()
+    # Quantile class breaks: heat density is heavily skewed, a linear scale would be one colour.
+    breaks = np.unique(np.round(np.quantile(density, [0, 0.2, 0.4, 0.6, 0.8, 0.95, 1.0]), 0))
+    if len(breaks) < 2:
+        breaks = np.array([breaks[0], breaks[0] + 1.0])
+    colormap = cm.linear.YlOrRd_09.scale(float(breaks[0]), float(breaks[-1])).to_step(
+        index=breaks.tolist()
+    )
+    colormap.caption = HEAT_CAPTION
+
+    if len(grid) > _MAX_HEAT_CELLS:
+        warnings.warn(
+            f"heat-density layer has {len(grid):,} cells of {cell_m:g} m; the map HTML will be "
+            f"~{len(grid) * 350 / 1e6:.0f} MB. Pass a larger heat_cell_m for large areas.",
+            stacklevel=3,
+        )
+
+    drawn = grid.copy()
+    drawn[DENSITY_COLUMN] = np.round(density, 0)
+    drawn[HEAT_COLUMN] = np.round(grid[HEAT_COLUMN].to_numpy(), 0)
+
+    layer = folium.FeatureGroup(name=HEAT_LAYER, show=True)
+    folium.GeoJson(
+        _geojson(drawn[[DENSITY_COLUMN, HEAT_COLUMN, "n_buildings", "geometry"]]),
+        name=HEAT_LAYER,
+        # Colour is computed here, not stored per feature: folium groups features by style,
+        # so the HTML carries one style per colour class instead of one per cell.
+        style_function=lambda f: {
+            "fillColor": colormap(f["properties"][DENSITY_COLUMN]),
+            "fillOpacity": 0.55,
+            "color": colormap(f["properties"][DENSITY_COLUMN]),
+            "weight": 0.3,
+        },
+        tooltip=folium.GeoJsonTooltip(
+            fields=[DENSITY_COLUMN, HEAT_COLUMN, "n_buildings"],
+            aliases=["Heat density (MWh/ha/yr)", "Heat demand in cell (MWh/yr)", "Buildings"],
+            localize=True,
+        ),
+    ).add_to(layer)
+    layer.add_to(m)
+    colormap.add_to(m)
+
+
+def _add_network_layer(m: folium.Map, network: gpd.GeoDataFrame) -> None:
+    network = _nonempty_geometries(network)
+    if network.empty:
+        return
+    layer = folium.FeatureGroup(name=NETWORK_LAYER, show=True)
+    is_line = network.geom_type.isin(["LineString", "MultiLineString", "LinearRing"])
+    lines = network[is_line]
+    if not lines.empty:
+        folium.GeoJson(
+            _geojson(lines[["geometry"]]),
+            name="District-heating pipes",
+            style_function=lambda f: {"color": _NETWORK_COLOR, "weight": 3, "opacity": 0.85},
+            tooltip="Existing district-heating pipe",
+        ).add_to(layer)
+    plants = network[~is_line]
+    if not plants.empty:
+        points = plants.copy()
+        points = points.set_geometry(points.geometry.representative_point())
+        points = _to_wgs84(points)
+        for _, row in points.iterrows():
+            label = "District-heating plant"
+            if plant_name := _text(row.get("name")):
+                label += f": {html.escape(plant_name)}"
+            folium.RegularPolygonMarker(
+                location=[row.geometry.y, row.geometry.x],
+                number_of_sides=4,
+                radius=8,
+                color="#3b0000",
+                weight=1.5,
+                fill=True,
+                fill_color=_NETWORK_COLOR,
+                fill_opacity=0.95,
+                tooltip=label,
+            ).add_to(layer)
+    layer.add_to(m)
+
+
+def _add_routes_layer(
+    m: folium.Map,
+    routes: gpd.GeoDataFrame,
+    top_ids: list[str],
+    site_color: dict[str, str],
+    top_n: int,
+) -> None:
+    routes = _nonempty_geometries(routes)
+    routes = routes[routes["site_id"].astype(str).isin(top_ids)]
+    layer = folium.FeatureGroup(name=f"Routes (top {top_n})", show=True)
+    if not routes.empty:
+        drawn = gpd.GeoDataFrame(
+            {"site_id": routes["site_id"].astype(str).to_numpy()},
+            geometry=routes.geometry.to_numpy(),
+            crs=routes.crs,
+        )
+        dn, length_m, capex = (
+            _float_column(routes, c) for c in ("pipe_dn", "length_m", "capex_eur")
+        )
+        drawn["weight"] = _pipe_weight_px(dn)
+        drawn["color"] = [site_color.get(s, _INFEASIBLE_COLOR) for s in drawn["site_id"]]
+        summaries = []
+        for sid, d, length, cost in zip(drawn["site_id"], dn, length_m, capex, strict=True):
+            parts = [f"Route of {html.escape(sid)}"]
+            if np.isfinite(length):
+                parts.append(f"{length:,.0f} m")
+            if np.isfinite(d):
+                parts.append(f"DN{int(d)}")
+            if np.isfinite(cost):
+                parts.append(_eur(cost))
+            summaries.append(", ".join(parts))
+        drawn["summary"] = summaries
+        folium.GeoJson(
+            _geojson(drawn),
+            name="Routes",
+            style_function=lambda f: {
+                "color": f["properties"]["color"],
+                "weight": f["properties"]["weight"],
+                "opacity": 0.9,
+            },
+            tooltip=folium.GeoJsonTooltip(fields=["summary"], labels=False),
+        ).add_to(layer)
+    layer.add_to(m)
+
+
+def _add_sites_layer(m: folium.Map, sites: gpd.GeoDataFrame, colors: pd.Series) -> None:
+    layer = folium.FeatureGroup(name=SITES_LAYER, show=True)
+    points = sites.copy()
+    # Polygons (site footprints) get a marker inside the footprint, not at a centroid outside it.
+    points = points.set_geometry(points.geometry.representative_point())
+    points["_color"] = colors
+    points = _to_wgs84(points)
+    feasible = points["feasible"].fillna(False).astype(bool)
+    order = pd.to_numeric(points["rank"], errors="coerce").where(feasible, np.inf).fillna(np.inf)
+    # Draw worst first so the best-ranked markers end up on top where they overlap.
+    points = points.iloc[np.argsort(-order.to_numpy(), kind="stable")]
+    for _, row in points.iterrows():
+        ok = bool(row["feasible"]) if not pd.isna(row["feasible"]) else False
+        site_id = html.escape(_text(row["site_id"]))
+        tip = f"{_rank_label(row['rank'])} {site_id}"
+        if not ok:
+            tip += " (not feasible)"
+        folium.CircleMarker(
+            location=[row.geometry.y, row.geometry.x],
+            radius=9 if ok else 7,
+            color="#222222" if ok else "#616161",
+            weight=1.5,
+            fill=True,
+            fill_color=row["_color"],
+            fill_opacity=0.95 if ok else 0.7,
+            tooltip=folium.Tooltip(tip),
+            popup=folium.Popup(_site_popup_html(row), max_width=380),
+        ).add_to(layer)
+    layer.add_to(m)
+
+
+def _title_box(title: str, n_sites: int, n_feasible: int, top_n: int) -> str:
+    return (
+        '<div style="position:fixed;top:10px;left:55px;z-index:9999;background:white;'
+        "padding:6px 10px;border:1px solid #888;border-radius:4px;font:12px sans-serif;"
+        'max-width:420px;box-shadow:0 1px 4px rgba(0,0,0,.3)">'
+        f'<div style="font-size:15px;font-weight:bold">{html.escape(title)}</div>'
+        f"<div>{n_sites} candidate sites, {n_feasible} feasible. Marker colour = rank "
+        f"(green best, red worst; grey = not feasible). Routes drawn for the top {top_n}.</div>"
+        f'<div style="color:#555">Map data {OSM_ATTRIBUTION}</div>'
+        "</div>"
+    )
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def study_map(
+    sites: gpd.GeoDataFrame,
+    routes: gpd.GeoDataFrame | None = None,
+    network: gpd.GeoDataFrame | None = None,
+    buildings: gpd.GeoDataFrame | None = None,
+    *,
+    top_n_routes: int = 50,
+    heat_cell_m: float = 100.0,
+    title: str = "siting",
+    tiles: str = "OpenStreetMap",
+) -> folium.Map:
+    """Build the study map: ranked sites, top-N routes, DH network and heat density.
+
+    Parameters
+    ----------
+    sites : GeoDataFrame
+        One row per candidate site (Point or Polygon) with at least ``site_id``, ``rank``
+        and ``feasible``; metric columns (see module contract) fill the popups.
+    routes : GeoDataFrame, optional
+        Route lines with ``site_id``, ``pipe_dn``, ``length_m``, ``capex_eur``.
+    network : GeoDataFrame, optional
+        Existing DH pipes (lines) and plants (points/polygons).
+    buildings : GeoDataFrame, optional
+        Building polygons with ``heat_demand_mwh_per_yr``; drawn as a heat-density grid.
+    top_n_routes : int
+        Draw routes of the best `top_n_routes` feasible sites only.
+    heat_cell_m : float
+        Heat-density grid cell edge, metres.
+    title : str
+        Text of the title box.
+    tiles : str
+        Folium tile name or URL template (URLs are attributed to OpenStreetMap contributors).
+
+    Returns
+    -------
+    folium.Map
+    """
+    if isinstance(top_n_routes, bool) or not isinstance(top_n_routes, int | np.integer):
+        raise ConfigError(f"top_n_routes must be an integer >= 0, got {top_n_routes!r}.")
+    if top_n_routes < 0:
+        raise ConfigError(f"top_n_routes must be >= 0, got {top_n_routes}.")
+    _require_projected(sites, "sites")
+    _require_columns(sites, "sites", ["site_id", "rank", "feasible"])
+    sites = _nonempty_geometries(sites)
+    if sites.empty:
+        raise InputDataError("sites has no rows with geometry; nothing to map.")
+    # Empty optional layers (e.g. no reachable site, no network) are simply not drawn; they
+    # often come without columns or CRS, so validate only what will be drawn.
+    routes = routes if routes is not None and len(routes) else None
+    network = network if network is not None and len(network) else None
+    buildings = buildings if buildings is not None and len(buildings) else None
+    if routes is not None:
+        _require_projected(routes, "routes")
+        _require_columns(routes, "routes", ["site_id"])
+    if network is not None:
+        _require_projected(network, "network")
+    if buildings is not None:
+        _require_projected(buildings, "buildings")
+
+    bounds = _bounds_wgs84([sites] + ([network] if network is not None else []))
+    assert bounds is not None  # sites is non-empty
+    center = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
+
+    m = folium.Map(location=center, zoom_start=13, tiles=None, control_scale=True)
+    is_url = "{" in tiles or "://" in tiles
+    folium.TileLayer(tiles, attr=OSM_ATTRIBUTION if is_url else None, name="Base map").add_to(m)
+
+    # Add order = drawing order: area fill at the bottom, site markers on top.
+    if buildings is not None:
+        _add_heat_layer(m, buildings, heat_cell_m)
+    if network is not None:
+        _add_network_layer(m, network)
+
+    rank_cmap = _rank_colormap(sites)
+    colors = _site_colors(sites, rank_cmap)
+    if routes is not None:
+        site_color = dict(zip(sites["site_id"].astype(str), colors, strict=True))
+        top_ids = _top_site_ids(sites, top_n_routes)
+        _add_routes_layer(m, routes, top_ids, site_color, top_n_routes)
+    _add_sites_layer(m, sites, colors)
+    rank_cmap.add_to(m)
+
+    n_feasible = int(sites["feasible"].fillna(False).astype(bool).sum())
+    m.get_root().html.add_child(
+        folium.Element(_title_box(title, len(sites), n_feasible, top_n_routes))
+    )
+    folium.plugins.MeasureControl(
+        position="bottomleft", primary_length_unit="meters", primary_area_unit="hectares"
+    ).add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    m.fit_bounds(bounds)
+    return m
+
+
+def save_map(m: folium.Map, path: str | os.PathLike[str]) -> pathlib.Path:
+    """Write `m` as HTML atomically (temp file in the same directory, then os.replace).
+
+    Parameters
+    ----------
+    m : folium.Map
+    path : str or PathLike
+        Target ``.html`` file; parent directories are created.
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+    """
+    target = pathlib.Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    page = m.get_root().render()
+    # Same directory so os.replace is a rename on one filesystem (atomic), never a copy.
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        # mkstemp creates 0600; a map is meant to be shared, so make it world-readable.
+        os.chmod(tmp_name, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(page)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, target)
+    except BaseException:
+        pathlib.Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return target

@@ -1,0 +1,161 @@
+"""End-to-end studies on real OSM extracts: ranking, files, determinism."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import shared_file
+
+import siting
+from siting import Study
+from siting.ranking import RANKING_COLUMNS
+
+REQUIRED = [
+    "site_id",
+    "rank",
+    "lcoh_eur_per_mwh",
+    "homes_served",
+    "delivered_heat_mwh_per_yr",
+    "recovered_heat_mw",
+    "cop",
+    "route_length_m",
+    "pipe_dn",
+    "capex_eur",
+    "npv_eur",
+    "co2_avoided_t_per_yr",
+    "erf",
+    "geometry",
+]
+
+
+def test_demo_uses_osm_heat_pipes_and_ranks_sites(demo_results):
+    r = demo_results
+    assert r.mode == "existing_network"
+    assert r.network is not None and (r.network["kind"] == "pipe").sum() >= 10
+    sites = r.sites
+    assert set(REQUIRED) <= set(sites.columns)
+    assert len(sites) >= 5
+    assert list(sites["rank"]) == list(range(1, len(sites) + 1))
+    ok = sites[sites["feasible"]]
+    assert len(ok) >= 3
+    # feasible sites come first, by LCOH ascending
+    assert sites["feasible"].iloc[: len(ok)].all()
+    assert (np.diff(ok["lcoh_eur_per_mwh"].to_numpy()) >= 0).all()
+    assert (ok["route_length_m"] > 0).all() and (ok["pipe_dn"] >= 100).all()
+    assert (ok["capex_eur"] > ok["pipe_capex_eur"]).all()
+    # route geometry length agrees with the reported route length
+    routes = r.routes.set_index("site_id")
+    for _, row in ok.head(5).iterrows():
+        assert routes.loc[row.site_id, "geometry"].length == pytest.approx(
+            row.route_length_m, rel=0.02, abs=2.0
+        )
+
+
+def test_demo_numbers_follow_the_model(demo_results):
+    """A 5 MW air-coil site: Q_src = 0.95*5*0.8 = 3.8 MW; delivered <= Q_del*8760*u."""
+    ok = demo_results.sites[demo_results.sites["feasible"]]
+    row = ok.iloc[0]
+    assert row.recovered_heat_mw == pytest.approx(3.8)
+    cop = siting.recovery.lorenz_cop(27, 17, 40, 75, eta=0.5)
+    assert row.cop == pytest.approx(cop)
+    upper = 3.8 * cop / (cop - 1) * 8760 * 0.75
+    assert 0.9 * upper < row.delivered_heat_mwh_per_yr < upper
+    assert row.homes_served == np.floor(row.delivered_heat_mwh_per_yr / 14.0)
+    assert row.erf == pytest.approx(0.95 * 0.75 / 1.2, rel=1e-6)  # Q_src*u / (P_IT*PUE)
+    assert row.co2_avoided_t_per_yr > 0
+
+
+def test_files_written_atomically(demo_results, tmp_path):
+    files = demo_results.to_files(tmp_path / "out")
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {
+        "ranking.csv",
+        "results.gpkg",
+        "map.html",
+    }
+    table = pd.read_csv(files["ranking"])
+    assert list(table.columns[: len(RANKING_COLUMNS)]) == RANKING_COLUMNS
+    assert len(table) == len(demo_results.sites)
+    b = gpd.read_file(files["gpkg"], layer="buildings")
+    assert {"floor_area_m2", "dwellings", "heat_demand_mwh_per_yr"} <= set(b.columns)
+    assert len(gpd.read_file(files["gpkg"], layer="sites")) == len(table)
+    assert len(gpd.read_file(files["gpkg"], layer="routes")) == int(table["feasible"].sum())
+    html = files["map"].read_text()
+    assert "OpenStreetMap contributors" in html
+    assert demo_results.sites["site_id"].iloc[0] in html
+
+
+def test_same_input_same_ranking(helsinki_osm, tmp_path):
+    a = siting.run(siting.demo_study(tmp_path), osm=helsinki_osm)
+    b = siting.run(siting.demo_study(tmp_path), osm=helsinki_osm)
+    cols = ["site_id", "rank", "lcoh_eur_per_mwh", "homes_served", "route_length_m"]
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(a.sites[cols]), pd.DataFrame(b.sites[cols]), check_exact=True
+    )
+
+
+def test_score_ranking_option(helsinki_osm, tmp_path):
+    study = siting.demo_study(tmp_path).replace(ranking="score")
+    r = siting.run(study, osm=helsinki_osm)
+    ok = r.sites[r.sites["feasible"]]
+    assert ok["score"].between(0, 1).all()
+    assert (np.diff(ok["score"].to_numpy()) <= 0).all()
+
+
+def test_sites_file_with_loads_and_an_unreachable_site(helsinki_osm, tmp_path):
+    import shapely
+
+    pts = gpd.GeoSeries(
+        [
+            shapely.Point(24.9410, 60.1690),  # central, near Helen's pipes
+            shapely.Point(24.9450, 60.1720),
+            shapely.Point(25.2000, 60.1700),  # ~14 km east: outside the extract
+        ],
+        crs="EPSG:4326",
+    )
+    sites = gpd.GeoDataFrame(
+        {"site_id": ["a", "b", "far"], "it_load_mw": [2.0, 20.0, 5.0]}, geometry=pts
+    )
+    path = tmp_path / "sites.geojson"
+    sites.to_file(path)
+    study = siting.demo_study(tmp_path).replace(sites_path=path)
+    r = siting.run(study, osm=helsinki_osm)
+    s = r.sites.set_index("site_id")
+    assert not s.loc["far", "feasible"] and s.loc["far", "rank"] == 3
+    assert "outside" in s.loc["far", "reason"]
+    # 10x the IT load: 10x the recovered heat and a bigger pipe
+    assert s.loc["b", "recovered_heat_mw"] == pytest.approx(10 * s.loc["a", "recovered_heat_mw"])
+    assert s.loc["b", "pipe_dn"] > s.loc["a", "pipe_dn"]
+
+
+def test_odense_new_local_network():
+    path = shared_file("osm", "odense_se_2025.osm.pbf")
+    r = siting.run(Study(osm_path=path))
+    assert r.mode == "new_local_network"
+    ok = r.sites[r.sites["feasible"]]
+    assert len(ok) >= 1
+    lhd = ok["delivered_heat_mwh_per_yr"] / ok["route_length_m"]
+    # the network kept is viable: connected demand per metre of trench >= 1.5 MWh/m/yr
+    assert (ok["linear_heat_density_mwh_per_m"] >= 1.5).all()
+    assert (lhd > 0).all()
+    assert (ok["buildings_connected"] >= 1).all()
+    assert (ok["delivered_heat_mwh_per_yr"] <= ok["available_heat_mwh_per_yr"]).all()
+
+
+def test_lyngby_existing_network_from_osm_pipeline():
+    path = shared_file("osm", "copenhagen_north_lyngby_2022.osm.pbf")
+    r = siting.run(Study(osm_path=path))
+    assert len(r.buildings) > 15_000
+    assert r.mode == "existing_network"
+    assert r.sites["feasible"].sum() >= 5
+    assert r.sites["site_id"].is_unique
+
+
+def test_xml_and_pbf_give_the_same_study():
+    xml = shared_file("osm", "aarhus_center_2021.osm")
+    pbf = shared_file("osm", "aarhus_center_2021.osm.pbf")
+    a = siting.run(Study(osm_path=xml)).sites
+    b = siting.run(Study(osm_path=pbf)).sites
+    cols = ["site_id", "rank", "delivered_heat_mwh_per_yr", "route_length_m"]
+    pd.testing.assert_frame_equal(pd.DataFrame(a[cols]), pd.DataFrame(b[cols]))
