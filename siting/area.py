@@ -63,7 +63,7 @@ class Area:
         )
         hull = shapely.MultiPoint(coords).convex_hull
         if network is not None:
-            network = reproject(network, target, "network")
+            network = reproject(network, target, network.attrs.get("source", "network"))
         return cls(
             crs=target,
             streets=streets,
@@ -79,7 +79,13 @@ class Area:
 def metric_crs(gdf: gpd.GeoDataFrame, crs: str | pyproj.CRS | None = None) -> pyproj.CRS:
     """The study CRS: `crs` if given (must be projected, in metres), else the local UTM zone."""
     if crs is not None:
-        target = pyproj.CRS.from_user_input(crs)
+        try:
+            target = pyproj.CRS.from_user_input(crs)
+        except pyproj.exceptions.CRSError as exc:
+            raise CRSError(
+                f"study crs {crs!r} is not a CRS pyproj knows ({exc}); give an EPSG code of a "
+                "projected metric CRS (e.g. EPSG:25832) or leave crs empty for local UTM."
+            ) from exc
         if not target.is_projected:
             raise CRSError(
                 f"study crs {crs} is geographic (degrees); distances need a projected metric CRS, "

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from siting.errors import SitingError
+from siting.errors import ConfigError, SitingError
 
 log = logging.getLogger("siting")
 
@@ -105,7 +105,10 @@ def _study_from_args(args: argparse.Namespace):
     if args.rank_by:
         changes["ranking"] = args.rank_by
     if "osm_path" not in changes and study.osm_path is None:
-        raise SitingError("give an OSM extract with --osm FILE (or osm_path in --config).")
+        raise ConfigError(
+            "no OSM extract given: pass --osm FILE (an .osm.pbf from Geofabrik/BBBike) or set "
+            "osm_path in the --config YAML; `siting demo` runs a built-in one."
+        )
     return study.replace(**changes)
 
 
@@ -129,11 +132,27 @@ def main(argv: list[str] | None = None) -> int:
     except SitingError as exc:
         if args.debug:
             raise
-        print(f"siting: error: {exc}", file=sys.stderr)
+        print(f"siting: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("siting: interrupted; no output was written.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not bad input: still one line unless --debug
+        if args.debug:
+            raise
+        print(
+            f"siting: error: unexpected {type(exc).__name__}: {_one_line(exc)} (this is a bug in "
+            "siting; rerun with --debug for the traceback and report it)",
+            file=sys.stderr,
+        )
         return 1
     if not args.quiet:
         print(_summary(results, files))
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _summary(results, files: dict[str, Path]) -> str:

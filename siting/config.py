@@ -11,15 +11,25 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from siting.errors import ConfigError
 
 COOLING_TYPES = ("air_coil", "liquid", "immersion")
+# OSM highway=* values (wiki "Key:highway"), for checking street_class_multiplier keys
+OSM_HIGHWAY_VALUES = frozenset(
+    "motorway trunk primary secondary tertiary unclassified residential motorway_link "
+    "trunk_link primary_link secondary_link tertiary_link living_street service pedestrian "
+    "track bus_guideway escape raceway road busway footway bridleway steps corridor path "
+    "cycleway via_ferrata sidewalk crossing proposed construction platform elevator "
+    "escalator unpaved".split()
+)
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,7 @@ class Params:
     floor_height_m: float = 3.0
 
     def __post_init__(self) -> None:
+        _check_types(self, "params")
         _check_params(self)
 
     def replace(self, **changes: Any) -> Params:
@@ -105,15 +116,24 @@ class Params:
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Params:
         """Build from a plain mapping (e.g. the `params:` block of a YAML study)."""
-        data = dict(data or {})
+        data = _as_mapping(data, "params")
         _reject_unknown(data, _field_names(cls), "params")
-        if "excluded_highways" in data:
+        if isinstance(data.get("excluded_highways"), list | tuple):
             data["excluded_highways"] = tuple(data["excluded_highways"])
         for key in ("capture_fraction", "source_in_c", "source_out_c"):
             if key in data:  # a partial mapping overrides only the cooling types it names
+                given = _as_mapping(data[key], f"params.{key}")
+                _reject_unknown(given, list(COOLING_TYPES), f"params.{key} cooling type")
                 merged = dict(getattr(cls(), key))
-                merged.update(data[key])
+                merged.update(given)
                 data[key] = merged
+        if data.get("street_class_multiplier"):
+            given = _as_mapping(data["street_class_multiplier"], "params.street_class_multiplier")
+            _reject_unknown(
+                {str(k).lower(): v for k, v in given.items()},
+                sorted(OSM_HIGHWAY_VALUES),
+                "params.street_class_multiplier highway class",
+            )
         return cls(**data)
 
 
@@ -146,6 +166,7 @@ class Study:
     params: Params = field(default_factory=Params)
 
     def __post_init__(self) -> None:
+        _check_types(self, "study")
         for key in ("osm_path", "network_path", "sites_path"):
             value = getattr(self, key)
             if value is not None and not isinstance(value, Path):
@@ -173,6 +194,16 @@ class Study:
                 f"score_weights has unknown criteria {sorted(unknown)}; use lcoh, homes_served, "
                 "route_length, co2."
             )
+        if self.crs is not None:
+            import pyproj
+
+            try:
+                pyproj.CRS.from_user_input(self.crs)
+            except pyproj.exceptions.CRSError as exc:
+                raise ConfigError(
+                    f"crs {self.crs!r} is not a CRS pyproj knows; give the EPSG code of a "
+                    "projected metric CRS (e.g. EPSG:25832) or leave crs empty for local UTM."
+                ) from exc
 
     def replace(self, **changes: Any) -> Study:
         """Return a copy with `changes` applied (validated, unknown keys rejected)."""
@@ -182,11 +213,16 @@ class Study:
     @classmethod
     def from_dict(cls, data: dict[str, Any], base_dir: Path | None = None) -> Study:
         """Build from a mapping; relative paths are resolved against `base_dir`."""
-        data = dict(data or {})
+        data = _as_mapping(data, "study")
         _reject_unknown(data, _field_names(cls), "study")
         params = Params.from_dict(data.pop("params", None))
         for key in ("osm_path", "network_path", "sites_path", "out_dir"):
             if data.get(key) is not None:
+                if not isinstance(data[key], str | Path):
+                    raise ConfigError(
+                        f"{key} must be a file path, got {data[key]!r}; write it as a plain "
+                        "string (relative paths are relative to the study file)."
+                    )
                 path = Path(str(data[key])).expanduser()
                 if base_dir is not None and not path.is_absolute():
                     path = base_dir / path
@@ -201,14 +237,83 @@ class Study:
             raise ConfigError(f"study config {path} does not exist; check the path.")
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"study config {path} is not a UTF-8 text file ({exc.reason}); give a YAML file."
+            ) from exc
         except yaml.YAMLError as exc:
-            raise ConfigError(f"study config {path} is not valid YAML: {exc}") from exc
+            raise ConfigError(
+                f"study config {path} is not valid YAML: {_yaml_problem(exc)}"
+            ) from exc
         if not isinstance(data, dict):
             raise ConfigError(
                 f"study config {path} must be a mapping of keys (name:, osm_path:, params: ...), "
-                f"got a {type(data).__name__}."
+                f"got a {type(data).__name__}; write one `key: value` per line."
             )
-        return cls.from_dict(data, base_dir=path.parent)
+        try:
+            return cls.from_dict(data, base_dir=path.parent)
+        except ConfigError as exc:
+            raise ConfigError(f"study config {path}: {exc}") from exc
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line: what the YAML parser found wrong and where (line/column are 1-based)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    context = getattr(exc, "context", None)
+    context = f" ({context})" if context else ""
+    return (
+        f"{problem}{context}{where}; fix the syntax there (indent with spaces, quote values "
+        "holding ':' or '#')."
+    )
+
+
+def _as_mapping(data: Any, where: str) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{where} must be a mapping of `key: value` settings, got {type(data).__name__} "
+            f"{data!r}."
+        )
+    return dict(data)
+
+
+def _is_number(value: Any) -> bool:
+    # numbers.Real takes numpy scalars too; bool is an int but never a setting's number
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
+def _check_types(obj: Any, where: str) -> None:
+    """Reject values of the wrong type (a str where a number goes, ...) with the key named."""
+    prefix = "" if where == "study" else f"{where}."
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        kind = str(f.type)
+        problem = None
+        if kind in ("float", "int"):
+            if not _is_number(value):
+                problem = "a number"
+            elif kind == "int" and float(value) != int(value):
+                problem = "a whole number"
+        elif kind == "bool":
+            if not isinstance(value, bool):
+                problem = "true or false"
+        elif kind == "str":
+            if not isinstance(value, str):
+                problem = "a text value"
+        elif kind == "str | None":
+            if value is not None and not isinstance(value, str):
+                problem = "a text value (or empty)"
+        elif kind.startswith("dict[str, float]"):
+            if not isinstance(value, dict) or not all(_is_number(v) for v in value.values()):
+                problem = "a mapping of names to numbers"
+        elif kind.startswith("tuple[str"):
+            if not isinstance(value, tuple | list) or not all(isinstance(v, str) for v in value):
+                problem = "a list of text values"
+        if problem:
+            raise ConfigError(f"{prefix}{f.name} must be {problem}, got {value!r}.")
 
 
 def _field_names(cls: type) -> list[str]:
@@ -220,9 +325,8 @@ def _reject_unknown(data: dict[str, Any], valid: list[str], where: str) -> None:
         if key not in valid:
             close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.5)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"unknown {where} setting {key!r}.{hint} Valid settings: {', '.join(valid)}."
-            )
+            what = where if where.endswith(("type", "class")) else f"{where} setting"
+            raise ConfigError(f"unknown {what} {key!r}.{hint} Valid: {', '.join(valid)}.")
 
 
 def _check_params(p: Params) -> None:

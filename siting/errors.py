@@ -21,3 +21,7 @@ class CRSError(InputDataError):
 
 class RoutingError(SitingError):
     """The street graph cannot connect what was asked."""
+
+
+class OutputError(SitingError):
+    """The output folder cannot be created or written."""

@@ -364,6 +364,8 @@ def grow_local_networks(
     """
     out: list[LocalNetwork] = []
     has_demand = building_demand_mwh > 0
+    # scipy returns dense (sites x nodes) arrays: cap a batch at ~20M cells (~240 MB)
+    batch = max(1, min(batch, 20_000_000 // max(graph.n_nodes, 1)))
     for start in range(0, len(site_nodes), batch):
         chunk = site_nodes[start : start + batch]
         dist, pred = dijkstra(

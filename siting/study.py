@@ -19,7 +19,7 @@ import shapely
 from siting import demand, economics, pipes, recovery
 from siting.area import Area, reproject
 from siting.config import Params, Study
-from siting.errors import InputDataError, SitingError
+from siting.errors import InputDataError, OutputError, SitingError
 from siting.ranking import pareto_front, rank_sites
 from siting.routing import (
     ACCESS_MULTIPLIER,
@@ -102,8 +102,17 @@ class Results:
         when all are complete, so a failure never leaves half-written outputs.
         """
         out = Path(out_dir or self.study.out_dir).expanduser()
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".siting-tmp-", dir=out))
+        created = _missing_parents(out)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".siting-tmp-", dir=out))
+        except OSError as exc:
+            _remove_empty(created)
+            raise OutputError(
+                f"output folder {out} cannot be created or written ({exc.strerror or exc}); "
+                "choose another --out folder (one you can write to, not an existing file)."
+            ) from exc
+        ok = False
         try:
             written = {"ranking": tmp / "ranking.csv", "gpkg": tmp / "results.gpkg"}
             self.ranking.to_csv(written["ranking"], index=False)
@@ -120,9 +129,36 @@ class Results:
                 target = out / path.name
                 os.replace(path, target)
                 final[key] = target
+            ok = True
             return final
+        except OSError as exc:
+            raise OutputError(
+                f"could not write the results to {out} ({exc.strerror or exc}); check free disk "
+                "space and permissions, or choose another --out folder."
+            ) from exc
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+            if not ok:
+                _remove_empty(created)
+
+
+def _missing_parents(path: Path) -> list[Path]:
+    """`path` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        missing.append(p)
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove folders a failed write created, deepest first, if they are still empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _write_layer(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
@@ -176,6 +212,7 @@ def run(
     elif network is None and study.use_osm_network:
         network = network_from_osm(osm.heat_pipes, osm.heat_plants)
     area = Area.from_osm(osm, network, crs=study.crs)
+    _check_network_near(area, p.max_snap_distance_m)
     timings["read_s"] = time.perf_counter() - t0
 
     t = time.perf_counter()
@@ -199,10 +236,13 @@ def run(
             )
     inside = sites.geometry.intersects(area.boundary.buffer(p.max_snap_distance_m))
     if not inside.any():
+        where = study.sites_path or "the sites given"
         raise InputDataError(
-            f"none of the {len(sites)} candidate sites lies inside the study area of "
-            f"{area.source}; check that the sites file and the OSM extract cover the same place "
-            "and that the sites file has the right CRS."
+            f"none of the {len(sites)} candidate sites in {where} lies inside the study area of "
+            f"{area.source} (sites span lon/lat {_lonlat_box(sites.geometry)}; the extract "
+            f"{_lonlat_box(gpd.GeoSeries([area.boundary], crs=area.crs))}). Give sites in the "
+            "area of the extract (or an extract covering the sites), and check the sites "
+            "file's CRS."
         )
 
     t = time.perf_counter()
@@ -246,6 +286,26 @@ def run(
         mode=mode,
         timings_s=timings,
     )
+
+
+def _lonlat_box(geoms: gpd.GeoSeries) -> str:
+    x0, y0, x1, y1 = geoms.to_crs("EPSG:4326").total_bounds
+    return f"{x0:.3f}..{x1:.3f} E, {y0:.3f}..{y1:.3f} N"
+
+
+def _check_network_near(area: Area, max_snap_m: float) -> None:
+    """A network that lies wholly away from the extract is an input error, not a routing one."""
+    if area.network is None or not len(area.network):
+        return
+    gap_m = float(area.network.distance(area.boundary).min())
+    if gap_m > max_snap_m:
+        name = area.network.attrs.get("source", "the district-heating network")
+        raise InputDataError(
+            f"{name} lies {gap_m / 1000:.1f} km from the streets of {area.source} (nearest "
+            f"point); it must overlap the OSM extract. Use a network and an extract of the same "
+            "place, check the network file's CRS, or run without it (--no-osm-network and no "
+            "--network) to plan new local networks."
+        )
 
 
 def _recovery_table(sites: gpd.GeoDataFrame, p: Params) -> pd.DataFrame:
@@ -434,6 +494,8 @@ def _local_networks(
     first_lhd = np.full(n, np.nan)
     rows = []
     dwell = heated["dwellings"].to_numpy(dtype=float)
+    peak = heated["peak_heat_mw"].to_numpy(dtype=float)
+    peak_conn = np.zeros(n)
     for i, net in zip(ok, nets, strict=True):
         first_lhd[i] = net.first_lhd_mwh_per_m
         if len(net.building_index) == 0:
@@ -442,6 +504,7 @@ def _local_networks(
         route_cost[i] = net.trench_cost_eq_m + access_m[i] * ACCESS_MULTIPLIER
         demand_conn[i] = net.connected_demand_mwh_per_yr
         dwellings[i] = dwell[net.building_index].sum()
+        peak_conn[i] = peak[net.building_index].sum()
         n_bldg[i] = len(net.building_index)
         if net.geometry is not None:
             rows.append(
@@ -490,6 +553,11 @@ def _local_networks(
     table["network_loss_mwh_per_yr"] = np.where(feas, hp_del - delivered, 0.0)
     avail = table["available_heat_mwh_per_yr"].to_numpy()
     table["utilisation"] = np.where(feas, hp_del / avail, 0.0)
+    # a local network needs only the heat pump its buildings can use at peak (no
+    # simultaneity factor: conservative), never more than the site can supply
+    table["heat_pump_mw"] = np.where(
+        feas, np.minimum(table["heat_pump_mw"], peak_conn / (1.0 - loss)), table["heat_pump_mw"]
+    )
     table["buildings_connected"] = n_bldg
     table["dwellings_connected"] = dwellings
     table["linear_heat_density_mwh_per_m"] = lhd

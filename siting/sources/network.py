@@ -74,15 +74,28 @@ def normalise_network(gdf: gpd.GeoDataFrame, name: str = "network") -> gpd.GeoDa
         out[ours] = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
     if "name" in lower:
         out["name"] = gdf[lower["name"]].astype(object).where(gdf[lower["name"]].notna(), "").values
+    out.attrs["source"] = name  # named in later errors (reprojection, distance to the area)
     return out
 
 
 def ensure_crs(gdf: gpd.GeoDataFrame, name: str) -> gpd.GeoDataFrame:
-    """Give `gdf` a CRS: keep its own; assume WGS84 only when coordinates fit lon/lat."""
-    if gdf.crs is not None:
-        return gdf
+    """Give `gdf` a CRS: keep its own; assume WGS84 only when coordinates fit lon/lat.
+
+    A layer that says it is geographic but holds coordinates beyond ±180/±90 is an error
+    (typically GeoJSON in metres without a `crs` member, which readers take as WGS84).
+    """
     minx, miny, maxx, maxy = gdf.total_bounds
-    if -180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90:
+    fits_lonlat = -180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90
+    if gdf.crs is not None:
+        if gdf.crs.is_geographic and not fits_lonlat:
+            raise CRSError(
+                f"{name} says its CRS is {gdf.crs.to_string()} (longitude/latitude) but its "
+                f"coordinates ({minx:.0f}, {miny:.0f}, {maxx:.0f}, {maxy:.0f}) are not degrees; "
+                "GeoJSON without a crs member is always read as WGS84. Save the layer with its "
+                "real CRS (e.g. as GeoPackage) or reproject it to EPSG:4326 before saving."
+            )
+        return gdf
+    if fits_lonlat:
         log.warning(
             "%s has no CRS; its coordinates fit longitude/latitude, so EPSG:4326 is used", name
         )

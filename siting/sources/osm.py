@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -86,14 +87,17 @@ def tag_values(gdf: gpd.GeoDataFrame, key: str) -> pd.Series:
     return out
 
 
-def _to_pbf(path: Path, workdir: Path) -> Path:
-    """Re-encode OSM XML to PBF losslessly (pyrosm reads PBF only)."""
+def _to_pbf(path: Path, workdir: Path, fmt: str = "osm") -> Path:
+    """Re-encode OSM XML to PBF losslessly (pyrosm reads PBF only).
+
+    `fmt` is the format found from the file's content, so a misnamed file still parses.
+    """
     import osmium
 
-    target = workdir / (path.name.split(".")[0] + ".osm.pbf")
+    target = workdir / ((path.name.split(".")[0] or "extract") + ".osm.pbf")
     try:
         with osmium.SimpleWriter(str(target)) as writer:
-            for obj in osmium.FileProcessor(str(path)):
+            for obj in osmium.FileProcessor(osmium.io.File(str(path), fmt)):
                 writer.add(obj)
     except Exception as exc:  # pyosmium raises RuntimeError/ValueError subclasses
         raise InputDataError(
@@ -113,23 +117,108 @@ def _check_file(path: Path) -> None:
 
 
 def _looks_like_pbf(path: Path) -> bool:
-    # A PBF starts with a 4-byte length then a BlobHeader whose type is "OSMHeader".
+    # A PBF starts with a 4-byte length then a BlobHeader whose type is "OSMHeader"
+    # (bytes 4..15: field tag 0x0a, length 9, b"OSMHeader").
     with path.open("rb") as fh:
         head = fh.read(64)
     return b"OSMHeader" in head
 
 
-def _looks_like_xml(path: Path) -> bool:
+def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise ValueError("truncated varint")
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+
+
+def _blob_datasize(header: bytes) -> int:
+    """`datasize` (field 3) of a PBF BlobHeader message."""
+    pos, datasize = 0, None
+    while pos < len(header):
+        key, pos = _read_varint(header, pos)
+        field_no, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _read_varint(header, pos)
+            if field_no == 3:
+                datasize = value
+        elif wire == 2:
+            length, pos = _read_varint(header, pos)
+            pos += length
+        else:
+            raise ValueError(f"unexpected wire type {wire}")
+    if datasize is None or pos != len(header):
+        raise ValueError("BlobHeader without datasize")
+    return datasize
+
+
+def check_pbf_structure(path: Path) -> None:
+    """Walk the blob headers of a PBF (seeks only, no decoding) and reject a cut-off file.
+
+    A truncated or corrupt PBF makes pyrosm raise protobuf errors deep in its reader (or
+    worse); checking the framing first turns that into an error that names the fix.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        offset = 0
+        while offset < size:
+            raw = fh.read(4)
+            problem = None
+            if len(raw) < 4:
+                problem = f"a blob header length is cut off at byte {offset:,}"
+            else:
+                hlen = int.from_bytes(raw, "big")
+                header = fh.read(hlen) if hlen <= 64 * 1024 else b""
+                if not 0 < hlen <= 64 * 1024:
+                    problem = f"an invalid blob header length ({hlen}) at byte {offset:,}"
+                elif len(header) < hlen:
+                    problem = f"a blob header is cut off at byte {offset:,}"
+                else:
+                    try:
+                        datasize = _blob_datasize(header)
+                    except ValueError:
+                        problem = f"an unreadable blob header at byte {offset:,}"
+                    else:
+                        end = offset + 4 + hlen + datasize
+                        if end > size:
+                            problem = (
+                                f"a data block at byte {offset:,} needs {end - size:,} bytes "
+                                "more than the file has"
+                            )
+                        offset = end
+                        fh.seek(end)
+            if problem:
+                raise InputDataError(
+                    f"OSM file {path} is truncated or corrupt: {problem} (file size "
+                    f"{size:,} bytes). An interrupted download does this; download the "
+                    "extract again (and compare its size or checksum with the source's)."
+                )
+
+
+def _xml_format(path: Path) -> str | None:
+    """osmium format name ("osm", "osm.gz", "osm.bz2") if `path` holds OSM XML, else None."""
     import bz2
     import gzip
 
-    opener = {".gz": gzip.open, ".bz2": bz2.open}.get(path.suffix, open)
+    with path.open("rb") as fh:
+        magic = fh.read(3)
+    if magic[:2] == b"\x1f\x8b":
+        opener, fmt = gzip.open, "osm.gz"
+    elif magic == b"BZh":
+        opener, fmt = bz2.open, "osm.bz2"
+    else:
+        opener, fmt = open, "osm"
     try:
         with opener(path, "rb") as fh:
-            head = fh.read(512)
-    except OSError:
-        return False
-    return b"<osm" in head
+            head = fh.read(4096)
+    except (OSError, EOFError, ValueError):
+        return None
+    return fmt if b"<osm" in head else None
 
 
 def read_osm(path: str | Path) -> OsmData:
@@ -146,10 +235,21 @@ def read_osm(path: str | Path) -> OsmData:
     path = Path(path).expanduser()
     _check_file(path)
     if _looks_like_pbf(path):
-        return _read_pbf(path, source=str(path))
-    if _looks_like_xml(path):
+        check_pbf_structure(path)
+        if path.name.lower().endswith(".pbf"):
+            return _read_pbf(path, source=str(path))
         with tempfile.TemporaryDirectory(prefix="siting-osm-") as tmp:
-            return _read_pbf(_to_pbf(path, Path(tmp)), source=str(path))
+            # pyrosm insists on the .pbf suffix; a misnamed PBF is read through a link
+            link = Path(tmp) / "extract.osm.pbf"
+            try:
+                link.symlink_to(path.resolve())
+            except OSError:
+                shutil.copyfile(path, link)
+            return _read_pbf(link, source=str(path))
+    fmt = _xml_format(path)
+    if fmt is not None:
+        with tempfile.TemporaryDirectory(prefix="siting-osm-") as tmp:
+            return _read_pbf(_to_pbf(path, Path(tmp), fmt), source=str(path))
     raise InputDataError(
         f"{path} is not an OpenStreetMap file (no PBF header and no <osm> XML root). "
         "Give an extract as .osm.pbf (Geofabrik, BBBike) or .osm/.osm.gz XML (OSM export)."
@@ -167,20 +267,22 @@ def _read_pbf(path: Path, source: str) -> OsmData:
             osm = pyrosm.OSM(str(path))
             _, streets = osm.get_network(network_type="all", nodes=True)
             buildings = osm.get_buildings()
-        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            pipes = osm.get_data_by_custom_criteria(
+                custom_filter={"man_made": ["pipeline"]}, filter_type="keep", keep_nodes=False
+            )
+            plants = osm.get_data_by_custom_criteria(
+                custom_filter={"power": ["plant", "generator"]}, filter_type="keep"
+            )
+            landuse = osm.get_landuse(custom_filter={"landuse": ["industrial", "commercial"]})
+            dc = osm.get_data_by_custom_criteria(
+                custom_filter={"telecom": ["data_center", "data_centre"]}, filter_type="keep"
+            )
+        except Exception as exc:  # protobuf DecodeError, zlib.error, KeyError, ... from pyrosm
             raise InputDataError(
-                f"{source} could not be parsed as OpenStreetMap PBF ({exc}); re-download it."
+                f"OSM file {source} could not be parsed as OpenStreetMap PBF "
+                f"({type(exc).__name__}: {exc}); it is probably corrupt: download the extract "
+                "again, or check it with `osmium fileinfo -e FILE`."
             ) from exc
-        pipes = osm.get_data_by_custom_criteria(
-            custom_filter={"man_made": ["pipeline"]}, filter_type="keep", keep_nodes=False
-        )
-        plants = osm.get_data_by_custom_criteria(
-            custom_filter={"power": ["plant", "generator"]}, filter_type="keep"
-        )
-        landuse = osm.get_landuse(custom_filter={"landuse": ["industrial", "commercial"]})
-        dc = osm.get_data_by_custom_criteria(
-            custom_filter={"telecom": ["data_center", "data_centre"]}, filter_type="keep"
-        )
 
     streets = _clean(streets, "LineString")
     buildings = _clean(buildings, "Polygon")

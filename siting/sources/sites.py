@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import math
 from pathlib import Path
@@ -84,12 +85,19 @@ def normalise_sites(gdf: gpd.GeoDataFrame, study: Study, name: str = "sites") ->
         load = load.fillna(study.default_it_load_mw)
     else:
         load = pd.Series(study.default_it_load_mw, index=gdf.index)
+    load = load.astype(float)
     bad = ~np.isfinite(load.values) | (load.values <= 0)
     if bad.any():
-        i = int(np.argmax(bad))
+        n_bad = int(bad.sum())
+        listed = ", ".join(
+            f"{sid!r} ({value:g} MW)"
+            for sid, value in zip(out["site_id"][bad], load.values[bad], strict=True)
+        )
         raise ConfigError(
-            f"{name}: site {out['site_id'].iloc[i]!r} has it_load_mw={load.iloc[i]!r}; the IT "
-            "load must be a positive number of MW (leave it empty to use default_it_load_mw)."
+            f"{name}: it_load_mw must be a positive number of MW, but site{'s' * (n_bad > 1)} "
+            f"{listed} {'have' if n_bad > 1 else 'has'} zero, negative or infinite load; "
+            "give each site's nameplate IT load in MW (leave it empty to use "
+            "default_it_load_mw)."
         )
     out["it_load_mw"] = load.values.astype(float)
     cooling = (
@@ -100,9 +108,12 @@ def normalise_sites(gdf: gpd.GeoDataFrame, study: Study, name: str = "sites") ->
     unknown = ~cooling.isin(COOLING_TYPES)
     if unknown.any():
         i = int(np.argmax(unknown.values))
+        close = difflib.get_close_matches(cooling.iloc[i], COOLING_TYPES, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigError(
-            f"{name}: site {out['site_id'].iloc[i]!r} has cooling={cooling.iloc[i]!r}; use one "
-            f"of {', '.join(COOLING_TYPES)}."
+            f"{name}: site {out['site_id'].iloc[i]!r} has unknown cooling "
+            f"{cooling.iloc[i]!r}{hint}; use one of {', '.join(COOLING_TYPES)} or leave it "
+            "empty for default_cooling."
         )
     out["cooling"] = cooling.values
     return out[SITE_COLUMNS]
