@@ -1,0 +1,145 @@
+"""Linear heat density along streets: MWh/yr per metre of street (MODEL.md §4, DESIGN.md mode 2).
+
+Each heated building is served from its nearest street edge (the service pipe runs from the
+footprint to that street), so an edge carries the demand of the buildings that would connect to
+a main laid in it. Demand / edge length is the linear heat density; Danish and German practice
+treats ~1.5 MWh/m/yr and up as worth a district-heating main.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from siting.errors import ConfigError, InputDataError
+from siting.raster import HEAT_COLUMN, require_metric
+from siting.routing import StreetGraph
+
+__all__ = ["VIABLE_MWH_PER_M", "street_linear_heat_density"]
+
+VIABLE_MWH_PER_M = 1.5  # Params.linear_heat_density_min_mwh_per_m [M]
+
+
+def street_linear_heat_density(
+    streets_or_graph: gpd.GeoDataFrame | StreetGraph,
+    buildings: gpd.GeoDataFrame,
+    max_service_m: float = 100.0,
+    *,
+    viable_mwh_per_m: float = VIABLE_MWH_PER_M,
+    column: str = HEAT_COLUMN,
+) -> gpd.GeoDataFrame:
+    """Annual heat demand and linear heat density of every street edge.
+
+    Parameters
+    ----------
+    streets_or_graph
+        Street segments (LineStrings, projected metric CRS; one row per edge) or a
+        :class:`siting.routing.StreetGraph` (its edges, in its CRS).
+    buildings
+        Output of :func:`siting.demand.estimate` (projected metric CRS; reprojected to the
+        streets' CRS if different). Buildings with ``column`` <= 0 or NaN are ignored.
+    max_service_m
+        A building whose footprint is farther than this from every edge is not assigned (a
+        service pipe that long is not a street connection); it is counted in ``attrs``.
+    viable_mwh_per_m
+        Threshold for the ``viable`` column, MWh/m/yr.
+    column
+        Annual heat demand per building, MWh/yr.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per edge in input order (``u``, ``v``, ``highway`` kept when present):
+        ``length_m``, ``heat_demand_mwh_per_yr``, ``n_buildings``, ``dwellings`` (when the
+        buildings have it), ``service_length_m`` (sum of building-to-edge distances),
+        ``linear_heat_density_mwh_per_m`` (NaN for zero-length edges) and ``viable``. ``attrs``:
+        ``assigned_mwh_per_yr``, ``unassigned_mwh_per_yr``, ``buildings_unassigned``,
+        ``buildings_assigned``, ``max_service_m``, ``viable_mwh_per_m``.
+    """
+    if not (np.isfinite(max_service_m) and max_service_m >= 0):
+        raise ConfigError(f"max_service_m must be >= 0 metres, got {max_service_m!r}.")
+    edges = _edges(streets_or_graph)
+    require_metric(buildings, "buildings")
+    if column not in buildings.columns:
+        raise InputDataError(
+            f"buildings have no column {column!r}; run siting.demand.estimate(buildings) first."
+        )
+    if not buildings.crs.equals(edges.crs):
+        buildings = buildings.to_crs(edges.crs)
+
+    demand = pd.to_numeric(buildings[column], errors="coerce").to_numpy(dtype=float)
+    geoms = np.asarray(buildings.geometry.values, dtype=object)
+    heated = np.isfinite(demand) & (demand > 0) & ~shapely.is_missing(geoms)
+    heated &= ~shapely.is_empty(geoms)
+    idx_heated = np.flatnonzero(heated)
+
+    edge_geoms = np.asarray(edges.geometry.values, dtype=object)
+    tree = shapely.STRtree(edge_geoms)
+    # Distance from the footprint, not the centroid: the service pipe starts at the wall, and a
+    # long block's centroid can be far from the street it fronts. all_matches=False keeps one
+    # edge per building (the first in tree order on ties), so demand is never counted twice.
+    (b_pos, e_idx), dist_m = tree.query_nearest(
+        geoms[idx_heated], max_distance=max_service_m, return_distance=True, all_matches=False
+    )
+    b_idx = idx_heated[b_pos]
+    n_edges = len(edges)
+    heat_edge = np.bincount(e_idx, weights=demand[b_idx], minlength=n_edges)
+
+    out = edges.copy()
+    length_m = np.asarray(shapely.length(edge_geoms), dtype=float)
+    out["length_m"] = length_m
+    out["heat_demand_mwh_per_yr"] = heat_edge
+    out["n_buildings"] = np.bincount(e_idx, minlength=n_edges).astype(np.int64)
+    if "dwellings" in buildings.columns:
+        dwell = pd.to_numeric(buildings["dwellings"], errors="coerce").fillna(0).to_numpy()
+        out["dwellings"] = np.bincount(e_idx, weights=dwell[b_idx], minlength=n_edges).astype(
+            np.int64
+        )
+    out["service_length_m"] = np.bincount(e_idx, weights=dist_m, minlength=n_edges)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lhd = np.where(length_m > 0, heat_edge / length_m, np.nan)
+    out["linear_heat_density_mwh_per_m"] = lhd
+    out["viable"] = np.nan_to_num(lhd, nan=0.0) >= viable_mwh_per_m
+
+    assigned = np.zeros(len(buildings), dtype=bool)
+    assigned[b_idx] = True
+    lost = heated & ~assigned
+    out.attrs.update(
+        assigned_mwh_per_yr=float(demand[b_idx].sum()),
+        unassigned_mwh_per_yr=float(demand[lost].sum()),
+        buildings_assigned=int(len(b_idx)),
+        buildings_unassigned=int(lost.sum()),
+        max_service_m=float(max_service_m),
+        viable_mwh_per_m=float(viable_mwh_per_m),
+    )
+    return out
+
+
+def _edges(streets_or_graph: gpd.GeoDataFrame | StreetGraph) -> gpd.GeoDataFrame:
+    """Street edges as a GeoDataFrame of LineStrings with a fresh RangeIndex."""
+    if isinstance(streets_or_graph, StreetGraph):
+        g = streets_or_graph
+        edges = gpd.GeoDataFrame(
+            {"u": g.edge_u, "v": g.edge_v, "highway": g.edge_highway},
+            geometry=np.asarray(g.edge_geometry, dtype=object),
+            crs=g.crs,
+        )
+        name = "street graph"
+    elif isinstance(streets_or_graph, gpd.GeoDataFrame):
+        edges = streets_or_graph.reset_index(drop=True)
+        name = "streets"
+    else:
+        raise InputDataError(
+            "streets_or_graph must be a GeoDataFrame of street lines or a "
+            f"siting.routing.StreetGraph, got {type(streets_or_graph).__name__}."
+        )
+    require_metric(edges, name)
+    kinds = edges.geom_type
+    if len(edges) == 0 or not kinds.isin(["LineString", "MultiLineString"]).all():
+        raise InputDataError(
+            f"{name} must be non-empty and hold only (Multi)LineStrings; got "
+            f"{sorted(set(kinds.dropna()))} in {len(edges)} rows."
+        )
+    return edges
