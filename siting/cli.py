@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--quiet", "-q", action="store_true", help="print only errors")
     common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     common.add_argument("--no-map", action="store_true", help="skip writing map.html")
+    common.add_argument(
+        "--offline",
+        action="store_true",
+        help="self-contained map.html: Leaflet etc. inlined, opens without a network "
+        "(no base-map tiles)",
+    )
 
     demo = sub.add_parser(
         "demo",
@@ -128,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
 
         study = demo_study(args.out) if args.command == "demo" else _study_from_args(args)
         results = run(study)
-        files = results.to_files(study.out_dir, map_html=not args.no_map)
+        files = results.to_files(
+            study.out_dir, map_html=not args.no_map, self_contained=args.offline
+        )
     except SitingError as exc:
         if args.debug:
             raise

@@ -162,7 +162,8 @@ class Study:
     min_site_building_m2: float = 2_000.0  # generated sites: large non-residential buildings
     min_site_parcel_m2: float = 5_000.0  # generated sites: industrial/commercial parcels
     crs: str | None = None  # projected metric CRS; None = local UTM of the area
-    top_n_routes: int = 50
+    top_n_routes: int = 50  # routes drawn on the map
+    max_route_geometries: int = 2_000  # route lines built (cheapest first); all get costs
     params: Params = field(default_factory=Params)
 
     def __post_init__(self) -> None:

@@ -9,6 +9,7 @@ stays small enough to open in a browser.
 from __future__ import annotations
 
 import html
+import importlib.resources
 import json
 import math
 import os
@@ -18,9 +19,11 @@ import warnings
 from collections.abc import Iterable, Sequence
 
 import branca.colormap as cm
+import branca.element
 import folium
 import folium.plugins
 import geopandas as gpd
+import jinja2
 import numpy as np
 import pandas as pd
 import shapely
@@ -316,6 +319,26 @@ def _bounds_wgs84(frames: Sequence[gpd.GeoDataFrame]) -> list[list[float]] | Non
     ]
 
 
+def _sites_in_study_area(sites: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None) -> pd.Series:
+    """Which sites the initial view must show: those within the buildings' extent.
+
+    A candidate far outside the extract (infeasible: outside the study area) would otherwise
+    zoom the view out until the study area is a speck in a corner. All sites when none or
+    all are inside, or when there are no buildings.
+    """
+    everything = pd.Series(True, index=sites.index)
+    if buildings is None:
+        return everything
+    b = _nonempty_geometries(buildings)
+    if b.empty:
+        return everything
+    minx, miny, maxx, maxy = b.to_crs(sites.crs).total_bounds
+    pad_m = max(500.0, 0.1 * max(maxx - minx, maxy - miny))
+    area = shapely.box(minx - pad_m, miny - pad_m, maxx + pad_m, maxy + pad_m)
+    inside = pd.Series(sites.geometry.intersects(area).to_numpy(), index=sites.index)
+    return inside if inside.any() else everything
+
+
 def _top_site_ids(sites: pd.DataFrame, top_n: int) -> list[str]:
     """site_ids of the `top_n` best-ranked feasible sites (stable: rank, then site_id)."""
     ranked = sites[sites["feasible"].fillna(False).astype(bool)].copy()
@@ -337,6 +360,76 @@ def _pipe_weight_px(dn: np.ndarray) -> np.ndarray:
     """Line weight in pixels by nominal diameter; DN50 ~2.5 px, DN600 ~8 px."""
     dn = np.where(np.isfinite(dn), dn, 0.0)
     return np.round(np.interp(dn, [0, 50, 150, 300, 600, 1000], [2, 2.5, 3.5, 5, 8, 10]), 1)
+
+
+# --------------------------------------------------------------------------- legends
+
+
+def _legend_template() -> jinja2.Template | None:
+    """branca's colour-scale template, drawing into this legend's own box.
+
+    branca 0.8 appends every legend's SVG to ``d3.select(".legend.leaflet-control")``, the
+    *first* legend on the page, so a second colormap is drawn into the first box and its own
+    box stays empty. Select the control's container instead. None if branca changed the line.
+    """
+    source = (importlib.resources.files("branca") / "templates" / "color_scale.js").read_text(
+        encoding="utf-8"
+    )
+    edits = {
+        'd3.select(".legend.leaflet-control")': (
+            "d3.select({{this.get_name()}}.legend.getContainer())"
+        ),
+        # Bottom-right: the top corners hold the title box and the layer control.
+        "L.control({position: 'topright'})": "L.control({position: 'bottomright'})",
+        # Class legends label their breaks with text (see _class_legend).
+        ".tickValues({{ this.tick_labels }});": (
+            ".tickValues({{ this.tick_labels }})"
+            "{% if this.tick_text is defined %}"
+            ".tickFormat(function (d) { return {{ this.tick_text|tojson }}[d]; })"
+            "{% endif %};"
+        ),
+    }
+    if not all(wrong in source for wrong in edits):
+        return None
+    for wrong, right in edits.items():
+        source = source.replace(wrong, right)
+    return jinja2.Template(source)
+
+
+_LEGEND_TEMPLATE = _legend_template()
+
+
+def _add_legend(m: folium.Map, colormap: cm.ColorMap) -> None:
+    if _LEGEND_TEMPLATE is not None:
+        colormap._template = _LEGEND_TEMPLATE
+    colormap.add_to(m)
+
+
+def _class_legend(colormap: cm.StepColormap, breaks: Sequence[float]) -> cm.ColorMap:
+    """A legend with equal-width classes labelled by their breaks.
+
+    Quantile breaks of skewed data (heat density: 6, 28, 41, 99, 582, 13,510) crowd into the
+    left end of a linear axis, so their labels overlap and the top class fills the legend.
+    Needs the siting legend template (tick_text); without it, the colormap itself.
+    """
+    if _LEGEND_TEMPLATE is None:
+        return colormap
+    n = len(breaks) - 1
+    colors = [colormap.rgba_floats_tuple((breaks[i] + breaks[i + 1]) / 2) for i in range(n)]
+    legend = cm.StepColormap(colors, index=list(range(n + 1)), vmin=0, vmax=n)
+    legend.caption = colormap.caption
+    legend.tick_labels = list(range(n + 1))
+    legend.tick_text = [f"{b:,.0f}" for b in breaks]
+    return legend
+
+
+class _SelfContainedFigure(branca.element.Figure):
+    """A Figure whose rendered page has every script and stylesheet inlined (siting.assets)."""
+
+    def render(self, **kwargs) -> str:
+        from siting.assets import inline_page
+
+        return inline_page(super().render(**kwargs))
 
 
 # --------------------------------------------------------------------------- layers
@@ -402,7 +495,7 @@ def _add_heat_layer(m: folium.Map, buildings: gpd.GeoDataFrame, cell_m: float) -
         ),
     ).add_to(layer)
     layer.add_to(m)
-    colormap.add_to(m)
+    _add_legend(m, _class_legend(colormap, breaks.tolist()))
 
 
 def _add_network_layer(m: folium.Map, network: gpd.GeoDataFrame) -> None:
@@ -518,17 +611,50 @@ def _add_sites_layer(m: folium.Map, sites: gpd.GeoDataFrame, colors: pd.Series) 
     layer.add_to(m)
 
 
-def _title_box(title: str, n_sites: int, n_feasible: int, top_n: int) -> str:
+OFFLINE_NOTE = (
+    "Offline map: no base-map tiles (they need a network); layers drawn on a plain background."
+)
+# OSM's land colour, so the offline background reads as "map", not as "failed to load".
+_OFFLINE_BACKGROUND = "#f2efe9"
+
+
+def _title_box(
+    title: str, n_sites: int, n_feasible: int, top_n: int, offline: bool, n_away: int = 0
+) -> str:
+    note = f'<div class="siting-offline-note" style="color:#8a4b00">{OFFLINE_NOTE}</div>'
+    away = (
+        f"<div>{n_away} site{'s' if n_away != 1 else ''} far outside the study area "
+        f"{'are' if n_away != 1 else 'is'} off this view (zoom out).</div>"
+    )
     return (
-        '<div style="position:fixed;top:10px;left:55px;z-index:9999;background:white;'
-        "padding:6px 10px;border:1px solid #888;border-radius:4px;font:12px sans-serif;"
-        'max-width:420px;box-shadow:0 1px 4px rgba(0,0,0,.3)">'
+        '<div class="siting-title" style="position:fixed;top:10px;left:55px;z-index:9999;'
+        "background:white;padding:6px 10px;border:1px solid #888;border-radius:4px;"
+        'font:12px sans-serif;max-width:420px;box-shadow:0 1px 4px rgba(0,0,0,.3)">'
         f'<div style="font-size:15px;font-weight:bold">{html.escape(title)}</div>'
         f"<div>{n_sites} candidate sites, {n_feasible} feasible. Marker colour = rank "
         f"(green best, red worst; grey = not feasible). Routes drawn for the top {top_n}.</div>"
-        f'<div style="color:#555">Map data {OSM_ATTRIBUTION}</div>'
+        + (away if n_away else "")
+        + (note if offline else "")
+        + f'<div style="color:#555">Map data {OSM_ATTRIBUTION}</div>'
         "</div>"
     )
+
+
+class _Attribution(branca.element.MacroElement):
+    """Adds the OSM attribution to the map's attribution control (no tile layer carries it)."""
+
+    _template = jinja2.Template(
+        """
+        {% macro script(this, kwargs) %}
+        {{ this._parent.get_name() }}.attributionControl.addAttribution({{ this.text|tojson }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._name = "Attribution"
+        self.text = text
 
 
 # --------------------------------------------------------------------------- public API
@@ -544,6 +670,7 @@ def study_map(
     heat_cell_m: float = 100.0,
     title: str = "siting",
     tiles: str = "OpenStreetMap",
+    self_contained: bool = False,
 ) -> folium.Map:
     """Build the study map: ranked sites, top-N routes, DH network and heat density.
 
@@ -566,6 +693,11 @@ def study_map(
         Text of the title box.
     tiles : str
         Folium tile name or URL template (URLs are attributed to OpenStreetMap contributors).
+    self_contained : bool
+        Inline Leaflet and every other script/stylesheet from the copies installed with
+        siting (``siting/data/assets``), so the saved HTML opens without a network. Base-map
+        tiles cannot be offline: the layers are drawn on a plain background (the title box
+        says so) and `tiles` is ignored.
 
     Returns
     -------
@@ -593,13 +725,26 @@ def study_map(
     if buildings is not None:
         _require_projected(buildings, "buildings")
 
-    bounds = _bounds_wgs84([sites] + ([network] if network is not None else []))
-    assert bounds is not None  # sites is non-empty
+    in_view = _sites_in_study_area(sites, buildings)
+    bounds = _bounds_wgs84([sites[in_view]] + ([network] if network is not None else []))
+    assert bounds is not None  # in_view keeps at least one site
     center = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
 
-    m = folium.Map(location=center, zoom_start=13, tiles=None, control_scale=True)
-    is_url = "{" in tiles or "://" in tiles
-    folium.TileLayer(tiles, attr=OSM_ATTRIBUTION if is_url else None, name="Base map").add_to(m)
+    # zoom_snap 0.25: fit the study area closely instead of jumping a whole zoom level out.
+    m = folium.Map(location=center, zoom_start=13, tiles=None, control_scale=True, zoom_snap=0.25)
+    if self_contained:
+        # Re-parent onto a figure that inlines the assets on every render (save, notebook).
+        _SelfContainedFigure().add_child(m)
+        m.get_root().header.add_child(
+            folium.Element(
+                f"<style>.folium-map.leaflet-container{{background:{_OFFLINE_BACKGROUND}}}</style>"
+            ),
+            name="siting_offline_background",
+        )
+        _Attribution(OSM_ATTRIBUTION).add_to(m)
+    else:
+        is_url = "{" in tiles or "://" in tiles
+        folium.TileLayer(tiles, attr=OSM_ATTRIBUTION if is_url else None, name="Base map").add_to(m)
 
     # Add order = drawing order: area fill at the bottom, site markers on top.
     if buildings is not None:
@@ -614,17 +759,27 @@ def study_map(
         top_ids = _top_site_ids(sites, top_n_routes)
         _add_routes_layer(m, routes, top_ids, site_color, top_n_routes)
     _add_sites_layer(m, sites, colors)
-    rank_cmap.add_to(m)
+    _add_legend(m, rank_cmap)
 
     n_feasible = int(sites["feasible"].fillna(False).astype(bool).sum())
     m.get_root().html.add_child(
-        folium.Element(_title_box(title, len(sites), n_feasible, top_n_routes))
+        folium.Element(
+            _title_box(
+                title,
+                len(sites),
+                n_feasible,
+                top_n_routes,
+                self_contained,
+                int((~in_view).sum()),
+            )
+        )
     )
     folium.plugins.MeasureControl(
         position="bottomleft", primary_length_unit="meters", primary_area_unit="hectares"
     ).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    m.fit_bounds(bounds)
+    # Keep the data clear of the title box / layer control (top) and legends (bottom).
+    m.fit_bounds(bounds, padding_top_left=(30, 130), padding_bottom_right=(30, 130))
     return m
 
 

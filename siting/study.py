@@ -15,7 +15,6 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from siting import demand, economics, pipes, recovery
 from siting.area import Area, reproject
@@ -28,8 +27,7 @@ from siting.routing import (
     connect_from_network,
     grow_local_networks,
     network_connection_points,
-    path_nodes,
-    route_along,
+    route_sites,
     snap_to_reachable,
 )
 from siting.sources.network import network_from_osm, read_network
@@ -88,19 +86,36 @@ class Results:
         ok = self.sites[self.sites["feasible"]]
         return ok.iloc[0] if len(ok) else None
 
-    def map(self, **kwargs: Any):
-        """The study as a folium map (displays inline in Jupyter)."""
+    def map(self, self_contained: bool = False, **kwargs: Any):
+        """The study as a folium map (displays inline in Jupyter).
+
+        ``self_contained=True`` inlines Leaflet and every other asset (no CDN), so the saved
+        HTML opens without a network; the base-map tiles are then left out.
+        """
         from siting.maps import study_map
 
         kwargs.setdefault("top_n_routes", self.study.top_n_routes)
         kwargs.setdefault("title", f"siting: {self.study.name}")
-        return study_map(self.sites, self.routes, self.network, self.buildings, **kwargs)
+        return study_map(
+            self.sites,
+            self.routes,
+            self.network,
+            self.buildings,
+            self_contained=self_contained,
+            **kwargs,
+        )
 
-    def to_files(self, out_dir: str | Path | None = None, map_html: bool = True) -> dict[str, Path]:
+    def to_files(
+        self,
+        out_dir: str | Path | None = None,
+        map_html: bool = True,
+        self_contained: bool = False,
+    ) -> dict[str, Path]:
         """Write `ranking.csv`, `results.gpkg` (sites, routes, buildings[, network]) and `map.html`.
 
         Files are written in a temporary folder beside `out_dir` and moved into place only
         when all are complete, so a failure never leaves half-written outputs.
+        ``self_contained=True`` writes a map that opens without a network (see `map`).
         """
         out = Path(out_dir or self.study.out_dir).expanduser()
         created = _missing_parents(out)
@@ -124,7 +139,7 @@ class Results:
                 _write_layer(self.network, written["gpkg"], "network")
             if map_html:
                 written["map"] = tmp / "map.html"
-                self.map().save(str(written["map"]))
+                self.map(self_contained=self_contained).save(str(written["map"]))
             final = {}
             for key, path in written.items():
                 target = out / path.name
@@ -263,7 +278,9 @@ def run(
         else "new_local_network"
     )
     if mode == "existing_network":
-        table, routes = _existing_network(graph, area.network, sites, table, p)
+        table, routes = _existing_network(
+            graph, area.network, sites, table, p, study.max_route_geometries
+        )
     else:
         table, routes = _local_networks(graph, buildings, sites, table, p)
     table.loc[~inside.to_numpy(), ["feasible", "reason"]] = [False, "outside the study area"]
@@ -386,52 +403,38 @@ def _existing_network(
     sites: gpd.GeoDataFrame,
     table: pd.DataFrame,
     p: Params,
+    max_geometries: int | None = None,
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
     """Route every site to its cheapest connection on the existing network (one search)."""
     conn = connect_from_network(graph, network_connection_points(network), p.max_snap_distance_m)
-    reachable = np.isfinite(conn.cost)
-    node, access_m, status = snap_to_reachable(
-        graph, _site_points(sites), reachable, p.max_snap_distance_m
-    )
-    reason = _snap_reason(status, p.max_snap_distance_m, "the heat network")
-    n = len(sites)
-    street_len = np.full(n, np.nan)
-    cost_eq = np.full(n, np.nan)
-    stub_len = np.zeros(n)
-    rows = []
     site_xy = _site_points(sites)
+    routed = route_sites(graph, conn, site_xy, p.max_snap_distance_m, max_geometries)
+    status = routed.status
+    reason = _snap_reason(status, p.max_snap_distance_m, "the heat network")
+    rows = []
     for i in np.flatnonzero(status == "ok"):
-        nodes = path_nodes(conn.pred, int(node[i]))
-        route = route_along(graph, nodes)
-        stub_len[i] = conn.source_access_m[nodes[0]]
-        street_len[i] = route.street_length_m
-        cost_eq[i] = route.street_cost_eq_m + (stub_len[i] + access_m[i]) * ACCESS_MULTIPLIER
-        # tap on the pipe -> street path -> site: one line an analyst can measure
-        stubs = [
-            shapely.LineString([conn.source_point_xy[nodes[0]], graph.xy[nodes[0]]]),
-            shapely.LineString([graph.xy[node[i]], site_xy[i]]),
-        ]
-        parts = [g for g in [route.geometry, *stubs] if g is not None and g.length > 0]
-        geom = shapely.line_merge(shapely.MultiLineString(_flatten_lines(parts)))
+        if routed.geometry[i] is None:
+            continue
         rows.append(
             {
                 "site_id": table["site_id"].iat[i],
                 "mode": "existing_network",
-                "length_m": street_len[i] + stub_len[i] + access_m[i],
-                "street_length_m": street_len[i],
+                "length_m": routed.length_m[i],
+                "street_length_m": routed.street_length_m[i],
                 "length_by_class_m": ";".join(
-                    f"{k}:{v:.0f}" for k, v in sorted(route.length_by_class_m.items())
+                    f"{k}:{v:.0f}" for k, v in sorted(routed.length_by_class_m[i].items())
                 ),
-                "geometry": geom,
+                "geometry": routed.geometry[i],
             }
         )
     table = table.copy()
     table["mode"] = "existing_network"
     table["reason"] = reason
     table["feasible"] = reason == ""
-    table["site_access_m"] = np.where(status == "ok", access_m, np.nan)
-    table["route_length_m"] = street_len + stub_len + table["site_access_m"].to_numpy()
-    table["route_cost_eq_m"] = cost_eq
+    table["site_access_m"] = routed.access_m
+    table["route_length_m"] = routed.length_m
+    table["street_length_m"] = routed.street_length_m
+    table["route_cost_eq_m"] = routed.cost_eq_m
     too_long = table["feasible"] & (table["route_length_m"] > p.max_route_length_m)
     table.loc[too_long, "feasible"] = False
     table.loc[too_long, "reason"] = (

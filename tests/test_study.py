@@ -71,7 +71,9 @@ def test_demo_numbers_follow_the_model(demo_results):
         assert row.erf == pytest.approx(f_cap * 0.75 / 1.2, rel=1e-6)  # Q_src*u / E_DC
         assert row.co2_avoided_t_per_yr > 0
         parts = (
-            row.lcoh_capital_eur_per_mwh + row.lcoh_om_eur_per_mwh + row.lcoh_electricity_eur_per_mwh
+            row.lcoh_capital_eur_per_mwh
+            + row.lcoh_om_eur_per_mwh
+            + row.lcoh_electricity_eur_per_mwh
         )
         assert parts == pytest.approx(row.lcoh_eur_per_mwh, rel=1e-9)
     # liquid cooling lifts from 50 °C, so its COP beats air-coil's and its LCOH is lower
