@@ -22,6 +22,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
+import shapely.ops
 from scipy.sparse import coo_array, csr_array
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
@@ -34,6 +35,31 @@ log = logging.getLogger(__name__)
 
 NO_PRED = -9999  # scipy's marker for "no predecessor"
 ACCESS_MULTIPLIER = 1.0  # stubs from a site/pipe to the street run over open ground [M]
+
+
+@dataclass
+class EdgeSnap:
+    """Points snapped onto street edges."""
+
+    edge: np.ndarray  # (k,) edge index
+    t: np.ndarray  # (k,) position along the edge from its u end, 0..1
+    access_m: np.ndarray  # (k,) straight distance from the point to the street
+    point_xy: np.ndarray  # (k, 2) the snapped point on the street
+
+
+def snap_to_lines(lines: np.ndarray, tree: shapely.STRtree, points_xy: np.ndarray) -> EdgeSnap:
+    """Snap points onto the nearest of `lines` (indexed by `tree`); see `EdgeSnap`."""
+    pts = shapely.points(np.asarray(points_xy, dtype=float).reshape(-1, 2))
+    if len(pts) == 0:
+        empty = np.empty(0)
+        return EdgeSnap(empty.astype(np.int64), empty, empty, np.empty((0, 2)))
+    (inp, edge), dist = tree.query_nearest(pts, return_distance=True, all_matches=False)
+    order = np.argsort(inp, kind="stable")
+    edge, dist = edge[order].astype(np.int64), dist[order]
+    t = shapely.line_locate_point(lines[edge], pts, normalized=True)
+    t = np.nan_to_num(t, nan=0.0)  # zero-length edges
+    proj = shapely.get_coordinates(shapely.line_interpolate_point(lines[edge], t, normalized=True))
+    return EdgeSnap(edge, t, dist, proj)
 
 
 @dataclass
@@ -53,6 +79,7 @@ class StreetGraph:
     _edge_keys: np.ndarray = field(init=False, repr=False)
     _edge_order: np.ndarray = field(init=False, repr=False)
     _tree: cKDTree = field(init=False, repr=False)
+    _edge_tree: shapely.STRtree | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         n = len(self.xy)
@@ -110,9 +137,13 @@ class StreetGraph:
                 "no street segments left after excluding "
                 f"{', '.join(excluded)}; the extract has no routable streets."
             )
-        # explode MultiLineStrings defensively: pyrosm gives LineStrings, osmnx too
-        start = shapely.get_point(shapely.line_merge(geoms), 0)
-        end = shapely.get_point(shapely.line_merge(geoms), -1)
+        # pyrosm and osmnx give LineStrings; merge the odd MultiLineString into one line
+        multi = shapely.get_type_id(geoms) == 5
+        if multi.any():
+            geoms = geoms.copy()
+            geoms[multi] = shapely.line_merge(geoms[multi])
+        start = shapely.get_point(geoms, 0)
+        end = shapely.get_point(geoms, -1)
         if "u" in streets and "v" in streets:
             u_ids = streets["u"].to_numpy()
             v_ids = streets["v"].to_numpy()
@@ -126,7 +157,10 @@ class StreetGraph:
         xy[eu] = shapely.get_coordinates(start)
         xy[ev] = shapely.get_coordinates(end)
         length = shapely.length(geoms)
-        mult = np.asarray(street_multiplier(highway, multipliers or None), dtype=float)
+        # a few dozen distinct classes: look each up once, not once per edge
+        classes, inverse = np.unique(highway.astype(str), return_inverse=True)
+        mult = np.asarray(street_multiplier(classes, multipliers or None), dtype=float)
+        mult = np.atleast_1d(mult)[inverse]
         return cls(
             xy=xy,
             node_id=np.asarray(uniques),
@@ -205,6 +239,17 @@ class StreetGraph:
         dist, idx = self._tree.query(points_xy)
         return idx.astype(np.int64), dist
 
+    def snap_to_edges(self, points_xy: np.ndarray) -> EdgeSnap:
+        """Nearest street edge of each point, the point's position along it and its distance.
+
+        Uses an STRtree over the edge lines (built once, on first use). A point may tap a
+        street anywhere along an edge, not only at its nodes, which matters on graphs with
+        long edges (osmnx-simplified, rural roads).
+        """
+        if self._edge_tree is None:
+            self._edge_tree = shapely.STRtree(self.edge_geometry)
+        return snap_to_lines(self.edge_geometry, self._edge_tree, points_xy)
+
     def edge_between(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Index of the cheapest edge joining node a[i] to b[i] (vectorised lookup)."""
         keys = np.asarray(a, dtype=np.int64) * self.n_nodes + np.asarray(b, dtype=np.int64)
@@ -214,12 +259,24 @@ class StreetGraph:
 
 @dataclass
 class Connection:
-    """Result of the one-pass search from the network: per-node cost and predecessors."""
+    """Result of the one-pass search from the network: per-node cost, length, predecessors."""
 
     cost: np.ndarray  # (n,) equivalent metres from the network, inf if unreachable
-    pred: np.ndarray  # (n,) predecessor node, NO_PRED at a source
-    source_access_m: np.ndarray  # (n,) stub length from the pipe, for source nodes
-    source_point_xy: np.ndarray  # (n, 2) the network point each source node taps (NaN elsewhere)
+    length_m: np.ndarray  # (n,) metres of pipe from the network tap to the node
+    pred: np.ndarray  # (n,) predecessor node, NO_PRED at a source (or unreachable)
+    stub_m: np.ndarray  # (n,) of length_m, the stub from the pipe to the street at the root
+    source_tap: np.ndarray  # (n,) for source nodes: index of the network point tapped, else -1
+    taps: EdgeSnap  # the network points snapped onto the streets
+    tap_usable: np.ndarray  # (k,) tap within max_snap_m of a street
+    network_points_xy: np.ndarray  # (k, 2)
+
+    @property
+    def source_access_m(self) -> np.ndarray:
+        """Stub length from the pipe to the street for source nodes (0 elsewhere)."""
+        out = np.zeros(len(self.cost))
+        src = self.source_tap >= 0
+        out[src] = self.taps.access_m[self.source_tap[src]]
+        return out
 
 
 def connect_from_network(
@@ -227,11 +284,15 @@ def connect_from_network(
 ) -> Connection:
     """One multi-source Dijkstra from every network connection point over the street graph.
 
-    Connection points farther than `max_snap_m` from any street are ignored (a pipe that
-    runs away from streets cannot be tapped from them).
+    Each point is snapped onto its nearest street edge; a virtual super-source joins both
+    ends of that edge with weight stub + the part of the edge to that end, so a single
+    search from the super-source is a multi-source search with start offsets. Points
+    farther than `max_snap_m` from any street are ignored (a pipe that runs away from
+    the streets cannot be tapped from them).
     """
-    nodes, access = graph.snap(network_points_xy)
-    ok = access <= max_snap_m
+    points = np.asarray(network_points_xy, dtype=float).reshape(-1, 2)
+    taps = graph.snap_to_edges(points)
+    ok = taps.access_m <= max_snap_m
     if not ok.any():
         raise RoutingError(
             f"no point of the district-heating network lies within {max_snap_m:.0f} m of a "
@@ -239,24 +300,238 @@ def connect_from_network(
             "same area (and that the network file's CRS is right)."
         )
     n = graph.n_nodes
-    # cheapest stub per street node (several pipe points may snap to one node)
-    stub = np.full(n, np.inf)
-    np.minimum.at(stub, nodes[ok], access[ok] * ACCESS_MULTIPLIER)
-    tap_xy = np.full((n, 2), np.nan)
-    order = np.flatnonzero(ok)[np.argsort(-access[ok], kind="stable")]
-    tap_xy[nodes[order]] = network_points_xy[order]  # the nearest point is written last
-    src = np.flatnonzero(np.isfinite(stub))
+    j = np.flatnonzero(ok)
+    e = taps.edge[j]
+    stub = taps.access_m[j] * ACCESS_MULTIPLIER
+    t = taps.t[j]
+    cand_node = np.concatenate([graph.edge_u[e], graph.edge_v[e]])
+    cand_cost = np.concatenate([stub + t * graph.edge_cost[e], stub + (1 - t) * graph.edge_cost[e]])
+    cand_len = np.concatenate(
+        [
+            taps.access_m[j] + t * graph.edge_length_m[e],
+            taps.access_m[j] + (1 - t) * graph.edge_length_m[e],
+        ]
+    )
+    cand_tap = np.concatenate([j, j])
+    # the cheapest candidate per node (ties: the lower tap index, for determinism)
+    order = np.lexsort((cand_tap, cand_cost, cand_node))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = cand_node[order][1:] != cand_node[order][:-1]
+    best = order[first]
+    src, src_cost, src_len, src_tap = (
+        cand_node[best],
+        cand_cost[best],
+        cand_len[best],
+        cand_tap[best],
+    )
     super_src = n
     coo = graph.matrix.tocoo()
     rows = np.concatenate([coo.row, np.full(len(src), super_src)])
     cols = np.concatenate([coo.col, src])
-    data = np.concatenate([coo.data, np.maximum(stub[src], 1e-9)])
+    data = np.concatenate([coo.data, np.maximum(src_cost, 1e-9)])
     matrix = coo_array((data, (rows, cols)), shape=(n + 1, n + 1)).tocsr()
     dist, pred = dijkstra(matrix, directed=True, indices=super_src, return_predecessors=True)
-    pred = pred[:n].copy()
-    pred[pred == super_src] = NO_PRED
-    access_len = np.where(np.isfinite(stub), stub / ACCESS_MULTIPLIER, 0.0)
-    return Connection(cost=dist[:n], pred=pred, source_access_m=access_len, source_point_xy=tap_xy)
+    dist, pred = dist[:n], pred[:n].copy()
+    is_root = pred == super_src
+    pred[is_root] = NO_PRED
+    source_tap = np.full(n, -1, dtype=np.int64)
+    source_tap[src] = src_tap
+    source_tap[~is_root] = -1  # a candidate beaten by a route through the streets
+    # metres of pipe from the tap to every node, summed along the tree without a walk
+    w = np.zeros(n)
+    has_pred = pred >= 0
+    w[has_pred] = graph.edge_length_m[graph.edge_between(pred[has_pred], np.flatnonzero(has_pred))]
+    root_len = np.zeros(n)
+    root_len[src] = src_len
+    w[is_root] = root_len[is_root]
+    length = accumulate_to_root(pred, w)
+    length[~np.isfinite(dist)] = np.nan
+    stub_at_root = np.zeros(n)
+    roots = np.flatnonzero(source_tap >= 0)
+    stub_at_root[roots] = taps.access_m[source_tap[roots]]
+    stub_m = accumulate_to_root(pred, stub_at_root)
+    return Connection(
+        cost=dist,
+        length_m=length,
+        pred=pred,
+        stub_m=stub_m,
+        source_tap=source_tap,
+        taps=taps,
+        tap_usable=ok,
+        network_points_xy=points,
+    )
+
+
+def accumulate_to_root(pred: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Sum `weight` over each node's path to its tree root, by pointer jumping.
+
+    O(n log depth) numpy work instead of a Python walk per node: after each round a node
+    holds the sum over the next 2^k ancestors and points past them.
+    """
+    n = len(pred)
+    ptr = np.append(np.where(pred >= 0, pred, n), n)  # n is a sentinel with weight 0
+    acc = np.append(np.asarray(weight, dtype=float), 0.0)
+    while True:
+        live = ptr[:n] != n
+        if not live.any():
+            return acc[:n]
+        acc = acc + acc[ptr]
+        ptr = ptr[ptr]
+
+
+@dataclass
+class SiteRoutes:
+    """Every site's connection to the network (arrays over sites)."""
+
+    status: np.ndarray  # "ok", "far" (no street within max_snap_m), "unreachable"
+    cost_eq_m: np.ndarray  # equivalent metres, site access and network stub included
+    length_m: np.ndarray  # metres of pipe from the network to the site
+    street_length_m: np.ndarray  # of which along streets
+    access_m: np.ndarray  # site to street
+    end_node: np.ndarray  # street node where the route leaves the site's edge (-1: same edge)
+    geometry: list  # LineString per site, None where not built
+    length_by_class_m: list  # dict per site where the geometry was built, else None
+
+
+def route_sites(
+    graph: StreetGraph,
+    conn: Connection,
+    sites_xy: np.ndarray,
+    max_snap_m: float,
+    max_geometries: int | None = None,
+) -> SiteRoutes:
+    """Cost, length and (for the cheapest `max_geometries`) geometry of every site's route.
+
+    A site snaps onto its nearest street edge and leaves it by the cheaper end; if that
+    edge cannot reach the network, the nearest reachable edge within `max_snap_m` is
+    used instead (a plot beside a cut-off service road still connects through the street
+    next to it). Costs and lengths for all sites are array lookups into the one search;
+    only the drawn routes walk their predecessor chains.
+    """
+    xy = np.asarray(sites_xy, dtype=float).reshape(-1, 2)
+    k = len(xy)
+    snap = graph.snap_to_edges(xy)
+    reach_node = np.isfinite(conn.cost)
+    reach_edge = reach_node[graph.edge_u] | reach_node[graph.edge_v]
+    status = np.where(snap.access_m > max_snap_m, "far", "ok").astype(object)
+    bad = (status == "ok") & ~reach_edge[snap.edge]
+    if bad.any():
+        usable = np.flatnonzero(reach_edge)
+        if len(usable):
+            lines = graph.edge_geometry[usable]
+            alt = snap_to_lines(lines, shapely.STRtree(lines), xy[bad])
+            fix = alt.access_m <= max_snap_m
+            idx = np.flatnonzero(bad)
+            snap.edge[idx[fix]] = usable[alt.edge[fix]]
+            snap.t[idx[fix]] = alt.t[fix]
+            snap.access_m[idx[fix]] = alt.access_m[fix]
+            snap.point_xy[idx[fix]] = alt.point_xy[fix]
+            status[idx[~fix]] = "unreachable"
+        else:
+            status[bad] = "unreachable"
+    e = snap.edge
+    u, v = graph.edge_u[e], graph.edge_v[e]
+    ce, le = graph.edge_cost[e], graph.edge_length_m[e]
+    via_u = conn.cost[u] + snap.t * ce
+    via_v = conn.cost[v] + (1 - snap.t) * ce
+    use_u = via_u <= via_v
+    end = np.where(use_u, u, v)
+    cost = np.where(use_u, via_u, via_v)
+    part_len = np.where(use_u, snap.t * le, (1 - snap.t) * le)
+    length = conn.length_m[end] + part_len
+    stub = conn.stub_m[end]
+    # a tap on the site's own edge: straight along the edge, not out to a node and back
+    direct_tap = np.full(k, -1, dtype=np.int64)
+    usable = np.flatnonzero(conn.tap_usable)
+    tap_edge = conn.taps.edge[usable]
+    by_edge = np.argsort(tap_edge, kind="stable")
+    lo = np.searchsorted(tap_edge[by_edge], e, "left")
+    hi = np.searchsorted(tap_edge[by_edge], e, "right")
+    for i in np.flatnonzero(hi > lo):  # only sites that share an edge with a tap
+        js = usable[by_edge[lo[i] : hi[i]]]
+        along = np.abs(snap.t[i] - conn.taps.t[js])
+        c = conn.taps.access_m[js] * ACCESS_MULTIPLIER + along * ce[i]
+        m = int(np.argmin(c))
+        if c[m] < cost[i]:
+            cost[i] = c[m]
+            stub[i] = conn.taps.access_m[js[m]]
+            length[i] = stub[i] + along[m] * le[i]
+            end[i], direct_tap[i] = -1, js[m]
+    ok = status == "ok"
+    cost = np.where(ok, cost + snap.access_m * ACCESS_MULTIPLIER, np.nan)
+    street = np.where(ok, length - stub, np.nan)
+    length = np.where(ok, length + snap.access_m, np.nan)
+    geoms: list = [None] * k
+    by_class: list = [None] * k
+    order = np.flatnonzero(ok)[np.argsort(cost[ok], kind="stable")]
+    for i in order[: len(order) if max_geometries is None else max_geometries]:
+        geoms[i], by_class[i] = _route_geometry(
+            graph, conn, snap, int(i), int(end[i]), int(direct_tap[i]), xy[i]
+        )
+    return SiteRoutes(
+        status=status,
+        cost_eq_m=cost,
+        length_m=length,
+        street_length_m=street,
+        access_m=np.where(ok, snap.access_m, np.nan),
+        end_node=np.where(ok, end, -1),
+        geometry=geoms,
+        length_by_class_m=by_class,
+    )
+
+
+def _partial_edge(graph: StreetGraph, edge: int, t0: float, t1: float) -> shapely.LineString:
+    """The part of an edge between fractions t0 and t1 (measured from its u end)."""
+    line = graph.edge_geometry[edge]
+    lo, hi = min(t0, t1), max(t0, t1)
+    return shapely.ops.substring(line, lo, hi, normalized=True)
+
+
+def _route_geometry(
+    graph: StreetGraph,
+    conn: Connection,
+    snap: EdgeSnap,
+    i: int,
+    end: int,
+    direct_tap: int,
+    site_xy: np.ndarray,
+) -> tuple[shapely.Geometry, dict[str, float]]:
+    """Line from the network tap along the streets to the site, and metres by street class."""
+    classes: dict[str, float] = {}
+
+    def add(edge: int, metres: float) -> None:
+        key = str(graph.edge_highway[edge])
+        classes[key] = classes.get(key, 0.0) + float(metres)
+
+    e, t = int(snap.edge[i]), float(snap.t[i])
+    parts = []
+    if direct_tap >= 0:
+        j = direct_tap
+        parts.append(shapely.LineString([conn.network_points_xy[j], conn.taps.point_xy[j]]))
+        parts.append(_partial_edge(graph, e, float(conn.taps.t[j]), t))
+        add(e, abs(t - conn.taps.t[j]) * graph.edge_length_m[e])
+    else:
+        nodes = path_nodes(conn.pred, end)
+        root = nodes[0]
+        j = int(conn.source_tap[root])
+        ej = int(conn.taps.edge[j])
+        t_root = 0.0 if graph.edge_u[ej] == root else 1.0
+        parts.append(shapely.LineString([conn.network_points_xy[j], conn.taps.point_xy[j]]))
+        parts.append(_partial_edge(graph, ej, float(conn.taps.t[j]), t_root))
+        add(ej, abs(t_root - conn.taps.t[j]) * graph.edge_length_m[ej])
+        if len(nodes) > 1:
+            edges = graph.edge_between(np.asarray(nodes[:-1]), np.asarray(nodes[1:]))
+            parts.extend(graph.edge_geometry[edges])
+            for edge in edges:
+                add(int(edge), graph.edge_length_m[edge])
+        t_end = 0.0 if graph.edge_u[e] == end else 1.0
+        parts.append(_partial_edge(graph, e, t_end, t))
+        add(e, abs(t - t_end) * graph.edge_length_m[e])
+    parts.append(shapely.LineString([snap.point_xy[i], site_xy]))
+    parts = [g for g in parts if g is not None and not g.is_empty and g.length > 0]
+    if not parts:
+        return shapely.LineString([site_xy, site_xy]), classes
+    return shapely.line_merge(shapely.MultiLineString(parts)), classes
 
 
 def path_nodes(pred: np.ndarray, target: int) -> list[int]:

@@ -9,11 +9,14 @@ import pytest
 import shapely
 
 from siting.routing import (
+    NO_PRED,
     StreetGraph,
+    accumulate_to_root,
     connect_from_network,
     grow_local_networks,
     path_nodes,
     route_along,
+    route_sites,
     snap_to_reachable,
 )
 
@@ -174,3 +177,44 @@ def test_one_pass_matches_networkx_multisource(name):
     assert np.allclose(ours, theirs, rtol=1e-9, atol=1e-6)
     unreached = np.setdiff1d(np.arange(g.n_nodes), list(ref))
     assert np.isinf(conn.cost[unreached]).all()
+
+
+def test_taps_and_sites_snap_onto_long_edges():
+    """A 2 km straight edge: tap at 300 m, site at 1500 m, both 20 m off the road."""
+    g = StreetGraph.from_streets(_streets([("A", "B", "residential", (0, 0), (2000, 0))]))
+    conn = connect_from_network(g, np.array([[300.0, 20.0]]), max_snap_m=50)
+    r = route_sites(g, conn, np.array([[1500.0, -20.0], [2000.0, 0.0]]), max_snap_m=50)
+    # same edge: straight along it, 20 + 1200 + 20 m; cost 20 + 1200*1.5 + 20
+    assert r.length_m[0] == pytest.approx(1240.0)
+    assert r.cost_eq_m[0] == pytest.approx(20 + 1200 * 1.5 + 20)
+    assert r.street_length_m[0] == pytest.approx(1200.0)
+    assert r.geometry[0].length == pytest.approx(1240.0)
+    # a site at node B: tap -> B is 1700 m of street
+    assert r.length_m[1] == pytest.approx(20 + 1700.0)
+    assert r.length_by_class_m[1] == {"residential": pytest.approx(1700.0)}
+
+
+def test_route_via_nodes_with_partial_edges(detour_graph):
+    g = detour_graph
+    # tap 10 m below the middle of N-A (primary), site 5 m off the middle of B-C (service)
+    conn = connect_from_network(g, np.array([[250.0, -10.0]]), max_snap_m=50)
+    r = route_sites(g, conn, np.array([[500.0, 405.0]]), max_snap_m=50)
+    # tap -> N: 250 m primary (cost 500), N-B 400, B -> middle of B-C 500 (service, 1.0)
+    assert r.cost_eq_m[0] == pytest.approx(10 + 500 + 400 + 500 + 5)
+    assert r.length_m[0] == pytest.approx(10 + 250 + 400 + 500 + 5)
+    assert r.geometry[0].length == pytest.approx(r.length_m[0])
+    assert r.length_by_class_m[0] == {
+        "primary": pytest.approx(250.0),
+        "service": pytest.approx(900.0),
+    }
+
+
+def test_pointer_jumping_equals_walking():
+    rng = np.random.default_rng(3)
+    n = 5000
+    pred = np.full(n, NO_PRED)
+    pred[1:] = [rng.integers(0, i) for i in range(1, n)]  # a random tree rooted at 0
+    w = rng.random(n)
+    acc = accumulate_to_root(pred, w)
+    for node in rng.choice(n, 50, replace=False):
+        assert acc[node] == pytest.approx(sum(w[k] for k in path_nodes(pred, int(node))))

@@ -380,4 +380,8 @@ def highway_class(values: pd.Series) -> np.ndarray:
             return value
         return "unclassified"
 
-    return np.asarray(values.map(first), dtype=object)
+    values = pd.Series(values)
+    plain = values.map(type).eq(str) & ~values.astype(str).str.startswith("[")
+    out = values.astype(object).copy()
+    out[~plain] = values[~plain].map(first)  # lists, JSON lists, None: the slow path
+    return np.asarray(out, dtype=object)
