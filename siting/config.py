@@ -77,7 +77,11 @@ class Params:
         "raceway",
         "bus_guideway",
     )
-    crossing_cost_eur: float = 0.0  # extra per motorway/rail crossing (user setting)
+    # extra EUR per motorway/trunk/rail crossing (MODEL.md §4: a user setting; 0 = off). The
+    # route search carries it as metres of the reference trench (routing.CROSSING_REFERENCE_*)
+    crossing_cost_eur: float = 0.0
+    # hottest supply a site's heat pump can deliver: hotter network pipes are not tapped [M]
+    heat_pump_max_supply_c: float = 90.0
     max_snap_distance_m: float = 500.0  # a site farther from any street is flagged
     max_route_length_m: float = 20_000.0  # longer transmission routes are not screened
     pipe_life_yr: float = 40.0  # [M]
@@ -103,6 +107,20 @@ class Params:
     dwelling_area_flat_m2: float = 80.0  # [V S30]
     min_heated_footprint_m2: float = 30.0  # smaller sheds/garages carry no heat demand
     floor_height_m: float = 3.0
+    # --- hourly model (MODEL.md §3): a year of weather decides how much heat the network takes
+    recovery_model: str = "hourly"  # or "annual": E = Q_delivered * 8760 * annual_utilisation
+    network_annual_demand_mwh: float = 0.0  # existing network's demand; 0 = estimate (below)
+    network_service_distance_m: float = 100.0  # buildings this near a pipe count as its load
+    share_max: float = 1.0  # largest share of the network's hourly load one site may cover
+    dhw_share: float = 0.2  # domestic hot water share of annual demand, flat over the year [M]
+    heating_base_c: float = 17.0  # heating degree-hour base
+    supply_curve: bool = True  # supply follows outdoor temperature; False = supply_temp_c
+    supply_cold_c: float = 80.0  # supply at outdoor_cold_c [MODEL.md §3 example]
+    outdoor_cold_c: float = -12.0
+    supply_warm_c: float = 70.0  # supply at outdoor_warm_c and above
+    outdoor_warm_c: float = 15.0
+    storage_mwh: float = 0.0  # daily-cycle tank per site (0 = none)
+    heat_pump_max_mw: float = 0.0  # heat-pump output cap per site; 0 = sized to its peak
 
     def __post_init__(self) -> None:
         _check_types(self, "params")
@@ -162,13 +180,16 @@ class Study:
     min_site_building_m2: float = 2_000.0  # generated sites: large non-residential buildings
     min_site_parcel_m2: float = 5_000.0  # generated sites: industrial/commercial parcels
     crs: str | None = None  # projected metric CRS; None = local UTM of the area
+    weather_path: Path | None = None  # EPW, CSV or Daisy .dwf; None = typical Danish year
+    weather_year: int | None = None  # which year of a multi-year file (default: last complete)
     top_n_routes: int = 50  # routes drawn on the map
     max_route_geometries: int = 2_000  # route lines built (cheapest first); all get costs
+    use_cache: bool = True  # street graph cached on disk ($SITING_CACHE_DIR, ~/.cache/siting)
     params: Params = field(default_factory=Params)
 
     def __post_init__(self) -> None:
         _check_types(self, "study")
-        for key in ("osm_path", "network_path", "sites_path"):
+        for key in ("osm_path", "network_path", "sites_path", "weather_path"):
             value = getattr(self, key)
             if value is not None and not isinstance(value, Path):
                 object.__setattr__(self, key, Path(value))
@@ -217,7 +238,7 @@ class Study:
         data = _as_mapping(data, "study")
         _reject_unknown(data, _field_names(cls), "study")
         params = Params.from_dict(data.pop("params", None))
-        for key in ("osm_path", "network_path", "sites_path", "out_dir"):
+        for key in ("osm_path", "network_path", "sites_path", "weather_path", "out_dir"):
             if data.get(key) is not None:
                 if not isinstance(data[key], str | Path):
                     raise ConfigError(
@@ -351,6 +372,7 @@ def _check_params(p: Params) -> None:
         "max_snap_distance_m",
         "max_route_length_m",
         "local_search_radius_m",
+        "heat_pump_max_supply_c",
         "pipe_life_yr",
         "heat_pump_life_yr",
         "analysis_years",
@@ -364,6 +386,28 @@ def _check_params(p: Params) -> None:
         raise ConfigError(
             f"params.supply_temp_c ({p.supply_temp_c} °C) must be above return_temp_c "
             f"({p.return_temp_c} °C)."
+        )
+    if p.recovery_model not in ("hourly", "annual"):
+        raise ConfigError(
+            f"params.recovery_model must be 'hourly' or 'annual', got {p.recovery_model!r}."
+        )
+    fraction("share_max")
+    if not 0.0 <= p.dhw_share < 1.0:
+        raise ConfigError(f"params.dhw_share must be in [0, 1), got {p.dhw_share}.")
+    for name in ("network_annual_demand_mwh", "storage_mwh", "heat_pump_max_mw"):
+        if getattr(p, name) < 0:
+            raise ConfigError(
+                f"params.{name} must not be negative (0 = default), got {getattr(p, name)}."
+            )
+    if p.outdoor_cold_c >= p.outdoor_warm_c:
+        raise ConfigError(
+            f"params.outdoor_cold_c ({p.outdoor_cold_c}) must be below outdoor_warm_c "
+            f"({p.outdoor_warm_c}) for the supply-temperature curve."
+        )
+    if p.supply_curve and min(p.supply_cold_c, p.supply_warm_c) <= p.return_temp_c:
+        raise ConfigError(
+            "the supply-temperature curve (supply_cold_c, supply_warm_c) must stay above "
+            f"return_temp_c ({p.return_temp_c} °C); raise the curve or set supply_curve: false."
         )
     if p.cop_model not in ("lorenz", "jesper"):
         raise ConfigError(f"params.cop_model must be 'lorenz' or 'jesper', got {p.cop_model!r}.")

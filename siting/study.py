@@ -71,6 +71,8 @@ class Results:
     network: gpd.GeoDataFrame | None
     mode: str
     timings_s: dict[str, float] = field(default_factory=dict)
+    weather: pd.Series | None = None  # hourly outdoor °C the study used
+    network_demand_mwh_per_yr: float = 0.0  # existing network's annual demand (used/estimated)
 
     @property
     def ranking(self) -> pd.DataFrame:
@@ -286,6 +288,14 @@ def run(
     table.loc[~inside.to_numpy(), ["feasible", "reason"]] = [False, "outside the study area"]
     timings["routing_s"] = time.perf_counter() - t
 
+    t = time.perf_counter()
+    weather = _weather(study)
+    network_mwh = (
+        _network_demand_mwh(area.network, buildings, p) if mode == "existing_network" else 0.0
+    )
+    table = _yearly_operation(table, p, weather, network_mwh, mode)
+    timings["recovery_s"] = time.perf_counter() - t
+
     table = _economics(table, p)
     ranked = rank_sites(table, study.ranking, study.score_weights)
     ranked["pareto"] = pareto_front(ranked)
@@ -305,6 +315,8 @@ def run(
         network=area.network,
         mode=mode,
         timings_s=timings,
+        weather=weather,
+        network_demand_mwh_per_yr=network_mwh,
     )
 
 
@@ -445,6 +457,7 @@ def _existing_network(
     km = np.nan_to_num(table["route_length_m"].to_numpy()) / 1000.0
     loss_km = np.asarray(pipes.loss_fraction_per_km(peak), dtype=float)
     keep = np.clip(1.0 - loss_km * km, 0.0, 1.0) * (1.0 - pipes.HX_STATION_LOSS)
+    table["transfer_efficiency"] = np.where(table["feasible"], keep, np.nan)
     hp_del = table["offered_heat_mwh_per_yr"].to_numpy()
     table["delivered_heat_mwh_per_yr"] = np.where(table["feasible"], hp_del * keep, 0.0)
     table["network_loss_mwh_per_yr"] = np.where(table["feasible"], hp_del * (1 - keep), 0.0)
@@ -552,6 +565,8 @@ def _local_networks(
     loss = np.clip(loss_km * km, 0, 0.5)
     hp_del = np.minimum(budget, demand_conn / (1.0 - loss))
     delivered = hp_del * (1.0 - loss)
+    table["transfer_efficiency"] = 1.0 - loss
+    table["connected_demand_mwh_per_yr"] = demand_conn
     with np.errstate(divide="ignore", invalid="ignore"):
         lhd = np.where(route_len > 0, demand_conn / route_len, np.nan)
         share_met = np.where(demand_conn > 0, delivered / demand_conn, 0.0)
@@ -592,6 +607,141 @@ def _routes_gdf(rows: list[dict], crs: Any) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(rows, columns=cols, geometry="geometry", crs=crs)
 
 
+def _weather(study: Study) -> pd.Series:
+    """Hourly outdoor temperature: the study's weather file, else a typical Danish year."""
+    from siting.sources.weather import read_weather, typical_danish_year
+
+    if study.weather_path is None:
+        return typical_danish_year()
+    return read_weather(study.weather_path, year=study.weather_year)
+
+
+def _network_demand_mwh(network: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, p: Params) -> float:
+    """Annual demand of the existing network a site feeds.
+
+    `network_annual_demand_mwh` when the user gives it (the utility's figure: the network is
+    usually far larger than the extract); else the demand of the extract's buildings within
+    `network_service_distance_m` of a pipe, a lower bound logged as such.
+    """
+    if p.network_annual_demand_mwh > 0:
+        return float(p.network_annual_demand_mwh)
+    heated = buildings[buildings["heat_demand_mwh_per_yr"] > 0]
+    pipes_ = network[network["kind"] == "pipe"].geometry
+    lines = pipes_ if len(pipes_) else network.geometry
+    pairs = heated.sindex.query(
+        lines.values, predicate="dwithin", distance=p.network_service_distance_m
+    )
+    near = np.unique(pairs[1])
+    mwh = float(heated["heat_demand_mwh_per_yr"].to_numpy()[near].sum())
+    log.warning(
+        "existing network demand estimated from %d buildings within %.0f m of its pipes in the "
+        "extract: %.0f MWh/yr. A network larger than the extract takes more: set "
+        "params.network_annual_demand_mwh to the utility's figure.",
+        len(near),
+        p.network_service_distance_m,
+        mwh,
+    )
+    return mwh
+
+
+def _yearly_operation(
+    table: pd.DataFrame, p: Params, weather: pd.Series, network_mwh: float, mode: str
+) -> pd.DataFrame:
+    """Heat the network takes over the year, electricity, reuse and waste per site.
+
+    "annual": the MODEL.md §3 shortcut, E = Q_delivered × 8760 × u (as routed above).
+    "hourly": hour by hour against the weather-driven demand of what each site serves (the
+    existing network, or its own local network's buildings), limited by the heat pump and
+    `share_max`; the heat leaving the heat pump passes the route's transfer efficiency.
+    """
+    t = table.copy()
+    feas = t["feasible"].to_numpy(dtype=bool)
+    cop = t["cop"].to_numpy()
+    hp_del = t["heat_pump_delivered_mwh_per_yr"].to_numpy()
+    if p.recovery_model == "annual" or not feas.any():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t["heat_pump_electricity_mwh_per_yr"] = np.where(np.isinf(cop), 0.0, hp_del / cop)
+            avail = t["available_heat_mwh_per_yr"].to_numpy()
+            share_used = np.where(avail > 0, hp_del / avail, 0.0)
+            t["full_load_hours"] = np.where(feas, hp_del / t["heat_pump_mw"], 0.0)
+        t["reused_heat_mwh_per_yr"] = t["recovered_heat_mwh_per_yr"] * share_used
+        t["storage_gain_mwh_per_yr"] = 0.0
+        t["recovery_model"] = "annual"
+        return t
+    from siting.hourly import hourly_recovery, network_demand_profile, supply_temperature_curve
+
+    ok = np.flatnonzero(feas)
+    outdoor = weather.to_numpy(dtype=float)
+    shape = network_demand_profile(outdoor, 1.0, p.dhw_share, p.heating_base_c)  # MW per MWh/yr
+    keep = t["transfer_efficiency"].to_numpy()[ok]
+    served = (
+        np.full(len(ok), network_mwh)
+        if mode == "existing_network"
+        else t["connected_demand_mwh_per_yr"].to_numpy()[ok]
+    )
+    # demand in heat-pump terms (before the route's losses); one shared hourly row scaled per
+    # site through share_max keeps memory at one row, not sites x hours
+    scale = served / np.maximum(keep, 1e-9)
+    top = float(scale.max()) if len(scale) else 1.0
+    share = np.clip(p.share_max * scale / max(top, 1e-12), 1e-12, 1.0)
+    supply = (
+        supply_temperature_curve(
+            outdoor, p.supply_cold_c, p.outdoor_cold_c, p.supply_warm_c, p.outdoor_warm_c
+        )
+        if p.supply_curve
+        else np.full(outdoor.shape, p.supply_temp_c)
+    )
+    cooling = t["cooling"].to_numpy()[ok]
+    cap = t["heat_pump_mw"].to_numpy()[ok]
+    if p.heat_pump_max_mw > 0:
+        cap = np.minimum(cap, p.heat_pump_max_mw)
+    res = hourly_recovery(
+        t["it_load_mw"].to_numpy()[ok],
+        outdoor,
+        shape * top,
+        capture_fraction=np.array([p.capture_fraction[c] for c in cooling]),
+        utilisation_it=p.utilisation_it,
+        source_in_c=np.array([p.source_in_c[c] for c in cooling]),
+        source_out_c=np.array([p.source_out_c[c] for c in cooling]),
+        supply_c=supply,
+        return_c=p.return_temp_c,
+        eta=p.eta_lorenz,
+        cop_model=p.cop_model,
+        heat_pump_max_mw=cap,
+        share_max=share,
+        storage_mwh=p.storage_mwh,
+        pue=p.pue,
+    )
+
+    def put(col: str, values: np.ndarray, fill: float = 0.0) -> None:
+        out = np.full(len(t), fill, dtype=float)
+        out[ok] = values
+        t[col] = out
+
+    produced = np.asarray(res.delivered_heat_mwh_per_yr, dtype=float)
+    put("heat_pump_delivered_mwh_per_yr", produced)
+    put("delivered_heat_mwh_per_yr", produced * keep)
+    put("network_loss_mwh_per_yr", produced * (1 - keep))
+    put("available_heat_mwh_per_yr", np.asarray(res.available_heat_mwh_per_yr, dtype=float))
+    put("heat_pump_electricity_mwh_per_yr", np.asarray(res.electricity_mwh_per_yr, dtype=float))
+    put("reused_heat_mwh_per_yr", np.asarray(res.reused_heat_mwh_per_yr, dtype=float))
+    put("utilisation", np.asarray(res.utilisation, dtype=float))
+    put("full_load_hours", np.asarray(res.full_load_hours, dtype=float))
+    put("storage_gain_mwh_per_yr", np.asarray(res.storage_gain_mwh_per_yr, dtype=float))
+    put("served_demand_mwh_per_yr", served)
+    t["recovery_model"] = "hourly"
+    delivered = t["delivered_heat_mwh_per_yr"].to_numpy()
+    if mode == "existing_network":
+        t["homes_served"] = np.floor(delivered / p.mwh_per_home).astype(int)
+    else:
+        demand = t["connected_demand_mwh_per_yr"].to_numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            met = np.where(demand > 0, np.minimum(delivered / demand, 1.0), 0.0)
+        dwellings = np.nan_to_num(t["dwellings_connected"].to_numpy())
+        t["homes_served"] = np.where(feas, np.floor(dwellings * met), 0).astype(int)
+    return t
+
+
 def _economics(table: pd.DataFrame, p: Params) -> pd.DataFrame:
     """CAPEX, LCOH, NPV, CO2 and ERF per site (MODEL.md §4-5), vectorised over sites."""
     t = table.copy()
@@ -614,9 +764,8 @@ def _economics(table: pd.DataFrame, p: Params) -> pd.DataFrame:
     )
     hp_del = t["heat_pump_delivered_mwh_per_yr"].to_numpy()
     delivered = t["delivered_heat_mwh_per_yr"].to_numpy()
-    # heat-pump electricity scales with the heat it actually makes; pumping is 2 % of heat carried
-    with np.errstate(divide="ignore", invalid="ignore"):
-        hp_el = np.where(direct, 0.0, hp_del / cop)
+    # heat-pump electricity from the yearly operation; pumping is 2 % of the heat carried
+    hp_el = np.where(feas, t["heat_pump_electricity_mwh_per_yr"].to_numpy(), 0.0)
     pump_el = pipes.PUMPING_ELECTRICITY_FRACTION * hp_del
     electricity = hp_el + pump_el
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -661,10 +810,7 @@ def _economics(table: pd.DataFrame, p: Params) -> pd.DataFrame:
         t["lcoh_electricity_eur_per_mwh"] = np.where(
             feas, p.electricity_price_eur_per_mwh / cop_eff, np.nan
         )
-    avail = t["available_heat_mwh_per_yr"].to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share_used = np.where(avail > 0, hp_del / avail, 0.0)
-    reused = t["recovered_heat_mwh_per_yr"].to_numpy() * share_used
+    reused = np.where(feas, t["reused_heat_mwh_per_yr"].to_numpy(), 0.0)
     erf = reused / t["dc_energy_mwh_per_yr"].to_numpy()
     t["heat_pump_capex_eur"] = hp_capex
     t["pipe_capex_eur"] = pipe_capex
@@ -676,6 +822,9 @@ def _economics(table: pd.DataFrame, p: Params) -> pd.DataFrame:
     t["npv_eur"] = np.where(feas, npv, np.nan)
     t["co2_avoided_t_per_yr"] = np.where(feas, co2, 0.0)
     t["reused_heat_mwh_per_yr"] = reused
+    t["wasted_heat_mwh_per_yr"] = np.where(
+        feas, t["recovered_heat_mwh_per_yr"].to_numpy() - reused, t["recovered_heat_mwh_per_yr"]
+    )
     t["erf"] = erf
     for year, level in recovery.ENEFG_ERF_THRESHOLDS.items():
         t[f"meets_enefg_{year}"] = erf >= level
