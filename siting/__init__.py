@@ -11,7 +11,17 @@ Quick start::
 
 from siting.config import Params, Study
 from siting.errors import SitingError
+from siting.sensitivity import sensitivity
 from siting.study import Results, demo_study, run
 
 __version__ = "0.1.0"
-__all__ = ["Params", "Results", "SitingError", "Study", "demo_study", "run", "__version__"]
+__all__ = [
+    "Params",
+    "Results",
+    "SitingError",
+    "Study",
+    "demo_study",
+    "run",
+    "sensitivity",
+    "__version__",
+]

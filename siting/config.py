@@ -94,6 +94,8 @@ class Params:
     heat_pump_life_yr: float = 25.0  # [V S26]
     heat_pump_fom_eur_per_mw_yr: float = 2_000.0  # [V S26]
     heat_pump_vom_eur_per_mwh: float = 2.0  # [V S26]
+    heat_pump_capex_factor: float = 1.0  # scales the MODEL.md heat-pump CAPEX curve
+    pipe_cost_factor: float = 1.0  # scales the trench cost table (e.g. local prices)
     discount_rate: float = 0.04  # [V S38] social 3.5 %, utility 5 %
     electricity_price_eur_per_mwh: float = 80.0  # [M] 40-150
     heat_price_eur_per_mwh: float = 70.0  # reference heat replaced [V S43]
@@ -376,6 +378,8 @@ def _check_params(p: Params) -> None:
         "pipe_life_yr",
         "heat_pump_life_yr",
         "analysis_years",
+        "heat_pump_capex_factor",
+        "pipe_cost_factor",
     ):
         positive(name)
     for name in ("utilisation_it", "eta_lorenz", "annual_utilisation", "net_to_gross"):

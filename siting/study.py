@@ -15,8 +15,9 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
-from siting import demand, economics, pipes, recovery
+from siting import cache, demand, economics, pipes, recovery
 from siting.area import Area, reproject
 from siting.config import Params, Study
 from siting.errors import InputDataError, OutputError, SitingError
@@ -24,10 +25,9 @@ from siting.ranking import pareto_front, rank_sites
 from siting.routing import (
     ACCESS_MULTIPLIER,
     StreetGraph,
-    connect_from_network,
     grow_local_networks,
-    network_connection_points,
-    route_sites,
+    network_tap_points,
+    route_sites_by_capacity,
     snap_to_reachable,
 )
 from siting.sources.network import network_from_osm, read_network
@@ -73,6 +73,7 @@ class Results:
     timings_s: dict[str, float] = field(default_factory=dict)
     weather: pd.Series | None = None  # hourly outdoor °C the study used
     network_demand_mwh_per_yr: float = 0.0  # existing network's annual demand (used/estimated)
+    notes: list[str] = field(default_factory=list)  # assumptions an analyst should know
 
     @property
     def ranking(self) -> pd.DataFrame:
@@ -218,18 +219,38 @@ def run(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
 
+    multipliers = {**pipes.STREET_CLASS_MULTIPLIER, **p.street_class_multiplier}
+    cached = graph_key = None
     if osm is None:
         if study.osm_path is None:
             raise InputDataError(
                 "the study has no OSM extract: set osm_path in the config or pass --osm FILE "
                 "(an .osm.pbf from Geofabrik/BBBike); `siting demo` runs a built-in one."
             )
-        osm = read_osm(study.osm_path)
+        # the street graph this file and these parameters built before (a missing or bad
+        # file falls through to read_osm's error)
+        if study.use_cache and study.osm_path.expanduser().is_file():
+            t = time.perf_counter()
+            graph_key = cache.graph_key(
+                study.osm_path.expanduser(),
+                multipliers,
+                p.excluded_highways,
+                p.crossing_cost_eur,
+                study.crs,
+            )
+            cached = cache.load_graph(graph_key)
+            timings["graph_cache_s"] = time.perf_counter() - t
+        osm = read_osm(study.osm_path, streets=cached is None)
     if network is None and study.network_path is not None:
         network = read_network(study.network_path)
     elif network is None and study.use_osm_network:
         network = network_from_osm(osm.heat_pipes, osm.heat_plants)
-    area = Area.from_osm(osm, network, crs=study.crs)
+    area = Area.from_osm(
+        osm,
+        network,
+        crs=study.crs if cached is None else cached.graph.crs,
+        streets_hull=None if cached is None else cached.streets_hull,
+    )
     _check_network_near(area, p.max_snap_distance_m)
     timings["read_s"] = time.perf_counter() - t0
 
@@ -264,12 +285,22 @@ def run(
         )
 
     t = time.perf_counter()
-    graph = StreetGraph.from_streets(
-        area.streets,
-        {**pipes.STREET_CLASS_MULTIPLIER, **p.street_class_multiplier},
-        p.excluded_highways,
-    )
+    if cached is not None:
+        graph = cached.graph
+        log.info("street graph from the cache: %s", cached.path)
+    else:
+        graph = StreetGraph.from_streets(
+            area.streets,
+            multipliers,
+            p.excluded_highways,
+            railways=area.railways,
+            crossing_cost_eur=p.crossing_cost_eur,
+        )
+        if graph_key is not None:
+            hull = shapely.MultiPoint(shapely.get_coordinates(area.streets.geometry.values))
+            cache.save_graph(graph_key, graph, hull.convex_hull)
     timings["graph_s"] = time.perf_counter() - t
+    timings["graph_cache_hit"] = float(cached is not None)
     log.info("street graph: %d nodes, %d edges", graph.n_nodes, graph.n_edges)
 
     t = time.perf_counter()
@@ -294,6 +325,14 @@ def run(
         _network_demand_mwh(area.network, buildings, p) if mode == "existing_network" else 0.0
     )
     table = _yearly_operation(table, p, weather, network_mwh, mode)
+    notes = []
+    if mode == "existing_network" and p.network_annual_demand_mwh <= 0:
+        notes.append(
+            f"the existing network's demand ({network_mwh:,.0f} MWh/yr) was estimated from the "
+            f"extract's buildings within {p.network_service_distance_m:.0f} m of its pipes; a "
+            "network larger than the extract takes more heat: set "
+            "params.network_annual_demand_mwh to the utility's figure"
+        )
     timings["recovery_s"] = time.perf_counter() - t
 
     table = _economics(table, p)
@@ -317,6 +356,7 @@ def run(
         timings_s=timings,
         weather=weather,
         network_demand_mwh_per_yr=network_mwh,
+        notes=notes,
     )
 
 
@@ -417,12 +457,43 @@ def _existing_network(
     p: Params,
     max_geometries: int | None = None,
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
-    """Route every site to its cheapest connection on the existing network (one search)."""
-    conn = connect_from_network(graph, network_connection_points(network), p.max_snap_distance_m)
-    site_xy = _site_points(sites)
-    routed = route_sites(graph, conn, site_xy, p.max_snap_distance_m, max_geometries)
+    """Route every site to its cheapest feasible connection on the existing network.
+
+    One search, or one per capacity class of sites when pipes state their capacity
+    (`route_sites_by_capacity`); a pipe hotter than `heat_pump_max_supply_c` is not tapped.
+    """
+    tap_xy, tap_row = network_tap_points(network)
+    attrs = {}
+    for col in ("supply_temp_c", "capacity_mw"):
+        values = network[col] if col in network else pd.Series(np.nan, index=network.index)
+        attrs[col] = values.to_numpy(dtype=float)[tap_row]
+    too_hot = attrs["supply_temp_c"] > p.heat_pump_max_supply_c
+    peak_mw = table["heat_pump_mw"].to_numpy(dtype=float)
+    routed, _ = route_sites_by_capacity(
+        graph,
+        tap_xy,
+        _site_points(sites),
+        peak_mw,
+        p.max_snap_distance_m,
+        tap_capacity_mw=attrs["capacity_mw"],
+        tappable=~too_hot,
+        max_geometries=max_geometries,
+        delta_t_k=p.pipe_delta_t_k,
+    )
     status = routed.status
     reason = _snap_reason(status, p.max_snap_distance_m, "the heat network")
+    no_tap = (
+        "no pipe of the heat network within reach can take the site's "
+        + np.char.mod("%.1f", peak_mw)
+        + " MW peak (capacity_mw)"
+        if (~too_hot).any()
+        else np.full(
+            len(status),
+            f"every pipe of the heat network is hotter than the heat "
+            f"pump's {p.heat_pump_max_supply_c:.0f} °C (heat_pump_max_supply_c)",
+        )
+    )
+    reason = np.where(status == "no_tap", no_tap, reason)
     rows = []
     for i in np.flatnonzero(status == "ok"):
         if routed.geometry[i] is None:
@@ -447,6 +518,14 @@ def _existing_network(
     table["route_length_m"] = routed.length_m
     table["street_length_m"] = routed.street_length_m
     table["route_cost_eq_m"] = routed.cost_eq_m
+    # motorway/rail crossings on the route; in route_cost_eq_m as metres of the reference
+    # trench, re-priced at their EUR in _economics
+    table["crossings"] = np.rint(routed.crossings)
+    table["crossing_cost_eq_m"] = routed.crossings * graph.crossing_eq_m
+    table["crossing_capex_eur"] = routed.crossings * p.crossing_cost_eur
+    tapped = routed.tap >= 0
+    for col in ("supply_temp_c", "capacity_mw"):
+        table[f"tap_{col}"] = np.where(tapped, attrs[col][np.maximum(routed.tap, 0)], np.nan)
     too_long = table["feasible"] & (table["route_length_m"] > p.max_route_length_m)
     table.loc[too_long, "feasible"] = False
     table.loc[too_long, "reason"] = (
@@ -480,7 +559,13 @@ def _local_networks(
     table: pd.DataFrame,
     p: Params,
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
-    """Grow a new local network from each site to the buildings nearest by route cost."""
+    """Grow a new local network from each site to the buildings nearest by route cost.
+
+    Each site is screened alone, as if it were the one built: nearby sites may count the
+    same buildings (alternatives, not a sum); buildings are not shared out between them.
+    Every pipe is sized for the peak it carries downstream (`trench_length_by_dn_m`) and
+    priced at its own DN (`pipe_capex_eur`), not the whole network at the site's peak.
+    """
     heated = buildings[buildings["heat_demand_mwh_per_yr"] > 0]
     if len(heated) == 0:
         raise InputDataError(
@@ -507,7 +592,13 @@ def _local_networks(
         budget[ok],
         p.local_search_radius_m,
         p.linear_heat_density_min_mwh_per_m,
+        building_peak_mw=heated["peak_heat_mw"].to_numpy(dtype=float),
+        site_peak_mw=table["heat_pump_mw"].to_numpy(dtype=float)[ok],
+        delta_t_k=p.pipe_delta_t_k,
     )
+    pipe_capex = np.full(len(sites), np.nan)
+    by_dn = np.full(len(sites), "", dtype=object)
+    crossings = np.full(len(sites), np.nan)
     n = len(sites)
     route_len = np.full(n, np.nan)
     route_cost = np.full(n, np.nan)
@@ -525,6 +616,9 @@ def _local_networks(
             continue
         route_len[i] = net.trench_length_m + access_m[i]
         route_cost[i] = net.trench_cost_eq_m + access_m[i] * ACCESS_MULTIPLIER
+        pipe_capex[i] = net.pipe_capex_eur
+        crossings[i] = net.crossings
+        by_dn[i] = ";".join(f"DN{d}:{m:.0f}" for d, m in sorted(net.trench_by_dn_m.items()))
         demand_conn[i] = net.connected_demand_mwh_per_yr
         dwellings[i] = dwell[net.building_index].sum()
         peak_conn[i] = peak[net.building_index].sum()
@@ -545,6 +639,9 @@ def _local_networks(
     table["site_access_m"] = np.where(status == "ok", access_m, np.nan)
     table["route_length_m"] = route_len
     table["route_cost_eq_m"] = route_cost
+    table["trench_length_by_dn_m"] = by_dn  # e.g. "DN100:420;DN150:130", site access included
+    table["crossings"] = crossings
+    table["pipe_capex_eur"] = pipe_capex  # each pipe at its own DN; _economics uses it
     searched = status == "ok"
     none_near = searched & np.isnan(first_lhd) | (searched & (first_lhd == 0))
     too_sparse = searched & ~none_near & (demand_conn <= 0)
@@ -633,10 +730,9 @@ def _network_demand_mwh(network: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, 
     )
     near = np.unique(pairs[1])
     mwh = float(heated["heat_demand_mwh_per_yr"].to_numpy()[near].sum())
-    log.warning(
-        "existing network demand estimated from %d buildings within %.0f m of its pipes in the "
-        "extract: %.0f MWh/yr. A network larger than the extract takes more: set "
-        "params.network_annual_demand_mwh to the utility's figure.",
+    log.info(
+        "existing network demand estimated from %d buildings within %.0f m of its pipes: "
+        "%.0f MWh/yr",
         len(near),
         p.network_service_distance_m,
         mwh,
@@ -750,12 +846,22 @@ def _economics(table: pd.DataFrame, p: Params) -> pd.DataFrame:
     cop = t["cop"].to_numpy()
     direct = np.isinf(cop)
     t["pipe_dn"] = np.where(feas, pipes.select_dn(peak, p.pipe_delta_t_k), 0).astype(int)
-    trench_eur_per_m = np.asarray(pipes.trench_cost_eur_per_m(peak), dtype=float)
+    trench_eur_per_m = p.pipe_cost_factor * np.asarray(pipes.trench_cost_eur_per_m(peak))
     pipe_capex = np.where(
         feas, np.nan_to_num(t["route_cost_eq_m"].to_numpy()) * trench_eur_per_m, 0
     )
+    # routing priced parts of the pipe itself (siting.routing): a route's crossings at their
+    # EUR, not as metres of trench at this site's size; a local network per pipe at its own DN
+    if "crossing_cost_eq_m" in t:
+        fixed = np.nan_to_num(t["crossing_capex_eur"].to_numpy(dtype=float))
+        eq_m = np.nan_to_num(t["crossing_cost_eq_m"].to_numpy(dtype=float))
+        pipe_capex = np.where(feas, pipe_capex + fixed - eq_m * trench_eur_per_m, 0.0)
+    if "pipe_capex_eur" in t:
+        pipe_capex = np.where(feas, np.nan_to_num(t["pipe_capex_eur"].to_numpy(dtype=float)), 0)
     hp_capex = np.where(
-        feas & ~direct, peak * np.asarray(economics.heat_pump_capex_eur_per_mw(peak)), 0.0
+        feas & ~direct,
+        p.heat_pump_capex_factor * peak * np.asarray(economics.heat_pump_capex_eur_per_mw(peak)),
+        0.0,
     )
     station = np.where(
         feas & t["connection_station"].to_numpy(dtype=bool),

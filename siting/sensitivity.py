@@ -1,0 +1,173 @@
+"""Sensitivity of a study to its key inputs: one-at-a-time sweeps, tornado, rank stability.
+
+Each parameter is set to the low and the high end of its MODEL.md range while the others
+keep their study values, and the whole study is re-run on the already-parsed inputs (so
+routing, demand and the hourly model all respond, not just the economics).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from siting.config import Params, Study
+from siting.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+# (low, high) per parameter; MODEL.md ranges where it gives one, [M] engineering spread else
+DEFAULT_RANGES: dict[str, tuple[float, float]] = {
+    "electricity_price_eur_per_mwh": (40.0, 150.0),  # MODEL.md §5
+    "eta_lorenz": (0.40, 0.55),  # MODEL.md §2
+    "utilisation_it": (0.6, 1.0),  # [M] around the 0.8 default
+    "discount_rate": (0.035, 0.05),  # MODEL.md §5: social 3.5 %, utility 5 %
+    "heat_pump_capex_factor": (0.57 / 0.70, 0.95 / 0.70),  # MODEL.md §5: 10 MW 0.57-0.95 M/MW
+    "pipe_cost_factor": (0.75, 1.5),  # [M] trench cost spread, paved vs open ground
+}
+
+
+@dataclass
+class SensitivityResult:
+    """One-at-a-time sweep results.
+
+    Attributes
+    ----------
+    table : one row per (parameter, end): `parameter`, `end` ("low"/"high"), `value`,
+        `lcoh_eur_per_mwh`, `homes_served`, `rank` of the chosen site, `top3` (site ids).
+    site_id : the site the tornado describes.
+    base_lcoh_eur_per_mwh, base_homes_served : its values in the base run.
+    stability : per site, the share of all runs (base included) in which it ranks top 3.
+    """
+
+    table: pd.DataFrame
+    site_id: str
+    base_lcoh_eur_per_mwh: float
+    base_homes_served: float
+    stability: pd.DataFrame
+
+    def tornado(self, metric: str = "lcoh_eur_per_mwh", ax: Any = None):
+        """A tornado plot (matplotlib Figure) of `metric` for the chosen site."""
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        base = (
+            self.base_lcoh_eur_per_mwh if metric == "lcoh_eur_per_mwh" else self.base_homes_served
+        )
+        wide = self.table.pivot(index="parameter", columns="end", values=metric)
+        vals = self.table.pivot(index="parameter", columns="end", values="value")
+        swing = (wide["high"] - wide["low"]).abs()
+        order = swing.sort_values().index
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(7, 0.6 * len(order) + 1.5))
+        else:
+            fig = ax.figure
+        y = np.arange(len(order))
+        for end, color in (("low", "#4575b4"), ("high", "#d73027")):
+            delta = wide.loc[order, end].to_numpy() - base
+            ax.barh(y, delta, left=base, color=color, alpha=0.8, label=f"{end} end")
+        labels = [f"{p}\n({vals.loc[p, 'low']:.3g} – {vals.loc[p, 'high']:.3g})" for p in order]
+        ax.set_yticks(y, labels, fontsize=8)
+        ax.axvline(base, color="black", lw=1)
+        unit = "EUR/MWh" if metric == "lcoh_eur_per_mwh" else "homes"
+        ax.set_xlabel(f"{metric} of site {self.site_id} ({unit}); base {base:,.1f}")
+        ax.legend(loc="lower right", fontsize=8)
+        ax.set_title("Sensitivity, one parameter at a time")
+        fig.tight_layout()
+        return fig
+
+
+def sensitivity(
+    config: Study | Any,
+    params: list[str] | None = None,
+    ranges: dict[str, tuple[float, float]] | None = None,
+    site_id: str | None = None,
+    *,
+    osm: Any = None,
+    network: Any = None,
+    sites: Any = None,
+) -> SensitivityResult:
+    """Vary each parameter over its range, one at a time, and re-run the study.
+
+    Parameters
+    ----------
+    config : a :class:`Study`, or a :class:`~siting.study.Results` (its study is used).
+    params : names of :class:`Params` fields to vary (default: all of `DEFAULT_RANGES`).
+    ranges : (low, high) per parameter, overriding `DEFAULT_RANGES`.
+    site_id : the site for the tornado (default: the base run's best feasible site).
+    osm, network, sites : pre-read inputs (read once here otherwise).
+
+    Returns
+    -------
+    SensitivityResult with the sweep table, a `.tornado()` plot and the top-3 stability.
+    """
+    from siting.sources.osm import read_osm
+    from siting.study import Results, run
+
+    study = config.study if isinstance(config, Results) else config
+    if not isinstance(study, Study):
+        raise ConfigError("sensitivity() takes a siting.Study or the Results of siting.run.")
+    spans = {**DEFAULT_RANGES, **(ranges or {})}
+    names = list(params or DEFAULT_RANGES)
+    valid = {f for f in Params.__dataclass_fields__}
+    for name in names:
+        if name not in valid:
+            raise ConfigError(f"sensitivity: {name!r} is not a Params field.")
+        if name not in spans:
+            raise ConfigError(f"sensitivity: give a (low, high) range for {name!r} in ranges=.")
+    if osm is None and study.osm_path is not None:
+        osm = read_osm(study.osm_path)
+    base = run(study, osm=osm, network=network, sites=sites)
+    ok = base.sites[base.sites["feasible"]]
+    if site_id is None:
+        if not len(ok):
+            raise ConfigError("sensitivity: no feasible site in the base run to describe.")
+        site_id = str(ok["site_id"].iloc[0])
+    if site_id not in set(base.sites["site_id"]):
+        raise ConfigError(f"sensitivity: site {site_id!r} is not in the study's sites.")
+    rows = []
+    top3_runs = [_top3(base)]
+    for name in names:
+        for end, value in zip(("low", "high"), spans[name], strict=True):
+            p = study.params.replace(**{name: value})
+            res = run(study.replace(params=p), osm=osm, network=network, sites=sites)
+            row = res.sites.set_index("site_id").loc[site_id]
+            top3 = _top3(res)
+            top3_runs.append(top3)
+            rows.append(
+                {
+                    "parameter": name,
+                    "end": end,
+                    "value": value,
+                    "lcoh_eur_per_mwh": float(row["lcoh_eur_per_mwh"]),
+                    "homes_served": float(row["homes_served"]),
+                    "rank": int(row["rank"]),
+                    "top3": ",".join(top3),
+                }
+            )
+            log.info("sensitivity %s=%g: LCOH %.2f", name, value, row["lcoh_eur_per_mwh"])
+    ids = base.sites["site_id"].astype(str)
+    share = {i: np.mean([i in t for t in top3_runs]) for i in ids}
+    stability = (
+        pd.DataFrame({"site_id": ids, "top3_share": [share[i] for i in ids]})
+        .sort_values(["top3_share", "site_id"], ascending=[False, True], kind="stable")
+        .reset_index(drop=True)
+    )
+    b = base.sites.set_index("site_id").loc[site_id]
+    return SensitivityResult(
+        table=pd.DataFrame(rows),
+        site_id=site_id,
+        base_lcoh_eur_per_mwh=float(b["lcoh_eur_per_mwh"]),
+        base_homes_served=float(b["homes_served"]),
+        stability=stability,
+    )
+
+
+def _top3(results: Any) -> list[str]:
+    ok = results.sites[results.sites["feasible"]]
+    return [str(s) for s in ok["site_id"].head(3)]
