@@ -13,7 +13,9 @@ then `connect_from_network` + `route_sites` (costs and lengths for every site, r
 lines for the 50 cheapest, as the map draws). Baseline: networkx `multi_source_dijkstra`
 from the network's street nodes to each site, timed on a random subsample of sites and
 extrapolated to all of them (said so in the output). Prints medians over `--repeats`
-runs, the speed-up, peak memory (max RSS), and ends with one JSON line.
+runs, the speed-up, peak memory (max RSS), the time to write the built graph to the
+on-disk cache and read it back (what a second study on the same extract pays instead of
+read + build), and ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import json
 import platform
 import resource
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +34,7 @@ import networkx as nx
 import numpy as np
 import shapely
 
+from siting import cache
 from siting.config import Params
 from siting.routing import StreetGraph, connect_from_network, route_sites
 
@@ -106,6 +110,19 @@ def main() -> None:
         f"{len(net_xy):,} network points, {args.sites:,} sites"
     )
     print(f"load: read {t_read:.2f} s, sparse graph build {t_build:.2f} s (excluded below)")
+    with tempfile.TemporaryDirectory() as tmp:
+        hull = shapely.MultiPoint(graph.xy).convex_hull
+        t = time.perf_counter()
+        saved = cache.save_graph("bench", graph, hull, folder=Path(tmp))
+        t_save = time.perf_counter() - t
+        t = time.perf_counter()
+        cache.load_graph("bench", folder=Path(tmp))
+        t_cache = time.perf_counter() - t
+        size_mb = saved.stat().st_size / 1e6
+    print(
+        f"cache: write {t_save:.2f} s ({size_mb:,.0f} MB), load {t_cache:.2f} s "
+        f"instead of read + build {t_read + t_build:.2f} s"
+    )
 
     times = []
     for _ in range(args.repeats):
@@ -167,6 +184,7 @@ def main() -> None:
                 "networkx_per_site_s": round(nx_per_site, 5),
                 "speedup": round(speedup, 1),
                 "load_s": round(t_read + t_build, 3),
+                "cache_load_s": round(t_cache, 3),
                 "peak_rss_mb": round(rss_siting, 1),
             }
         )

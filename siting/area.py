@@ -32,6 +32,7 @@ class Area:
     data_centers: gpd.GeoDataFrame
     boundary: shapely.Geometry
     source: str
+    railways: gpd.GeoDataFrame | None = None  # rail/light-rail/subway/tram lines (crossings)
 
     @classmethod
     def from_osm(
@@ -39,9 +40,15 @@ class Area:
         osm: OsmData,
         network: gpd.GeoDataFrame | None = None,
         crs: str | pyproj.CRS | None = None,
+        streets_hull: shapely.Geometry | None = None,
     ) -> Area:
-        """Project an OSM extract (and a network layer) into one metric CRS and check them."""
-        if len(osm.streets) == 0:
+        """Project an OSM extract (and a network layer) into one metric CRS and check them.
+
+        `streets_hull` (in `crs`, which must then be given) stands in for the streets when
+        `osm` was read without them because the street graph came from the cache.
+        """
+        cached = streets_hull is not None and crs is not None and len(osm.streets) == 0
+        if len(osm.streets) == 0 and not cached:
             raise InputDataError(
                 f"{osm.source} has no streets (highway=* ways); pipes are routed along streets, "
                 "so use an extract that covers the street network of the area."
@@ -51,16 +58,17 @@ class Area:
                 f"{osm.source} has no buildings (building=*); heat demand and homes come from "
                 "building footprints, so use an extract that includes them."
             )
-        target = metric_crs(osm.streets, crs)
-        streets = osm.streets.to_crs(target)
+        if cached:
+            target = metric_crs(osm.buildings, crs)
+            streets = osm.streets.to_crs(target)
+            street_coords = shapely.get_coordinates(streets_hull)
+        else:
+            target = metric_crs(osm.streets, crs)
+            streets = osm.streets.to_crs(target)
+            street_coords = shapely.get_coordinates(streets.geometry.values)
         buildings = osm.buildings.to_crs(target)
         # hull of all vertices: robust to the invalid polygons OSM extracts often hold
-        coords = np.vstack(
-            [
-                shapely.get_coordinates(streets.geometry.values),
-                shapely.get_coordinates(buildings.geometry.values),
-            ]
-        )
+        coords = np.vstack([street_coords, shapely.get_coordinates(buildings.geometry.values)])
         hull = shapely.MultiPoint(coords).convex_hull
         if network is not None:
             network = reproject(network, target, network.attrs.get("source", "network"))
@@ -73,6 +81,7 @@ class Area:
             data_centers=osm.data_centers.to_crs(target),
             boundary=hull,
             source=osm.source,
+            railways=osm.railways.to_crs(target),
         )
 
 

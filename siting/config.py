@@ -109,6 +109,12 @@ class Params:
     dwelling_area_flat_m2: float = 80.0  # [V S30]
     min_heated_footprint_m2: float = 30.0  # smaller sheds/garages carry no heat demand
     floor_height_m: float = 3.0
+    full_load_hours_h: float = 2_000.0  # building peak = annual demand / this [M]
+    house_footprint_max_m2: float = 300.0  # untyped building=yes below this is a house [M]
+    # calibration: kWh/m²/yr by building class (house, apartments, office, ...) or by
+    # construction period ("<=1930", "1931-1960", ..., ">=2007"); {} = MODEL.md §6 values
+    specific_demand_by_class_kwh_per_m2: dict[str, float] = field(default_factory=dict)
+    specific_demand_by_period_kwh_per_m2: dict[str, float] = field(default_factory=dict)
     # --- hourly model (MODEL.md §3): a year of weather decides how much heat the network takes
     recovery_model: str = "hourly"  # or "annual": E = Q_delivered * 8760 * annual_utilisation
     network_annual_demand_mwh: float = 0.0  # existing network's demand; 0 = estimate (below)
@@ -380,8 +386,14 @@ def _check_params(p: Params) -> None:
         "analysis_years",
         "heat_pump_capex_factor",
         "pipe_cost_factor",
+        "full_load_hours_h",
+        "house_footprint_max_m2",
     ):
         positive(name)
+    for name in ("specific_demand_by_class_kwh_per_m2", "specific_demand_by_period_kwh_per_m2"):
+        bad = {k: v for k, v in getattr(p, name).items() if not v >= 0}
+        if bad:
+            raise ConfigError(f"params.{name} must map names to kWh/m²/yr >= 0, got {bad}.")
     for name in ("utilisation_it", "eta_lorenz", "annual_utilisation", "net_to_gross"):
         fraction(name)
     if p.pue < 1.0:

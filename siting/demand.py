@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from siting.config import Params
-from siting.errors import CRSError, InputDataError
+from siting.errors import ConfigError, CRSError, InputDataError
 
 __all__ = [
     "FULL_LOAD_HOURS_H",
@@ -164,11 +164,22 @@ def estimate(buildings: gpd.GeoDataFrame, params: Params | None = None) -> gpd.G
 
     # --- class
     table = _class_table()
-    row, class_src = _resolve_class(gdf, tags, table, footprint_m2)
+    row, class_src = _resolve_class(gdf, tags, table, footprint_m2, params.house_footprint_max_m2)
     cls = table.loc[row]
     building_class = cls["building_class"].to_numpy(dtype=object)
     residential = cls["residential"].to_numpy(dtype=bool)
     class_demand = cls["specific_demand_kwh_per_m2"].to_numpy(dtype=float)
+    by_class = params.specific_demand_by_class_kwh_per_m2
+    if by_class:
+        unknown = set(by_class) - set(table["building_class"])
+        if unknown:
+            raise ConfigError(
+                f"params.specific_demand_by_class_kwh_per_m2 names unknown classes "
+                f"{sorted(unknown)}; use {', '.join(sorted(set(table['building_class'])))}."
+            )
+        override = pd.Series(building_class).map(by_class).to_numpy(dtype=float)
+        # an unheated class (0 in the table) stays unheated: its override would be a typo
+        class_demand = np.where(np.isnan(override) | (class_demand == 0), class_demand, override)
     default_levels = cls["default_levels"].to_numpy(dtype=float)
 
     # --- levels: building:levels (+ half the roof levels), else height, else class default.
@@ -226,7 +237,17 @@ def estimate(buildings: gpd.GeoDataFrame, params: Params | None = None) -> gpd.G
     known = ~np.isnan(year)
     period_idx = np.searchsorted(_PERIOD_UPPER_YEAR, np.where(known, year, 0), side="left")
     construction_period = np.where(known, _PERIOD_LABELS[period_idx], None)
-    specific = np.where(known, _PERIOD_DEMAND[period_idx], class_demand)
+    by_period = params.specific_demand_by_period_kwh_per_m2
+    unknown = set(by_period) - set(_PERIOD_LABELS)
+    if unknown:
+        raise ConfigError(
+            f"params.specific_demand_by_period_kwh_per_m2 names unknown periods "
+            f"{sorted(unknown)}; use {', '.join(_PERIOD_LABELS)}."
+        )
+    period_demand = np.array(
+        [by_period.get(k, v) for k, v in zip(_PERIOD_LABELS, _PERIOD_DEMAND, strict=True)]
+    )
+    specific = np.where(known, period_demand[period_idx], class_demand)
 
     # --- heated or not: unheated classes (demand 0 in the table) and small footprints
     heated = (class_demand > 0) & (footprint_m2 >= params.min_heated_footprint_m2)
@@ -264,7 +285,7 @@ def estimate(buildings: gpd.GeoDataFrame, params: Params | None = None) -> gpd.G
     out["dwellings"] = dwellings
     out["specific_demand_kwh_per_m2"] = specific
     out["heat_demand_mwh_per_yr"] = heat_mwh
-    out["peak_heat_mw"] = heat_mwh / FULL_LOAD_HOURS_H
+    out["peak_heat_mw"] = heat_mwh / params.full_load_hours_h
     out["source"] = pd.array(
         "levels:"
         + levels_src_text
@@ -327,7 +348,7 @@ def summary(buildings_estimated: gpd.GeoDataFrame, params: Params | None = None)
         "heat_demand_mwh_per_yr": float(heat.sum()),
         "residential_heat_demand_mwh_per_yr": float(heat[res].sum()),
         "peak_heat_mw": float(b["peak_heat_mw"].sum()),
-        "full_load_hours_h": FULL_LOAD_HOURS_H,
+        "full_load_hours_h": params.full_load_hours_h,
         "mwh_per_dwelling": per_dwelling(np.ones(len(b), dtype=bool)),
         "residential_mwh_per_dwelling": per_dwelling(res),
         "house_mwh_per_dwelling": per_dwelling(house),
@@ -573,7 +594,11 @@ def _count(warnings: dict[str, int], key: str, bad: np.ndarray) -> None:
 
 
 def _resolve_class(
-    gdf: pd.DataFrame, tags: _TagReader, table: pd.DataFrame, footprint_m2: np.ndarray
+    gdf: pd.DataFrame,
+    tags: _TagReader,
+    table: pd.DataFrame,
+    footprint_m2: np.ndarray,
+    house_max_m2: float = 300.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Row label ("key=value") in the class table for each building, and its source text."""
     known = pd.Series(table.index, index=table.index, dtype="string")
@@ -597,9 +622,7 @@ def _resolve_class(
     row = row.mask(generic, "building=*").mask(open_ & ~generic, "building=yes")
     src = src.mask(open_, tag)
     # Small building=yes / residential without a type are houses (see HOUSE_FOOTPRINT_MAX_M2).
-    small = row.isin(_SPLIT_BY_FOOTPRINT).to_numpy(dtype=bool) & (
-        footprint_m2 < HOUSE_FOOTPRINT_MAX_M2
-    )
+    small = row.isin(_SPLIT_BY_FOOTPRINT).to_numpy(dtype=bool) & (footprint_m2 < house_max_m2)
     row = row.mask(small, "building=house")
     src = src.mask(small, src + "+small")
     return row.to_numpy(dtype=object), src.to_numpy(dtype=object)

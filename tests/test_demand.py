@@ -331,3 +331,60 @@ def test_class_table_is_consistent():
     assert table.loc["building=house", "default_levels"] == 1.5
     assert table.loc["building=apartments", "default_levels"] == 4
     assert table.loc["building=commercial", "default_levels"] == 3
+
+
+def test_calibration_knobs_change_demand():
+    """Specific demand by class and by period, and full-load hours, come from Params."""
+    import geopandas as gpd
+    import shapely
+
+    from siting.config import Params
+    from siting.demand import estimate
+
+    square = shapely.box(0, 0, 20, 20)  # 400 m² footprint
+    gdf = gpd.GeoDataFrame(
+        {
+            "building": ["house", "office", "apartments"],
+            "building:levels": ["1", "2", "4"],
+            "start_date": [None, None, "1925"],
+        },
+        geometry=[square, shapely.box(100, 0, 120, 20), shapely.box(200, 0, 220, 20)],
+        crs="EPSG:25832",
+    )
+    base = estimate(gdf, Params())
+    tuned = estimate(
+        gdf,
+        Params(
+            specific_demand_by_class_kwh_per_m2={"office": 50.0},
+            specific_demand_by_period_kwh_per_m2={"<=1930": 200.0},
+            full_load_hours_h=2_500.0,
+        ),
+    )
+    office = base["building_class"] == "office"
+    assert tuned.loc[office, "specific_demand_kwh_per_m2"].iloc[0] == 50.0
+    old = base["construction_period"] == "<=1930"
+    assert base.loc[old, "specific_demand_kwh_per_m2"].iloc[0] == 170.0
+    assert tuned.loc[old, "specific_demand_kwh_per_m2"].iloc[0] == 200.0
+    house = base["building_class"] == "house"
+    assert (
+        tuned.loc[house, "heat_demand_mwh_per_yr"].iloc[0]
+        == base.loc[house, "heat_demand_mwh_per_yr"].iloc[0]
+    )
+    assert tuned["peak_heat_mw"].iloc[0] == pytest.approx(
+        tuned["heat_demand_mwh_per_yr"].iloc[0] / 2_500.0
+    )
+
+
+def test_calibration_rejects_unknown_class_and_period():
+    import geopandas as gpd
+    import shapely
+
+    from siting.config import Params
+    from siting.demand import estimate
+    from siting.errors import ConfigError
+
+    gdf = gpd.GeoDataFrame({"building": ["house"]}, geometry=[shapely.box(0, 0, 20, 20)], crs=3067)
+    with pytest.raises(ConfigError, match="offices"):
+        estimate(gdf, Params(specific_demand_by_class_kwh_per_m2={"offices": 50.0}))
+    with pytest.raises(ConfigError, match="1900s"):
+        estimate(gdf, Params(specific_demand_by_period_kwh_per_m2={"1900s": 50.0}))

@@ -18,7 +18,7 @@ from siting import errors
 from siting.cli import main
 from siting.errors import OutputError, SitingError
 
-OUTPUTS = ("ranking.csv", "results.gpkg", "map.html")
+OUTPUTS = ("ranking.csv", "results.gpkg", "heat_density.tif", "map.html")
 
 
 def assert_no_output(out: Path) -> None:

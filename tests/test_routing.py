@@ -8,17 +8,22 @@ import numpy as np
 import pytest
 import shapely
 
+from siting.pipes import select_dn, trench_cost_eur_per_m
 from siting.routing import (
+    CROSSING_REFERENCE_EUR_PER_M,
     NO_PRED,
     StreetGraph,
     accumulate_to_root,
     connect_from_network,
     grow_local_networks,
+    network_tap_points,
     path_nodes,
     route_along,
     route_sites,
+    route_sites_by_capacity,
     snap_to_reachable,
 )
+from siting.sources.network import read_network
 
 CRS = "EPSG:25832"
 
@@ -218,3 +223,224 @@ def test_pointer_jumping_equals_walking():
     acc = accumulate_to_root(pred, w)
     for node in rng.choice(n, 50, replace=False):
         assert acc[node] == pytest.approx(sum(w[k] for k in path_nodes(pred, int(node))))
+
+
+# ---------------------------------------------------------------- crossings
+def _rail_detour_streets() -> gpd.GeoDataFrame:
+    """Network at N (0,0), site at S (1000,0); direct N-A-S (1000 m) crosses a rail line at
+    x=250 (two tracks 8 m apart: one crossing); the detour N-B-C-S (1800 m) does not."""
+    return _streets(
+        [
+            ("N", "A", "residential", (0, 0), (500, 0)),
+            ("A", "S", "residential", (500, 0), (1000, 0)),
+            ("N", "B", "residential", (0, 0), (0, 400)),
+            ("B", "C", "residential", (0, 400), (1000, 400)),
+            ("C", "S", "residential", (1000, 400), (1000, 0)),
+        ]
+    )
+
+
+RAIL = gpd.GeoSeries(
+    [
+        shapely.LineString([(250, -200), (250, 200)]),
+        shapely.LineString([(258, -200), (258, 200)]),
+        # meets the detour's corner B at a shared point: touches, does not cross
+        shapely.LineString([(0, 400), (-300, 700)]),
+    ],
+    crs=CRS,
+)
+
+
+def test_rail_crossing_counted_once_and_not_at_a_touch():
+    g = StreetGraph.from_streets(_rail_detour_streets(), railways=RAIL)
+    ends = [f"{a}{b}" for a, b in zip(g.node_id[g.edge_u], g.node_id[g.edge_v], strict=True)]
+    by_edge = dict(zip(ends, g.edge_crossings.tolist(), strict=True))
+    assert by_edge == {"NA": 1, "AS": 0, "NB": 0, "BC": 0, "CS": 0}
+    assert (g.edge_cost == g.edge_length_m * 1.5).all()  # crossing cost 0: counted, not costed
+
+
+def test_crossing_cost_makes_the_detour_cheaper():
+    site = np.array([[1000.0, 0.0]])
+    net = np.array([[0.0, 0.0]])
+    free = StreetGraph.from_streets(_rail_detour_streets(), railways=RAIL)
+    r = route_sites(free, connect_from_network(free, net, 50), site, 50)
+    assert r.cost_eq_m[0] == pytest.approx(1500.0) and r.crossings[0] == 1
+    # 500 kEUR per crossing = 500,000 / 357 EUR/m = 1400.6 m of reference trench:
+    # direct 1500 + 1400.6 > detour 2700
+    dear = StreetGraph.from_streets(_rail_detour_streets(), railways=RAIL, crossing_cost_eur=5e5)
+    assert dear.crossing_eq_m == pytest.approx(5e5 / CROSSING_REFERENCE_EUR_PER_M)
+    r = route_sites(dear, connect_from_network(dear, net, 50), site, 50)
+    assert r.cost_eq_m[0] == pytest.approx(2700.0)
+    assert r.crossings[0] == 0 and r.length_m[0] == pytest.approx(1800.0)
+    # a small crossing cost keeps the direct route, and its cost shows in the total
+    cheap = StreetGraph.from_streets(_rail_detour_streets(), railways=RAIL, crossing_cost_eur=1e5)
+    r = route_sites(cheap, connect_from_network(cheap, net, 50), site, 50)
+    assert r.crossings[0] == 1
+    assert r.cost_eq_m[0] == pytest.approx(1500.0 + 1e5 / CROSSING_REFERENCE_EUR_PER_M)
+
+
+def test_motorway_bridge_is_a_crossing_a_junction_is_not():
+    g = StreetGraph.from_streets(
+        _streets(
+            [
+                ("M1", "M2", "motorway", (0, 0), (1000, 0)),
+                ("P", "Q", "residential", (500, -100), (500, 100)),  # bridge: crosses
+                ("M2", "R", "residential", (1000, 0), (1000, 200)),  # joins at a node
+            ]
+        )
+    )
+    by_edge = dict(zip(g.node_id[g.edge_u], g.edge_crossings.tolist(), strict=True))
+    assert by_edge == {"M1": 0, "P": 1, "M2": 0}
+
+
+def test_graph_arrays_round_trip():
+    g = StreetGraph.from_streets(_rail_detour_streets(), railways=RAIL, crossing_cost_eur=1e5)
+    back = StreetGraph.from_arrays(g.to_arrays())
+    for name in ("xy", "edge_u", "edge_v", "edge_length_m", "edge_cost", "edge_crossings"):
+        assert np.array_equal(getattr(back, name), getattr(g, name))
+    assert list(back.node_id) == list(g.node_id) and back.crossing_eq_m == g.crossing_eq_m
+    assert shapely.equals(back.edge_geometry, g.edge_geometry).all()
+
+
+# ---------------------------------------------------------------- tapping by pipe attributes
+@pytest.fixture
+def attributed_network(tmp_path) -> gpd.GeoDataFrame:
+    """A street along y=0 from x=0 to 4000; three pipes 20 m south of it, written to a file.
+
+    P_hot at x=900-1000 (110 °C, too hot), P_small at x=1900-2000 (2 MW),
+    P_big at x=3900-4000 (capacity unknown)."""
+    pipes_ = gpd.GeoDataFrame(
+        {
+            "name": ["P_hot", "P_small", "P_big"],
+            "supply_temperature": [110.0, 80.0, None],
+            "capacity": [None, 2.0, None],
+        },
+        geometry=[
+            shapely.LineString([(900, -20), (1000, -20)]),
+            shapely.LineString([(1900, -20), (2000, -20)]),
+            shapely.LineString([(3900, -20), (4000, -20)]),
+        ],
+        crs=CRS,
+    )
+    path = tmp_path / "dh.geojson"
+    pipes_.to_crs("EPSG:4326").to_file(path)
+    return read_network(path).to_crs(CRS)
+
+
+def test_hot_and_small_pipes_are_not_tapped(attributed_network):
+    g = StreetGraph.from_streets(
+        _streets(
+            [
+                (f"n{i}", f"n{i + 1}", "residential", (i * 500, 0), (i * 500 + 500, 0))
+                for i in range(8)
+            ]
+        )
+    )
+    net = attributed_network
+    xy, row = network_tap_points(net, spacing_m=25)
+    sites = np.array([[1000.0, 10.0], [1000.0, 10.0]])
+    routed, group = route_sites_by_capacity(
+        g,
+        xy,
+        sites,
+        site_peak_mw=np.array([1.5, 5.0]),
+        max_snap_m=50,
+        tap_capacity_mw=net["capacity_mw"].to_numpy()[row],
+        tappable=~(net["supply_temp_c"].to_numpy()[row] > 90.0),
+    )
+    names = net["name"].to_numpy()[row[routed.tap]]
+    # 1.5 MW: P_hot is nearest but too hot; P_small (2 MW) takes it. 5 MW: only P_big.
+    assert list(names) == ["P_small", "P_big"]
+    assert routed.length_m[0] == pytest.approx(10 + 900 + 20)
+    assert routed.length_m[1] == pytest.approx(10 + 2900 + 20)
+    assert len(set(group)) == 2
+    # nothing can take a site when every pipe is too hot
+    routed, _ = route_sites_by_capacity(
+        g, xy, sites[:1], np.array([1.0]), 50, tappable=np.zeros(len(xy), bool)
+    )
+    assert list(routed.status) == ["no_tap"]
+
+
+def test_capacity_classes_match_one_search_per_site():
+    """Grouped searches (exact classes, and the DN fallback) equal a search per site."""
+    rng = np.random.default_rng(5)
+    side = 30
+    edges = []
+    for i in range(side):
+        for j in range(side):
+            if i + 1 < side:
+                edges.append(
+                    (
+                        f"{i},{j}",
+                        f"{i + 1},{j}",
+                        "residential",
+                        (i * 50, j * 50),
+                        ((i + 1) * 50, j * 50),
+                    )
+                )
+            if j + 1 < side:
+                edges.append(
+                    (
+                        f"{i},{j}",
+                        f"{i},{j + 1}",
+                        "service",
+                        (i * 50, j * 50),
+                        (i * 50, (j + 1) * 50),
+                    )
+                )
+    g = StreetGraph.from_streets(_streets(edges))
+    taps = rng.uniform(0, (side - 1) * 50, (60, 2))
+    sites = rng.uniform(0, (side - 1) * 50, (40, 2))
+    peak = rng.uniform(0.5, 30, len(sites))
+    for cap in (
+        rng.choice([np.nan, 3.0, 10.0, 25.0], len(taps)),  # few classes: exact grouping
+        np.where(rng.random(len(taps)) < 0.2, np.nan, rng.uniform(1, 40, len(taps))),  # many
+    ):
+        routed, group = route_sites_by_capacity(g, taps, sites, peak, 100, tap_capacity_mw=cap)
+        assert len(set(group)) <= 8
+        exact = len(np.unique(cap[np.isfinite(cap)])) < 8
+        for i in range(len(sites)):
+            need = peak[i] if exact else peak[group == group[i]].max()
+            mask = np.isnan(cap) | (cap >= need)
+            one = route_sites(
+                g, connect_from_network(g, taps, 100, tappable=mask), sites[i : i + 1], 100
+            )
+            assert one.cost_eq_m[0] == pytest.approx(routed.cost_eq_m[i], nan_ok=True)
+
+
+# ---------------------------------------------------------------- local network pipe sizes
+def test_local_network_pipes_sized_by_downstream_peak(detour_graph):
+    g = detour_graph
+    site = np.array([_node(g, "N")])
+    b_nodes = np.array([_node(g, "B"), _node(g, "C")])
+    access = np.array([10.0, 10.0])
+    demand = np.array([4000.0, 3000.0])
+    peak = np.array([3.0, 1.0])
+    nets = grow_local_networks(
+        g,
+        site,
+        np.array([5.0]),
+        b_nodes,
+        access,
+        demand,
+        np.array([1e9]),
+        5000.0,
+        1.0,
+        building_peak_mw=peak,
+        site_peak_mw=np.array([10.0]),
+        delta_t_k=35.0,
+    )
+    net = nets[0]
+    assert sorted(net.building_index.tolist()) == [0, 1]
+    # N-B carries 4 MW (DN150), B-C 1 MW (DN100); services 3 MW (DN150) and 1 MW (DN100);
+    # site access 4 MW (DN150)
+    assert select_dn(4.0, 35.0) == 150 and select_dn(1.0, 35.0) == 100
+    assert net.trench_by_dn_m == {100: pytest.approx(1010.0), 150: pytest.approx(415.0)}
+    eur = (
+        400 * trench_cost_eur_per_m(4.0)  # N-B, service 1.0x
+        + 1000 * trench_cost_eur_per_m(1.0)  # B-C
+        + 10 * trench_cost_eur_per_m(3.0)
+        + 10 * trench_cost_eur_per_m(1.0)
+        + 5 * trench_cost_eur_per_m(4.0)
+    )
+    assert net.pipe_capex_eur == pytest.approx(eur)

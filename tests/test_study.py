@@ -139,6 +139,7 @@ def test_files_written_atomically(demo_results, tmp_path):
     assert {p.name for p in (tmp_path / "out").iterdir()} == {
         "ranking.csv",
         "results.gpkg",
+        "heat_density.tif",
         "map.html",
     }
     table = pd.read_csv(files["ranking"])
@@ -148,6 +149,12 @@ def test_files_written_atomically(demo_results, tmp_path):
     assert {"floor_area_m2", "dwellings", "heat_demand_mwh_per_yr"} <= set(b.columns)
     assert len(gpd.read_file(files["gpkg"], layer="sites")) == len(table)
     assert len(gpd.read_file(files["gpkg"], layer="routes")) == int(table["feasible"].sum())
+    from siting.raster import read_heat_density
+
+    grid, _, crs, unit = read_heat_density(files["heat_density"])
+    assert crs.to_epsg() == 3035 and unit == "MWh/ha/yr"
+    total = demo_results.buildings["heat_demand_mwh_per_yr"].sum()
+    assert grid.sum() == pytest.approx(total, rel=1e-5)  # 1 ha cells: MWh/ha = MWh
     html = files["map"].read_text()
     assert "OpenStreetMap contributors" in html
     assert demo_results.sites["site_id"].iloc[0] in html
@@ -226,3 +233,22 @@ def test_xml_and_pbf_give_the_same_study():
     b = siting.run(Study(osm_path=pbf)).sites
     cols = ["site_id", "rank", "delivered_heat_mwh_per_yr", "route_length_m"]
     pd.testing.assert_frame_equal(pd.DataFrame(a[cols]), pd.DataFrame(b[cols]))
+
+
+def test_weather_file_scales_demand_and_hourly_operation(helsinki_osm, demo_results, tmp_path):
+    """Helsinki's colder year (HDD17 4374 vs ~2960 in the typical Danish year) raises demand."""
+    epw = shared_file("weather", "FIN_Helsinki.029740_IWEC.epw")
+    study = siting.demo_study(tmp_path).replace(weather_path=epw)
+    r = siting.run(study, osm=helsinki_osm)
+    assert len(r.weather) == 8760 and r.weather.min() < -15
+    ratio = (
+        r.buildings["heat_demand_mwh_per_yr"].sum()
+        / demo_results.buildings["heat_demand_mwh_per_yr"].sum()
+    )
+    expected = 0.2 + 0.8 * 4374 / 2956  # dhw share + space heating x HDD ratio (PROVENANCE)
+    assert ratio == pytest.approx(expected, rel=0.03)
+    assert any("degree-days" in n for n in r.notes)
+    # a bigger network demand lets the 30 MW site sell more of its heat
+    big = r.sites.set_index("site_id").loc["hel-7"]
+    base = demo_results.sites.set_index("site_id").loc["hel-7"]
+    assert big.utilisation > base.utilisation

@@ -13,7 +13,7 @@ import logging
 import shutil
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 WGS84 = "EPSG:4326"
 HEAT_SUBSTANCES = {"heat", "hot_water", "hot water", "steam", "district_heating"}
+RAILWAY_KINDS = ("rail", "light_rail", "subway", "tram")  # lines a trench must cross
 XML_SUFFIXES = (".osm", ".osm.gz", ".osm.bz2", ".xml", ".xml.gz", ".osm.xml", ".osm.xml.gz")
 
 
@@ -42,6 +43,7 @@ class OsmData:
     landuse : industrial and commercial land-use parcels (candidate sites).
     data_centers : features tagged `telecom=data_center` or `building=data_center`.
     source : the file read (or the place name).
+    railways : `railway=rail|light_rail|subway|tram` lines (crossing costs); empty when none.
     """
 
     streets: gpd.GeoDataFrame
@@ -51,6 +53,7 @@ class OsmData:
     landuse: gpd.GeoDataFrame
     data_centers: gpd.GeoDataFrame
     source: str
+    railways: gpd.GeoDataFrame = field(default_factory=lambda: _empty())
 
 
 def _empty() -> gpd.GeoDataFrame:
@@ -221,12 +224,14 @@ def _xml_format(path: Path) -> str | None:
     return fmt if b"<osm" in head else None
 
 
-def read_osm(path: str | Path) -> OsmData:
-    """Read streets, buildings, heat pipes and plants, land use and data centers.
+def read_osm(path: str | Path, streets: bool = True) -> OsmData:
+    """Read streets, railways, buildings, heat pipes and plants, land use and data centers.
 
     Parameters
     ----------
     path : an OSM extract: `.osm.pbf`, or XML `.osm` / `.osm.gz` / `.osm.bz2`.
+    streets : False skips the layers the street graph is built from (streets and
+        railways come back empty), for a study whose street graph is cached.
 
     Returns
     -------
@@ -237,7 +242,7 @@ def read_osm(path: str | Path) -> OsmData:
     if _looks_like_pbf(path):
         check_pbf_structure(path)
         if path.name.lower().endswith(".pbf"):
-            return _read_pbf(path, source=str(path))
+            return _read_pbf(path, source=str(path), streets=streets)
         with tempfile.TemporaryDirectory(prefix="siting-osm-") as tmp:
             # pyrosm insists on the .pbf suffix; a misnamed PBF is read through a link
             link = Path(tmp) / "extract.osm.pbf"
@@ -245,18 +250,18 @@ def read_osm(path: str | Path) -> OsmData:
                 link.symlink_to(path.resolve())
             except OSError:
                 shutil.copyfile(path, link)
-            return _read_pbf(link, source=str(path))
+            return _read_pbf(link, source=str(path), streets=streets)
     fmt = _xml_format(path)
     if fmt is not None:
         with tempfile.TemporaryDirectory(prefix="siting-osm-") as tmp:
-            return _read_pbf(_to_pbf(path, Path(tmp), fmt), source=str(path))
+            return _read_pbf(_to_pbf(path, Path(tmp), fmt), source=str(path), streets=streets)
     raise InputDataError(
         f"{path} is not an OpenStreetMap file (no PBF header and no <osm> XML root). "
         "Give an extract as .osm.pbf (Geofabrik, BBBike) or .osm/.osm.gz XML (OSM export)."
     )
 
 
-def _read_pbf(path: Path, source: str) -> OsmData:
+def _read_pbf(path: Path, source: str, streets: bool = True) -> OsmData:
     import pyrosm
 
     with warnings.catch_warnings():
@@ -265,7 +270,17 @@ def _read_pbf(path: Path, source: str) -> OsmData:
         warnings.simplefilter("ignore", FutureWarning)
         try:
             osm = pyrosm.OSM(str(path))
-            _, streets = osm.get_network(network_type="all", nodes=True)
+            railways = None
+            if streets:
+                _, streets = osm.get_network(network_type="all", nodes=True)
+                railways = osm.get_data_by_custom_criteria(
+                    custom_filter={"railway": list(RAILWAY_KINDS)},
+                    filter_type="keep",
+                    keep_nodes=False,
+                    keep_relations=False,
+                )
+            else:
+                streets = None
             buildings = osm.get_buildings()
             pipes = osm.get_data_by_custom_criteria(
                 custom_filter={"man_made": ["pipeline"]}, filter_type="keep", keep_nodes=False
@@ -285,6 +300,12 @@ def _read_pbf(path: Path, source: str) -> OsmData:
             ) from exc
 
     streets = _clean(streets, "LineString")
+    railways = _clean(railways, "LineString")
+    if len(railways):
+        kind = tag_values(railways, "railway").astype(str)
+        railways = railways[kind.isin(RAILWAY_KINDS)].reset_index(drop=True)
+        cols = [c for c in ("id", "railway", "name", "tunnel", "bridge") if c in railways]
+        railways = railways[[*cols, "geometry"]]
     buildings = _clean(buildings, "Polygon")
     pipes = _clean(pipes, "LineString")
     if len(pipes):
@@ -305,9 +326,11 @@ def _read_pbf(path: Path, source: str) -> OsmData:
             data_centers = pd.concat([data_centers, buildings[is_dc]], ignore_index=True)
             data_centers = gpd.GeoDataFrame(data_centers, geometry="geometry", crs=WGS84)
     log.info(
-        "read %s: %d street segments, %d buildings, %d heat pipes, %d heat plants",
+        "read %s: %d street segments, %d railway lines, %d buildings, %d heat pipes, "
+        "%d heat plants",
         source,
         len(streets),
+        len(railways),
         len(buildings),
         len(pipes),
         len(plants),
@@ -320,6 +343,7 @@ def _read_pbf(path: Path, source: str) -> OsmData:
         landuse=landuse,
         data_centers=data_centers.reset_index(drop=True),
         source=source,
+        railways=railways,
     )
 
 

@@ -1,0 +1,135 @@
+"""On-disk cache of built street graphs, so a second study on the same extract skips the
+street parse and the graph build.
+
+An entry is one `.npz` (plain arrays, no pickles: :meth:`StreetGraph.to_arrays`, plus
+the streets' hull that bounds the study area) named by a key: the SHA-256 of the OSM
+file's bytes (read in 1 MiB chunks) and every parameter the graph depends on (excluded
+classes, street multipliers, crossing cost and its reference trench, the study CRS, the
+cache format). Entries are written to a temporary file in the cache folder and moved into
+place (`os.replace`), so a reader never sees half an entry; an entry that cannot be read
+is rebuilt with a warning. The folder is `$SITING_CACHE_DIR`, else
+`$XDG_CACHE_HOME/siting`, else `~/.cache/siting`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import shapely
+
+from siting.routing import CROSSING_REFERENCE_EUR_PER_M, StreetGraph
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+CHUNK_BYTES = 1 << 20
+
+
+@dataclass
+class CachedGraph:
+    """A street graph read from the cache, with the hull of the extract's streets."""
+
+    graph: StreetGraph
+    streets_hull: shapely.Geometry
+    path: Path
+
+
+def cache_dir() -> Path:
+    """Where entries live: $SITING_CACHE_DIR, else $XDG_CACHE_HOME/siting, ~/.cache/siting."""
+    if os.environ.get("SITING_CACHE_DIR"):
+        return Path(os.environ["SITING_CACHE_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "siting"
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, read in chunks (extracts can be gigabytes)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        while chunk := fh.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def graph_key(
+    osm_path: str | Path,
+    multipliers: dict[str, float],
+    excluded: tuple[str, ...],
+    crossing_cost_eur: float,
+    crs: str | None,
+) -> str:
+    """Cache key of the street graph of `osm_path` built with these parameters."""
+    spec = {
+        "format": FORMAT_VERSION,
+        "osm_sha256": file_sha256(osm_path),
+        "multipliers": {str(k): float(v) for k, v in sorted(multipliers.items())},
+        "excluded": sorted(str(x) for x in excluded),
+        "crossing_cost_eur": float(crossing_cost_eur),
+        "crossing_reference_eur_per_m": CROSSING_REFERENCE_EUR_PER_M,
+        "crs": crs or "local UTM",
+    }
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:40]
+
+
+def entry_path(key: str, folder: Path | None = None) -> Path:
+    return (folder or cache_dir()) / f"streetgraph-{key}.npz"
+
+
+def load_graph(key: str, folder: Path | None = None) -> CachedGraph | None:
+    """The cached graph for `key`, or None (missing, or damaged: warned, then rebuilt)."""
+    path = entry_path(key, folder)
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+        hull = shapely.from_wkb(arrays.pop("streets_hull_wkb").tobytes())
+        graph = StreetGraph.from_arrays(arrays)
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        EOFError,
+        zipfile.BadZipFile,
+        shapely.errors.GEOSException,
+    ) as exc:
+        log.warning(
+            "street-graph cache entry %s is damaged (%s: %s); rebuilding it",
+            path,
+            type(exc).__name__,
+            exc,
+        )
+        return None
+    return CachedGraph(graph=graph, streets_hull=hull, path=path)
+
+
+def save_graph(
+    key: str, graph: StreetGraph, streets_hull: shapely.Geometry, folder: Path | None = None
+) -> Path | None:
+    """Write the entry atomically; a cache that cannot be written is a warning, not an error."""
+    path = entry_path(key, folder)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = graph.to_arrays()
+        arrays["streets_hull_wkb"] = np.frombuffer(shapely.to_wkb(streets_hull), dtype=np.uint8)
+        fd, tmp = tempfile.mkstemp(prefix=".streetgraph-", suffix=".npz.tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        log.warning("could not write the street-graph cache %s (%s); continuing", path, exc)
+        return None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+    return path

@@ -1,0 +1,70 @@
+"""The street-graph cache: a second study on the same extract skips the street parse and
+the graph build, gives identical results, and survives a damaged entry."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+import pytest
+from conftest import shared_file
+
+import siting
+from siting import Study, cache
+
+
+def _table(results) -> pd.DataFrame:
+    return pd.DataFrame(results.sites.drop(columns="geometry")).reset_index(drop=True)
+
+
+def test_second_study_hits_the_cache_with_identical_results(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("SITING_CACHE_DIR", str(tmp_path / "cache"))
+    study = Study(osm_path=shared_file("osm", "odense_se_2025.osm.pbf"), out_dir=tmp_path)
+    first = siting.run(study)
+    assert first.timings_s["graph_cache_hit"] == 0.0
+    entries = list((tmp_path / "cache").glob("streetgraph-*.npz"))
+    assert len(entries) == 1
+    assert not list((tmp_path / "cache").glob("*.tmp"))  # written atomically, nothing left
+    with caplog.at_level(logging.INFO, logger="siting.study"):
+        second = siting.run(study)
+    assert second.timings_s["graph_cache_hit"] == 1.0
+    assert any("street graph from the cache" in r.getMessage() for r in caplog.records)
+    pd.testing.assert_frame_equal(_table(first), _table(second))
+    assert first.routes.geometry.equals(second.routes.geometry)
+
+    # other graph parameters are another entry
+    dearer = study.replace(params=study.params.replace(crossing_cost_eur=50_000.0))
+    assert siting.run(dearer).timings_s["graph_cache_hit"] == 0.0
+    assert len(list((tmp_path / "cache").glob("streetgraph-*.npz"))) == 2
+
+    # a damaged entry is rebuilt with a warning, and the results do not change
+    entries[0].write_bytes(b"not a zip file")
+    with caplog.at_level(logging.WARNING, logger="siting.cache"):
+        third = siting.run(study)
+    assert third.timings_s["graph_cache_hit"] == 0.0
+    assert any("damaged" in r.getMessage() for r in caplog.records)
+    pd.testing.assert_frame_equal(_table(first), _table(third))
+    assert siting.run(study).timings_s["graph_cache_hit"] == 1.0
+
+
+def test_cache_can_be_turned_off(tmp_path, monkeypatch):
+    monkeypatch.setenv("SITING_CACHE_DIR", str(tmp_path / "cache"))
+    study = Study(osm_path=shared_file("osm", "odense_se_2025.osm.pbf"), use_cache=False)
+    r = siting.run(study)
+    assert "graph_cache_hit" in r.timings_s and r.timings_s["graph_cache_hit"] == 0.0
+    assert not (tmp_path / "cache").exists()
+
+
+def test_key_follows_file_content_and_parameters(tmp_path):
+    a = tmp_path / "a.osm.pbf"
+    b = tmp_path / "b.osm.pbf"
+    a.write_bytes(b"x" * (3 << 20))  # several hash chunks
+    b.write_bytes(b"x" * (3 << 20))
+    args = ({"residential": 1.5}, ("footway",), 0.0, None)
+    assert cache.graph_key(a, *args) == cache.graph_key(b, *args)  # content, not name
+    b.write_bytes(b"x" * (3 << 20) + b"y")
+    assert cache.graph_key(a, *args) != cache.graph_key(b, *args)
+    assert cache.graph_key(a, *args) != cache.graph_key(a, {"residential": 2.0}, *args[1:])
+    assert cache.graph_key(a, *args) != cache.graph_key(a, *args[:3], "EPSG:25832")
+    with pytest.raises(FileNotFoundError):
+        cache.graph_key(tmp_path / "missing.pbf", *args)
