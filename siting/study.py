@@ -773,6 +773,66 @@ def _network_demand_mwh(network: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, 
     return mwh
 
 
+def run_hourly(
+    rows: pd.DataFrame,
+    p: Params,
+    weather: pd.Series,
+    network_mwh: float,
+    mode: str,
+    return_hourly: bool = False,
+):
+    """The hourly model for the routed, feasible sites in `rows` (columns of the ranking).
+
+    Returns the :class:`siting.hourly.HourlyResult` (heat-pump side), each site's transfer
+    efficiency to the network and the annual demand it serves.
+    """
+    from siting.hourly import hourly_recovery, network_demand_profile, supply_temperature_curve
+
+    outdoor = weather.to_numpy(dtype=float)
+    shape = network_demand_profile(outdoor, 1.0, p.dhw_share, p.heating_base_c)  # MW per MWh/yr
+    keep = rows["transfer_efficiency"].to_numpy(dtype=float)
+    served = (
+        np.full(len(rows), network_mwh)
+        if mode == "existing_network"
+        else rows["connected_demand_mwh_per_yr"].to_numpy(dtype=float)
+    )
+    # demand in heat-pump terms (before the route's losses); one shared hourly row scaled per
+    # site through share_max keeps memory at one row, not sites x hours
+    scale = served / np.maximum(keep, 1e-9)
+    top = float(scale.max()) if len(scale) else 1.0
+    share = np.clip(p.share_max * scale / max(top, 1e-12), 1e-12, 1.0)
+    supply = (
+        supply_temperature_curve(
+            outdoor, p.supply_cold_c, p.outdoor_cold_c, p.supply_warm_c, p.outdoor_warm_c
+        )
+        if p.supply_curve
+        else np.full(outdoor.shape, p.supply_temp_c)
+    )
+    cooling = rows["cooling"].to_numpy()
+    cap = rows["heat_pump_mw"].to_numpy(dtype=float)
+    if p.heat_pump_max_mw > 0:
+        cap = np.minimum(cap, p.heat_pump_max_mw)
+    res = hourly_recovery(
+        rows["it_load_mw"].to_numpy(dtype=float),
+        outdoor,
+        shape * top,
+        capture_fraction=np.array([p.capture_fraction[c] for c in cooling]),
+        utilisation_it=p.utilisation_it,
+        source_in_c=np.array([p.source_in_c[c] for c in cooling]),
+        source_out_c=np.array([p.source_out_c[c] for c in cooling]),
+        supply_c=supply,
+        return_c=p.return_temp_c,
+        eta=p.eta_lorenz,
+        cop_model=p.cop_model,
+        heat_pump_max_mw=cap,
+        share_max=share,
+        storage_mwh=p.storage_mwh,
+        pue=p.pue,
+        return_hourly=return_hourly,
+    )
+    return res, keep, served
+
+
 def _yearly_operation(
     table: pd.DataFrame, p: Params, weather: pd.Series, network_mwh: float, mode: str
 ) -> pd.DataFrame:
@@ -797,50 +857,8 @@ def _yearly_operation(
         t["storage_gain_mwh_per_yr"] = 0.0
         t["recovery_model"] = "annual"
         return t
-    from siting.hourly import hourly_recovery, network_demand_profile, supply_temperature_curve
-
     ok = np.flatnonzero(feas)
-    outdoor = weather.to_numpy(dtype=float)
-    shape = network_demand_profile(outdoor, 1.0, p.dhw_share, p.heating_base_c)  # MW per MWh/yr
-    keep = t["transfer_efficiency"].to_numpy()[ok]
-    served = (
-        np.full(len(ok), network_mwh)
-        if mode == "existing_network"
-        else t["connected_demand_mwh_per_yr"].to_numpy()[ok]
-    )
-    # demand in heat-pump terms (before the route's losses); one shared hourly row scaled per
-    # site through share_max keeps memory at one row, not sites x hours
-    scale = served / np.maximum(keep, 1e-9)
-    top = float(scale.max()) if len(scale) else 1.0
-    share = np.clip(p.share_max * scale / max(top, 1e-12), 1e-12, 1.0)
-    supply = (
-        supply_temperature_curve(
-            outdoor, p.supply_cold_c, p.outdoor_cold_c, p.supply_warm_c, p.outdoor_warm_c
-        )
-        if p.supply_curve
-        else np.full(outdoor.shape, p.supply_temp_c)
-    )
-    cooling = t["cooling"].to_numpy()[ok]
-    cap = t["heat_pump_mw"].to_numpy()[ok]
-    if p.heat_pump_max_mw > 0:
-        cap = np.minimum(cap, p.heat_pump_max_mw)
-    res = hourly_recovery(
-        t["it_load_mw"].to_numpy()[ok],
-        outdoor,
-        shape * top,
-        capture_fraction=np.array([p.capture_fraction[c] for c in cooling]),
-        utilisation_it=p.utilisation_it,
-        source_in_c=np.array([p.source_in_c[c] for c in cooling]),
-        source_out_c=np.array([p.source_out_c[c] for c in cooling]),
-        supply_c=supply,
-        return_c=p.return_temp_c,
-        eta=p.eta_lorenz,
-        cop_model=p.cop_model,
-        heat_pump_max_mw=cap,
-        share_max=share,
-        storage_mwh=p.storage_mwh,
-        pue=p.pue,
-    )
+    res, keep, served = run_hourly(t.iloc[ok], p, weather, network_mwh, mode)
 
     def put(col: str, values: np.ndarray, fill: float = 0.0) -> None:
         out = np.full(len(t), fill, dtype=float)

@@ -1,0 +1,94 @@
+"""Per-site figures: hourly operation, load-duration curve and monthly delivered heat."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from siting.errors import ConfigError
+
+
+def site_hourly(results: Any, site_id: str) -> pd.DataFrame:
+    """Hour-by-hour operation of one routed site, as the study computed it.
+
+    Columns (MW): `available_mw` (what the heat pump could make), `delivered_mw` (into the
+    network, after the route's losses), `network_demand_mw` (the demand it serves),
+    `electricity_mw`, and `cop`; indexed by the study's weather hours.
+    """
+    from siting.hourly import network_demand_profile
+    from siting.study import run_hourly
+
+    sites = results.sites.set_index("site_id")
+    if site_id not in sites.index:
+        raise ConfigError(f"site {site_id!r} is not in the results; see results.sites.site_id.")
+    row = sites.loc[[site_id]].reset_index()
+    if not bool(row["feasible"].iloc[0]):
+        raise ConfigError(
+            f"site {site_id!r} is not feasible ({row['reason'].iloc[0]}); it has no operation."
+        )
+    p = results.study.params
+    weather = results.weather
+    res, keep, served = run_hourly(
+        row, p, weather, results.network_demand_mwh_per_yr, results.mode, return_hourly=True
+    )
+    h = res.hourly
+    demand = network_demand_profile(
+        weather.to_numpy(dtype=float), float(served[0]), p.dhw_share, p.heating_base_c
+    )
+    return pd.DataFrame(
+        {
+            "available_mw": h["available_mw"][0],
+            "delivered_mw": h["delivered_mw"][0] * keep[0],
+            "network_demand_mw": demand,
+            "electricity_mw": h["electricity_mw"][0],
+            "cop": h["cop"][0],
+        },
+        index=weather.index,
+    )
+
+
+def site_figure(results: Any, site_id: str | None = None):
+    """Load-duration curve (delivered vs available) and monthly delivered heat of a site.
+
+    Defaults to the best feasible site. Returns a matplotlib Figure.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    if site_id is None:
+        best = results.best()
+        if best is None:
+            raise ConfigError("no feasible site to draw.")
+        site_id = str(best["site_id"])
+    hourly = site_hourly(results, site_id)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    hours = np.arange(1, len(hourly) + 1)
+    ax1.plot(hours, np.sort(hourly["available_mw"].to_numpy())[::-1], label="available", lw=1.5)
+    ax1.plot(hours, np.sort(hourly["delivered_mw"].to_numpy())[::-1], label="delivered", lw=1.5)
+    ax1.plot(
+        hours,
+        np.sort(hourly["network_demand_mw"].to_numpy())[::-1],
+        label="demand served",
+        lw=1,
+        ls="--",
+        color="grey",
+    )
+    ax1.set_xlabel("hours of the year, sorted")
+    ax1.set_ylabel("MW")
+    ax1.set_title(f"Load-duration curve, site {site_id}")
+    ax1.legend(fontsize=8)
+    monthly = hourly[["available_mw", "delivered_mw"]].groupby(hourly.index.month).sum()
+    x = monthly.index.to_numpy()
+    ax2.bar(x - 0.2, monthly["available_mw"] / 1000, width=0.4, label="available")
+    ax2.bar(x + 0.2, monthly["delivered_mw"] / 1000, width=0.4, label="delivered")
+    ax2.set_xticks(range(1, 13))
+    ax2.set_xlabel("month")
+    ax2.set_ylabel("GWh")
+    ax2.set_title("Monthly heat")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
