@@ -16,6 +16,7 @@ EPILOG = """examples:
   siting run --osm city.osm.pbf --out results   any OSM extract, defaults for the rest
   siting run --osm city.osm.pbf --network dh.gpkg --sites sites.geojson --out results
   siting run --config study.yaml --out results  every setting from a YAML study file
+  siting report --demo --out report             one-page HTML report of a study
 """
 
 
@@ -56,32 +57,49 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("siting-out/demo"), help="output folder [%(default)s]"
     )
 
+    inputs = argparse.ArgumentParser(add_help=False)
+    inputs.add_argument("--osm", type=Path, help="OSM extract: .osm.pbf, .osm or .osm.gz")
+    inputs.add_argument(
+        "--network",
+        type=Path,
+        help="district-heating network (GeoJSON/GPKG lines or plant points); default: heat "
+        "pipelines found in the OSM extract, else new-local-network mode",
+    )
+    inputs.add_argument(
+        "--sites", type=Path, help="candidate sites (points/polygons); default: generated from OSM"
+    )
+    inputs.add_argument("--config", type=Path, help="study YAML (any Study field and params:)")
+    inputs.add_argument("--it-load-mw", type=float, help="IT load of sites without their own [5]")
+    inputs.add_argument(
+        "--no-osm-network", action="store_true", help="ignore heat pipelines in the OSM extract"
+    )
+    inputs.add_argument("--rank-by", choices=["lcoh", "score"], help="ranking method [lcoh]")
+
     run = sub.add_parser(
         "run",
-        parents=[common],
+        parents=[common, inputs],
         help="run a study on an OSM extract",
         description=(
             "Run a study. Writes OUT/ranking.csv, OUT/results.gpkg (layers sites, routes, "
             "buildings, network) and OUT/map.html. Options given here override the config file."
         ),
     )
-    run.add_argument("--osm", type=Path, help="OSM extract: .osm.pbf, .osm or .osm.gz")
-    run.add_argument(
-        "--network",
-        type=Path,
-        help="district-heating network (GeoJSON/GPKG lines or plant points); default: heat "
-        "pipelines found in the OSM extract, else new-local-network mode",
-    )
-    run.add_argument(
-        "--sites", type=Path, help="candidate sites (points/polygons); default: generated from OSM"
-    )
-    run.add_argument("--config", type=Path, help="study YAML (any Study field and params:)")
     run.add_argument("--out", type=Path, help="output folder [siting-out]")
-    run.add_argument("--it-load-mw", type=float, help="IT load of sites without their own [5]")
-    run.add_argument(
-        "--no-osm-network", action="store_true", help="ignore heat pipelines in the OSM extract"
+
+    report = sub.add_parser(
+        "report",
+        parents=[inputs],
+        help="run a study and write a one-page HTML report",
+        description=(
+            "Run a study (same inputs as `siting run`, or --demo) and write OUT/report.html: "
+            "a one-page, self-contained summary (top sites, cost breakdown, load-duration "
+            "curve, sensitivity tornado, assumptions, data sources), plus its figures as PNG."
+        ),
     )
-    run.add_argument("--rank-by", choices=["lcoh", "score"], help="ranking method [lcoh]")
+    report.add_argument("--out", type=Path, required=True, help="folder for the report")
+    report.add_argument("--demo", action="store_true", help="report on the built-in demo study")
+    report.add_argument("--quiet", "-q", action="store_true", help="print only errors")
+    report.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     return parser
 
 
@@ -132,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from siting.study import demo_study, run
 
+        if args.command == "report":
+            return _report(args)
         study = demo_study(args.out) if args.command == "demo" else _study_from_args(args)
         results = run(study)
         files = results.to_files(
@@ -156,6 +176,23 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if not args.quiet:
         print(_summary(results, files))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from siting.report import build_report
+    from siting.sources.osm import read_osm
+    from siting.study import demo_study, run
+
+    if args.demo:
+        study = demo_study(args.out)
+    else:
+        study = _study_from_args(args)
+    osm = read_osm(study.osm_path)  # read once: the study and the sensitivity re-runs share it
+    results = run(study, osm=osm)
+    path = build_report(results, args.out, osm=osm)
+    if not args.quiet:
+        print(f"{results.study.name}: report written to {path}")
     return 0
 
 

@@ -30,14 +30,16 @@ import shapely
 
 from siting.errors import ConfigError, CRSError, InputDataError
 
-__all__ = ["heat_density_grid", "study_map", "save_map"]
+__all__ = ["heat_density_grid", "rank_explanation", "study_map", "save_map"]
 
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
 
 SITES_LAYER = "Candidate sites"
 NETWORK_LAYER = "District-heating network"
 HEAT_LAYER = "Heat density"
-RANK_CAPTION = "Site rank (1 = best, green; worst = red; grey = not feasible)"
+RANK_CAPTION = "Site rank (1 = best; grey = not feasible)"
+# Legend width in pixels (branca draws 450): narrow, so the study area gets the room.
+_LEGEND_WIDTH_PX = 360
 HEAT_CAPTION = "Heat density (MWh/ha/yr)"
 
 HEAT_COLUMN = "heat_demand_mwh_per_yr"
@@ -217,18 +219,149 @@ def _rank_label(rank: object) -> str:
     return f"#{int(r)}" if r is not None else "unranked"
 
 
-def _site_popup_html(row: pd.Series) -> str:
-    """Plain-words summary of one site's metrics; missing values are left out."""
+_COOLING_WORDS = {
+    "air_coil": "air-coil water",
+    "liquid": "liquid-cooling water",
+    "immersion": "immersion-cooling water",
+}
+
+
+def _source_words(row: pd.Series) -> str:
+    """'air-coil water at 27 °C' from the cooling and source_in_c columns ('' if absent)."""
+    cooling = _text(row.get("cooling"))
+    words = _COOLING_WORDS.get(cooling, f"{cooling} water" if cooling else "")
+    t_in = _num(row.get("source_in_c"))
+    if words and t_in is not None:
+        return f"{words} at {t_in:g} °C"
+    return words
+
+
+def _lcoh_split(row: pd.Series) -> dict[str, float] | None:
+    """The three LCOH terms of a site (EUR/MWh), or None if the table lacks them."""
+    parts = {
+        "capital": _num(row.get("lcoh_capital_eur_per_mwh")),
+        "O&M": _num(row.get("lcoh_om_eur_per_mwh")),
+        "electricity": _num(row.get("lcoh_electricity_eur_per_mwh")),
+    }
+    if any(v is None for v in parts.values()):
+        return None
+    return parts  # type: ignore[return-value]
+
+
+def _capital_reason(row: pd.Series, best: pd.Series) -> str:
+    """Why a site's capital cost per MWh is higher than the best site's, in a few words."""
+    reasons = []
+    route, route_best = _num(row.get("route_length_m")), _num(best.get("route_length_m"))
+    it_mw, it_best = _num(row.get("it_load_mw")), _num(best.get("it_load_mw"))
+    pipe, total = _num(row.get("pipe_capex_eur")), _num(row.get("capex_eur"))
+    pipe_b, total_b = _num(best.get("pipe_capex_eur")), _num(best.get("capex_eur"))
+    e, e_b = _num(row.get("delivered_heat_mwh_per_yr")), _num(best.get("delivered_heat_mwh_per_yr"))
+    pipe_heavy = False
+    if None not in (pipe, total, pipe_b, total_b) and e and e_b:
+        # CAPEX per MWh delivered, before annualising: is the pipe a big part of the excess?
+        extra = total / e - total_b / e_b  # type: ignore[operator]
+        pipe_heavy = extra > 0 and (pipe / e - pipe_b / e_b) > 0.3 * extra  # type: ignore[operator]
+    u, u_best = _num(row.get("utilisation")), _num(best.get("utilisation"))
+    if u is not None and u_best is not None and u < u_best - 0.05:
+        reasons.append(
+            f"the network takes only {100 * u:.0f} % of its heat (vs {100 * u_best:.0f} %), so "
+            "the plant "
+            "is paid off over fewer MWh"
+        )
+    no_split = pipe is None or pipe_b is None or not e or not e_b
+    if route is not None and route_best is not None and (pipe_heavy or no_split):
+        if route > max(2 * route_best, route_best + 50):
+            reasons.append(f"its pipe route is {route:,.0f} m (vs {route_best:,.0f} m)")
+    if it_mw is not None and it_best is not None and it_mw < 0.6 * it_best:
+        reasons.append(f"a smaller heat pump ({it_mw:g} MW IT vs {it_best:g} MW) costs more per MW")
+    return " and ".join(reasons)
+
+
+def rank_explanation(site: pd.Series, best: pd.Series | None) -> str:
+    """Why `site` ranks where it does, in plain words, against the best site `best`.
+
+    Uses the table's LCOH split (capital, O&M, electricity), COP, cooling/source temperature,
+    route length and IT load. Empty string if the columns to say something are missing.
+    """
+    rank = _num(site.get("rank"))
+    lcoh = _num(site.get("lcoh_eur_per_mwh"))
+    if best is None or lcoh is None or rank is None:
+        return ""
+    best_rank = _num(best.get("rank"))
+    best_lcoh = _num(best.get("lcoh_eur_per_mwh"))
+    if best_lcoh is None:
+        return ""
+    best_label = f"#{int(best_rank)}" if best_rank is not None else "the best site"
+    if _text(site.get("site_id")) == _text(best.get("site_id")):
+        text = "Ranked first: the lowest cost of heat of all feasible sites"
+        cop = _num(site.get("cop"))
+        src = _source_words(site)
+        if cop is not None and src:
+            text += f"; its heat pump lifts {src} (COP {cop:.1f})"
+        return text + "."
+    gap = lcoh - best_lcoh
+    if abs(gap) < 0.05:
+        return (
+            f"LCOH within 0.1 EUR/MWh of {best_label}; ranked after it on homes served "
+            "(or the weighted score)."
+        )
+    if gap < 0:
+        return (
+            f"LCOH {-gap:.1f} EUR/MWh below {best_label}, but ranked lower on the weighted "
+            "score (homes served, route length)."
+        )
+    head = f"LCOH {gap:.1f} EUR/MWh above {best_label}"
+    parts, parts_best = _lcoh_split(site), _lcoh_split(best)
+    if parts is None or parts_best is None:
+        return head + "."
+    diffs = {k: parts[k] - parts_best[k] for k in parts}
+    causes = []
+    for term, diff in sorted(diffs.items(), key=lambda kv: -kv[1]):
+        if diff <= max(0.25 * gap, 0.05):
+            continue
+        if term == "electricity":
+            cop, cop_b = _num(site.get("cop")), _num(best.get("cop"))
+            src = _source_words(site)
+            why = "its heat pump needs more electricity per MWh"
+            if cop is not None and cop_b is not None:
+                why = (
+                    f"its heat pump runs on {src} (COP {cop:.1f} vs {cop_b:.1f})"
+                    if src
+                    else f"its heat pump has COP {cop:.1f} vs {cop_b:.1f}"
+                )
+            causes.append(f"electricity +{diff:.1f} EUR/MWh: {why}")
+        elif term == "capital":
+            why = _capital_reason(site, best)
+            causes.append(f"capital +{diff:.1f} EUR/MWh" + (f": {why}" if why else ""))
+        else:
+            causes.append(f"O&M +{diff:.1f} EUR/MWh")
+    if not causes:
+        return head + " (small differences in every cost term)."
+    return f"{head} because of " + "; ".join(causes) + "."
+
+
+def _site_popup_html(row: pd.Series, best: pd.Series | None = None) -> str:
+    """Plain-words summary of one site's metrics; missing values are left out.
+
+    An infeasible site shows only what it is and why it is not feasible: its zero or
+    missing metrics would only mislead.
+    """
     site_id = html.escape(_text(row.get("site_id")))
     name = html.escape(_text(row.get("name")))
-    feasible = bool(row.get("feasible", False))
+    feasible = bool(row.get("feasible", False)) if not pd.isna(row.get("feasible")) else False
     header = f"<b>{_rank_label(row.get('rank'))} {site_id}</b>"
     if name:
         header += f" &ndash; {name}"
     lines = [header]
+    it_mw = _num(row.get("it_load_mw"))
     if not feasible:
         reason = html.escape(_text(row.get("reason"))) or "no reason given"
         lines.append(f'<span style="color:#b00020"><b>Not feasible:</b> {reason}</span>')
+        if it_mw is not None:
+            src = _source_words(row)
+            lines.append(f"IT load {it_mw:,.1f} MW" + (f", {html.escape(src)}" if src else ""))
+        lines.append("Ranked after all feasible sites.")
+        return '<div style="font-size:12px;line-height:1.45">' + "<br>".join(lines) + "</div>"
 
     mode = _text(row.get("mode"))
     if mode == "existing_network":
@@ -242,7 +375,7 @@ def _site_popup_html(row: pd.Series) -> str:
         if mode:
             lines.append(f"Mode: {html.escape(mode)}")
 
-    it_mw, rec_mw = _num(row.get("it_load_mw")), _num(row.get("recovered_heat_mw"))
+    rec_mw = _num(row.get("recovered_heat_mw"))
     if it_mw is not None and rec_mw is not None:
         lines.append(f"IT load {it_mw:,.1f} MW, recovers {rec_mw:,.1f} MW of waste heat")
     elif it_mw is not None:
@@ -260,13 +393,18 @@ def _site_popup_html(row: pd.Series) -> str:
         lines.append(f"Enough heat for {homes:,.0f} homes")
 
     if (cop := _num(row.get("cop"))) is not None:
-        lines.append(f"Heat pump COP {cop:.2f}")
+        text = f"Heat pump COP {cop:.2f}"
+        src = _source_words(row)
+        supply = _num(row.get("supply_temp_c"))
+        if src and supply is not None:
+            text += f" ({html.escape(src)} lifted to {supply:g} °C)"
+        lines.append(text)
     if (lcoh := _num(row.get("lcoh_eur_per_mwh"))) is not None:
         lines.append(f"LCOH {lcoh:,.1f} EUR/MWh (levelised cost of heat)")
 
     length_m, dn = _num(row.get("route_length_m")), _num(row.get("pipe_dn"))
     if length_m is not None:
-        pipe = f"DN{int(dn)} pipe" if dn is not None else "pipe"
+        pipe = f"DN{int(dn)} pipe" if dn is not None and dn > 0 else "pipe"
         lines.append(f"Route {length_m:,.0f} m of {pipe}")
 
     if (capex := _num(row.get("capex_eur"))) is not None:
@@ -277,6 +415,8 @@ def _site_popup_html(row: pd.Series) -> str:
         lines.append(f"Avoids {co2:,.0f} t CO2 per year")
     if (erf := _num(row.get("erf"))) is not None:
         lines.append(_erf_text(erf))
+    if why := rank_explanation(row, best):
+        lines.append(f'<span style="color:#1f4e79"><b>Why this rank:</b> {html.escape(why)}</span>')
     return '<div style="font-size:12px;line-height:1.45">' + "<br>".join(lines) + "</div>"
 
 
@@ -307,7 +447,7 @@ def _bounds_wgs84(frames: Sequence[gpd.GeoDataFrame]) -> list[list[float]] | Non
             continue
         minx, miny, maxx, maxy = gdf.total_bounds
         # Pad in metres (before reprojecting) so the view is the same at any latitude.
-        pad_m = max(200.0, 0.05 * max(maxx - minx, maxy - miny))
+        pad_m = max(40.0, 0.02 * max(maxx - minx, maxy - miny))
         box = shapely.box(minx - pad_m, miny - pad_m, maxx + pad_m, maxy + pad_m)
         boxes.append(gpd.GeoSeries([box], crs=gdf.crs).to_crs(4326).total_bounds)
     if not boxes:
@@ -347,6 +487,14 @@ def _top_site_ids(sites: pd.DataFrame, top_n: int) -> list[str]:
     ranked["_id"] = ranked["site_id"].astype(str)
     ranked = ranked.sort_values(["_rank", "_id"], kind="stable")
     return ranked["_id"].head(top_n).tolist()
+
+
+def _best_site(sites: pd.DataFrame) -> pd.Series | None:
+    """The best-ranked feasible site (the reference of every "why this rank"), or None."""
+    top = _top_site_ids(sites, 1)
+    if not top:
+        return None
+    return sites[sites["site_id"].astype(str) == top[0]].iloc[0]
 
 
 def _float_column(df: pd.DataFrame, column: str) -> np.ndarray:
@@ -400,6 +548,7 @@ _LEGEND_TEMPLATE = _legend_template()
 
 
 def _add_legend(m: folium.Map, colormap: cm.ColorMap) -> None:
+    colormap.width = _LEGEND_WIDTH_PX
     if _LEGEND_TEMPLATE is not None:
         colormap._template = _LEGEND_TEMPLATE
     colormap.add_to(m)
@@ -521,25 +670,90 @@ def _add_network_layer(m: folium.Map, network: gpd.GeoDataFrame) -> None:
             label = "District-heating plant"
             if plant_name := _text(row.get("name")):
                 label += f": {html.escape(plant_name)}"
-            folium.RegularPolygonMarker(
+            # A square DivIcon, not RegularPolygonMarker: that needs leaflet-dvf from a CDN,
+            # which self-contained maps do not bundle.
+            folium.Marker(
                 location=[row.geometry.y, row.geometry.x],
-                number_of_sides=4,
-                radius=8,
-                color="#3b0000",
-                weight=1.5,
-                fill=True,
-                fill_color=_NETWORK_COLOR,
-                fill_opacity=0.95,
+                icon=folium.DivIcon(
+                    html=(
+                        '<div class="siting-plant" style="width:14px;height:14px;'
+                        f"background:{_NETWORK_COLOR};border:1.5px solid #3b0000;"
+                        'box-sizing:border-box"></div>'
+                    ),
+                    icon_size=(14, 14),
+                    icon_anchor=(7, 7),
+                    class_name="siting-plant-icon",
+                ),
                 tooltip=label,
             ).add_to(layer)
     layer.add_to(m)
+
+
+# Route colour by pipe size: a blue scale, apart from the rank (green-red), the network (dark
+# red) and the heat density (yellow-red).
+_DN_COLORS = ["#41b6c4", "#2c7fb8", "#253494", "#081d58"]
+_DN_RANGE = (50.0, 600.0)
+DN_LEGEND_TITLE = "Route pipe size (line width and colour)"
+
+
+def _dn_color(dn: float) -> str:
+    """Colour of a route by its DN on a log scale from DN50 to DN600."""
+    if not math.isfinite(dn) or dn <= 0:
+        return _INFEASIBLE_COLOR
+    lo, hi = np.log(_DN_RANGE)
+    x = float(np.clip((np.log(dn) - lo) / (hi - lo), 0.0, 1.0))
+    return cm.LinearColormap(_DN_COLORS, vmin=0.0, vmax=1.0)(x)[:7]
+
+
+class _HtmlLegend(branca.element.MacroElement):
+    """A small Leaflet control holding fixed HTML (the DN legend)."""
+
+    _template = jinja2.Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.control({position: {{ this.position|tojson }}});
+        {{ this.get_name() }}.onAdd = function () {
+            var div = L.DomUtil.create('div', {{ this.css_class|tojson }});
+            div.setAttribute('style', {{ this.style|tojson }});
+            div.innerHTML = {{ this.html|tojson }};
+            L.DomEvent.disableClickPropagation(div);
+            return div;
+        };
+        {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(
+        self, html_text: str, css_class: str, style: str = "", position: str = "bottomright"
+    ) -> None:
+        super().__init__()
+        self.style = style
+        self._name = "HtmlLegend"
+        self.html = html_text
+        self.css_class = css_class
+        self.position = position
+
+
+def _dn_legend_html(dns: Sequence[float]) -> str:
+    rows = []
+    for dn in dns:
+        weight = float(_pipe_weight_px(np.array([dn]))[0])
+        rows.append(
+            '<div class="siting-dn-row" style="display:flex;align-items:center;gap:6px">'
+            f'<span style="display:inline-block;width:34px;height:{weight:g}px;'
+            f'background:{_dn_color(dn)}"></span><span>DN{int(dn)}</span></div>'
+        )
+    return f'<div style="font-weight:bold;margin-bottom:3px">{DN_LEGEND_TITLE}</div>' + "".join(
+        rows
+    )
 
 
 def _add_routes_layer(
     m: folium.Map,
     routes: gpd.GeoDataFrame,
     top_ids: list[str],
-    site_color: dict[str, str],
+    rank_of: dict[str, str],
     top_n: int,
 ) -> None:
     routes = _nonempty_geometries(routes)
@@ -555,18 +769,21 @@ def _add_routes_layer(
             _float_column(routes, c) for c in ("pipe_dn", "length_m", "capex_eur")
         )
         drawn["weight"] = _pipe_weight_px(dn)
-        drawn["color"] = [site_color.get(s, _INFEASIBLE_COLOR) for s in drawn["site_id"]]
+        drawn["color"] = [_dn_color(d) for d in dn]
         summaries = []
         for sid, d, length, cost in zip(drawn["site_id"], dn, length_m, capex, strict=True):
-            parts = [f"Route of {html.escape(sid)}"]
+            label = f"{rank_of[sid]} {sid}" if sid in rank_of else sid
+            parts = [f"Route of {html.escape(label)}"]
             if np.isfinite(length):
                 parts.append(f"{length:,.0f} m")
-            if np.isfinite(d):
+            if np.isfinite(d) and d > 0:
                 parts.append(f"DN{int(d)}")
             if np.isfinite(cost):
                 parts.append(_eur(cost))
             summaries.append(", ".join(parts))
         drawn["summary"] = summaries
+        # Thickest first, so thin pipes stay visible on top of big ones.
+        drawn = drawn.iloc[np.argsort(-drawn["weight"].to_numpy(), kind="stable")]
         folium.GeoJson(
             _geojson(drawn),
             name="Routes",
@@ -577,10 +794,48 @@ def _add_routes_layer(
             },
             tooltip=folium.GeoJsonTooltip(fields=["summary"], labels=False),
         ).add_to(layer)
+        sizes = sorted({float(d) for d in dn if np.isfinite(d) and d > 0})
+        if sizes:
+            _HtmlLegend(
+                _dn_legend_html(sizes),
+                "siting-dn-legend leaflet-control",
+                style=(
+                    "background:white;padding:5px 8px;border-radius:4px;font:12px sans-serif;"
+                    "box-shadow:0 1px 4px rgba(0,0,0,.3)"
+                ),
+            ).add_to(m)
     layer.add_to(m)
 
 
-def _add_sites_layer(m: folium.Map, sites: gpd.GeoDataFrame, colors: pd.Series) -> None:
+def _text_color(background: str) -> str:
+    """Black or white, whichever reads better on `background` (#rrggbb)."""
+    h = background.lstrip("#")[:6]
+    r, g, b = (int(h[i : i + 2], 16) / 255 for i in (0, 2, 4))
+    return "#111111" if 0.299 * r + 0.587 * g + 0.114 * b > 0.6 else "#ffffff"
+
+
+def _rank_icon(label: str, color: str, feasible: bool) -> folium.DivIcon:
+    """A round marker with the rank number inside, coloured by rank (grey if infeasible)."""
+    size = 26 if feasible else 22
+    width = max(size, 8 + 8 * len(label))
+    border = "2px solid #222" if feasible else "2px dashed #555"
+    style = (
+        f"box-sizing:border-box;width:{width}px;height:{size}px;border-radius:{size // 2}px;"
+        f"background:{color};color:{_text_color(color)};border:{border};"
+        f"font:bold {12 if feasible else 11}px/{size - 4}px sans-serif;text-align:center;"
+        "box-shadow:0 1px 3px rgba(0,0,0,.45);opacity:" + ("1" if feasible else "0.8")
+    )
+    return folium.DivIcon(
+        html=f'<div class="siting-rank" style="{style}">{html.escape(label)}</div>',
+        icon_size=(width, size),
+        icon_anchor=(width // 2, size // 2),
+        class_name="siting-site-icon",
+    )
+
+
+def _add_sites_layer(
+    m: folium.Map, sites: gpd.GeoDataFrame, colors: pd.Series, best: pd.Series | None
+) -> None:
     layer = folium.FeatureGroup(name=SITES_LAYER, show=True)
     points = sites.copy()
     # Polygons (site footprints) get a marker inside the footprint, not at a centroid outside it.
@@ -591,22 +846,20 @@ def _add_sites_layer(m: folium.Map, sites: gpd.GeoDataFrame, colors: pd.Series) 
     order = pd.to_numeric(points["rank"], errors="coerce").where(feasible, np.inf).fillna(np.inf)
     # Draw worst first so the best-ranked markers end up on top where they overlap.
     points = points.iloc[np.argsort(-order.to_numpy(), kind="stable")]
-    for _, row in points.iterrows():
+    for i, (_, row) in enumerate(points.iterrows()):
         ok = bool(row["feasible"]) if not pd.isna(row["feasible"]) else False
         site_id = html.escape(_text(row["site_id"]))
+        rank = _num(row["rank"])
         tip = f"{_rank_label(row['rank'])} {site_id}"
         if not ok:
             tip += " (not feasible)"
-        folium.CircleMarker(
+        folium.Marker(
             location=[row.geometry.y, row.geometry.x],
-            radius=9 if ok else 7,
-            color="#222222" if ok else "#616161",
-            weight=1.5,
-            fill=True,
-            fill_color=row["_color"],
-            fill_opacity=0.95 if ok else 0.7,
+            icon=_rank_icon(str(int(rank)) if rank is not None else "?", row["_color"], ok),
             tooltip=folium.Tooltip(tip),
-            popup=folium.Popup(_site_popup_html(row), max_width=380),
+            popup=folium.Popup(_site_popup_html(row, best), max_width=400),
+            # Leaflet stacks markers by latitude; keep the better rank on top instead.
+            z_index_offset=1000 * i,
         ).add_to(layer)
     layer.add_to(m)
 
@@ -629,7 +882,7 @@ def _title_box(
     return (
         '<div class="siting-title" style="position:fixed;top:10px;left:55px;z-index:9999;'
         "background:white;padding:6px 10px;border:1px solid #888;border-radius:4px;"
-        'font:12px sans-serif;max-width:420px;box-shadow:0 1px 4px rgba(0,0,0,.3)">'
+        'font:12px sans-serif;max-width:360px;box-shadow:0 1px 4px rgba(0,0,0,.3)">'
         f'<div style="font-size:15px;font-weight:bold">{html.escape(title)}</div>'
         f"<div>{n_sites} candidate sites, {n_feasible} feasible. Marker colour = rank "
         f"(green best, red worst; grey = not feasible). Routes drawn for the top {top_n}.</div>"
@@ -638,6 +891,74 @@ def _title_box(
         + f'<div style="color:#555">Map data {OSM_ATTRIBUTION}</div>'
         "</div>"
     )
+
+
+class _FitAroundControls(branca.element.MacroElement):
+    """Fit the study area into the part of the map no control covers, as tight as possible.
+
+    folium's fit_bounds pads by fixed pixels on every side. Here, once the title box, layer
+    control and legends are drawn, the script measures the control corners and tries two
+    layouts: the area between the top and bottom controls (full width) and the area between
+    the left and right controls (full height), and keeps the one that allows the larger zoom.
+    A tall study area thus fills the middle column, a wide one the middle band.
+    """
+
+    _template = jinja2.Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function (map, bounds, margin) {
+            var c = map.getContainer().getBoundingClientRect();
+            function edges(selector) {
+                var out = null;
+                document.querySelectorAll(selector).forEach(function (el) {
+                    var r = el.getBoundingClientRect();
+                    if (!r.width || !r.height) { return; }
+                    out = out ? {left: Math.min(out.left, r.left), top: Math.min(out.top, r.top),
+                                 right: Math.max(out.right, r.right),
+                                 bottom: Math.max(out.bottom, r.bottom)}
+                              : {left: r.left, top: r.top, right: r.right, bottom: r.bottom};
+                });
+                return out;
+            }
+            var corner = '#' + map.getContainer().id + ' .leaflet-';
+            var tl = edges('.siting-title'), tl2 = edges(corner + 'top.leaflet-left > *');
+            var tr = edges(corner + 'top.leaflet-right > *');
+            var bl = edges(corner + 'bottom.leaflet-left > *');
+            var br = edges(corner + 'bottom.leaflet-right > *');
+            var top = 0, bottom = 0, left = 0, right = 0;
+            [tl, tl2, tr].forEach(function (e) {
+                if (e) { top = Math.max(top, e.bottom - c.top); } });
+            [bl, br].forEach(function (e) {
+                if (e) { bottom = Math.max(bottom, c.bottom - e.top); } });
+            [tl, tl2, bl].forEach(function (e) {
+                if (e) { left = Math.max(left, e.right - c.left); } });
+            [tr, br].forEach(function (e) {
+                if (e) { right = Math.max(right, c.right - e.left); } });
+            var layouts = [
+                [[margin, top + margin], [margin, bottom + margin]],
+                [[left + margin, margin], [right + margin, margin]]
+            ];
+            var best = null, bestZoom = -Infinity;
+            layouts.forEach(function (p) {
+                var w = c.width - p[0][0] - p[1][0], h = c.height - p[0][1] - p[1][1];
+                if (w < 120 || h < 120) { return; }
+                var z = map.getBoundsZoom(bounds, false, L.point(p[0]).add(p[1]));
+                if (z > bestZoom) { bestZoom = z; best = p; }
+            });
+            // Fallback (a tiny map): clear of the top and bottom controls by a fixed amount.
+            best = best || [[30, 130], [30, 130]];
+            map.fitBounds(bounds, {paddingTopLeft: best[0], paddingBottomRight: best[1],
+                                   animate: false});
+        })({{ this._parent.get_name() }}, {{ this.bounds|tojson }}, {{ this.margin }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, bounds: list[list[float]], margin_px: int = 18) -> None:
+        super().__init__()
+        self._name = "FitAroundControls"
+        self.bounds = bounds
+        self.margin = int(margin_px)
 
 
 class _Attribution(branca.element.MacroElement):
@@ -755,10 +1076,17 @@ def study_map(
     rank_cmap = _rank_colormap(sites)
     colors = _site_colors(sites, rank_cmap)
     if routes is not None:
-        site_color = dict(zip(sites["site_id"].astype(str), colors, strict=True))
+        rank_of = {
+            str(sid): _rank_label(rank)
+            for sid, rank in zip(sites["site_id"], sites["rank"], strict=True)
+        }
         top_ids = _top_site_ids(sites, top_n_routes)
-        _add_routes_layer(m, routes, top_ids, site_color, top_n_routes)
-    _add_sites_layer(m, sites, colors)
+        if "pipe_dn" not in routes.columns and "pipe_dn" in sites.columns:
+            # the study's routes carry the site's pipe size only in the ranking table
+            dn_of = dict(zip(sites["site_id"].astype(str), sites["pipe_dn"], strict=True))
+            routes = routes.assign(pipe_dn=routes["site_id"].astype(str).map(dn_of))
+        _add_routes_layer(m, routes, top_ids, rank_of, top_n_routes)
+    _add_sites_layer(m, sites, colors, _best_site(sites))
     _add_legend(m, rank_cmap)
 
     n_feasible = int(sites["feasible"].fillna(False).astype(bool).sum())
@@ -778,8 +1106,9 @@ def study_map(
         position="bottomleft", primary_length_unit="meters", primary_area_unit="hectares"
     ).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    # Keep the data clear of the title box / layer control (top) and legends (bottom).
-    m.fit_bounds(bounds, padding_top_left=(30, 130), padding_bottom_right=(30, 130))
+    # Once the page is drawn, fit into the largest area no control covers. (No folium
+    # fit_bounds before it: its animated zoom would finish after, and undo, this one.)
+    _FitAroundControls(bounds).add_to(m)
     return m
 
 

@@ -343,7 +343,14 @@ def run(
             "heating degree-days against the typical Danish year the specific demands assume "
             "(space heating only; hot water unchanged)"
         )
-    if mode == "existing_network" and p.network_annual_demand_mwh <= 0:
+    only_plants = area.network is not None and not (area.network["kind"] == "pipe").any()
+    if mode == "existing_network" and p.network_annual_demand_mwh <= 0 and only_plants:
+        notes.append(
+            f"the network has no pipes, only plants/connection points: its demand "
+            f"({network_mwh:,.0f} MWh/yr) is taken as all heated buildings of the extract; "
+            "set params.network_annual_demand_mwh to the utility's figure"
+        )
+    elif mode == "existing_network" and p.network_annual_demand_mwh <= 0:
         notes.append(
             f"the existing network's demand ({network_mwh:,.0f} MWh/yr) was estimated from the "
             f"extract's buildings within {p.network_service_distance_m:.0f} m of its pipes; a "
@@ -757,9 +764,15 @@ def _network_demand_mwh(network: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, 
         return float(p.network_annual_demand_mwh)
     heated = buildings[buildings["heat_demand_mwh_per_yr"] > 0]
     pipes_ = network[network["kind"] == "pipe"].geometry
-    lines = pipes_ if len(pipes_) else network.geometry
+    if len(pipes_) == 0:
+        # only plants or connection points: their pipes are unknown, so every heated
+        # building of the extract is taken as the supply area (a plant serves a district,
+        # not the few buildings around its site)
+        mwh = float(heated["heat_demand_mwh_per_yr"].sum())
+        log.info("existing network (plants only): demand of all %d heated buildings", len(heated))
+        return mwh
     pairs = heated.sindex.query(
-        lines.values, predicate="dwithin", distance=p.network_service_distance_m
+        pipes_.values, predicate="dwithin", distance=p.network_service_distance_m
     )
     near = np.unique(pairs[1])
     mwh = float(heated["heat_demand_mwh_per_yr"].to_numpy()[near].sum())

@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from siting.maps import HEAT_CAPTION, OFFLINE_NOTE, OSM_ATTRIBUTION, RANK_CAPTION, SITES_LAYER
+from siting.maps import (
+    DN_LEGEND_TITLE,
+    HEAT_CAPTION,
+    OFFLINE_NOTE,
+    OSM_ATTRIBUTION,
+    RANK_CAPTION,
+    SITES_LAYER,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOT = REPO / "maps" / "demo_offline.png"
@@ -32,28 +39,38 @@ const sites = overlays[arguments[0]] ? leaves(overlays[arguments[0]]) : [];
 const routesName = Object.keys(overlays).find(k => k.startsWith('Routes'));
 const routes = routesName ? leaves(overlays[routesName]) : [];
 const box = document.querySelector('.leaflet-container').getBoundingClientRect();
-const drawn = (l) => !!(l._path && document.body.contains(l._path)
-    && (l._path.getAttribute('d') || 'M0 0') !== 'M0 0');
+const el = (l) => l._icon || l._path;
+const drawn = (l) => !!(el(l) && document.body.contains(el(l))
+    && (!l._path || (l._path.getAttribute('d') || 'M0 0') !== 'M0 0'));
 const inView = (l) => {
-  const r = l._path.getBoundingClientRect();
+  const r = el(l).getBoundingClientRect();
   return r.width > 0 && r.right > box.left && r.left < box.right
       && r.bottom > box.top && r.top < box.bottom;
 };
 // A marker is hidden if a control or the title box sits on its centre.
 const covered = (l) => {
-  const r = l._path.getBoundingClientRect();
+  const r = el(l).getBoundingClientRect();
   const top = document.elementFromPoint((r.left + r.right) / 2, (r.top + r.bottom) / 2);
   return !top || !!top.closest('.leaflet-control-container, .siting-title');
 };
+const pane = (l) => el(l).getBoundingClientRect();
+const viewSites = sites.filter(l => drawn(l) && inView(l)).map(pane);
 return {
   maps: maps.length,
+  zoom: window[maps[0]].getZoom(),
   overlayNames: Object.keys(overlays),
   sites: sites.length,
-  circleMarkers: sites.filter(l => l instanceof L.CircleMarker).length,
+  numbered: sites.filter(l => l instanceof L.Marker && l._icon
+      && l._icon.querySelector('.siting-rank')).map(l => l._icon.innerText.trim()),
   sitesOnMap: sites.filter(l => !!l._map).length,
   sitesDrawn: sites.filter(drawn).length,
-  sitesInView: sites.filter(l => drawn(l) && inView(l)).length,
+  sitesInView: viewSites.length,
   sitesCovered: sites.filter(l => drawn(l) && inView(l) && covered(l)).length,
+  // the share of the map's width and height the visible sites span (the framing)
+  spanX: viewSites.length ? (Math.max(...viewSites.map(r => r.right))
+      - Math.min(...viewSites.map(r => r.left))) / box.width : 0,
+  spanY: viewSites.length ? (Math.max(...viewSites.map(r => r.bottom))
+      - Math.min(...viewSites.map(r => r.top))) / box.height : 0,
   routes: routes.length,
   routeLines: routes.filter(l => l instanceof L.Polyline && !(l instanceof L.Polygon)).length,
   routesDrawn: routes.filter(drawn).length,
@@ -63,6 +80,9 @@ return {
     caption: (d.querySelector('.caption') || {}).textContent || '',
     width: d.getBoundingClientRect().width,
   })),
+  dnLegend: [...document.querySelectorAll('.siting-dn-legend .siting-dn-row')]
+      .map(r => r.innerText.trim()),
+  dnLegendTitle: (document.querySelector('.siting-dn-legend') || {}).innerText || '',
   layerControl: !!document.querySelector('.leaflet-control-layers'),
   measure: !!document.querySelector('.leaflet-control-measure'),
   title: (document.querySelector('.siting-title') || {}).innerText || '',
@@ -167,20 +187,27 @@ def test_leaflet_loads_from_the_file_alone(page_state):
     assert state["layerControl"] and state["measure"]
 
 
-def test_one_marker_per_site(page_state, demo_results):
+def test_one_numbered_marker_per_site(page_state, demo_results):
     state, _ = page_state
     sites = demo_results.sites
     assert len(sites) == 9
-    assert state["sites"] == state["circleMarkers"] == len(sites)
+    assert state["sites"] == len(state["numbered"]) == len(sites)
+    assert sorted(state["numbered"], key=int) == [str(int(r)) for r in sorted(sites["rank"])]
     assert state["sitesOnMap"] == len(sites)
     # The view frames the study area; the demo's one site far outside the extract (Vuosaari
     # harbour, infeasible) is off it, and the title box says so.
     far = int((sites["reason"].astype(str).str.contains("outside the study area")).sum())
     assert far == 1
-    # Leaflet's SVG renderer leaves off-view paths empty, so drawn == in view.
-    assert state["sitesInView"] == state["sitesDrawn"] == len(sites) - far
+    assert state["sitesInView"] == len(sites) - far
     assert "1 site far outside the study area is off this view" in state["title"]
     assert state["sitesCovered"] == 0, "a site marker is hidden under a control or the title"
+
+
+def test_view_is_framed_tightly_on_the_study_area(page_state):
+    state, _ = page_state
+    # central Helsinki's sites span ~1.5 km north-south: they should fill most of the height
+    assert state["zoom"] >= 14.75, state["zoom"]
+    assert max(state["spanX"], state["spanY"]) > 0.6, state
 
 
 def test_one_route_line_per_routed_top_site(page_state, demo_results):
@@ -198,6 +225,16 @@ def test_each_legend_in_its_own_box(page_state):
     assert sorted(lg["caption"] for lg in legends) == sorted([HEAT_CAPTION, RANK_CAPTION])
     for lg in legends:
         assert lg["svgs"] == 1 and lg["rects"] > 1 and lg["width"] > 0, legends
+
+
+def test_dn_legend_lists_the_route_sizes(page_state, demo_results):
+    state, _ = page_state
+    sites = demo_results.sites
+    top = sites[sites["feasible"].astype(bool)].head(demo_results.study.top_n_routes)
+    routed = top[top["site_id"].isin(demo_results.routes["site_id"])]
+    expected = [f"DN{int(d)}" for d in sorted(set(routed["pipe_dn"]))]
+    assert state["dnLegend"] == expected
+    assert DN_LEGEND_TITLE in state["dnLegendTitle"]
 
 
 def test_title_and_attribution_say_offline_and_osm(page_state):
@@ -229,6 +266,7 @@ def test_popup_opens(chrome, page_state):
         SITES_LAYER,
     )
     assert content and content.startswith("#1 ") and "LCOH" in content, content
+    assert "Why this rank: Ranked first" in content, content
     assert [e for e in chrome.get_log("browser") if e["level"] == "SEVERE"] == []
 
 

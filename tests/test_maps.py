@@ -123,9 +123,27 @@ def _geojson_features(group: folium.FeatureGroup) -> list[dict]:
     return feats
 
 
+def _markers(group: folium.FeatureGroup) -> dict[str, folium.Marker]:
+    """Site markers by tooltip text."""
+    return {
+        next(c for c in mk._children.values() if isinstance(c, folium.Tooltip)).text: mk
+        for mk in group._children.values()
+        if isinstance(mk, folium.Marker)
+    }
+
+
+def _icon_html(marker: folium.Marker) -> str:
+    icon = next(c for c in marker._children.values() if isinstance(c, folium.DivIcon))
+    return icon.options["html"]
+
+
+def _fill(marker: folium.Marker) -> str:
+    return re.search(r"background:(#[0-9a-fA-F]{6})", _icon_html(marker))[1]
+
+
 def _popup_html(group: folium.FeatureGroup, site_id: str) -> str:
     for marker in group._children.values():
-        if isinstance(marker, folium.CircleMarker):
+        if isinstance(marker, folium.Marker):
             tip = next(c for c in marker._children.values() if isinstance(c, folium.Tooltip))
             if site_id in tip.text:
                 popup = next(c for c in marker._children.values() if isinstance(c, folium.Popup))
@@ -252,22 +270,27 @@ def test_infeasible_site_grey_with_reason(full_map):
     popup = _popup_html(sites_layer, "DC-X")
     assert "Not feasible:</b> unreachable: no street within 500 m" in popup
     assert "nan" not in popup.lower()  # NaN metrics are left out, not printed
-    markers = {
-        next(c for c in mk._children.values() if isinstance(c, folium.Tooltip)).text: mk
-        for mk in sites_layer._children.values()
-        if isinstance(mk, folium.CircleMarker)
-    }
-    grey = [t for t, mk in markers.items() if mk.options["fillColor"] == "#9e9e9e"]
+    assert "Delivers" not in popup and "LCOH" not in popup  # no zero/missing metrics at all
+    markers = _markers(sites_layer)
+    grey = [t for t, mk in markers.items() if _fill(mk) == "#9e9e9e"]
     assert grey == ["#5 DC-X (not feasible)"]
 
 
+def test_markers_are_numbered_by_rank(full_map, sites):
+    markers = _markers(_layer(full_map, "Candidate sites"))
+    assert len(markers) == len(sites)
+    for tip, mk in markers.items():
+        rank = tip.split()[0].lstrip("#")
+        assert re.search(rf">{rank}</div>$", _icon_html(mk)), _icon_html(mk)
+    # the best site is drawn on top of the others where markers overlap
+    offsets = {t.split()[1]: mk.options["z_index_offset"] for t, mk in markers.items()}
+    assert offsets["DC-A"] == max(offsets.values())
+
+
 def test_site_colours_go_green_to_red_by_rank(full_map):
-    sites_layer = _layer(full_map, "Candidate sites")
-    fill = {}
-    for mk in sites_layer._children.values():
-        if isinstance(mk, folium.CircleMarker):
-            tip = next(c for c in mk._children.values() if isinstance(c, folium.Tooltip)).text
-            fill[tip.split()[1]] = mk.options["fillColor"]
+    fill = {
+        t.split()[1]: _fill(mk) for t, mk in _markers(_layer(full_map, "Candidate sites")).items()
+    }
 
     def rgb(h: str) -> tuple[int, int, int]:
         h = h.lstrip("#")[:6]
@@ -278,11 +301,60 @@ def test_site_colours_go_green_to_red_by_rank(full_map):
     assert worst[0] > worst[1]  # red dominates for the worst feasible rank
 
 
+def test_popup_explains_the_rank_against_the_best_site():
+    best = pd.Series(
+        {
+            "site_id": "A",
+            "rank": 1,
+            "feasible": True,
+            "lcoh_eur_per_mwh": 20.0,
+            "lcoh_capital_eur_per_mwh": 10.0,
+            "lcoh_om_eur_per_mwh": 2.0,
+            "lcoh_electricity_eur_per_mwh": 8.0,
+            "cop": 13.5,
+            "cooling": "liquid",
+            "source_in_c": 50.0,
+            "route_length_m": 80.0,
+            "it_load_mw": 10.0,
+        }
+    )
+    air = best.copy()
+    air.update(
+        {
+            "site_id": "B",
+            "rank": 2,
+            "lcoh_eur_per_mwh": 32.0,
+            "lcoh_electricity_eur_per_mwh": 20.0,
+            "cop": 4.7,
+            "cooling": "air_coil",
+            "source_in_c": 27.0,
+        }
+    )
+    text = maps.rank_explanation(air, best)
+    assert text.startswith("LCOH 12.0 EUR/MWh above #1 because of electricity +12.0 EUR/MWh")
+    assert "air-coil water at 27 °C (COP 4.7 vs 13.5)" in text
+    far = best.copy()
+    far.update(
+        {
+            "site_id": "C",
+            "rank": 3,
+            "lcoh_eur_per_mwh": 26.0,
+            "lcoh_capital_eur_per_mwh": 16.0,
+            "route_length_m": 2400.0,
+        }
+    )
+    assert "capital +6.0 EUR/MWh: its pipe route is 2,400 m (vs 80 m)" in maps.rank_explanation(
+        far, best
+    )
+    assert maps.rank_explanation(best, best).startswith("Ranked first")
+    assert maps.rank_explanation(best, None) == ""
+
+
 def test_marker_of_polygon_site_is_inside_footprint(full_map, sites):
     sites_layer = _layer(full_map, "Candidate sites")
     footprint = gpd.GeoSeries([sites.geometry.iloc[3]], crs=sites.crs).to_crs(4326).iloc[0]
     for mk in sites_layer._children.values():
-        if isinstance(mk, folium.CircleMarker):
+        if isinstance(mk, folium.Marker):
             tip = next(c for c in mk._children.values() if isinstance(c, folium.Tooltip)).text
             if "DC-D" in tip:
                 lat, lon = mk.location
@@ -298,6 +370,26 @@ def test_routes_only_for_top_n(sites, routes, network):
         assert {f["properties"]["site_id"] for f in feats} == expected
     # Line weight grows with DN: DC-A (DN200) is drawn thicker than DC-B (DN150).
     m = maps.study_map(sites, routes, top_n_routes=2)
+    weight = {
+        f["properties"]["site_id"]: f["properties"]["weight"]
+        for f in _geojson_features(_layer(m, "Routes (top 2)"))
+    }
+    assert weight["DC-A"] > weight["DC-B"]
+    color = {
+        f["properties"]["site_id"]: f["properties"]["color"]
+        for f in _geojson_features(_layer(m, "Routes (top 2)"))
+    }
+    assert color["DC-A"] != color["DC-B"]  # colour by DN too
+    (legend,) = [c for c in m._children.values() if isinstance(c, maps._HtmlLegend)]
+    assert maps.DN_LEGEND_TITLE in legend.html
+    # the legend lists the sizes drawn (top 2), not every size
+    assert re.findall(r"DN(\d+)", legend.html) == ["150", "200"]
+    assert "siting-dn-legend" in m.get_root().render()
+
+
+def test_routes_take_pipe_dn_from_the_ranking(sites, routes):
+    bare = routes.drop(columns="pipe_dn")
+    m = maps.study_map(sites, bare, top_n_routes=2)
     weight = {
         f["properties"]["site_id"]: f["properties"]["weight"]
         for f in _geojson_features(_layer(m, "Routes (top 2)"))
@@ -319,19 +411,26 @@ def test_network_layer_has_pipes_and_plant(full_map):
     feats = _geojson_features(layer)
     assert len(feats) == 2
     assert all(f["geometry"]["type"] == "LineString" for f in feats)
-    plants = [c for c in layer._children.values() if isinstance(c, folium.RegularPolygonMarker)]
+    plants = [c for c in layer._children.values() if isinstance(c, folium.Marker)]
     assert len(plants) == 1
 
 
+def test_plants_need_no_plugin_so_offline_maps_work(sites, network):
+    # RegularPolygonMarker would pull leaflet-dvf from a CDN: self-contained maps refuse that
+    page = maps.study_map(sites, network=network, self_contained=True).get_root().render()
+    assert "siting-plant" in page and "leaflet-dvf" not in page
+
+
 def test_fit_bounds_cover_sites_and_network(full_map, sites, network):
-    fits = [c for c in full_map._children.values() if isinstance(c, folium.FitBounds)]
+    fits = [c for c in full_map._children.values() if isinstance(c, maps._FitAroundControls)]
     assert len(fits) == 1
+    assert not [c for c in full_map._children.values() if isinstance(c, folium.FitBounds)]
     (south, west), (north, east) = fits[0].bounds
     pts = pd.concat([sites.geometry, network.geometry]).to_crs(4326)
     minx, miny, maxx, maxy = pts.total_bounds
     assert south < miny and north > maxy and west < minx and east > maxx
-    # ...but not absurdly padded (within ~0.05 degrees)
-    assert maxy - miny < north - south < maxy - miny + 0.05
+    # ...and tight: a few tens of metres of margin (~0.005 degrees), no more
+    assert maxy - miny < north - south < maxy - miny + 0.005
 
 
 def test_sites_only_map_has_no_optional_layers(sites):
@@ -422,5 +521,9 @@ def test_empty_optional_layers_are_skipped(sites):
 
 def test_routes_without_optional_columns_still_drawn(sites, routes):
     bare = routes[["site_id", "geometry"]]
-    feats = _geojson_features(_layer(maps.study_map(sites, bare, top_n_routes=1), "Routes (top 1)"))
-    assert [f["properties"]["summary"] for f in feats] == ["Route of DC-A"]
+    feats = _geojson_features(
+        _layer(
+            maps.study_map(sites.drop(columns="pipe_dn"), bare, top_n_routes=1), "Routes (top 1)"
+        )
+    )
+    assert [f["properties"]["summary"] for f in feats] == ["Route of #1 DC-A"]

@@ -10,6 +10,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 QUICKSTART = REPO / "notebooks" / "01_quickstart.ipynb"
+REGIONAL = REPO / "notebooks" / "02_regional_study.ipynb"
+MODEL = REPO / "notebooks" / "03_model_explained.ipynb"
 CELL_TIMEOUT_S = 300
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -86,7 +88,7 @@ def executed(tmp_path_factory):
 
 
 def test_notebooks_exist():
-    assert QUICKSTART in NOTEBOOKS
+    assert {QUICKSTART, REGIONAL, MODEL} <= set(NOTEBOOKS)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -123,3 +125,35 @@ def test_quickstart_shows_map_and_chart(executed):
     assert "leaflet" in map_html.lower(), "results.map() did not render inline"
     chart = _tagged(nb, "cost-chart").outputs
     assert any("image/png" in o.get("data", {}) for o in chart), "no cost chart was drawn"
+
+
+def test_regional_study_sweeps_and_exports(executed):
+    nb = executed(REGIONAL)
+    sweep = "".join(o.get("data", {}).get("text/plain", "") for o in _tagged(nb, "sweep").outputs)
+    for price in ("40.0", "80.0", "150.0"):
+        assert price in sweep, sweep
+    assert "0.035" in sweep and "0.050" in sweep
+    text = _stdout(_tagged(nb, "export"))
+    for name in ("ranking.csv", "results.gpkg", "map.html"):
+        assert name in text, text
+    assert any(
+        "image/png" in o.get("data", {})
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
+
+
+def test_model_notebook_reproduces_odense(executed):
+    nb = executed(MODEL)
+    text = "".join(_stdout(c) for c in nb.cells if c.cell_type == "code")
+    assert "Lorenz COP (eta 0.5) = 4.85" in text
+    assert "delivered 126.0 GWh/yr" in text
+    assert re.search(r"18\.1 MWh \(pre-2025 claims\)\s+6,960 homes", text), text
+    n_plots = sum(
+        "image/png" in o.get("data", {})
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
+    assert n_plots >= 4
