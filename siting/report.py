@@ -23,7 +23,6 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,12 +43,6 @@ OSM_ATTRIBUTION = "© OpenStreetMap contributors"
 TOP_N = 10
 
 # Ranges of the sensitivity tornado (MODEL.md ranges where it gives them).
-ELECTRICITY_RANGE = (40.0, 150.0)  # EUR/MWh, MODEL.md §5
-ETA_RANGE = (0.40, 0.55)  # MODEL.md §2
-UTILISATION_IT_RANGE = (0.6, 0.95)  # [M] assumed: IT load on average 60-95 % of nameplate
-DISCOUNT_RANGE = (0.035, 0.05)  # MODEL.md §5: social 3.5 %, utility 5 %
-HP_CAPEX_SCALE = (0.75, 1.25)  # ±25 %
-PIPE_COST_SCALE = (0.5, 1.5)  # ±50 %
 
 # Plain-words names of the parameters most reports will show (others: the field name).
 PARAM_LABELS = {
@@ -143,114 +136,44 @@ class Sensitivity:
     lcoh_high: float
 
 
-def _pure_lcoh(
-    site: pd.Series,
-    p: Params,
-    *,
-    electricity_price: float | None = None,
-    discount_rate: float | None = None,
-    hp_scale: float = 1.0,
-    pipe_scale: float = 1.0,
-) -> float:
-    """A site's LCOH re-computed from its table row (MODEL.md §5) with some inputs changed.
-
-    The physical results (heat delivered, electricity, sizes) do not depend on these inputs,
-    so no re-run is needed.
-    """
-    from siting import economics
-
-    e = float(site["delivered_heat_mwh_per_yr"])
-    el = float(site["electricity_mwh_per_yr"])
-    hp = float(np.nan_to_num(site["heat_pump_capex_eur"])) * hp_scale
-    pipe = float(np.nan_to_num(site["pipe_capex_eur"])) * pipe_scale
-    station = float(np.nan_to_num(site.get("station_capex_eur", 0.0)))
-    km = float(np.nan_to_num(site["route_length_m"])) / 1000.0
-    fom = p.heat_pump_fom_eur_per_mw_yr * float(site["heat_pump_mw"]) if hp > 0 else 0.0
-    vom = p.heat_pump_vom_eur_per_mwh + p.pipe_vom_eur_per_mwh_km * km
-    return float(
-        economics.lcoh_eur_per_mwh(
-            [
-                (hp, p.heat_pump_life_yr, 0.0),
-                (pipe, p.pipe_life_yr, p.pipe_om_fraction),
-                (station, p.heat_pump_life_yr, 0.0),
-            ],
-            fom,
-            vom,
-            p.electricity_price_eur_per_mwh if electricity_price is None else electricity_price,
-            e / el if el > 0 else np.inf,
-            e,
-            p.discount_rate if discount_rate is None else discount_rate,
-        )
-    )
+_LABELS = {
+    "electricity_price_eur_per_mwh": ("Electricity price", "{:g} EUR/MWh"),
+    "eta_lorenz": ("Heat-pump Lorenz efficiency", "{:.2f}"),
+    "utilisation_it": ("IT utilisation", "{:.0%}"),
+    "discount_rate": ("Discount rate", "{:.1%}"),
+    "heat_pump_capex_factor": ("Heat-pump CAPEX", "x{:.2f}"),
+    "pipe_cost_factor": ("Pipe cost", "x{:.2f}"),
+}
 
 
 def sensitivity(results, site_id: str | None = None, osm=None) -> tuple[float, list[Sensitivity]]:
-    """LCOH of a site (default: the best) when each uncertain input takes its low/high value.
+    """LCOH of a site (default: the best) with each uncertain input at its low/high end.
 
-    Electricity price, discount rate, heat-pump CAPEX and pipe cost change only the economics
-    and are re-computed from the ranking table. The heat pump's Lorenz efficiency and the IT
-    utilisation change the heat delivered, so those are re-runs of :func:`siting.run` on this
-    one site (with `osm`, the extract already read, if given). Each value is reported as the
-    table's LCOH plus the change the variation makes, so the base is always the table's.
-
-    Returns (base LCOH, one :class:`Sensitivity` per input, largest swing first).
+    A thin view of :func:`siting.sensitivity` (MODEL.md ranges; economics-only inputs
+    re-priced, the others re-run on the extract). Returns (base LCOH, one bar per input,
+    largest swing first).
     """
+    from siting.sensitivity import DEFAULT_RANGES
+    from siting.sensitivity import sensitivity as sweep
+
     row = _site_row(results, site_id)
-    p = results.study.params
-    base = float(row["lcoh_eur_per_mwh"])
-    pure_base = _pure_lcoh(row, p)
-
-    def pure(**kw: float) -> float:
-        return base + _pure_lcoh(row, p, **kw) - pure_base
-
-    out = [
-        Sensitivity(
-            "Electricity price",
-            f"{ELECTRICITY_RANGE[0]:g} EUR/MWh",
-            f"{ELECTRICITY_RANGE[1]:g} EUR/MWh",
-            pure(electricity_price=ELECTRICITY_RANGE[0]),
-            pure(electricity_price=ELECTRICITY_RANGE[1]),
-        ),
-        Sensitivity(
-            "Discount rate",
-            f"{100 * DISCOUNT_RANGE[0]:g} %",
-            f"{100 * DISCOUNT_RANGE[1]:g} %",
-            pure(discount_rate=DISCOUNT_RANGE[0]),
-            pure(discount_rate=DISCOUNT_RANGE[1]),
-        ),
-        Sensitivity(
-            "Heat-pump CAPEX",
-            f"{100 * (HP_CAPEX_SCALE[0] - 1):+.0f} %",
-            f"{100 * (HP_CAPEX_SCALE[1] - 1):+.0f} %",
-            pure(hp_scale=HP_CAPEX_SCALE[0]),
-            pure(hp_scale=HP_CAPEX_SCALE[1]),
-        ),
-        Sensitivity(
-            "Pipe cost",
-            f"{100 * (PIPE_COST_SCALE[0] - 1):+.0f} %",
-            f"{100 * (PIPE_COST_SCALE[1] - 1):+.0f} %",
-            pure(pipe_scale=PIPE_COST_SCALE[0]),
-            pure(pipe_scale=PIPE_COST_SCALE[1]),
-        ),
-    ]
-    rerun = _rerun_one_site(results, row, osm)
-    if rerun is not None:
-        rerun_base = rerun()
-        for label, name, (lo, hi), fmt in (
-            ("Heat-pump Lorenz efficiency", "eta_lorenz", ETA_RANGE, "{:.2f}"),
-            ("IT utilisation", "utilisation_it", UTILISATION_IT_RANGE, "{:.0%}"),
-        ):
-            out.append(
-                Sensitivity(
-                    label,
-                    fmt.format(lo),
-                    fmt.format(hi),
-                    base + rerun(**{name: lo}) - rerun_base,
-                    base + rerun(**{name: hi}) - rerun_base,
-                )
+    res = sweep(results, params=list(DEFAULT_RANGES), site_id=str(row["site_id"]), osm=osm)
+    wide = res.table.pivot(index="parameter", columns="end", values="lcoh_eur_per_mwh")
+    out = []
+    for name in wide.index:
+        label, fmt = _LABELS.get(name, (name, "{:g}"))
+        lo, hi = DEFAULT_RANGES[name]
+        out.append(
+            Sensitivity(
+                label,
+                fmt.format(lo),
+                fmt.format(hi),
+                float(wide.loc[name, "low"]),
+                float(wide.loc[name, "high"]),
             )
+        )
     out.sort(key=lambda s: -abs(s.lcoh_high - s.lcoh_low))
-    return base, out
+    return res.base_lcoh_eur_per_mwh, out
 
 
 def _site_row(results, site_id: str | None) -> pd.Series:
@@ -264,38 +187,6 @@ def _site_row(results, site_id: str | None) -> pd.Series:
     if match.empty:
         raise KeyError(f"no site {site_id!r} in the results")
     return match.iloc[0]
-
-
-def _rerun_one_site(results, row: pd.Series, osm) -> Callable[..., float] | None:
-    """A function params-changes -> LCOH of this one site from a study re-run, or None."""
-    import geopandas as gpd
-
-    import siting
-
-    study = results.study
-    if osm is None:
-        if study.osm_path is None:
-            return None
-        try:
-            from siting.sources.osm import read_osm
-
-            osm = read_osm(study.osm_path)
-        except Exception as exc:  # noqa: BLE001 - the tornado then lacks two bars, and says so
-            log.warning("sensitivity: could not re-read %s (%s)", study.osm_path, exc)
-            return None
-    columns = [c for c in ("site_id", "name", "it_load_mw", "cooling") if c in row.index]
-    one = gpd.GeoDataFrame(
-        {c: [row[c]] for c in columns}, geometry=[row.geometry], crs=results.sites.crs
-    )
-    network = results.network if study.network_path is None else None
-
-    def lcoh(**changes: float) -> float:
-        variant = study.replace(params=study.params.replace(**changes))
-        res = siting.run(variant, osm=osm, network=network, sites=one)
-        value = float(res.sites["lcoh_eur_per_mwh"].iloc[0])
-        return value if math.isfinite(value) else float("nan")
-
-    return lcoh
 
 
 # --------------------------------------------------------------------------- figures
@@ -704,11 +595,6 @@ def build_report(results, out_dir: str | os.PathLike[str], *, osm=None) -> Path:
         notes["sensitivity"] = (
             f"Each bar changes one input, the others at the study values: {names}."
         )
-        if not any(b.label == "IT utilisation" for b in bars):
-            notes["sensitivity"] += (
-                " Lorenz efficiency and IT utilisation need a re-run on the OSM extract, "
-                "which was not available."
-            )
     else:
         notes["load_duration"] = notes["sensitivity"] = "No feasible site."
     page = _page(results, top if len(top) else sites.head(TOP_N), figures, notes)

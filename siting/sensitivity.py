@@ -30,6 +30,28 @@ DEFAULT_RANGES: dict[str, tuple[float, float]] = {
 }
 
 
+# parameters that change only the money, not the heat: the base run's table is re-priced
+# (exactly the study's own `_economics`) instead of re-running the whole study
+ECONOMIC_ONLY = frozenset(
+    {
+        "electricity_price_eur_per_mwh",
+        "discount_rate",
+        "heat_pump_capex_factor",
+        "pipe_cost_factor",
+        "heat_price_eur_per_mwh",
+        "heat_pump_fom_eur_per_mw_yr",
+        "heat_pump_vom_eur_per_mwh",
+        "pipe_om_fraction",
+        "pipe_vom_eur_per_mwh_km",
+        "heat_pump_life_yr",
+        "pipe_life_yr",
+        "analysis_years",
+        "ef_displaced_t_per_mwh",
+        "ef_electricity_t_per_mwh",
+    }
+)
+
+
 @dataclass
 class SensitivityResult:
     """One-at-a-time sweep results.
@@ -94,6 +116,9 @@ def sensitivity(
 ) -> SensitivityResult:
     """Vary each parameter over its range, one at a time, and re-run the study.
 
+    Parameters that change only the economics (`ECONOMIC_ONLY`) re-price the base run's
+    table exactly as the study does; the others re-run the study on the inputs read once.
+
     Parameters
     ----------
     config : a :class:`Study`, or a :class:`~siting.study.Results` (its study is used).
@@ -120,9 +145,12 @@ def sensitivity(
             raise ConfigError(f"sensitivity: {name!r} is not a Params field.")
         if name not in spans:
             raise ConfigError(f"sensitivity: give a (low, high) range for {name!r} in ranges=.")
-    if osm is None and study.osm_path is not None:
-        osm = read_osm(study.osm_path)
-    base = run(study, osm=osm, network=network, sites=sites)
+    base = config if isinstance(config, Results) else None
+    if base is None or any(n not in ECONOMIC_ONLY for n in names):
+        if osm is None and study.osm_path is not None:
+            osm = read_osm(study.osm_path)
+    if base is None:
+        base = run(study, osm=osm, network=network, sites=sites)
     ok = base.sites[base.sites["feasible"]]
     if site_id is None:
         if not len(ok):
@@ -131,13 +159,16 @@ def sensitivity(
     if site_id not in set(base.sites["site_id"]):
         raise ConfigError(f"sensitivity: site {site_id!r} is not in the study's sites.")
     rows = []
-    top3_runs = [_top3(base)]
+    top3_runs = [_top3(base.sites)]
     for name in names:
         for end, value in zip(("low", "high"), spans[name], strict=True):
             p = study.params.replace(**{name: value})
-            res = run(study.replace(params=p), osm=osm, network=network, sites=sites)
-            row = res.sites.set_index("site_id").loc[site_id]
-            top3 = _top3(res)
+            if name in ECONOMIC_ONLY:
+                ranked = _reprice(base, study, p)
+            else:
+                ranked = run(study.replace(params=p), osm=osm, network=network, sites=sites).sites
+            row = ranked.set_index("site_id").loc[site_id]
+            top3 = _top3(ranked)
             top3_runs.append(top3)
             rows.append(
                 {
@@ -168,6 +199,15 @@ def sensitivity(
     )
 
 
-def _top3(results: Any) -> list[str]:
-    ok = results.sites[results.sites["feasible"]]
+def _top3(sites: pd.DataFrame) -> list[str]:
+    ok = sites[sites["feasible"]]
     return [str(s) for s in ok["site_id"].head(3)]
+
+
+def _reprice(base: Any, study: Study, p: Params) -> pd.DataFrame:
+    """The base run's sites with economics under `p` and ranked again (no re-run)."""
+    from siting.ranking import rank_sites
+    from siting.study import _economics
+
+    table = _economics(pd.DataFrame(base.sites.drop(columns="geometry")), p)
+    return rank_sites(table, study.ranking, study.score_weights)

@@ -666,7 +666,8 @@ def _local_networks(
     table["trench_length_by_dn_m"] = by_dn  # e.g. "DN100:420;DN150:130", site access included
     table["crossings"] = crossings
     table["crossing_capex_eur"] = crossings * p.crossing_cost_eur
-    table["pipe_capex_eur"] = pipe_capex  # each pipe at its own DN; _economics uses it
+    # each pipe at its own DN (crossings included); _economics scales it by pipe_cost_factor
+    table["routed_pipe_capex_eur"] = pipe_capex
     searched = status == "ok"
     none_near = searched & np.isnan(first_lhd) | (searched & (first_lhd == 0))
     too_sparse = searched & ~none_near & (demand_conn <= 0)
@@ -920,9 +921,9 @@ def _economics(table: pd.DataFrame, p: Params) -> pd.DataFrame:
         fixed = np.nan_to_num(t["crossing_capex_eur"].to_numpy(dtype=float))
         eq_m = np.nan_to_num(t["crossing_cost_eq_m"].to_numpy(dtype=float))
         pipe_capex = np.where(feas, pipe_capex + fixed - eq_m * trench_eur_per_m, 0.0)
-    if "pipe_capex_eur" in t:  # trench scaled by pipe_cost_factor; crossings are fixed EUR
+    if "routed_pipe_capex_eur" in t:  # trench x pipe_cost_factor; crossings are fixed EUR
         fixed = np.nan_to_num(t["crossing_capex_eur"].to_numpy(dtype=float))
-        local = np.nan_to_num(t["pipe_capex_eur"].to_numpy(dtype=float)) - fixed
+        local = np.nan_to_num(t["routed_pipe_capex_eur"].to_numpy(dtype=float)) - fixed
         pipe_capex = np.where(feas, p.pipe_cost_factor * local + fixed, 0.0)
     hp_capex = np.where(
         feas & ~direct,

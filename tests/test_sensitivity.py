@@ -47,3 +47,18 @@ def test_tornado_and_stability(sens):
 def test_unknown_parameter_is_named(helsinki_osm, tmp_path):
     with pytest.raises(ConfigError, match="not_a_param"):
         siting.sensitivity(siting.demo_study(tmp_path), params=["not_a_param"], osm=helsinki_osm)
+
+
+def test_repricing_equals_a_full_rerun(helsinki_osm, demo_results, tmp_path):
+    """Economics-only parameters re-price the table; that must equal re-running the study."""
+    study = siting.demo_study(tmp_path)
+    fast = siting.sensitivity(
+        demo_results, params=["discount_rate", "heat_pump_capex_factor"], osm=helsinki_osm
+    )
+    for _, row in fast.table.iterrows():
+        p = study.params.replace(**{row.parameter: row.value})
+        full = siting.run(study.replace(params=p), osm=helsinki_osm).sites.set_index("site_id")
+        assert row.lcoh_eur_per_mwh == pytest.approx(
+            full.loc[fast.site_id, "lcoh_eur_per_mwh"], rel=1e-9
+        )
+        assert row.top3 == ",".join(full.query("feasible").index[:3])
