@@ -74,6 +74,21 @@ def _parser() -> argparse.ArgumentParser:
         "--no-osm-network", action="store_true", help="ignore heat pipelines in the OSM extract"
     )
     inputs.add_argument("--rank-by", choices=["lcoh", "score"], help="ranking method [lcoh]")
+    inputs.add_argument(
+        "--weather",
+        type=Path,
+        metavar="FILE",
+        help="hourly outdoor temperature: EPW, CSV (timestamp, °C) or Daisy .dwf; default: a "
+        "built-in typical Danish year",
+    )
+    inputs.add_argument(
+        "--annual",
+        action="store_true",
+        help="use MODEL.md's annual shortcut (E = Q x 8760 x 0.75) instead of the hourly model",
+    )
+    inputs.add_argument(
+        "--no-cache", action="store_true", help="rebuild the street graph (ignore the disk cache)"
+    )
 
     run = sub.add_parser(
         "run",
@@ -128,6 +143,12 @@ def _study_from_args(args: argparse.Namespace):
         changes["use_osm_network"] = False
     if args.rank_by:
         changes["ranking"] = args.rank_by
+    if args.weather:
+        changes["weather_path"] = args.weather
+    if args.no_cache:
+        changes["use_cache"] = False
+    if args.annual:
+        changes["params"] = study.params.replace(recovery_model="annual")
     if "osm_path" not in changes and study.osm_path is None:
         raise ConfigError(
             "no OSM extract given: pass --osm FILE (an .osm.pbf from Geofabrik/BBBike) or set "
@@ -219,8 +240,10 @@ def _summary(results, files: dict[str, Path]) -> str:
     else:
         reasons = sites["reason"].value_counts().head(3)
         lines.append("no feasible site; most common reasons: " + "; ".join(reasons.index))
+    for note in getattr(results, "notes", []):
+        lines.append(f"note: {note}")
     for key, path in files.items():
-        lines.append(f"  {key:8s} {path}")
+        lines.append(f"  {key:12s} {path}")
     return "\n".join(lines)
 
 

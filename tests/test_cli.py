@@ -1,0 +1,29 @@
+"""The command line end to end: flags reach the study, the summary reports it."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from siting.cli import main
+
+
+def test_run_with_weather_annual_and_no_cache(helsinki_pbf, tmp_path, capsys):
+    from conftest import shared_file
+
+    epw = shared_file("weather", "DNK_Copenhagen.061800_IWEC.epw")
+    out = tmp_path / "out"
+    code = main(
+        ["run", "--osm", str(helsinki_pbf), "--weather", str(epw), "--no-cache", "--no-map"]
+        + ["--out", str(out)]
+    )
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "best site:" in text and "degree-days" in text  # the note about scaled demand
+    table = pd.read_csv(out / "ranking.csv")
+    assert (table.loc[table["feasible"], "recovery_model"] == "hourly").all()
+    assert not (out / "map.html").exists()
+
+    code = main(["run", "--osm", str(helsinki_pbf), "--annual", "-q", "--out", str(tmp_path / "a")])
+    assert code == 0
+    annual = pd.read_csv(tmp_path / "a" / "ranking.csv")
+    assert (annual.loc[annual["feasible"], "recovery_model"] == "annual").all()
