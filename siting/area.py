@@ -122,3 +122,28 @@ def reproject(gdf: gpd.GeoDataFrame, crs: pyproj.CRS, name: str) -> gpd.GeoDataF
             f"{gdf.crs}; its CRS is probably wrong (check the file's .prj or crs field)."
         )
     return out
+
+
+def require_metric(gdf: gpd.GeoDataFrame, name: str) -> None:
+    """Raise unless `gdf` is a GeoDataFrame in a projected CRS in metres.
+
+    Every area, length and distance in siting is computed in such a CRS; the message
+    names the layer and the fix.
+    """
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        raise InputDataError(f"{name} must be a GeoDataFrame, got {type(gdf).__name__}.")
+    fix = f"reproject first, e.g. {name}.to_crs({name}.estimate_utm_crs())"
+    if gdf.crs is None:
+        raise CRSError(
+            f"{name}: no CRS; set the one the data are in (e.g. .set_crs('EPSG:4326')) and {fix}."
+        )
+    if not gdf.crs.is_projected:
+        raise CRSError(
+            f"{name} is in geographic CRS {gdf.crs.to_string()} (degrees), so areas and "
+            f"distances would be wrong; {fix}."
+        )
+    units = {a.unit_name for a in gdf.crs.axis_info}
+    if not units <= {"metre", "meter", "m"}:
+        raise CRSError(
+            f"{name} CRS {gdf.crs.to_string()} is in {sorted(units)}, not metres; {fix}."
+        )

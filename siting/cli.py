@@ -100,6 +100,17 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     run.add_argument("--out", type=Path, help="output folder [siting-out]")
+    run.add_argument(
+        "--tiles",
+        metavar="N|FILE",
+        help="run as N grid tiles, or one tile per polygon of FILE (e.g. supply areas), as "
+        "Dask tasks; finished tiles are kept under OUT/tiles and skipped on a re-run",
+    )
+    run.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="dask.distributed scheduler address (default: a local cluster of 2 workers)",
+    )
 
     report = sub.add_parser(
         "report",
@@ -174,7 +185,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             return _report(args)
         study = demo_study(args.out) if args.command == "demo" else _study_from_args(args)
-        results = run(study)
+        if getattr(args, "tiles", None) or getattr(args, "scheduler", None):
+            results = _run_tiled(study, args)
+        else:
+            results = run(study, progress=not args.quiet and sys.stderr.isatty())
         files = results.to_files(
             study.out_dir, map_html=not args.no_map, self_contained=args.offline
         )
@@ -210,15 +224,45 @@ def _report(args: argparse.Namespace) -> int:
     else:
         study = _study_from_args(args)
     osm = read_osm(study.osm_path)  # read once: the study and the sensitivity re-runs share it
-    results = run(study, osm=osm)
+    results = run(study, osm=osm, progress=not args.quiet and sys.stderr.isatty())
     path = build_report(results, args.out, osm=osm)
     if not args.quiet:
         print(f"{results.study.name}: report written to {path}")
     return 0
 
 
+def _run_tiled(study, args: argparse.Namespace):
+    """`siting run --tiles`: the study split into tiles, each a Dask task (siting.tiles)."""
+    from siting.tiles import make_tiles, run_tiled
+
+    spec = args.tiles or "4"
+    if spec.isdigit():
+        tiles = make_tiles(study, n=int(spec), params=study.params, crs=study.crs)
+    else:
+        import geopandas as gpd
+
+        polygons = gpd.read_file(spec)
+        tiles = make_tiles(study, polygons=polygons, params=study.params, crs=study.crs)
+    results = run_tiled(study, tiles, client=args.scheduler, workdir=study.out_dir / "tiles")
+    for failed in results.failed_tiles:
+        print(f"siting: tile {failed['tile_id']} failed: {failed['error']}", file=sys.stderr)
+    return results
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _demand_line(d: dict) -> str:
+    """One line of the area's demand, the residential figures against the Danish standards."""
+    std = d["standard_mwh_per_home"]
+    return (
+        f"buildings: {d['buildings']:,} ({d['heated_buildings']:,} heated), "
+        f"{d['dwellings']:,} dwellings, {d['heat_demand_mwh_per_yr']:,.0f} MWh/yr; per dwelling "
+        f"house {d['house_mwh_per_dwelling']:.1f} MWh (Danish standard {std['house_2025']:g}), "
+        f"flat {d['flat_mwh_per_dwelling']:.1f} MWh (standard {std['flat']:g})"
+        + (f"; bad tags fell back: {d['warnings']}" if d.get("warnings") else "")
+    )
 
 
 def _summary(results, files: dict[str, Path]) -> str:
@@ -240,6 +284,10 @@ def _summary(results, files: dict[str, Path]) -> str:
     else:
         reasons = sites["reason"].value_counts().head(3)
         lines.append("no feasible site; most common reasons: " + "; ".join(reasons.index))
+    from siting.demand import summary
+
+    d = summary(results.buildings, results.study.params)
+    lines.append(_demand_line(d))
     for note in getattr(results, "notes", []):
         lines.append(f"note: {note}")
     for key, path in files.items():

@@ -24,8 +24,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from siting.area import require_metric
 from siting.config import Params
-from siting.errors import ConfigError, CRSError, InputDataError
+from siting.errors import ConfigError, InputDataError
 
 __all__ = [
     "FULL_LOAD_HOURS_H",
@@ -151,7 +152,7 @@ def estimate(buildings: gpd.GeoDataFrame, params: Params | None = None) -> gpd.G
         ``attrs["demand_parts_dropped"]``.
     """
     params = params or Params()
-    _check_crs(buildings)
+    require_metric(buildings, "buildings")
     gdf, parts_dropped = _drop_contained_parts(buildings)
     warnings: dict[str, int] = {}
     n = len(gdf)
@@ -420,30 +421,6 @@ def format_summary(
 
 # --------------------------------------------------------------------------------------------
 # helpers
-
-
-def _check_crs(gdf: gpd.GeoDataFrame) -> None:
-    if not isinstance(gdf, gpd.GeoDataFrame):
-        raise InputDataError(
-            f"buildings must be a GeoDataFrame, got {type(gdf).__name__}; read them with "
-            "pyrosm's OSM.get_buildings() or geopandas.read_file()."
-        )
-    fix = "reproject first, e.g. buildings.to_crs(buildings.estimate_utm_crs())"
-    if gdf.crs is None:
-        raise CRSError(
-            "buildings have no CRS; set the one they are in (e.g. .set_crs('EPSG:4326')) and "
-            f"{fix}."
-        )
-    if not gdf.crs.is_projected:
-        raise CRSError(
-            f"buildings are in geographic CRS {gdf.crs.to_string()} (degrees), so areas would be "
-            f"wrong; {fix}."
-        )
-    units = {a.unit_name for a in gdf.crs.axis_info}
-    if not units <= {"metre", "meter", "m"}:
-        raise CRSError(
-            f"buildings CRS {gdf.crs.to_string()} is in {sorted(units)}, not metres; {fix}."
-        )
 
 
 def _drop_contained_parts(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:

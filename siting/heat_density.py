@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from siting.area import require_metric
 from siting.errors import ConfigError, InputDataError
-from siting.raster import HEAT_COLUMN, require_metric
+from siting.raster import HEAT_COLUMN
 from siting.routing import StreetGraph
 
 __all__ = ["VIABLE_MWH_PER_M", "street_linear_heat_density"]

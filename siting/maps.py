@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from siting.errors import ConfigError, CRSError, InputDataError
+from siting.area import require_metric
+from siting.errors import ConfigError, InputDataError
 
 __all__ = ["heat_density_grid", "rank_explanation", "study_map", "save_map"]
 
@@ -58,22 +59,6 @@ _MAX_HEAT_CELLS = 60_000
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def _require_projected(gdf: gpd.GeoDataFrame, name: str) -> None:
-    """Raise unless `gdf` is a GeoDataFrame in a projected (metric) CRS."""
-    if not isinstance(gdf, gpd.GeoDataFrame):
-        raise InputDataError(f"{name} must be a GeoDataFrame, got {type(gdf).__name__}.")
-    if gdf.crs is None:
-        raise CRSError(
-            f"{name} has no CRS; set it (gdf.set_crs(...)) and reproject to a metric CRS, "
-            "e.g. gdf.to_crs(gdf.estimate_utm_crs())."
-        )
-    if not gdf.crs.is_projected:
-        raise CRSError(
-            f"{name} is in a geographic CRS ({gdf.crs.to_string()}); maps need the study's "
-            "metric CRS. Reproject with gdf.to_crs(gdf.estimate_utm_crs())."
-        )
 
 
 def _require_columns(gdf: gpd.GeoDataFrame, name: str, columns: Iterable[str]) -> None:
@@ -115,7 +100,7 @@ def heat_density_grid(buildings: gpd.GeoDataFrame, cell_m: float = 100.0) -> gpd
     """
     if not (isinstance(cell_m, int | float) and math.isfinite(cell_m) and cell_m > 0):
         raise ConfigError(f"heat_cell_m must be a positive number of metres, got {cell_m!r}.")
-    _require_projected(buildings, "buildings")
+    require_metric(buildings, "buildings")
     _require_columns(buildings, "buildings", [HEAT_COLUMN])
 
     demand = pd.to_numeric(buildings[HEAT_COLUMN], errors="coerce").to_numpy(dtype=float)
@@ -647,6 +632,37 @@ def _add_heat_layer(m: folium.Map, buildings: gpd.GeoDataFrame, cell_m: float) -
     _add_legend(m, _class_legend(colormap, breaks.tolist()))
 
 
+STREET_DENSITY_LAYER = "Streets worth a pipe (linear heat density)"
+
+
+def _add_street_density_layer(m: folium.Map, streets: gpd.GeoDataFrame, limit: int) -> None:
+    """Viable streets coloured by MWh per metre of street per year (off until ticked)."""
+    lhd = "linear_heat_density_mwh_per_m"
+    viable = streets[streets["viable"].astype(bool)] if "viable" in streets else streets
+    viable = viable[[lhd, "geometry"]].sort_values(lhd, ascending=False, kind="stable")
+    viable = _nonempty_geometries(viable.head(limit))
+    if viable.empty:
+        return
+    values = viable[lhd].to_numpy(dtype=float)
+    cmap = cm.LinearColormap(
+        ["#fdd49e", "#fc8d59", "#b30000"],
+        vmin=float(values.min()),
+        vmax=float(np.quantile(values, 0.95)) if len(values) > 1 else float(values.max()) + 1,
+    )
+    data = _to_wgs84(viable).round({lhd: 2})
+    layer = folium.FeatureGroup(name=STREET_DENSITY_LAYER, show=False)
+    folium.GeoJson(
+        json.loads(data.to_json()),
+        style_function=lambda f: {
+            "color": cmap(min(f["properties"][lhd], cmap.vmax)),
+            "weight": 4,
+            "opacity": 0.9,
+        },
+        tooltip=folium.GeoJsonTooltip([lhd], aliases=["MWh per metre of street per year"]),
+    ).add_to(layer)
+    layer.add_to(m)
+
+
 def _add_network_layer(m: folium.Map, network: gpd.GeoDataFrame) -> None:
     network = _nonempty_geometries(network)
     if network.empty:
@@ -992,8 +1008,14 @@ def study_map(
     title: str = "siting",
     tiles: str = "OpenStreetMap",
     self_contained: bool = False,
+    street_density: gpd.GeoDataFrame | None = None,
+    max_street_edges: int = 3_000,
 ) -> folium.Map:
     """Build the study map: ranked sites, top-N routes, DH network and heat density.
+
+    `street_density` (from :func:`siting.heat_density.street_linear_heat_density`) adds a
+    hidden-by-default layer of the streets whose linear heat density is viable for district
+    heating, at most `max_street_edges` of the densest.
 
     Parameters
     ----------
@@ -1028,7 +1050,7 @@ def study_map(
         raise ConfigError(f"top_n_routes must be an integer >= 0, got {top_n_routes!r}.")
     if top_n_routes < 0:
         raise ConfigError(f"top_n_routes must be >= 0, got {top_n_routes}.")
-    _require_projected(sites, "sites")
+    require_metric(sites, "sites")
     _require_columns(sites, "sites", ["site_id", "rank", "feasible"])
     sites = _nonempty_geometries(sites)
     if sites.empty:
@@ -1039,12 +1061,12 @@ def study_map(
     network = network if network is not None and len(network) else None
     buildings = buildings if buildings is not None and len(buildings) else None
     if routes is not None:
-        _require_projected(routes, "routes")
+        require_metric(routes, "routes")
         _require_columns(routes, "routes", ["site_id"])
     if network is not None:
-        _require_projected(network, "network")
+        require_metric(network, "network")
     if buildings is not None:
-        _require_projected(buildings, "buildings")
+        require_metric(buildings, "buildings")
 
     in_view = _sites_in_study_area(sites, buildings)
     bounds = _bounds_wgs84([sites[in_view]] + ([network] if network is not None else []))
@@ -1070,6 +1092,9 @@ def study_map(
     # Add order = drawing order: area fill at the bottom, site markers on top.
     if buildings is not None:
         _add_heat_layer(m, buildings, heat_cell_m)
+    if street_density is not None and len(street_density):
+        require_metric(street_density, "street_density")
+        _add_street_density_layer(m, street_density, max_street_edges)
     if network is not None:
         _add_network_layer(m, network)
 

@@ -27,6 +27,7 @@ import shapely
 from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
+from siting.area import require_metric
 from siting.errors import ConfigError, CRSError, InputDataError
 
 log = logging.getLogger(__name__)
@@ -281,6 +282,7 @@ def _write_atomic(
             dst.update_tags(1, unit=unit)
             dst.set_band_description(1, f"{quantity} ({unit})")
             dst.units = (unit,)
+        os.chmod(tmp_name, 0o644)  # mkstemp makes it private; a map layer is for sharing
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -512,27 +514,6 @@ def allocate_to_buildings(
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def require_metric(gdf: gpd.GeoDataFrame, name: str) -> None:
-    """Raise :class:`CRSError` unless `gdf` is a GeoDataFrame in a projected CRS in metres."""
-    if not isinstance(gdf, gpd.GeoDataFrame):
-        raise InputDataError(f"{name} must be a GeoDataFrame, got {type(gdf).__name__}.")
-    fix = f"reproject first, e.g. {name}.to_crs({name}.estimate_utm_crs())"
-    if gdf.crs is None:
-        raise CRSError(
-            f"{name} have no CRS; set the one they are in (e.g. .set_crs('EPSG:4326')) and {fix}."
-        )
-    if not gdf.crs.is_projected:
-        raise CRSError(
-            f"{name} are in geographic CRS {gdf.crs.to_string()} (degrees), so cells and "
-            f"distances would be wrong; {fix}."
-        )
-    units = {a.unit_name for a in gdf.crs.axis_info}
-    if not units <= {"metre", "meter", "m"}:
-        raise CRSError(
-            f"{name} CRS {gdf.crs.to_string()} is in {sorted(units)}, not metres; {fix}."
-        )
 
 
 def _xy(t: Affine, col: np.ndarray, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

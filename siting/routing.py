@@ -37,6 +37,7 @@ from scipy.sparse import coo_array, csr_array
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
+from siting.area import require_metric
 from siting.errors import InputDataError, RoutingError
 from siting.pipes import select_dn, street_multiplier, trench_cost_eur_per_m
 from siting.sources.osm import highway_class
@@ -270,11 +271,7 @@ class StreetGraph:
         motorway/trunk edges are the barriers of :func:`count_crossings`; every crossing
         adds `crossing_cost_eur` as equivalent metres (:func:`crossing_eq_m`) to its edge.
         """
-        if streets.crs is None or not streets.crs.is_projected:
-            raise InputDataError(
-                "streets must be in a projected metric CRS to build the cost graph; "
-                "reproject with streets.to_crs(streets.estimate_utm_crs())."
-            )
+        require_metric(streets, "streets")
         highway = highway_class(streets["highway"]) if "highway" in streets else None
         if highway is None:
             highway = np.full(len(streets), "unclassified", dtype=object)

@@ -43,9 +43,13 @@ BUILDING_COLUMNS = [
     "building_class",
     "residential",
     "levels",
+    "levels_source",
     "footprint_m2",
     "floor_area_m2",
+    "net_floor_area_m2",
+    "construction_period",
     "dwellings",
+    "specific_demand_kwh_per_m2",
     "heat_demand_mwh_per_yr",
     "peak_heat_mw",
     "source",
@@ -74,6 +78,7 @@ class Results:
     weather: pd.Series | None = None  # hourly outdoor °C the study used
     network_demand_mwh_per_yr: float = 0.0  # existing network's annual demand (used/estimated)
     notes: list[str] = field(default_factory=list)  # assumptions an analyst should know
+    street_density: gpd.GeoDataFrame | None = None  # MWh/m/yr of buildings along each street
 
     @property
     def ranking(self) -> pd.DataFrame:
@@ -99,6 +104,7 @@ class Results:
 
         kwargs.setdefault("top_n_routes", self.study.top_n_routes)
         kwargs.setdefault("title", f"siting: {self.study.name}")
+        kwargs.setdefault("street_density", self.street_density)
         return study_map(
             self.sites,
             self.routes,
@@ -138,6 +144,11 @@ class Results:
             _write_layer(self.sites, written["gpkg"], "sites")
             _write_layer(self.routes, written["gpkg"], "routes")
             _write_layer(self.buildings, written["gpkg"], "buildings")
+            if self.street_density is not None:
+                lhd = self.street_density
+                _write_layer(
+                    lhd[lhd["heat_demand_mwh_per_yr"] > 0], written["gpkg"], "street_heat_density"
+                )
             if len(self.buildings):
                 from siting.raster import heat_density
 
@@ -209,6 +220,9 @@ def run(
     osm: OsmData | None = None,
     network: gpd.GeoDataFrame | None = None,
     sites: gpd.GeoDataFrame | None = None,
+    tiles: Any = None,
+    client: Any = None,
+    progress: bool = False,
 ) -> Results:
     """Run a study: read inputs, estimate demand, route, model recovery and economics, rank.
 
@@ -216,15 +230,24 @@ def run(
     ----------
     config : a :class:`Study`, a mapping, or a YAML path.
     osm, network, sites : already-loaded inputs (override the paths in `config`).
+    tiles, client : run tile by tile on Dask (:func:`siting.tiles.run_tiled`): `tiles` a
+        number of grid tiles or :func:`siting.tiles.make_tiles` output (default 4 when only
+        `client` is given); `client` a dask.distributed Client or scheduler address (default
+        a local cluster of 2 worker processes).
 
     Returns
     -------
     Results with `.sites` (the ranking), `.routes`, `.buildings`, `.map()`, `.to_files()`.
     """
     study = _as_study(config)
+    if tiles is not None or client is not None:
+        from siting.tiles import run_tiled
+
+        return run_tiled(study, 4 if tiles is None else tiles, client=client)
     p = study.params
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    bar = _Progress(progress)
 
     multipliers = {**pipes.STREET_CLASS_MULTIPLIER, **p.street_class_multiplier}
     cached = graph_key = None
@@ -260,6 +283,7 @@ def run(
     )
     _check_network_near(area, p.max_snap_distance_m)
     timings["read_s"] = time.perf_counter() - t0
+    bar.step("estimating demand")
 
     t = time.perf_counter()
     weather = _weather(study)
@@ -269,6 +293,7 @@ def run(
         buildings["heat_demand_mwh_per_yr"] *= climate_factor
         buildings["peak_heat_mw"] *= climate_factor
     timings["demand_s"] = time.perf_counter() - t
+    bar.step("building the street graph")
 
     if sites is None and study.sites_path is not None:
         sites = read_sites(study.sites_path, study)
@@ -312,6 +337,18 @@ def run(
             hull = shapely.MultiPoint(shapely.get_coordinates(area.streets.geometry.values))
             cache.save_graph(graph_key, graph, hull.convex_hull)
     timings["graph_s"] = time.perf_counter() - t
+    from siting.heat_density import street_linear_heat_density
+
+    t = time.perf_counter()
+    street_density = street_linear_heat_density(
+        graph, buildings, viable_mwh_per_m=p.linear_heat_density_min_mwh_per_m
+    )
+    keep = ("assigned", "unassigned", "buildings_", "max_service_m", "viable_mwh_per_m")
+    street_density.attrs = {  # its own counts, not the pyrosm metadata it inherited
+        k: v for k, v in street_density.attrs.items() if k.startswith(keep)
+    }
+    timings["street_density_s"] = time.perf_counter() - t
+    bar.step("routing")
     timings["graph_cache_hit"] = float(cached is not None)
     log.info("street graph: %d nodes, %d edges", graph.n_nodes, graph.n_edges)
 
@@ -330,6 +367,7 @@ def run(
         table, routes = _local_networks(graph, buildings, sites, table, p)
     table.loc[~inside.to_numpy(), ["feasible", "reason"]] = [False, "outside the study area"]
     timings["routing_s"] = time.perf_counter() - t
+    bar.step("hourly operation")
 
     t = time.perf_counter()
     network_mwh = (
@@ -358,6 +396,7 @@ def run(
             "params.network_annual_demand_mwh to the utility's figure"
         )
     timings["recovery_s"] = time.perf_counter() - t
+    bar.step("economics and ranking")
 
     table = _economics(table, p)
     ranked = rank_sites(table, study.ranking, study.score_weights)
@@ -367,9 +406,12 @@ def run(
     routes = routes.merge(ranked[["site_id", "rank", "capex_eur"]], on="site_id", how="left")
     routes = routes.sort_values("rank", kind="stable").reset_index(drop=True)
     timings["total_s"] = time.perf_counter() - t0
+    bar.step("done")
+    bar.close()
     out_buildings = buildings[
         [c for c in BUILDING_COLUMNS if c in buildings.columns] + ["geometry"]
     ]
+    out_buildings.attrs = dict(buildings.attrs)  # tag warnings for the demand summary
     return Results(
         study=study,
         sites=ranked_gdf,
@@ -381,7 +423,28 @@ def run(
         weather=weather,
         network_demand_mwh_per_yr=network_mwh,
         notes=notes,
+        street_density=street_density,
     )
+
+
+class _Progress:
+    """One tqdm bar over the study's stages; silent unless asked (the CLI asks on a terminal)."""
+
+    STAGES = 6
+
+    def __init__(self, enabled: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(
+            total=self.STAGES, desc="reading inputs", unit="stage", leave=False, disable=not enabled
+        )
+
+    def step(self, next_stage: str) -> None:
+        self._bar.set_description(next_stage)
+        self._bar.update(1)
+
+    def close(self) -> None:
+        self._bar.close()
 
 
 def _lonlat_box(geoms: gpd.GeoSeries) -> str:

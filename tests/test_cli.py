@@ -27,3 +27,22 @@ def test_run_with_weather_annual_and_no_cache(helsinki_pbf, tmp_path, capsys):
     assert code == 0
     annual = pd.read_csv(tmp_path / "a" / "ranking.csv")
     assert (annual.loc[annual["feasible"], "recovery_model"] == "annual").all()
+
+
+def test_tiled_cli_writes_the_same_ranking(tmp_path):
+    """`siting run --tiles 2` (Dask) writes the ranking.csv of the single run (issue 7)."""
+    import numpy as np
+    from conftest import shared_file
+
+    osm = str(shared_file("osm", "odense_se_2025.osm.pbf"))
+    assert main(["run", "-q", "--osm", osm, "--no-map", "--out", str(tmp_path / "one")]) == 0
+    assert (
+        main(["run", "-q", "--osm", osm, "--no-map", "--tiles", "2", "--out", str(tmp_path / "t")])
+        == 0
+    )
+    a = pd.read_csv(tmp_path / "one" / "ranking.csv")
+    b = pd.read_csv(tmp_path / "t" / "ranking.csv")
+    assert list(a.columns) == list(b.columns)
+    assert a["site_id"].tolist() == b["site_id"].tolist()
+    num = a.select_dtypes("number").columns
+    assert np.allclose(a[num].fillna(-1), b[num].fillna(-1), rtol=1e-6)

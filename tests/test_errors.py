@@ -124,7 +124,7 @@ def test_cli_debug_shows_the_exception(tmp_path):
 
 
 def test_cli_unexpected_error_is_one_line_too(monkeypatch, tmp_path, capsys):
-    def boom(study):
+    def boom(study, **kwargs):
         raise RuntimeError("something\nbroke")
 
     monkeypatch.setattr(siting.study, "run", boom)

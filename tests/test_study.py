@@ -252,3 +252,24 @@ def test_weather_file_scales_demand_and_hourly_operation(helsinki_osm, demo_resu
     big = r.sites.set_index("site_id").loc["hel-7"]
     base = demo_results.sites.set_index("site_id").loc["hel-7"]
     assert big.utilisation > base.utilisation
+
+
+def test_street_heat_density_layer(demo_results, tmp_path):
+    """Streets carry the demand of the buildings beside them; viable ones are on the map."""
+    lhd = demo_results.street_density
+    total = demo_results.buildings["heat_demand_mwh_per_yr"].sum()
+    assert lhd["heat_demand_mwh_per_yr"].sum() == pytest.approx(
+        total - lhd.attrs["unassigned_mwh_per_yr"], rel=1e-6
+    )
+    assert lhd.attrs["unassigned_mwh_per_yr"] < 0.05 * total
+    ok = lhd["length_m"] > 0
+    assert np.allclose(
+        lhd.loc[ok, "linear_heat_density_mwh_per_m"],
+        lhd.loc[ok, "heat_demand_mwh_per_yr"] / lhd.loc[ok, "length_m"],
+    )
+    assert (lhd["viable"] == (lhd["linear_heat_density_mwh_per_m"] >= 1.5)).all()
+    html = demo_results.map().get_root().render()
+    assert "Streets worth a pipe" in html
+    files = demo_results.to_files(tmp_path / "o", map_html=False)
+    layer = gpd.read_file(files["gpkg"], layer="street_heat_density")
+    assert len(layer) == int((lhd["heat_demand_mwh_per_yr"] > 0).sum())

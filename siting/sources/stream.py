@@ -1,0 +1,295 @@
+"""Large extracts: clip a `.osm.pbf` to an area in a streaming pass, store it as GeoParquet.
+
+A country extract does not fit `read_osm`'s all-in-memory parse (pyrosm decodes the whole
+file). :func:`clip_pbf` streams the file with pyosmium and keeps only what the area needs,
+tracking object ids in osmium's compact C++ id sets (no location index, no geometry):
+
+1. nodes inside the area's bounding box (grown by `margin_m`, so a street segment whose two
+   nodes lie just outside but which crosses the area is still found);
+2. ways with at least one of those nodes, and relations with a member among them;
+3. the missing members of those relations and the nodes of all kept ways
+   (``IdTracker.complete_backward_references``), so every way and multipolygon is complete;
+4. one pass writing the kept objects to a small PBF.
+
+The small PBF is then read by the same code as any extract (:func:`siting.sources.osm.read_osm`),
+so the layers are exactly `read_osm`'s: each layer is filtered to the features that intersect
+the area and written once to GeoParquet (:func:`clip_to_parquet`); :func:`read_osm_parquet`
+reads it back as :class:`~siting.sources.osm.OsmData` (optionally only a bounding box or
+polygon of it, using the files' bbox columns), so later studies and every tile of a tiled
+study start from it. Measured on the Lyngby extract in README "Regional studies".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import shapely
+
+from siting.errors import InputDataError
+from siting.sources.osm import WGS84, OsmData, read_osm
+
+log = logging.getLogger(__name__)
+
+LAYERS = (
+    "streets",
+    "buildings",
+    "heat_pipes",
+    "heat_plants",
+    "landuse",
+    "data_centers",
+    "railways",
+)
+META_FILE = "siting_osm.json"
+STORE_VERSION = 1
+IN_MEMORY_MAX_BYTES = 64 << 20  # smaller PBFs: read whole (faster); larger: stream
+DEFAULT_MARGIN_M = 2_000.0  # longest street segment (node to node) that crosses the area
+
+
+def _as_area(area: object) -> shapely.Geometry | None:
+    """A lon/lat polygon from (minx, miny, maxx, maxy), a shapely geometry or a GeoDataFrame."""
+    if area is None:
+        return None
+    if isinstance(area, gpd.GeoDataFrame | gpd.GeoSeries):
+        geo = area.to_crs(WGS84) if area.crs is not None else area
+        return shapely.union_all(geo.geometry.values if hasattr(geo, "geometry") else geo.values)
+    if isinstance(area, shapely.Geometry):
+        return area
+    values = list(area)  # type: ignore[call-overload]
+    if len(values) != 4:
+        raise InputDataError(
+            f"area {area!r} is not a bounding box; give (min_lon, min_lat, max_lon, max_lat), "
+            "a shapely polygon in lon/lat or a GeoDataFrame."
+        )
+    return shapely.box(*map(float, values))
+
+
+def _grow_bbox(bounds: tuple[float, ...], margin_m: float) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = bounds
+    dlat = margin_m / 111_320.0
+    dlon = margin_m / (111_320.0 * max(math.cos(math.radians(max(abs(y0), abs(y1)))), 0.05))
+    return x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat
+
+
+def clip_pbf(
+    pbf: str | Path,
+    area: object,
+    out_pbf: str | Path,
+    margin_m: float = DEFAULT_MARGIN_M,
+) -> Path:
+    """Stream `pbf` and write the objects needed for `area` (complete ways and relations).
+
+    Memory is that of osmium's id sets of the kept objects, not of the file; time is four
+    passes over the file (node pass in Python, the rest mostly in C++).
+    """
+    import osmium
+
+    pbf, out_pbf = Path(pbf), Path(out_pbf)
+    geom = _as_area(area)
+    x0, y0, x1, y1 = _grow_bbox(geom.bounds, margin_m)
+    tracker = osmium.IdTracker()
+    t = time.perf_counter()
+    for node in osmium.FileProcessor(str(pbf), osmium.osm.NODE):
+        loc = node.location
+        if loc.valid() and x0 <= loc.lon <= x1 and y0 <= loc.lat <= y1:
+            tracker.add_node(node.id)
+    for way in osmium.FileProcessor(str(pbf), osmium.osm.WAY):
+        if tracker.contains_any_references(way):
+            tracker.add_way(way.id)
+    for rel in osmium.FileProcessor(str(pbf), osmium.osm.RELATION):
+        if tracker.contains_any_references(rel):
+            tracker.add_relation(rel.id)
+    # members of the kept relations (one level of nested relations), then their ways' nodes
+    tracker.complete_backward_references(str(pbf), relation_depth=1)
+    out_pbf.parent.mkdir(parents=True, exist_ok=True)
+    out_pbf.unlink(missing_ok=True)
+    with osmium.SimpleWriter(str(out_pbf)) as writer:
+        for obj in osmium.FileProcessor(str(pbf)).with_filter(tracker.id_filter()):
+            writer.add(obj)
+    log.info("clipped %s to %s in %.1f s", pbf, out_pbf, time.perf_counter() - t)
+    return out_pbf
+
+
+def _intersecting(gdf: gpd.GeoDataFrame, geom: shapely.Geometry | None) -> gpd.GeoDataFrame:
+    if geom is None or len(gdf) == 0:
+        return gdf.reset_index(drop=True)
+    hit = gdf.sindex.query(geom, predicate="intersects")
+    hit.sort()
+    return gdf.iloc[hit].reset_index(drop=True)
+
+
+def clip_osm(osm: OsmData, area: object) -> OsmData:
+    """Keep the features of every layer of `osm` that intersect `area` (lon/lat)."""
+    geom = _as_area(area)
+    return OsmData(
+        **{name: _intersecting(getattr(osm, name), geom) for name in LAYERS},
+        source=osm.source,
+    )
+
+
+def _parquet_safe(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Object columns with mixed value types (Arrow needs one type) become strings."""
+    out = gdf
+    for col in gdf.columns:
+        if col == "geometry" or gdf[col].dtype != object:
+            continue
+        kinds = {type(v) for v in gdf[col].dropna().head(100_000)}
+        if len(kinds) > 1 or (kinds and not kinds <= {str, bool, int, float}):
+            out = out.copy() if out is gdf else out
+            out[col] = gdf[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
+    return out
+
+
+def clip_to_parquet(
+    pbf: str | Path,
+    area: object,
+    out_dir: str | Path,
+    margin_m: float = DEFAULT_MARGIN_M,
+    overwrite: bool = False,
+    method: str = "auto",
+) -> Path:
+    """Clip `pbf` to `area` (bbox / polygon in lon/lat; None = the whole file) into GeoParquet.
+
+    Writes `<layer>.parquet` for every :class:`OsmData` layer (EPSG:4326, with bbox covering
+    columns so a bounding box of it reads fast) and `siting_osm.json` (source, its SHA-256,
+    the area, counts, the streets' bounds). A store already written from the same file and
+    area is reused (returned at once) unless `overwrite`.
+
+    `method`: "stream" (:func:`clip_pbf`, memory bounded by osmium's id sets, ~1.2 GB at
+    most), "memory" (`read_osm` of the whole file, then clip: faster, memory grows with the
+    file), or "auto": "memory" below `IN_MEMORY_MAX_BYTES` (64 MB of PBF), else "stream".
+
+    Returns `out_dir`, which :func:`read_osm_parquet` and ``Study(osm_path=out_dir)`` in a
+    tiled run read.
+    """
+    from siting.cache import file_sha256
+
+    pbf, out = Path(pbf).expanduser(), Path(out_dir).expanduser()
+    geom = _as_area(area)
+    sha = file_sha256(pbf)
+    meta_path = out / META_FILE
+    area_wkt = None if geom is None else shapely.to_wkt(geom, rounding_precision=9)
+    if meta_path.is_file() and not overwrite:
+        meta = json.loads(meta_path.read_text())
+        if meta.get("osm_sha256") == sha and meta.get("area_wkt") == area_wkt:
+            return out
+    t = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="siting-clip-") as tmp:
+        if method == "auto":
+            method = "memory" if pbf.stat().st_size < IN_MEMORY_MAX_BYTES else "stream"
+        if geom is None:
+            osm = read_osm(pbf)
+        elif method == "memory":
+            osm = clip_osm(read_osm(pbf), geom)
+        else:
+            small = clip_pbf(pbf, geom, Path(tmp) / "clip.osm.pbf", margin_m=margin_m)
+            osm = clip_osm(read_osm(small), geom)
+    osm.source = str(pbf)
+    write_osm_parquet(
+        osm,
+        out,
+        osm_sha256=sha,
+        area_wkt=area_wkt,
+        margin_m=margin_m,
+        method=method if geom is not None else "whole file",
+        seconds=round(time.perf_counter() - t, 2),
+    )
+    return out
+
+
+def write_osm_parquet(osm: OsmData, out_dir: str | Path, **meta: object) -> Path:
+    """Write every layer of `osm` to `<layer>.parquet` in `out_dir` and `siting_osm.json`.
+
+    Also for data not read from a file (a synthetic region, a pre-processed extract); extra
+    `meta` (e.g. `osm_sha256`, the key tiled runs use for their results) goes in the json.
+    """
+    out = Path(out_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for name in LAYERS:
+        gdf = _parquet_safe(getattr(osm, name))
+        gdf.to_parquet(out / f"{name}.parquet", write_covering_bbox=True, index=False)
+        counts[name] = len(gdf)
+    info = {
+        "format": STORE_VERSION,
+        "source": osm.source,
+        "counts": counts,
+        "streets_bounds": osm.streets.total_bounds.tolist() if len(osm.streets) else None,
+        "bounds": _store_bounds(osm),
+        **meta,
+    }
+    info.setdefault("osm_sha256", None)
+    (out / META_FILE).write_text(json.dumps(info, indent=1))
+    return out
+
+
+def _store_bounds(osm: OsmData) -> list[float] | None:
+    parts = [getattr(osm, n).total_bounds for n in ("streets", "buildings") if len(getattr(osm, n))]
+    if not parts:
+        return None
+    x0 = min(p[0] for p in parts)
+    y0 = min(p[1] for p in parts)
+    x1 = max(p[2] for p in parts)
+    y1 = max(p[3] for p in parts)
+    return [float(x0), float(y0), float(x1), float(y1)]
+
+
+def is_parquet_store(path: str | Path) -> bool:
+    return (Path(path).expanduser() / META_FILE).is_file()
+
+
+def store_meta(path: str | Path) -> dict:
+    """The `siting_osm.json` of a store written by :func:`clip_to_parquet`."""
+    meta_path = Path(path).expanduser() / META_FILE
+    if not meta_path.is_file():
+        raise InputDataError(
+            f"{path} is not a GeoParquet store written by clip_to_parquet (no {META_FILE}); "
+            "make one with siting.sources.stream.clip_to_parquet(pbf, area, out_dir)."
+        )
+    return json.loads(meta_path.read_text())
+
+
+def read_osm_parquet(
+    path: str | Path,
+    area: object = None,
+    layers: tuple[str, ...] = LAYERS,
+) -> OsmData:
+    """Read a store written by :func:`clip_to_parquet` back as :class:`OsmData`.
+
+    `area` (bbox or lon/lat polygon) reads only the features intersecting it (row groups
+    outside its bounding box are skipped via the bbox columns). Layers not in `layers` come
+    back empty.
+    """
+    path = Path(path).expanduser()
+    meta = store_meta(path)
+    geom = _as_area(area)
+    data = {}
+    for name in LAYERS:
+        if name not in layers:
+            data[name] = gpd.GeoDataFrame({"geometry": gpd.GeoSeries([], crs=WGS84)}, crs=WGS84)
+            continue
+        kwargs = {"bbox": tuple(geom.bounds)} if geom is not None else {}
+        gdf = gpd.read_parquet(path / f"{name}.parquet", **kwargs)
+        if "bbox" in gdf.columns:
+            gdf = gdf.drop(columns="bbox")
+        if gdf.crs is None:
+            gdf = gdf.set_crs(WGS84)
+        data[name] = _intersecting(gdf, geom)
+    return OsmData(**data, source=meta.get("source", str(path)))
+
+
+__all__ = [
+    "LAYERS",
+    "clip_osm",
+    "clip_pbf",
+    "clip_to_parquet",
+    "is_parquet_store",
+    "read_osm_parquet",
+    "store_meta",
+    "write_osm_parquet",
+]

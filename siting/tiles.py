@@ -1,0 +1,875 @@
+"""Regional studies: partition a study into tiles and run them as Dask tasks.
+
+A tile is a *core* polygon (grid cell, supply area, municipality) and a *buffer* around it
+(`overlap_m`). Each candidate site belongs to exactly one tile, the one whose core holds its
+representative point (sites outside every core go to the nearest core); the tile's study
+sees every street, building and pipe intersecting its buffer, so a route or local network
+that starts in the core is not cut as long as it stays within `overlap_m`.
+
+Whole-area quantities are computed once and handed to every tile, so a tile computes what
+the single run computes:
+
+* the study CRS (the local UTM zone of the whole extract, not of each tile);
+* the existing network's annual demand (`Params.network_annual_demand_mwh`): the single run
+  estimates it from the buildings within `network_service_distance_m` of any pipe of the
+  whole extract; here each tile sums the buildings whose representative point is in its
+  core (a first Dask pass), and the sum is given to every tile;
+* the candidate sites: generated from all tiles' cores, then de-duplicated and capped at
+  `max_generated_sites` once, as `generate_sites` does on the whole area;
+* the study area's hull (sites outside it are flagged "outside the study area");
+* the network (read once; small) and the mode (existing network or new local networks).
+
+Exactness. With `overlap_m` >= the longest route a site can have (`default_overlap_m`:
+`max(max_route_length_m, local_search_radius_m) + max_snap_distance_m`), every feasible
+route lies in its tile and the tiled run equals the single run. With a smaller overlap each
+existing-network route is checked after the run: a route whose cost (equivalent metres) is
+below `min street multiplier × (margin − max_snap_distance_m)`, where `margin` is the
+site's distance to the edge of its tile's buffer, cannot have been bettered by a path
+leaving the buffer, so it is exact; sites that fail the check are listed in
+`results.unverified_sites` and in the notes. New-local-network sites are exact when the
+margin covers `local_search_radius_m + max_snap_distance_m`.
+
+Tile results are written to `workdir/tiles/<tile_id>-<key>/` where the key hashes the tile
+geometry and overlap, the study configuration, the whole-area quantities and the input's
+SHA-256; a re-run reads finished tiles from there and runs only the others. A tile that
+fails is reported with its id and error; the other tiles' results are kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from siting.config import Params, Study
+from siting.errors import InputDataError, SitingError
+from siting.sources.osm import WGS84, OsmData
+from siting.study import Results
+
+log = logging.getLogger(__name__)
+
+TILE_FORMAT = 1
+SNAP_TOLERANCE_M = 50.0  # the lon/lat buffer used to read a tile differs from the metric one
+
+
+# --------------------------------------------------------------------------- partitioning
+
+
+def default_overlap_m(params: Params | None = None) -> float:
+    """Overlap that keeps every feasible route and local network inside its tile.
+
+    `max(max_route_length_m, local_search_radius_m) + max_snap_distance_m` (20.5 km with the
+    defaults): a route is at most `max_route_length_m` long (longer ones are infeasible) and
+    its ends snap to streets up to `max_snap_distance_m` away. Lower `max_route_length_m`
+    (or pass `overlap_m`) for smaller tiles; shorter overlaps are checked per site.
+    """
+    p = params or Params()
+    return max(p.max_route_length_m, p.local_search_radius_m) + p.max_snap_distance_m
+
+
+def _bounds_of_pbf(path: Path) -> shapely.Geometry:
+    import osmium
+
+    box = osmium.io.Reader(str(path), osmium.osm.NOTHING).header().box()
+    if box.valid():
+        bl, tr = box.bottom_left, box.top_right
+        return shapely.box(bl.lon, bl.lat, tr.lon, tr.lat)
+    x0 = y0 = math.inf
+    x1 = y1 = -math.inf
+    for node in osmium.FileProcessor(str(path), osmium.osm.NODE):
+        loc = node.location
+        if loc.valid():
+            x0, y0 = min(x0, loc.lon), min(y0, loc.lat)
+            x1, y1 = max(x1, loc.lon), max(y1, loc.lat)
+    if not math.isfinite(x0):
+        raise InputDataError(f"{path} has no nodes with locations; is it an OSM extract?")
+    return shapely.box(x0, y0, x1, y1)
+
+
+def area_geometry(area: Any) -> gpd.GeoSeries:
+    """One area polygon from a Study, an extract path, a GeoParquet store, OsmData, a
+    (min_lon, min_lat, max_lon, max_lat) box, a shapely geometry (lon/lat) or a GeoDataFrame.
+    """
+    from siting.sources.stream import is_parquet_store, store_meta
+
+    if isinstance(area, Study):
+        if area.osm_path is None:
+            raise InputDataError("the study has no osm_path to make tiles from.")
+        area = area.osm_path
+    if isinstance(area, str | Path):
+        path = Path(area).expanduser()
+        if is_parquet_store(path):
+            geom = shapely.box(*store_meta(path)["bounds"])
+        else:
+            geom = _bounds_of_pbf(path)
+        return gpd.GeoSeries([geom], crs=WGS84)
+    if isinstance(area, OsmData):
+        parts = [g.total_bounds for g in (area.streets, area.buildings) if len(g)]
+        b = np.array(parts)
+        return gpd.GeoSeries(
+            [shapely.box(b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())],
+            crs=area.streets.crs or WGS84,
+        )
+    if isinstance(area, gpd.GeoDataFrame | gpd.GeoSeries):
+        return gpd.GeoSeries([shapely.union_all(np.asarray(area.geometry.values))], crs=area.crs)
+    if isinstance(area, shapely.Geometry):
+        return gpd.GeoSeries([area], crs=WGS84)
+    return gpd.GeoSeries([shapely.box(*map(float, area))], crs=WGS84)
+
+
+def _grid_shape(n: int, width: float, height: float) -> tuple[int, int]:
+    """(rows, cols) with rows*cols == n and cells as square as possible."""
+    best = (n, 1)
+    best_err = math.inf
+    for rows in range(1, n + 1):
+        if n % rows:
+            continue
+        cols = n // rows
+        err = abs(math.log(max(width / cols, 1e-9) / max(height / rows, 1e-9)))
+        if err < best_err:
+            best, best_err = (rows, cols), err
+    return best
+
+
+def make_tiles(
+    area_or_bounds: Any,
+    n: int | None = None,
+    polygons: gpd.GeoDataFrame | None = None,
+    grid_m: float | None = None,
+    overlap_m: float | None = None,
+    params: Params | None = None,
+    crs: str | pyproj.CRS | None = None,
+    id_column: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Split an area into study tiles: `n` grid cells, square cells of `grid_m`, or `polygons`.
+
+    Parameters
+    ----------
+    area_or_bounds : what to cover (see :func:`area_geometry`).
+    n : number of grid tiles (rows × cols = n, cells as square as possible).
+    polygons : a polygon layer (supply areas, municipalities): one tile per row, ids from
+        `id_column` (else a `tile_id` or `name` column, else the row number).
+    grid_m : square grid cells of this size in metres.
+    overlap_m : buffer around each core; default :func:`default_overlap_m` of `params`.
+    crs : metric CRS of the tiles; default the local UTM zone of the area.
+
+    Returns
+    -------
+    GeoDataFrame (metric CRS) with `tile_id`, `overlap_m` and the core polygon as geometry.
+    """
+    area = area_geometry(area_or_bounds)
+    target = pyproj.CRS.from_user_input(crs) if crs is not None else area.estimate_utm_crs()
+    area_m = area.to_crs(target)
+    shape = area_m.iloc[0]
+    overlap = float(default_overlap_m(params) if overlap_m is None else overlap_m)
+    if overlap < 0:
+        raise ValueError(f"overlap_m must be >= 0, got {overlap}")
+    if polygons is not None:
+        if polygons.crs is None:
+            raise InputDataError("the tile polygons have no CRS; set one (gdf.set_crs(...)).")
+        poly = polygons.to_crs(target).reset_index(drop=True)
+        col = id_column or next((c for c in ("tile_id", "name") if c in poly.columns), None)
+        ids = poly[col].astype(str) if col else pd.Series([f"t{i}" for i in range(len(poly))])
+        if ids.duplicated().any():
+            raise InputDataError(f"tile ids in {col!r} must be unique; {ids[ids.duplicated()]}")
+        cores = list(poly.geometry.values)
+    else:
+        x0, y0, x1, y1 = shape.bounds
+        w, h = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
+        if grid_m is not None:
+            cols, rows = max(1, math.ceil(w / grid_m)), max(1, math.ceil(h / grid_m))
+            cw = ch = float(grid_m)
+        else:
+            rows, cols = _grid_shape(int(n or 1), w, h)
+            cw, ch = w / cols, h / rows
+        cores, ids = [], []
+        for r in range(rows):
+            for c in range(cols):
+                cell = shapely.box(x0 + c * cw, y0 + r * ch, x0 + (c + 1) * cw, y0 + (r + 1) * ch)
+                if grid_m is not None and not cell.intersects(shape):
+                    continue
+                cores.append(cell)
+                ids.append(f"r{r}c{c}")
+        ids = pd.Series(ids)
+    return gpd.GeoDataFrame(
+        {"tile_id": ids.to_numpy(), "overlap_m": overlap}, geometry=cores, crs=target
+    )
+
+
+def assign_tiles(points: gpd.GeoSeries, tiles: gpd.GeoDataFrame) -> np.ndarray:
+    """Tile id of each point: the first core containing it, else the nearest core."""
+    pts = points.to_crs(tiles.crs).values
+    out = np.full(len(pts), -1, dtype=np.int64)
+    pi, ti = tiles.sindex.query(pts, predicate="intersects")
+    order = np.lexsort([ti, pi])
+    pi, ti = pi[order], ti[order]
+    first = np.r_[True, pi[1:] != pi[:-1]] if len(pi) else np.zeros(0, dtype=bool)
+    out[pi[first]] = ti[first]
+    missing = np.flatnonzero(out < 0)
+    if len(missing):
+        mi, mt = tiles.sindex.nearest(pts[missing], return_all=False)
+        out[missing[mi]] = mt
+    return tiles["tile_id"].to_numpy()[out]
+
+
+def _buffer_lonlat(buffer: shapely.Geometry, crs: pyproj.CRS) -> shapely.Geometry:
+    dense = shapely.segmentize(buffer, 100.0)
+    return gpd.GeoSeries([dense], crs=crs).to_crs(WGS84).iloc[0]
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class TiledResults(Results):
+    """:class:`~siting.study.Results` of a tiled run, plus how each tile went.
+
+    `tiles` (one row per tile: status "done"/"cached"/"failed"/"empty", sites, seconds,
+    error), `failed_tiles` (tile id, error, the site ids that have no result), and
+    `unverified_sites` (routes the overlap could not prove uncut).
+    """
+
+    tiles: gpd.GeoDataFrame | None = None
+    failed_tiles: list[dict] = field(default_factory=list)
+    unverified_sites: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- tile tasks
+
+
+def _metric_area(osm: OsmData, network: gpd.GeoDataFrame | None, crs: pyproj.CRS):
+    from siting.area import Area
+
+    return Area.from_osm(osm, network, crs=crs)
+
+
+def _core_mask(gdf: gpd.GeoDataFrame, core: shapely.Geometry) -> np.ndarray:
+    if len(gdf) == 0:
+        return np.zeros(0, dtype=bool)
+    return np.asarray(shapely.intersects(core, gdf.geometry.representative_point().values))
+
+
+def _prepare_tile(
+    store: str,
+    tile_id: str,
+    core_wkb: bytes,
+    buffer_wkb: bytes,
+    crs_wkt: str,
+    study: Study,
+    network: gpd.GeoDataFrame | None,
+    need_sites: bool,
+    need_demand: bool,
+) -> dict:
+    """First pass over a tile: its core's candidate sites and network-demand share, its hull."""
+    try:
+        from siting import demand
+        from siting.sources.osm import tag_values
+        from siting.sources.sites import NON_RESIDENTIAL_BUILDINGS, _candidates
+        from siting.sources.stream import read_osm_parquet
+        from siting.study import _climate_factor, _network_demand_mwh, _weather
+
+        crs = pyproj.CRS.from_wkt(crs_wkt)
+        core, buffer = shapely.from_wkb(core_wkb), shapely.from_wkb(buffer_wkb)
+        osm = read_osm_parquet(
+            store,
+            _buffer_lonlat(buffer, crs),
+            layers=("streets", "buildings", "landuse", "data_centers"),
+        )
+        if len(osm.buildings) == 0 and len(osm.streets) == 0:
+            return {"tile_id": tile_id, "ok": True, "empty": True}
+        coords = [
+            shapely.get_coordinates(g.to_crs(crs).geometry.values)
+            for g in (osm.streets, osm.buildings)
+            if len(g)
+        ]
+        hull = shapely.MultiPoint(np.vstack(coords)).convex_hull
+        out: dict[str, Any] = {
+            "tile_id": tile_id,
+            "ok": True,
+            "empty": False,
+            "hull_wkb": shapely.to_wkb(hull),
+        }
+        buildings = osm.buildings.to_crs(crs)
+        if need_sites:
+            frames = []
+            dc = osm.data_centers.to_crs(crs)  # holds building=data_center too (read_osm)
+            if len(dc):
+                frames.append(_candidates(dc[_core_mask(dc, core)], "osm data center", 0))
+            lu = osm.landuse.to_crs(crs)
+            if len(lu):
+                lu = lu[_core_mask(lu, core)]
+                frames.append(
+                    _candidates(lu[lu.area >= study.min_site_parcel_m2], "osm land use", 1)
+                )
+            if len(buildings):
+                b = buildings[_core_mask(buildings, core)]
+                kind = tag_values(b, "building").fillna("").astype(str).str.lower()
+                large = b[
+                    kind.isin(NON_RESIDENTIAL_BUILDINGS) & (b.area >= study.min_site_building_m2)
+                ]
+                frames.append(_candidates(large, "osm building", 2))
+            frames = [f for f in frames if len(f)]
+            out["candidates"] = (
+                gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
+                if frames
+                else None
+            )
+        if need_demand and network is not None and len(network) and len(buildings):
+            # the single run's estimate (study._network_demand_mwh) sums buildings: near a
+            # pipe, or all heated ones for a plants-only network; so its sum over the tiles'
+            # cores (each core's buildings against the pipes in the tile's buffer) is the same
+            p = study.params
+            est = demand.estimate(buildings, p)
+            factor = _climate_factor(study, _weather(study), p)
+            if factor != 1.0:
+                est["heat_demand_mwh_per_yr"] *= factor
+            core_b = est[_core_mask(est, core)]
+            out["mwh"] = float(_network_demand_mwh(network, core_b, p)) if len(core_b) else 0.0
+        return out
+    except Exception as exc:  # reported with the tile id; other tiles go on
+        return {
+            "tile_id": tile_id,
+            "ok": False,
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+        }
+
+
+def _tile_study_run(study: Study, osm: OsmData, network, sites) -> Results:
+    """One tile's study (a seam the tests replace to make a tile fail)."""
+    from siting.study import run
+
+    return run(study, osm=osm, network=network, sites=sites)
+
+
+def _run_tile(
+    store: str,
+    tile_id: str,
+    buffer_wkb: bytes,
+    core_wkb: bytes,
+    crs_wkt: str,
+    study: Study,
+    network: gpd.GeoDataFrame | None,
+    sites: gpd.GeoDataFrame,
+    out_dir: str,
+) -> dict:
+    """Run one tile's study and write its results to `out_dir` (atomically)."""
+    t0 = time.perf_counter()
+    try:
+        from siting.sources.stream import read_osm_parquet
+
+        crs = pyproj.CRS.from_wkt(crs_wkt)
+        buffer, core = shapely.from_wkb(buffer_wkb), shapely.from_wkb(core_wkb)
+        osm = read_osm_parquet(store, _buffer_lonlat(buffer, crs))
+        res = _tile_study_run(study, osm, network, sites)
+        table = res.sites.drop(columns=[c for c in ("rank", "pareto", "score") if c in res.sites])
+        given = sites.set_index("site_id")
+        for col in ("origin", "name"):  # run() re-normalises given sites as origin "file"
+            table[col] = given[col].reindex(table["site_id"]).to_numpy()
+        buildings = res.buildings[_core_mask(res.buildings, core)]
+        final = Path(out_dir)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+        table.to_parquet(tmp / "sites.parquet")
+        routes = res.routes.drop(columns=[c for c in ("rank", "capex_eur") if c in res.routes])
+        routes.to_parquet(tmp / "routes.parquet")
+        buildings.to_parquet(tmp / "buildings.parquet")
+        info = {
+            "tile_id": tile_id,
+            "mode": res.mode,
+            "notes": res.notes,
+            "timings_s": res.timings_s,
+            "seconds": time.perf_counter() - t0,
+            "n_sites": len(table),
+            "pid": os.getpid(),
+        }
+        (tmp / "done.json").write_text(json.dumps(info))
+        if final.exists():  # a stale, unfinished attempt
+            import shutil
+
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        return {"tile_id": tile_id, "ok": True, **info}
+    except Exception as exc:
+        return {
+            "tile_id": tile_id,
+            "ok": False,
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+            "seconds": time.perf_counter() - t0,
+        }
+
+
+# --------------------------------------------------------------------------- orchestration
+
+
+def _study_hash(study: Study) -> str:
+    def plain(v: Any) -> Any:
+        if isinstance(v, Path):
+            return str(v)
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in sorted(v.items())}
+        if isinstance(v, list | tuple):
+            return [plain(x) for x in v]
+        return v
+
+    data = {f.name: plain(getattr(study, f.name)) for f in dataclasses.fields(study)}
+    data["params"] = {
+        f.name: plain(getattr(study.params, f.name)) for f in dataclasses.fields(study.params)
+    }
+    for key in ("out_dir", "use_cache", "top_n_routes", "name"):
+        data.pop(key, None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _frame_hash(gdf: gpd.GeoDataFrame) -> str:
+    h = hashlib.sha256(pd.util.hash_pandas_object(gdf.drop(columns="geometry")).to_numpy())
+    for wkb in shapely.to_wkb(gdf.geometry.values):
+        h.update(wkb)
+    return h.hexdigest()
+
+
+def _file_hash(path: Path | None) -> str | None:
+    from siting.cache import file_sha256
+
+    return file_sha256(path) if path is not None and Path(path).is_file() else None
+
+
+def _ensure_store(study: Study, tiles: gpd.GeoDataFrame, workdir: Path) -> tuple[Path, str]:
+    """The GeoParquet store of the study's extract (written once; reused) and its input hash."""
+    from siting.sources.stream import clip_to_parquet, is_parquet_store, store_meta
+
+    if study.osm_path is None:
+        raise InputDataError("a tiled study needs osm_path (an .osm.pbf or a GeoParquet store).")
+    path = study.osm_path.expanduser()
+    if not is_parquet_store(path):
+        buffers = tiles.geometry.buffer(tiles["overlap_m"].to_numpy(dtype=float))
+        reach = gpd.GeoSeries([shapely.union_all(buffers.values)], crs=tiles.crs).to_crs(WGS84)
+        whole = area_geometry(path).iloc[0]
+        area = None if reach.iloc[0].contains(whole) else reach.iloc[0]
+        path = clip_to_parquet(path, area, workdir / "osm")
+    meta = store_meta(path)
+    key = (
+        meta.get("osm_sha256")
+        or hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()
+    )
+    return path, str(key) + str(meta.get("area_wkt"))
+
+
+def _client(client: Any, processes: bool, n_workers: int):
+    """(client, owned): a given Client, a scheduler address, or a new LocalCluster."""
+    from dask.distributed import Client, LocalCluster
+
+    if client is None:
+        cluster = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=processes,
+            dashboard_address=None,
+        )
+        return Client(cluster), True
+    if isinstance(client, str):
+        return Client(client), True
+    return client, False
+
+
+def _gather(client, futures: dict[str, Any]) -> dict[str, dict]:
+    from dask.distributed import as_completed
+
+    out = {}
+    index = {f.key: tid for tid, f in futures.items()}
+    for fut in as_completed(list(futures.values())):
+        tid = index[fut.key]
+        try:
+            out[tid] = fut.result()
+        except Exception as exc:  # worker died, unpicklable result, ...
+            out[tid] = {"tile_id": tid, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    return out
+
+
+def run_tiled(
+    study: Study | dict | str | Path,
+    tiles: gpd.GeoDataFrame | int,
+    client: Any = None,
+    workdir: str | Path | None = None,
+    strict: bool = False,
+    processes: bool = True,
+    n_workers: int = 2,
+) -> TiledResults:
+    """Run `study` tile by tile as Dask tasks and merge the tiles into one ranking.
+
+    Parameters
+    ----------
+    study : a Study (or mapping / YAML path); `osm_path` a PBF or a GeoParquet store.
+    tiles : from :func:`make_tiles`, or a number of grid tiles.
+    client : a dask.distributed Client or scheduler address; None starts a LocalCluster of
+        `n_workers` single-threaded worker processes (`processes=False`: threads).
+    workdir : where the GeoParquet store and the finished tiles are kept (a re-run skips
+        finished tiles); default `study.out_dir / "tiles"`.
+    strict : raise a SitingError when any tile fails (by default only when all fail).
+    """
+    from siting import pipes
+    from siting.ranking import pareto_front, rank_sites
+    from siting.routing import ACCESS_MULTIPLIER
+    from siting.sources.network import network_from_osm, read_network
+    from siting.sources.sites import SITE_COLUMNS, _dedupe, read_sites
+    from siting.sources.stream import read_osm_parquet, store_meta
+    from siting.study import _as_study, _weather
+
+    study = _as_study(study)
+    p = study.params
+    t0 = time.perf_counter()
+    workdir = Path(workdir or Path(study.out_dir) / "tiles").expanduser()
+    workdir.mkdir(parents=True, exist_ok=True)
+    if isinstance(tiles, int):
+        tiles = make_tiles(study, n=tiles, params=p, crs=study.crs)
+    tiles = tiles.reset_index(drop=True)
+    if tiles["tile_id"].duplicated().any():
+        raise InputDataError("tile ids must be unique.")
+    store, input_key = _ensure_store(study, tiles, workdir)
+    meta = store_meta(store)
+    if study.crs is not None:
+        crs = pyproj.CRS.from_user_input(study.crs)
+    elif meta.get("streets_bounds"):
+        crs = gpd.GeoSeries([shapely.box(*meta["streets_bounds"])], crs=WGS84).estimate_utm_crs()
+    else:
+        raise InputDataError(f"{study.osm_path} has no streets; a study needs them.")
+    tiles = tiles.to_crs(crs)
+    overlap = tiles["overlap_m"].to_numpy(dtype=float)
+    buffers = tiles.geometry.buffer(overlap)
+    timings: dict[str, float] = {"store_s": time.perf_counter() - t0}
+
+    # the network: read once (a file, or the extract's heat pipes and plants; small layers)
+    network = None
+    if study.network_path is not None:
+        network = read_network(study.network_path)
+    elif study.use_osm_network:
+        heat = read_osm_parquet(store, layers=("heat_pipes", "heat_plants"))
+        network = network_from_osm(heat.heat_pipes, heat.heat_plants)
+    if network is not None:
+        from siting.area import reproject
+
+        network = reproject(network, crs, network.attrs.get("source", "network"))
+    mode = "existing_network" if network is not None and len(network) else "new_local_network"
+
+    def tile_network(i: int) -> gpd.GeoDataFrame | None:
+        if mode != "existing_network":
+            return None
+        hit = np.sort(network.sindex.query(buffers.iloc[i], predicate="intersects"))
+        if len(hit) == 0:  # keep the mode: the nearest feature (routes to it are too long)
+            hit = network.sindex.nearest(tiles.geometry.iloc[i])[1][:1]
+        return network.iloc[hit]
+
+    owned = False
+    cl, owned = _client(client, processes, n_workers)
+    try:
+        # pass 1: candidate sites, network-demand shares and hulls per tile core
+        t = time.perf_counter()
+        need_sites = study.sites_path is None
+        need_demand = mode == "existing_network" and p.network_annual_demand_mwh <= 0
+        crs_wkt = crs.to_wkt()
+        futs = {
+            tid: cl.submit(
+                _prepare_tile,
+                str(store),
+                tid,
+                shapely.to_wkb(tiles.geometry.iloc[i]),
+                shapely.to_wkb(buffers.iloc[i]),
+                crs_wkt,
+                study,
+                tile_network(i),
+                need_sites,
+                need_demand,
+                key=f"siting-prepare-{tid}-{input_key[:12]}-{time.time_ns()}",
+                pure=False,
+            )
+            for i, tid in enumerate(tiles["tile_id"])
+        }
+        prep = _gather(cl, futs)
+        bad = {tid: r for tid, r in prep.items() if not r["ok"]}
+        if bad:
+            detail = "; ".join(f"tile {tid}: {r['error']}" for tid, r in sorted(bad.items()))
+            raise SitingError(
+                f"{len(bad)} of {len(tiles)} tiles could not be read in the first pass "
+                f"(whole-area sites and network demand need every tile): {detail}"
+            )
+        timings["prepare_s"] = time.perf_counter() - t
+        hulls = [shapely.from_wkb(r["hull_wkb"]) for r in prep.values() if not r["empty"]]
+        if not hulls:
+            raise InputDataError(f"{study.osm_path} has no streets or buildings in the tiles.")
+        hull = shapely.MultiPoint(
+            np.vstack([shapely.get_coordinates(h) for h in hulls])
+        ).convex_hull
+        network_mwh = float(p.network_annual_demand_mwh) if mode == "existing_network" else 0.0
+        if need_demand:
+            network_mwh = float(sum(r.get("mwh", 0.0) for r in prep.values()))
+
+        # the sites: a file, or the candidates of all cores ranked and capped once
+        if study.sites_path is not None:
+            from siting.area import reproject
+
+            sites = reproject(read_sites(study.sites_path, study), crs, "sites")
+        else:
+            frames = [r["candidates"] for r in prep.values() if r.get("candidates") is not None]
+            if not frames:
+                raise InputDataError(
+                    f"no candidate sites found in {study.osm_path}: it has no data centers, no "
+                    f"industrial/commercial parcels over {study.min_site_parcel_m2:.0f} m² "
+                    f"and no non-residential buildings over {study.min_site_building_m2:.0f} "
+                    "m². Give a sites file (--sites FILE) or lower the thresholds."
+                )
+            cand = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=crs)
+            cand = cand.sort_values(
+                ["priority", "area_m2", "site_id"], ascending=[True, False, True]
+            )
+            cand = cand.drop_duplicates("site_id").reset_index(drop=True)
+            pts = cand.geometry.representative_point()
+            keep = _dedupe(np.column_stack([pts.x, pts.y]), min_distance_m=100.0)
+            cand = cand[keep].head(study.max_generated_sites).reset_index(drop=True)
+            cand["origin"] = cand["origin"].astype(str)
+            cand["it_load_mw"] = float(study.default_it_load_mw)
+            cand["cooling"] = study.default_cooling
+            sites = cand[SITE_COLUMNS]
+        inside = sites.geometry.intersects(shapely.buffer(hull, p.max_snap_distance_m))
+        if not inside.any():
+            raise InputDataError(
+                f"none of the {len(sites)} candidate sites lies inside the study area of "
+                f"{study.osm_path}; give sites in the area of the extract."
+            )
+        tile_of = assign_tiles(sites.geometry.representative_point(), tiles)
+        # a tile's study needs one site inside the area: outside sites join the first
+        # tile that has an inside one (they are flagged "outside" wherever they run)
+        if (~inside).any():
+            holders = pd.unique(tile_of[inside.to_numpy()])
+            tile_of = np.where(inside.to_numpy() | np.isin(tile_of, holders), tile_of, holders[0])
+        sites = sites.assign(_tile=tile_of)
+
+        # pass 2: the tiles' studies (finished tiles are read back from workdir)
+        tile_study = study.replace(
+            crs=crs.to_string() if crs.to_epsg() else crs.to_wkt(),
+            use_cache=False,
+            sites_path=None,
+            network_path=None,
+            params=p.replace(network_annual_demand_mwh=network_mwh)
+            if mode == "existing_network"
+            else p,
+        )
+        config_key = _study_hash(tile_study) + input_key
+        t = time.perf_counter()
+        report, futs, dirs = [], {}, {}
+        tiles_dir = workdir / "tiles"
+        tiles_dir.mkdir(parents=True, exist_ok=True)
+        for i, tid in enumerate(tiles["tile_id"]):
+            mine = sites[sites["_tile"] == tid].drop(columns="_tile").reset_index(drop=True)
+            row = {
+                "tile_id": tid,
+                "n_sites": len(mine),
+                "status": "empty",
+                "seconds": 0.0,
+                "error": "",
+                "site_ids": list(mine["site_id"]),
+            }
+            report.append(row)
+            if len(mine) == 0:
+                continue
+            key_src = json.dumps(
+                [
+                    TILE_FORMAT,
+                    shapely.to_wkb(tiles.geometry.iloc[i], hex=True),
+                    overlap[i],
+                    config_key,
+                    sorted(mine["site_id"]),
+                    _frame_hash(mine),
+                ]
+            )
+            key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
+            out_dir = tiles_dir / f"{tid}-{key}"
+            dirs[tid] = out_dir
+            if (out_dir / "done.json").is_file():
+                row["status"] = "cached"
+                continue
+            futs[tid] = cl.submit(
+                _run_tile,
+                str(store),
+                tid,
+                shapely.to_wkb(buffers.iloc[i]),
+                shapely.to_wkb(tiles.geometry.iloc[i]),
+                crs_wkt,
+                tile_study,
+                tile_network(i),
+                mine,
+                str(out_dir),
+                key=f"siting-tile-{tid}-{key}-{time.time_ns()}",
+                pure=False,
+            )
+        done = _gather(cl, futs)
+        timings["tiles_s"] = time.perf_counter() - t
+    finally:
+        if owned:
+            cluster = getattr(cl, "cluster", None)
+            cl.close()
+            if cluster is not None:
+                cluster.close()
+
+    failed = []
+    for row in report:
+        r = done.get(row["tile_id"])
+        if r is None:
+            continue
+        row["seconds"] = float(r.get("seconds", 0.0))
+        if r["ok"]:
+            row["status"] = "done"
+        else:
+            row["status"] = "failed"
+            row["error"] = r["error"]
+            failed.append(
+                {
+                    "tile_id": row["tile_id"],
+                    "error": r["error"],
+                    "site_ids": row["site_ids"],
+                    "traceback": r.get("traceback", ""),
+                }
+            )
+            log.error("tile %s failed: %s", row["tile_id"], r["error"])
+    ran = [row for row in report if row["status"] in ("done", "cached")]
+    if failed and (strict or not ran):
+        detail = "; ".join(f"tile {f['tile_id']}: {f['error']}" for f in failed)
+        raise SitingError(
+            f"{len(failed)} of {sum(r['n_sites'] > 0 for r in report)} tiles failed "
+            f"({detail}); fix the cause and run again: finished tiles are kept in {workdir}."
+        )
+
+    # merge: one table, re-ranked; routes and buildings of all tiles
+    tables, routes, buildings, notes, tile_timings = [], [], [], [], {}
+    for row in ran:
+        d = dirs[row["tile_id"]]
+        tables.append(gpd.read_parquet(d / "sites.parquet"))
+        routes.append(gpd.read_parquet(d / "routes.parquet"))
+        buildings.append(gpd.read_parquet(d / "buildings.parquet"))
+        info = json.loads((d / "done.json").read_text())
+        notes.extend(n for n in info["notes"] if n not in notes)
+        for k, v in info["timings_s"].items():
+            tile_timings[k] = tile_timings.get(k, 0.0) + float(v)
+        if row["status"] == "cached":
+            row["seconds"] = float(info["seconds"])
+    table = pd.concat(tables, ignore_index=True)
+    if table["site_id"].duplicated().any():
+        raise SitingError("internal error: a site was run in two tiles")
+    # the area hull of the whole extract decides "outside the study area" (a tile's hull is
+    # smaller): a site a tile flagged outside but inside the whole area has no street near
+    outside_text = "outside the study area"
+    flagged = table["reason"].eq(outside_text).to_numpy()
+    pts = gpd.GeoSeries(table.geometry.values, crs=crs).representative_point()
+    whole_inside = np.asarray(
+        shapely.intersects(shapely.buffer(hull, p.max_snap_distance_m), table.geometry.values)
+    )
+    fix = flagged & whole_inside
+    if fix.any():
+        table.loc[fix, "reason"] = (
+            f"unreachable: no street within {p.max_snap_distance_m:.0f} m of the site"
+        )
+    # exactness check of each route against its tile's buffer
+    t_index = {tid: i for i, tid in enumerate(tiles["tile_id"])}
+    site_tile = sites.set_index("site_id")["_tile"].reindex(table["site_id"]).to_numpy()
+    margin = (
+        np.array(
+            [
+                shapely.distance(pt, buffers.iloc[t_index[tid]].boundary)
+                for pt, tid in zip(pts.values, site_tile, strict=True)
+            ]
+        )
+        - SNAP_TOLERANCE_M
+    )
+    feas = table["feasible"].to_numpy(dtype=bool)
+    if mode == "existing_network":
+        mults = {**pipes.STREET_CLASS_MULTIPLIER, **p.street_class_multiplier}
+        m_min = min(min(mults.values()), pipes.STREET_DEFAULT_MULTIPLIER, ACCESS_MULTIPLIER)
+        cost = table["route_cost_eq_m"].to_numpy(dtype=float)
+        exact = ~feas | (cost <= m_min * (margin - p.max_snap_distance_m))
+    else:
+        exact = ~feas | (margin >= p.local_search_radius_m + p.max_snap_distance_m)
+    unverified = sorted(table.loc[~exact, "site_id"].astype(str))
+    geometry = table.geometry.values
+    table = pd.DataFrame(table.drop(columns="geometry"))
+    table["_geom"] = geometry
+    ranked = rank_sites(table, study.ranking, study.score_weights)
+    ranked["pareto"] = pareto_front(ranked)
+    ranked_gdf = gpd.GeoDataFrame(
+        ranked.drop(columns="_geom"), geometry=ranked["_geom"].values, crs=crs
+    )
+    # keep the single run's column order (pareto after the metrics, geometry last)
+    route_gdf = gpd.GeoDataFrame(pd.concat(routes, ignore_index=True), crs=crs)
+    route_gdf = route_gdf.merge(ranked[["site_id", "rank", "capex_eur"]], on="site_id", how="left")
+    route_gdf = route_gdf.sort_values("rank", kind="stable").reset_index(drop=True)
+    all_buildings = gpd.GeoDataFrame(pd.concat(buildings, ignore_index=True), crs=crs)
+    # the note the single run writes about an estimated network demand (study.run)
+    only_plants = network is not None and not (network["kind"] == "pipe").any()
+    if mode == "existing_network" and p.network_annual_demand_mwh <= 0 and only_plants:
+        notes.append(
+            f"the network has no pipes, only plants/connection points: its demand "
+            f"({network_mwh:,.0f} MWh/yr) is taken as all heated buildings of the extract; "
+            "set params.network_annual_demand_mwh to the utility's figure"
+        )
+    elif mode == "existing_network" and p.network_annual_demand_mwh <= 0:
+        notes.append(
+            f"the existing network's demand ({network_mwh:,.0f} MWh/yr) was estimated from the "
+            f"extract's buildings within {p.network_service_distance_m:.0f} m of its pipes; a "
+            "network larger than the extract takes more heat: set "
+            "params.network_annual_demand_mwh to the utility's figure"
+        )
+    if failed:
+        notes.append(
+            "tiles failed, their sites are missing from the ranking: "
+            + "; ".join(f"{f['tile_id']} ({f['error']})" for f in failed)
+        )
+    if unverified:
+        notes.append(
+            f"{len(unverified)} route(s) could reach beyond their tile's {overlap.min():.0f} m "
+            "overlap and may not be the cheapest (raise overlap_m): "
+            + ", ".join(unverified[:20])
+            + (" ..." if len(unverified) > 20 else "")
+        )
+    timings.update({f"tiles_sum_{k}": v for k, v in tile_timings.items()})
+    timings["total_s"] = time.perf_counter() - t0
+    report_gdf = gpd.GeoDataFrame(
+        pd.DataFrame(report).drop(columns="site_ids"), geometry=tiles.geometry.values, crs=crs
+    )
+    return TiledResults(
+        study=study,
+        sites=ranked_gdf,
+        routes=route_gdf,
+        buildings=all_buildings,
+        network=network,
+        mode=mode,
+        timings_s=timings,
+        weather=_weather(study),
+        network_demand_mwh_per_yr=network_mwh,
+        notes=notes,
+        tiles=report_gdf,
+        failed_tiles=failed,
+        unverified_sites=unverified,
+    )
+
+
+__all__ = [
+    "TiledResults",
+    "area_geometry",
+    "assign_tiles",
+    "default_overlap_m",
+    "make_tiles",
+    "run_tiled",
+]
