@@ -381,20 +381,7 @@ def run(
             "heating degree-days against the typical Danish year the specific demands assume "
             "(space heating only; hot water unchanged)"
         )
-    only_plants = area.network is not None and not (area.network["kind"] == "pipe").any()
-    if mode == "existing_network" and p.network_annual_demand_mwh <= 0 and only_plants:
-        notes.append(
-            f"the network has no pipes, only plants/connection points: its demand "
-            f"({network_mwh:,.0f} MWh/yr) is taken as all heated buildings of the extract; "
-            "set params.network_annual_demand_mwh to the utility's figure"
-        )
-    elif mode == "existing_network" and p.network_annual_demand_mwh <= 0:
-        notes.append(
-            f"the existing network's demand ({network_mwh:,.0f} MWh/yr) was estimated from the "
-            f"extract's buildings within {p.network_service_distance_m:.0f} m of its pipes; a "
-            "network larger than the extract takes more heat: set "
-            "params.network_annual_demand_mwh to the utility's figure"
-        )
+    notes.extend(network_demand_notes(area.network, p, network_mwh, mode))
     timings["recovery_s"] = time.perf_counter() - t
     bar.step("economics and ranking")
 
@@ -800,6 +787,27 @@ def _weather(study: Study) -> pd.Series:
     if study.weather_path is None:
         return typical_danish_year()
     return read_weather(study.weather_path, year=study.weather_year)
+
+
+def network_demand_notes(
+    network: gpd.GeoDataFrame | None, p: Params, network_mwh: float, mode: str
+) -> list[str]:
+    """What an analyst must know when the existing network's demand was estimated."""
+    if mode != "existing_network" or p.network_annual_demand_mwh > 0:
+        return []
+    only_plants = network is not None and not (network["kind"] == "pipe").any()
+    if only_plants:
+        return [
+            f"the network has no pipes, only plants/connection points: its demand "
+            f"({network_mwh:,.0f} MWh/yr) is taken as all heated buildings of the extract; "
+            "set params.network_annual_demand_mwh to the utility's figure"
+        ]
+    return [
+        f"the existing network's demand ({network_mwh:,.0f} MWh/yr) was estimated from the "
+        f"extract's buildings within {p.network_service_distance_m:.0f} m of its pipes; a "
+        "network larger than the extract takes more heat: set "
+        "params.network_annual_demand_mwh to the utility's figure"
+    ]
 
 
 def _climate_factor(study: Study, weather: pd.Series, p: Params) -> float:

@@ -278,8 +278,7 @@ def _prepare_tile(
     """First pass over a tile: its core's candidate sites and network-demand share, its hull."""
     try:
         from siting import demand
-        from siting.sources.osm import tag_values
-        from siting.sources.sites import NON_RESIDENTIAL_BUILDINGS, _candidates
+        from siting.sources.sites import candidate_table
         from siting.sources.stream import read_osm_parquet
         from siting.study import _climate_factor, _network_demand_mwh, _weather
 
@@ -306,28 +305,14 @@ def _prepare_tile(
         }
         buildings = osm.buildings.to_crs(crs)
         if need_sites:
-            frames = []
+            # this core's qualifying features; joined and finalised once in run_tiled
             dc = osm.data_centers.to_crs(crs)  # holds building=data_center too (read_osm)
-            if len(dc):
-                frames.append(_candidates(dc[_core_mask(dc, core)], "osm data center", 0))
             lu = osm.landuse.to_crs(crs)
-            if len(lu):
-                lu = lu[_core_mask(lu, core)]
-                frames.append(
-                    _candidates(lu[lu.area >= study.min_site_parcel_m2], "osm land use", 1)
-                )
-            if len(buildings):
-                b = buildings[_core_mask(buildings, core)]
-                kind = tag_values(b, "building").fillna("").astype(str).str.lower()
-                large = b[
-                    kind.isin(NON_RESIDENTIAL_BUILDINGS) & (b.area >= study.min_site_building_m2)
-                ]
-                frames.append(_candidates(large, "osm building", 2))
-            frames = [f for f in frames if len(f)]
-            out["candidates"] = (
-                gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
-                if frames
-                else None
+            out["candidates"] = candidate_table(
+                buildings[_core_mask(buildings, core)] if len(buildings) else buildings,
+                lu[_core_mask(lu, core)] if len(lu) else lu,
+                dc[_core_mask(dc, core)] if len(dc) else dc,
+                study,
             )
         if need_demand and network is not None and len(network) and len(buildings):
             # the single run's estimate (study._network_demand_mwh) sums buildings: near a
@@ -526,9 +511,9 @@ def run_tiled(
     from siting.ranking import pareto_front, rank_sites
     from siting.routing import ACCESS_MULTIPLIER
     from siting.sources.network import network_from_osm, read_network
-    from siting.sources.sites import SITE_COLUMNS, _dedupe, read_sites
+    from siting.sources.sites import finalize_candidates, read_sites
     from siting.sources.stream import read_osm_parquet, store_meta
-    from siting.study import _as_study, _weather
+    from siting.study import _as_study, _weather, network_demand_notes
 
     study = _as_study(study)
     p = study.params
@@ -633,17 +618,7 @@ def run_tiled(
                     "m². Give a sites file (--sites FILE) or lower the thresholds."
                 )
             cand = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=crs)
-            cand = cand.sort_values(
-                ["priority", "area_m2", "site_id"], ascending=[True, False, True]
-            )
-            cand = cand.drop_duplicates("site_id").reset_index(drop=True)
-            pts = cand.geometry.representative_point()
-            keep = _dedupe(np.column_stack([pts.x, pts.y]), min_distance_m=100.0)
-            cand = cand[keep].head(study.max_generated_sites).reset_index(drop=True)
-            cand["origin"] = cand["origin"].astype(str)
-            cand["it_load_mw"] = float(study.default_it_load_mw)
-            cand["cooling"] = study.default_cooling
-            sites = cand[SITE_COLUMNS]
+            sites = finalize_candidates(cand, study)
         inside = sites.geometry.intersects(shapely.buffer(hull, p.max_snap_distance_m))
         if not inside.any():
             raise InputDataError(
@@ -816,21 +791,7 @@ def run_tiled(
     route_gdf = route_gdf.merge(ranked[["site_id", "rank", "capex_eur"]], on="site_id", how="left")
     route_gdf = route_gdf.sort_values("rank", kind="stable").reset_index(drop=True)
     all_buildings = gpd.GeoDataFrame(pd.concat(buildings, ignore_index=True), crs=crs)
-    # the note the single run writes about an estimated network demand (study.run)
-    only_plants = network is not None and not (network["kind"] == "pipe").any()
-    if mode == "existing_network" and p.network_annual_demand_mwh <= 0 and only_plants:
-        notes.append(
-            f"the network has no pipes, only plants/connection points: its demand "
-            f"({network_mwh:,.0f} MWh/yr) is taken as all heated buildings of the extract; "
-            "set params.network_annual_demand_mwh to the utility's figure"
-        )
-    elif mode == "existing_network" and p.network_annual_demand_mwh <= 0:
-        notes.append(
-            f"the existing network's demand ({network_mwh:,.0f} MWh/yr) was estimated from the "
-            f"extract's buildings within {p.network_service_distance_m:.0f} m of its pipes; a "
-            "network larger than the extract takes more heat: set "
-            "params.network_annual_demand_mwh to the utility's figure"
-        )
+    notes.extend(network_demand_notes(network, p, network_mwh, mode))
     if failed:
         notes.append(
             "tiles failed, their sites are missing from the ranking: "

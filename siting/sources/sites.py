@@ -129,9 +129,29 @@ def generate_sites(
 
     In priority order: existing data centers, industrial/commercial land-use parcels of
     at least `min_site_parcel_m2`, and non-residential buildings of at least
-    `min_site_building_m2` not inside a chosen parcel. Candidates closer than 100 m to
-    one already kept are dropped (de-duplication). Ids come from OSM ids, so they are
-    stable across runs; at most `max_generated_sites` are kept, largest first.
+    `min_site_building_m2`. Candidates closer than 100 m to one already kept are dropped
+    (de-duplication). Ids come from OSM ids, so they are stable across runs; at most
+    `max_generated_sites` are kept, largest first.
+    """
+    crs = buildings.crs if len(buildings) else landuse.crs
+    cand = candidate_table(buildings, landuse, data_centers, study)
+    if cand is None:
+        return gpd.GeoDataFrame(columns=SITE_COLUMNS, geometry="geometry", crs=crs)
+    sites = finalize_candidates(cand, study)
+    log.info("generated %d candidate sites from OSM", len(sites))
+    return sites
+
+
+def candidate_table(
+    buildings: gpd.GeoDataFrame,
+    landuse: gpd.GeoDataFrame,
+    data_centers: gpd.GeoDataFrame,
+    study: Study,
+) -> gpd.GeoDataFrame | None:
+    """Every OSM feature that qualifies as a candidate, with `priority` and `area_m2`.
+
+    Not yet sorted or de-duplicated (see :func:`finalize_candidates`), so tables of
+    several tiles can be joined first and finalised once. None when nothing qualifies.
     """
     crs = buildings.crs if len(buildings) else landuse.crs
     frames = []
@@ -148,8 +168,12 @@ def generate_sites(
         frames.append(_candidates(large, "osm building", priority=2))
     frames = [f for f in frames if len(f)]
     if not frames:
-        return gpd.GeoDataFrame(columns=SITE_COLUMNS, geometry="geometry", crs=crs)
-    cand = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
+        return None
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
+
+
+def finalize_candidates(cand: gpd.GeoDataFrame, study: Study) -> gpd.GeoDataFrame:
+    """Sort, de-duplicate (100 m), cap at `max_generated_sites` and give study defaults."""
     # stable order: priority, then larger first, then id (no ties left to chance)
     cand = cand.sort_values(["priority", "area_m2", "site_id"], ascending=[True, False, True])
     cand = cand.drop_duplicates("site_id").reset_index(drop=True)
@@ -159,7 +183,6 @@ def generate_sites(
     cand["origin"] = cand["origin"].astype(str)
     cand["it_load_mw"] = float(study.default_it_load_mw)
     cand["cooling"] = study.default_cooling
-    log.info("generated %d candidate sites from OSM", len(cand))
     return cand[SITE_COLUMNS]
 
 
