@@ -21,8 +21,6 @@ import io
 import logging
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from siting.config import Params
-from siting.errors import OutputError, SitingError
+from siting.errors import SitingError
 
 log = logging.getLogger(__name__)
 
@@ -602,46 +600,12 @@ def build_report(results, out_dir: str | os.PathLike[str], *, osm=None) -> Path:
 
 
 def _write_atomically(out: Path, figures: dict[str, bytes], page: str) -> Path:
-    created = [p for p in (out, *out.parents) if not p.exists()]
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".siting-report-", dir=out))
-    except OSError as exc:
-        _remove_empty(created)
-        raise OutputError(
-            f"report folder {out} cannot be created or written ({exc.strerror or exc}); choose "
-            "another --out folder."
-        ) from exc
-    ok = False
-    moved: list[Path] = []
-    try:
-        staged = []
+    from siting.outputs import staged_output
+
+    with staged_output(out, "report") as stage:
         for name, data in figures.items():
-            (tmp / name).write_bytes(data)
-            staged.append(name)
-        (tmp / REPORT_NAME).write_text(page, encoding="utf-8")
-        for name in [*staged, REPORT_NAME]:  # the page last: it exists only when complete
-            os.chmod(tmp / name, 0o644)
-            os.replace(tmp / name, out / name)
-            moved.append(out / name)
-        ok = True
-        return out / REPORT_NAME
-    except OSError as exc:
-        raise OutputError(
-            f"could not write the report to {out} ({exc.strerror or exc}); check free disk "
-            "space and permissions."
-        ) from exc
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not ok:
-            for path in moved:  # figures without their page would be a partial report
-                path.unlink(missing_ok=True)
-            _remove_empty(created)
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    for folder in folders:
-        try:
-            folder.rmdir()
-        except OSError:
-            return
+            (stage.dir / name).write_bytes(data)
+        (stage.dir / REPORT_NAME).write_text(page, encoding="utf-8")
+        # the page last: it exists only when its figures do
+        final = stage.publish([*figures, REPORT_NAME])
+    return final[REPORT_NAME]

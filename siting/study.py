@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -20,7 +17,7 @@ import shapely
 from siting import cache, demand, economics, pipes, recovery
 from siting.area import Area, reproject
 from siting.config import Params, Study
-from siting.errors import InputDataError, OutputError, SitingError
+from siting.errors import InputDataError, SitingError
 from siting.ranking import pareto_front, rank_sites
 from siting.routing import (
     ACCESS_MULTIPLIER,
@@ -36,24 +33,8 @@ from siting.sources.sites import generate_sites, read_sites
 
 log = logging.getLogger(__name__)
 
-BUILDING_COLUMNS = [
-    "osm_id",
-    "building",
-    "name",
-    "building_class",
-    "residential",
-    "levels",
-    "levels_source",
-    "footprint_m2",
-    "floor_area_m2",
-    "net_floor_area_m2",
-    "construction_period",
-    "dwellings",
-    "specific_demand_kwh_per_m2",
-    "heat_demand_mwh_per_yr",
-    "peak_heat_mw",
-    "source",
-]
+# the buildings layer: OSM identity, then every column siting.demand.estimate adds
+BUILDING_COLUMNS = ["osm_id", "building", "name", *demand.OUTPUT_COLUMNS]
 
 
 @dataclass
@@ -126,76 +107,32 @@ class Results:
         when all are complete, so a failure never leaves half-written outputs.
         ``self_contained=True`` writes a map that opens without a network (see `map`).
         """
-        out = Path(out_dir or self.study.out_dir).expanduser()
-        created = _missing_parents(out)
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=".siting-tmp-", dir=out))
-        except OSError as exc:
-            _remove_empty(created)
-            raise OutputError(
-                f"output folder {out} cannot be created or written ({exc.strerror or exc}); "
-                "choose another --out folder (one you can write to, not an existing file)."
-            ) from exc
-        ok = False
-        try:
-            written = {"ranking": tmp / "ranking.csv", "gpkg": tmp / "results.gpkg"}
-            self.ranking.to_csv(written["ranking"], index=False)
-            _write_layer(self.sites, written["gpkg"], "sites")
-            _write_layer(self.routes, written["gpkg"], "routes")
-            _write_layer(self.buildings, written["gpkg"], "buildings")
+        from siting.outputs import staged_output
+
+        with staged_output(Path(out_dir or self.study.out_dir)) as stage:
+            tmp = stage.dir
+            names = {"ranking": "ranking.csv", "gpkg": "results.gpkg"}
+            self.ranking.to_csv(tmp / names["ranking"], index=False)
+            gpkg = tmp / names["gpkg"]
+            _write_layer(self.sites, gpkg, "sites")
+            _write_layer(self.routes, gpkg, "routes")
+            _write_layer(self.buildings, gpkg, "buildings")
             if self.street_density is not None:
                 lhd = self.street_density
-                _write_layer(
-                    lhd[lhd["heat_demand_mwh_per_yr"] > 0], written["gpkg"], "street_heat_density"
-                )
+                _write_layer(lhd[lhd["heat_demand_mwh_per_yr"] > 0], gpkg, "street_heat_density")
+            if self.network is not None and len(self.network):
+                _write_layer(self.network, gpkg, "network")
             if len(self.buildings):
                 from siting.raster import heat_density
 
-                # Hotmaps-compatible 100 m grid in EPSG:3035, MWh/ha/yr (issue: rasters out)
-                written["heat_density"] = heat_density(
-                    self.buildings, tmp / "heat_density.tif", source=self.study.name
-                )
-            if self.network is not None and len(self.network):
-                _write_layer(self.network, written["gpkg"], "network")
+                # Hotmaps-compatible 100 m grid in EPSG:3035, MWh/ha/yr
+                names["heat_density"] = "heat_density.tif"
+                heat_density(self.buildings, tmp / names["heat_density"], source=self.study.name)
             if map_html:
-                written["map"] = tmp / "map.html"
-                self.map(self_contained=self_contained).save(str(written["map"]))
-            final = {}
-            for key, path in written.items():
-                target = out / path.name
-                os.replace(path, target)
-                final[key] = target
-            ok = True
-            return final
-        except OSError as exc:
-            raise OutputError(
-                f"could not write the results to {out} ({exc.strerror or exc}); check free disk "
-                "space and permissions, or choose another --out folder."
-            ) from exc
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if not ok:
-                _remove_empty(created)
-
-
-def _missing_parents(path: Path) -> list[Path]:
-    """`path` and its ancestors that do not exist yet, deepest first."""
-    missing = []
-    for p in (path, *path.parents):
-        if p.exists():
-            break
-        missing.append(p)
-    return missing
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    """Remove folders a failed write created, deepest first, if they are still empty."""
-    for folder in folders:
-        try:
-            folder.rmdir()
-        except OSError:
-            return
+                names["map"] = "map.html"
+                self.map(self_contained=self_contained).save(str(tmp / names["map"]))
+            final = stage.publish(list(names.values()))
+        return {key: final[name] for key, name in names.items()}
 
 
 def _write_layer(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
