@@ -17,7 +17,7 @@ import shapely
 from siting import cache, demand, economics, pipes, recovery
 from siting.area import Area, reproject
 from siting.config import Params, Study
-from siting.errors import InputDataError, SitingError
+from siting.errors import InputDataError, RoutingError, SitingError
 from siting.ranking import pareto_front, rank_sites
 from siting.routing import (
     ACCESS_MULTIPLIER,
@@ -210,15 +210,29 @@ def run(
         osm = read_osm(study.osm_path, streets=cached is None)
     if network is None and study.network_path is not None:
         network = read_network(study.network_path)
-    elif network is None and study.use_osm_network:
+    network_from_extract = False
+    if network is None and study.use_osm_network:
         network = network_from_osm(osm.heat_pipes, osm.heat_plants)
+        network_from_extract = network is not None
+    fallback_note = None
     area = Area.from_osm(
         osm,
         network,
         crs=study.crs if cached is None else cached.graph.crs,
         streets_hull=None if cached is None else cached.streets_hull,
     )
-    _check_network_near(area, p.max_snap_distance_m)
+    try:
+        _check_network_near(area, p.max_snap_distance_m)
+    except InputDataError:
+        if not network_from_extract:
+            raise  # the user's own network file: say it does not fit
+        # heat pipes the extract happens to hold but no street reaches: not a network a
+        # site could tap, so plan new local networks rather than fail the study
+        area.network = None
+        fallback_note = (
+            "the extract's OSM heat pipes lie away from its streets and cannot be tapped; "
+            "the study planned new local networks instead (give --network to use a network)"
+        )
     timings["read_s"] = time.perf_counter() - t0
     bar.step("estimating demand")
 
@@ -297,10 +311,20 @@ def run(
         else "new_local_network"
     )
     if mode == "existing_network":
-        table, routes = _existing_network(
-            graph, area.network, sites, table, p, study.max_route_geometries
-        )
-    else:
+        try:
+            table, routes = _existing_network(
+                graph, area.network, sites, table, p, study.max_route_geometries
+            )
+        except RoutingError:
+            if not network_from_extract:
+                raise
+            area.network, mode = None, "new_local_network"
+            fallback_note = (
+                "the extract's OSM heat pipes are not within "
+                f"{p.max_snap_distance_m:.0f} m of a routable street; the study planned new "
+                "local networks instead (give --network to use a network)"
+            )
+    if mode == "new_local_network":
         table, routes = _local_networks(graph, buildings, sites, table, p)
     table.loc[~inside.to_numpy(), ["feasible", "reason"]] = [False, "outside the study area"]
     timings["routing_s"] = time.perf_counter() - t
@@ -319,6 +343,8 @@ def run(
             "(space heating only; hot water unchanged)"
         )
     notes.extend(network_demand_notes(area.network, p, network_mwh, mode))
+    if fallback_note:
+        notes.append(fallback_note)
     timings["recovery_s"] = time.perf_counter() - t
     bar.step("economics and ranking")
 

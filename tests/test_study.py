@@ -273,3 +273,23 @@ def test_street_heat_density_layer(demo_results, tmp_path):
     files = demo_results.to_files(tmp_path / "o", map_html=False)
     layer = gpd.read_file(files["gpkg"], layer="street_heat_density")
     assert len(layer) == int((lhd["heat_demand_mwh_per_yr"] > 0).sum())
+
+
+def test_osm_heat_pipes_away_from_streets_fall_back_to_local_networks(helsinki_osm, tmp_path):
+    """Stray OSM heat pipes no street reaches do not fail a default study (issue 2 checks)."""
+    import dataclasses
+
+    import shapely
+
+    far = gpd.GeoDataFrame(
+        geometry=[shapely.LineString([(25.30, 60.30), (25.31, 60.30)])], crs="EPSG:4326"
+    )  # ~25 km north-east of the extract
+    osm = dataclasses.replace(helsinki_osm, heat_pipes=far)
+    r = siting.run(siting.demo_study(tmp_path), osm=osm)
+    assert r.mode == "new_local_network"
+    assert any("planned new local networks" in n for n in r.notes)
+    # the same pipes given as the user's own network file are an error naming the problem
+    path = tmp_path / "far.geojson"
+    far.to_file(path)
+    with pytest.raises(siting.SitingError, match="km from the streets"):
+        siting.run(siting.demo_study(tmp_path).replace(network_path=path), osm=helsinki_osm)
