@@ -92,3 +92,37 @@ def site_figure(results: Any, site_id: str | None = None):
     ax2.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def monthly_svg(hourly: pd.DataFrame, width: int = 300, height: int = 110) -> str:
+    """A small inline SVG of monthly heat available vs delivered (GWh), for map popups.
+
+    Plain SVG, no script or image file, so it works in offline maps too.
+    """
+    monthly = hourly[["available_mw", "delivered_mw"]].groupby(hourly.index.month).sum() / 1e3
+    top = float(monthly.to_numpy().max()) or 1.0
+    left, bottom, plot_h = 4, height - 16, height - 30
+    slot = (width - left) / 12
+    bars = []
+    for i, (month, row) in enumerate(monthly.iterrows()):
+        x = left + i * slot
+        for j, (col, color) in enumerate(
+            (("available_mw", "#9ecae1"), ("delivered_mw", "#d94801"))
+        ):
+            h = plot_h * row[col] / top
+            bars.append(
+                f'<rect x="{x + 1 + j * slot / 2.4:.1f}" y="{bottom - h:.1f}" '
+                f'width="{slot / 2.6:.1f}" height="{h:.1f}" fill="{color}"/>'
+            )
+        bars.append(
+            f'<text x="{x + slot / 2:.1f}" y="{height - 4}" font-size="8" '
+            f'text-anchor="middle">{"JFMAMJJASOND"[int(month) - 1]}</text>'
+        )
+    title = (
+        f'<text x="{left}" y="10" font-size="9">Monthly heat, GWh (max {top:.1f}): '
+        '<tspan fill="#6baed6">available</tspan> vs <tspan fill="#d94801">delivered</tspan></text>'
+    )
+    return (
+        f'<div class="siting-monthly"><svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" role="img">{title}{"".join(bars)}</svg></div>'
+    )

@@ -850,7 +850,11 @@ def _rank_icon(label: str, color: str, feasible: bool) -> folium.DivIcon:
 
 
 def _add_sites_layer(
-    m: folium.Map, sites: gpd.GeoDataFrame, colors: pd.Series, best: pd.Series | None
+    m: folium.Map,
+    sites: gpd.GeoDataFrame,
+    colors: pd.Series,
+    best: pd.Series | None,
+    charts: dict[str, str] | None = None,
 ) -> None:
     layer = folium.FeatureGroup(name=SITES_LAYER, show=True)
     points = sites.copy()
@@ -873,7 +877,10 @@ def _add_sites_layer(
             location=[row.geometry.y, row.geometry.x],
             icon=_rank_icon(str(int(rank)) if rank is not None else "?", row["_color"], ok),
             tooltip=folium.Tooltip(tip),
-            popup=folium.Popup(_site_popup_html(row, best), max_width=400),
+            popup=folium.Popup(
+                _site_popup_html(row, best) + (charts or {}).get(str(row["site_id"]), ""),
+                max_width=400,
+            ),
             # Leaflet stacks markers by latitude; keep the better rank on top instead.
             z_index_offset=1000 * i,
         ).add_to(layer)
@@ -1010,12 +1017,14 @@ def study_map(
     self_contained: bool = False,
     street_density: gpd.GeoDataFrame | None = None,
     max_street_edges: int = 3_000,
+    site_charts: dict[str, str] | None = None,
 ) -> folium.Map:
     """Build the study map: ranked sites, top-N routes, DH network and heat density.
 
     `street_density` (from :func:`siting.heat_density.street_linear_heat_density`) adds a
     hidden-by-default layer of the streets whose linear heat density is viable for district
-    heating, at most `max_street_edges` of the densest.
+    heating, at most `max_street_edges` of the densest. `site_charts` maps a site id to HTML
+    (e.g. :func:`siting.figures.monthly_svg`) appended to that site's popup.
 
     Parameters
     ----------
@@ -1111,7 +1120,7 @@ def study_map(
             dn_of = dict(zip(sites["site_id"].astype(str), sites["pipe_dn"], strict=True))
             routes = routes.assign(pipe_dn=routes["site_id"].astype(str).map(dn_of))
         _add_routes_layer(m, routes, top_ids, rank_of, top_n_routes)
-    _add_sites_layer(m, sites, colors, _best_site(sites))
+    _add_sites_layer(m, sites, colors, _best_site(sites), site_charts)
     _add_legend(m, rank_cmap)
 
     n_feasible = int(sites["feasible"].fillna(False).astype(bool).sum())

@@ -86,6 +86,8 @@ class Results:
         kwargs.setdefault("top_n_routes", self.study.top_n_routes)
         kwargs.setdefault("title", f"siting: {self.study.name}")
         kwargs.setdefault("street_density", self.street_density)
+        if "site_charts" not in kwargs and self.weather is not None:
+            kwargs["site_charts"] = self._monthly_charts(kwargs["top_n_routes"])
         return study_map(
             self.sites,
             self.routes,
@@ -94,6 +96,15 @@ class Results:
             self_contained=self_contained,
             **kwargs,
         )
+
+    def _monthly_charts(self, n: int) -> dict[str, str]:
+        """Monthly available/delivered SVGs for the popups of the n best feasible sites."""
+        from siting.figures import monthly_svg, site_hourly
+
+        if self.sites.empty or not (self.sites.get("recovery_model") == "hourly").any():
+            return {}
+        best = self.sites[self.sites["feasible"]].head(n)["site_id"].astype(str)
+        return {sid: monthly_svg(site_hourly(self, sid)) for sid in best}
 
     def to_files(
         self,

@@ -267,6 +267,12 @@ def test_popup_opens(chrome, page_state):
     )
     assert content and content.startswith("#1 ") and "LCOH" in content, content
     assert "Why this rank: Ranked first" in content, content
+    # the monthly chart is drawn in the popup (inline SVG: 24 bars)
+    bars = chrome.execute_script(
+        "return document.querySelectorAll('.leaflet-popup-content .siting-monthly rect').length"
+    )
+    assert bars == 24
+    chrome.save_screenshot(str(SCREENSHOT.with_name("demo_popup.png")))
     assert [e for e in chrome.get_log("browser") if e["level"] == "SEVERE"] == []
 
 

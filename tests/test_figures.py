@@ -36,3 +36,17 @@ def test_site_figure_and_errors(demo_results):
     with pytest.raises(ConfigError, match="nope"):
         site_hourly(demo_results, "nope")
     assert np.isfinite(fig.axes[0].get_ylim()).all()
+
+
+def test_popups_carry_monthly_charts(demo_results):
+    """Each top site's popup has a monthly SVG whose bars follow its hourly operation."""
+    from siting.figures import monthly_svg
+
+    html = demo_results.map().get_root().render()
+    assert html.count('class="siting-monthly"') == int(demo_results.sites["feasible"].sum())
+    svg = monthly_svg(site_hourly(demo_results, "hel-7"))
+    # 12 months x 2 bars; July's delivered bar (demand-limited) is shorter than January's
+    import re
+
+    heights = [float(h) for h in re.findall(r'height="([0-9.]+)" fill="#d94801"', svg)]
+    assert len(heights) == 12 and heights[6] < 0.5 * heights[0]
