@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import networkx as nx
@@ -338,23 +339,26 @@ class StreetGraph:
         excluded: tuple[str, ...] = (),
         railways: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
         crossing_cost_eur: float = 0.0,
+        to_crs: Any = None,
     ) -> StreetGraph:
-        """Build from a networkx/osmnx graph with node `x`, `y` (projected) and edge `highway`.
+        """Build from a networkx/osmnx graph: node `x`, `y`, edge `highway` (and `geometry`).
 
-        Edge `geometry` is used when present, else a straight line between the nodes;
-        `length` is recomputed from the geometry so it is in the graph's CRS units.
+        Any osmnx graph works, projected or not: `graph.graph["crs"]` says where the
+        coordinates are, and a graph in degrees is projected to `to_crs` (default: its local
+        UTM zone). Edge `geometry` is used when present (turned to run from `u` to `v`),
+        else a straight line between the nodes; lengths are recomputed in metres.
         """
         crs = graph.graph.get("crs")
         rows = []
         for a, b, data in graph.edges(data=True):
+            start = (graph.nodes[a]["x"], graph.nodes[a]["y"])
             geom = data.get("geometry")
             if geom is None:
-                geom = shapely.LineString(
-                    [
-                        (graph.nodes[a]["x"], graph.nodes[a]["y"]),
-                        (graph.nodes[b]["x"], graph.nodes[b]["y"]),
-                    ]
-                )
+                geom = shapely.LineString([start, (graph.nodes[b]["x"], graph.nodes[b]["y"])])
+            elif shapely.distance(shapely.get_point(geom, -1), shapely.Point(start)) < (
+                shapely.distance(shapely.get_point(geom, 0), shapely.Point(start))
+            ):
+                geom = shapely.reverse(geom)  # the node ids carry the topology
             rows.append((a, b, data.get("highway", "unclassified"), geom))
         if not rows:
             raise InputDataError("the street graph has no edges; nothing can be routed.")
@@ -363,6 +367,13 @@ class StreetGraph:
             geometry=[r[3] for r in rows],
             crs=crs,
         )
+        if streets.crs is None:
+            raise InputDataError(
+                "the networkx graph has no CRS (graph.graph['crs']); osmnx graphs carry one, "
+                "set it for your own graph (e.g. G.graph['crs'] = 'EPSG:4326')."
+            )
+        if to_crs is not None or not streets.crs.is_projected:
+            streets = streets.to_crs(to_crs or streets.estimate_utm_crs())
         return cls.from_streets(streets, multipliers, excluded, railways, crossing_cost_eur)
 
     def to_networkx(self) -> nx.MultiGraph:

@@ -171,6 +171,7 @@ def run(
     tiles: Any = None,
     client: Any = None,
     progress: bool = False,
+    street_graph: Any = None,
 ) -> Results:
     """Run a study: read inputs, estimate demand, route, model recovery and economics, rank.
 
@@ -178,6 +179,9 @@ def run(
     ----------
     config : a :class:`Study`, a mapping, or a YAML path.
     osm, network, sites : already-loaded inputs (override the paths in `config`).
+    street_graph : a networkx street graph to route on instead of the extract's streets
+        (e.g. ``osmnx.graph_from_place(...)``, projected or not), or a `StreetGraph`.
+    progress : show a progress bar over the stages.
     tiles, client : run tile by tile on Dask (:func:`siting.tiles.run_tiled`): `tiles` a
         number of grid tiles or :func:`siting.tiles.make_tiles` output (default 4 when only
         `client` is given); `client` a dask.distributed Client or scheduler address (default
@@ -284,7 +288,21 @@ def run(
         )
 
     t = time.perf_counter()
-    if cached is not None:
+    if street_graph is not None:
+        # the user's own graph (osmnx or any networkx street graph), in the study CRS
+        graph = (
+            street_graph
+            if isinstance(street_graph, StreetGraph)
+            else StreetGraph.from_networkx(
+                street_graph,
+                multipliers,
+                p.excluded_highways,
+                railways=area.railways,
+                crossing_cost_eur=p.crossing_cost_eur,
+                to_crs=area.crs,
+            )
+        )
+    elif cached is not None:
         graph = cached.graph
         log.info("street graph from the cache: %s", cached.path)
     else:

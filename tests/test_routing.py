@@ -444,3 +444,27 @@ def test_local_network_pipes_sized_by_downstream_peak(detour_graph):
         + 5 * trench_cost_eur_per_m(4.0)
     )
     assert net.pipe_capex_eur == pytest.approx(eur)
+
+
+def test_an_osmnx_style_graph_routes_like_the_extract(helsinki_osm, tmp_path):
+    """A networkx MultiDiGraph in lon/lat, as osmnx builds it (geometry, highway, crs),
+    gives the study the same routes as the extract's own streets."""
+    import siting
+
+    st = helsinki_osm.streets  # EPSG:4326 segments with u, v, highway
+    g = nx.MultiDiGraph(crs="EPSG:4326")
+    first = shapely.get_coordinates(shapely.get_point(st.geometry.values, 0))
+    last = shapely.get_coordinates(shapely.get_point(st.geometry.values, -1))
+    rows = zip(st["u"], st["v"], st["highway"], st.geometry, strict=True)
+    for i, (u, v, hw, geom) in enumerate(rows):
+        g.add_node(u, x=first[i][0], y=first[i][1])
+        g.add_node(v, x=last[i][0], y=last[i][1])
+        # osmnx keeps both directions; store one reversed to check the orientation fix
+        g.add_edge(u, v, highway=hw, geometry=geom)
+        g.add_edge(v, u, highway=hw, geometry=shapely.reverse(geom))
+    study = siting.demo_study(tmp_path)
+    ours = siting.run(study, osm=helsinki_osm).sites.set_index("site_id")
+    theirs = siting.run(study, osm=helsinki_osm, street_graph=g).sites.set_index("site_id")
+    ok = ours.index[ours["feasible"]]
+    assert np.allclose(theirs.loc[ok, "route_length_m"], ours.loc[ok, "route_length_m"], rtol=1e-6)
+    assert (theirs.loc[ok, "rank"] == ours.loc[ok, "rank"]).all()
