@@ -26,10 +26,10 @@ from numpy.typing import ArrayLike, NDArray
 
 from siting.errors import ConfigError
 from siting.recovery import (
-    ENEFG_ERF_THRESHOLDS,
     ETA_LORENZ,
     PUE,
     carnot_cop,
+    enefg_flags,
     jesper_cop,
     lorenz_cop,
 )
@@ -688,9 +688,7 @@ def hourly_recovery(
         full_load_hours=out(full_load),
         cop_effective=out(cop_eff),
         erf=out(erf),
-        meets_enefg_2026=out(erf >= ENEFG_ERF_THRESHOLDS[2026]),
-        meets_enefg_2027=out(erf >= ENEFG_ERF_THRESHOLDS[2027]),
-        meets_enefg_2028=out(erf >= ENEFG_ERF_THRESHOLDS[2028]),
+        **{k: out(v) for k, v in enefg_flags(erf).items()},
         storage_gain_mwh_per_yr=out(totals["storage_gain"]),
         hourly=hourly_out,
     )

@@ -24,6 +24,7 @@ __all__ = [
     "CAPTURE_FRACTION_DLC",
     "CAPTURE_FRACTION_IMMERSION",
     "ENEFG_ERF_THRESHOLDS",
+    "enefg_flags",
     "ETA_LORENZ",
     "HOURS_PER_YR",
     "JESPER_DT_MAX_K",
@@ -388,10 +389,14 @@ def annual_recovery(
         reused_heat_mwh_per_yr=_out(reused),
         dc_energy_mwh_per_yr=_out(dc_energy),
         erf=_out(erf),
-        meets_enefg_2026=_out(erf >= ENEFG_ERF_THRESHOLDS[2026]),
-        meets_enefg_2027=_out(erf >= ENEFG_ERF_THRESHOLDS[2027]),
-        meets_enefg_2028=_out(erf >= ENEFG_ERF_THRESHOLDS[2028]),
+        **{k: _out(v) for k, v in enefg_flags(erf).items()},
     )
+
+
+def enefg_flags(erf: ArrayLike) -> dict[str, Any]:
+    """`meets_enefg_2026/2027/2028`: ERF >= 10/15/20 % (EnEfG §11, MODEL.md §5)."""
+    erf = np.asarray(erf, dtype=float)
+    return {f"meets_enefg_{year}": erf >= level for year, level in ENEFG_ERF_THRESHOLDS.items()}
 
 
 def homes_served(

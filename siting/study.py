@@ -1062,8 +1062,8 @@ def _economics(table: pd.DataFrame, p: Params) -> pd.DataFrame:
         feas, t["recovered_heat_mwh_per_yr"].to_numpy() - reused, t["recovered_heat_mwh_per_yr"]
     )
     t["erf"] = erf
-    for year, level in recovery.ENEFG_ERF_THRESHOLDS.items():
-        t[f"meets_enefg_{year}"] = erf >= level
+    for col, flags in recovery.enefg_flags(erf).items():
+        t[col] = flags
     for col in ("capex_eur", "heat_pump_capex_eur", "pipe_capex_eur", "station_capex_eur"):
         t.loc[~feas, col] = np.nan
     return t
