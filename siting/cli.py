@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--quiet", "-q", action="store_true", help="print only errors")
+    common.add_argument(
+        "--verbose", "-v", action="store_true", help="log each stage (files read, graph, ...)"
+    )
     common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     common.add_argument("--no-map", action="store_true", help="skip writing map.html")
     common.add_argument(
@@ -125,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, required=True, help="folder for the report")
     report.add_argument("--demo", action="store_true", help="report on the built-in demo study")
     report.add_argument("--quiet", "-q", action="store_true", help="print only errors")
+    report.add_argument("--verbose", "-v", action="store_true", help="log each stage")
     report.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     return parser
 
@@ -175,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
+    # warnings by default (the progress bar and the summary say the rest); -v for each stage
+    verbose = getattr(args, "verbose", False)
+    level = logging.DEBUG if args.debug else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("pyogrio", "fiona", "rasterio", "urllib3", "matplotlib", "pyrosm"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
