@@ -826,11 +826,10 @@ def _route_geometry(
         parts.append(shapely.LineString([conn.network_points_xy[j], conn.taps.point_xy[j]]))
         parts.append(_partial_edge(graph, ej, float(conn.taps.t[j]), t_root))
         add(ej, abs(t_root - conn.taps.t[j]) * graph.edge_length_m[ej])
-        if len(nodes) > 1:
-            edges = graph.edge_between(np.asarray(nodes[:-1]), np.asarray(nodes[1:]))
-            parts.extend(graph.edge_geometry[edges])
-            for edge in edges:
-                add(int(edge), graph.edge_length_m[edge])
+        street = route_along(graph, nodes)
+        parts.append(street.geometry)
+        for key, metres in street.length_by_class_m.items():
+            classes[key] = classes.get(key, 0.0) + metres
         t_end = 0.0 if graph.edge_u[e] == end else 1.0
         parts.append(_partial_edge(graph, e, t_end, t))
         add(e, abs(t - t_end) * graph.edge_length_m[e])
@@ -1126,21 +1125,14 @@ def _size_local_network(
     net.trench_by_dn_m = {int(k): float(v) for k, v in by_dn.items() if v > 0}
 
 
-def network_connection_points(network: gpd.GeoDataFrame, spacing_m: float = 25.0) -> np.ndarray:
-    """Points where a site may tap the network: pipes densified every `spacing_m`, plus plants.
-
-    Tapping is possible anywhere along a pipe, not only at its vertices, so long
-    segments are densified (segmentize) before taking their coordinates.
-    """
-    return network_tap_points(network, spacing_m)[0]
-
-
 def network_tap_points(
     network: gpd.GeoDataFrame, spacing_m: float = 25.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`network_connection_points` and, per point, the position of its network row.
+    """Points where a site may tap the network, and per point the position of its row.
 
-    The row gives the point its pipe's attributes (`supply_temp_c`, `capacity_mw`).
+    Pipes are densified every `spacing_m` (a pipe can be tapped anywhere along it, not only
+    at its vertices); plants and connection points count once. The row gives the point its
+    pipe's attributes (`supply_temp_c`, `capacity_mw`).
     """
     kind = network["kind"].to_numpy()
     geoms = network.geometry.values

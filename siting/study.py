@@ -758,13 +758,6 @@ def _local_networks(
     return table, _routes_gdf(rows, sites.crs)
 
 
-def _flatten_lines(geoms: list) -> list:
-    out = []
-    for g in geoms:
-        out.extend(g.geoms if hasattr(g, "geoms") else [g])
-    return out
-
-
 def _routes_gdf(rows: list[dict], crs: Any) -> gpd.GeoDataFrame:
     cols = ["site_id", "mode", "length_m", "street_length_m", "length_by_class_m", "geometry"]
     if not rows:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import math
 from pathlib import Path
 
 import geopandas as gpd
@@ -219,9 +218,3 @@ def _dedupe(xy: np.ndarray, min_distance_m: float) -> np.ndarray:
         if keep[i]:
             keep[j] = False
     return keep
-
-
-def check_it_load(it_load_mw: float, site_id: str) -> None:
-    """Raise a ConfigError unless the IT load is a positive finite number of MW."""
-    if not (math.isfinite(it_load_mw) and it_load_mw > 0):
-        raise ConfigError(f"site {site_id!r}: it_load_mw must be > 0 MW, got {it_load_mw!r}.")
