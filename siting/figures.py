@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 
 from siting.errors import ConfigError
+from siting.hourly import network_demand_profile
+from siting.stages.operate import run_hourly
 
 
 def site_hourly(results: Any, site_id: str) -> pd.DataFrame:
@@ -17,9 +19,6 @@ def site_hourly(results: Any, site_id: str) -> pd.DataFrame:
     network, after the route's losses), `network_demand_mw` (the demand it serves),
     `electricity_mw`, and `cop`; indexed by the study's weather hours.
     """
-    from siting.hourly import network_demand_profile
-    from siting.study import run_hourly
-
     sites = results.sites.set_index("site_id")
     if site_id not in sites.index:
         raise ConfigError(f"site {site_id!r} is not in the results; see results.sites.site_id.")

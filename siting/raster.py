@@ -28,6 +28,7 @@ from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from siting.area import require_metric
+from siting.demand import FULL_LOAD_HOURS_H
 from siting.errors import ConfigError, CRSError, InputDataError
 
 log = logging.getLogger(__name__)
@@ -498,8 +499,6 @@ def allocate_to_buildings(
     out[column] = demand
     if column == HEAT_COLUMN:
         if "peak_heat_mw" in out.columns:
-            from siting.demand import FULL_LOAD_HOURS_H
-
             out["peak_heat_mw"] = demand / FULL_LOAD_HOURS_H
         if "source" in out.columns:
             out["source"] = out["source"].astype(object) + ";heat:raster"

@@ -28,8 +28,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from siting import hourly
 from siting.config import Params
 from siting.errors import SitingError
+from siting.figures import site_hourly
+from siting.outputs import staged_output
+from siting.sensitivity import DEFAULT_RANGES
+from siting.sensitivity import sensitivity as sweep
+from siting.sources.weather import typical_danish_year
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +157,6 @@ def sensitivity(results, site_id: str | None = None, osm=None) -> tuple[float, l
     re-priced, the others re-run on the extract). Returns (base LCOH, one bar per input,
     largest swing first).
     """
-    from siting.sensitivity import DEFAULT_RANGES
-    from siting.sensitivity import sensitivity as sweep
 
     row = _site_row(results, site_id)
     res = sweep(results, params=list(DEFAULT_RANGES), site_id=str(row["site_id"]), osm=osm)
@@ -251,8 +255,6 @@ def _hourly_of_results(results, row: pd.Series) -> tuple[np.ndarray, np.ndarray,
     if "recovery_model" in row.index and str(row["recovery_model"]) != "hourly":
         return None
     try:
-        from siting.figures import site_hourly
-
         hourly = site_hourly(results, str(row["site_id"]))
     except (ImportError, SitingError, KeyError, ValueError) as exc:
         log.info("report: the study's hourly operation is not available (%s)", exc)
@@ -281,8 +283,6 @@ def hourly_of_site(results, row: pd.Series) -> tuple[np.ndarray, np.ndarray, str
     own = _hourly_of_results(results, row)
     if own is not None:
         return own
-    from siting import hourly
-    from siting.sources.weather import typical_danish_year
 
     p = results.study.params
     outdoor = typical_danish_year().to_numpy()
@@ -326,7 +326,6 @@ def hourly_of_site(results, row: pd.Series) -> tuple[np.ndarray, np.ndarray, str
 
 
 def load_duration_figure(delivered: np.ndarray, available: np.ndarray, title: str, note: str):
-    from siting import hourly
 
     fig = _figure(8, 4.2)
     ax = fig.subplots()
@@ -600,7 +599,6 @@ def build_report(results, out_dir: str | os.PathLike[str], *, osm=None) -> Path:
 
 
 def _write_atomically(out: Path, figures: dict[str, bytes], page: str) -> Path:
-    from siting.outputs import staged_output
 
     with staged_output(out, "report") as stage:
         for name, data in figures.items():

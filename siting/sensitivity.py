@@ -14,8 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from siting import stages
 from siting.config import Params, Study
 from siting.errors import ConfigError
+from siting.pipeline import Runner
+from siting.results import Results
+from siting.sources.osm import read_osm
+from siting.study import run
 
 log = logging.getLogger(__name__)
 
@@ -131,9 +136,6 @@ def sensitivity(
     -------
     SensitivityResult with the sweep table, a `.tornado()` plot and the top-3 stability.
     """
-    from siting.sources.osm import read_osm
-    from siting.study import Results, run
-
     study = config.study if isinstance(config, Results) else config
     if not isinstance(study, Study):
         raise ConfigError("sensitivity() takes a siting.Study or the Results of siting.run.")
@@ -205,9 +207,9 @@ def _top3(sites: pd.DataFrame) -> list[str]:
 
 
 def _reprice(base: Any, study: Study, p: Params) -> pd.DataFrame:
-    """The base run's sites with economics under `p` and ranked again (no re-run)."""
-    from siting.ranking import rank_sites
-    from siting.study import _economics
-
-    table = _economics(pd.DataFrame(base.sites.drop(columns="geometry")), p)
-    return rank_sites(table, study.ranking, study.score_weights)
+    """The base run's sites re-run from the `price` stage under `p` (no re-routing)."""
+    r = Runner(("price", "rank"))
+    priced = r("price", stages.price, pd.DataFrame(base.sites.drop(columns="geometry")), p)
+    ranked, _ = r("rank", stages.rank, priced, study, base.sites, base.routes)
+    r.close()
+    return ranked

@@ -43,6 +43,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import tempfile
 import time
 import traceback
@@ -56,10 +57,23 @@ import pandas as pd
 import pyproj
 import shapely
 
+from siting import pipes, stages
+from siting.area import Area, reproject
+from siting.cache import file_sha256
 from siting.config import Params, Study
 from siting.errors import InputDataError, SitingError
+from siting.pipeline import as_study, run_single
+from siting.results import Results
+from siting.routing import ACCESS_MULTIPLIER
+from siting.sources.network import network_from_osm, read_network
 from siting.sources.osm import WGS84, OsmData
-from siting.study import Results
+from siting.sources.sites import candidate_table, finalize_candidates, read_sites
+from siting.sources.stream import (
+    clip_to_parquet,
+    is_parquet_store,
+    read_osm_parquet,
+    store_meta,
+)
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +119,6 @@ def area_geometry(area: Any) -> gpd.GeoSeries:
     """One area polygon from a Study, an extract path, a GeoParquet store, OsmData, a
     (min_lon, min_lat, max_lon, max_lat) box, a shapely geometry (lon/lat) or a GeoDataFrame.
     """
-    from siting.sources.stream import is_parquet_store, store_meta
-
     if isinstance(area, Study):
         if area.osm_path is None:
             raise InputDataError("the study has no osm_path to make tiles from.")
@@ -253,8 +265,6 @@ class TiledResults(Results):
 
 
 def _metric_area(osm: OsmData, network: gpd.GeoDataFrame | None, crs: pyproj.CRS):
-    from siting.area import Area
-
     return Area.from_osm(osm, network, crs=crs)
 
 
@@ -277,11 +287,6 @@ def _prepare_tile(
 ) -> dict:
     """First pass over a tile: its core's candidate sites and network-demand share, its hull."""
     try:
-        from siting import demand
-        from siting.sources.sites import candidate_table
-        from siting.sources.stream import read_osm_parquet
-        from siting.study import _climate_factor, _network_demand_mwh, _weather
-
         crs = pyproj.CRS.from_wkt(crs_wkt)
         core, buffer = shapely.from_wkb(core_wkb), shapely.from_wkb(buffer_wkb)
         osm = read_osm_parquet(
@@ -319,12 +324,11 @@ def _prepare_tile(
             # pipe, or all heated ones for a plants-only network; so its sum over the tiles'
             # cores (each core's buildings against the pipes in the tile's buffer) is the same
             p = study.params
-            est = demand.estimate(buildings, p)
-            factor = _climate_factor(study, _weather(study), p)
-            if factor != 1.0:
-                est["heat_demand_mwh_per_yr"] *= factor
+            est, _ = stages.building_demand(buildings, study, stages.weather_of(study))
             core_b = est[_core_mask(est, core)]
-            out["mwh"] = float(_network_demand_mwh(network, core_b, p)) if len(core_b) else 0.0
+            out["mwh"] = (
+                float(stages.network_demand_mwh(network, core_b, p)) if len(core_b) else 0.0
+            )
         return out
     except Exception as exc:  # reported with the tile id; other tiles go on
         return {
@@ -337,9 +341,7 @@ def _prepare_tile(
 
 def _tile_study_run(study: Study, osm: OsmData, network, sites) -> Results:
     """One tile's study (a seam the tests replace to make a tile fail)."""
-    from siting.study import run
-
-    return run(study, osm=osm, network=network, sites=sites)
+    return run_single(study, osm=osm, network=network, sites=sites)
 
 
 def _run_tile(
@@ -356,8 +358,6 @@ def _run_tile(
     """Run one tile's study and write its results to `out_dir` (atomically)."""
     t0 = time.perf_counter()
     try:
-        from siting.sources.stream import read_osm_parquet
-
         crs = pyproj.CRS.from_wkt(crs_wkt)
         buffer, core = shapely.from_wkb(buffer_wkb), shapely.from_wkb(core_wkb)
         osm = read_osm_parquet(store, _buffer_lonlat(buffer, crs))
@@ -384,8 +384,6 @@ def _run_tile(
         }
         (tmp / "done.json").write_text(json.dumps(info))
         if final.exists():  # a stale, unfinished attempt
-            import shutil
-
             shutil.rmtree(final)
         os.replace(tmp, final)
         return {"tile_id": tile_id, "ok": True, **info}
@@ -429,15 +427,11 @@ def _frame_hash(gdf: gpd.GeoDataFrame) -> str:
 
 
 def _file_hash(path: Path | None) -> str | None:
-    from siting.cache import file_sha256
-
     return file_sha256(path) if path is not None and Path(path).is_file() else None
 
 
 def _ensure_store(study: Study, tiles: gpd.GeoDataFrame, workdir: Path) -> tuple[Path, str]:
     """The GeoParquet store of the study's extract (written once; reused) and its input hash."""
-    from siting.sources.stream import clip_to_parquet, is_parquet_store, store_meta
-
     if study.osm_path is None:
         raise InputDataError("a tiled study needs osm_path (an .osm.pbf or a GeoParquet store).")
     path = study.osm_path.expanduser()
@@ -507,15 +501,7 @@ def run_tiled(
         finished tiles); default `study.out_dir / "tiles"`.
     strict : raise a SitingError when any tile fails (by default only when all fail).
     """
-    from siting import pipes
-    from siting.ranking import pareto_front, rank_sites
-    from siting.routing import ACCESS_MULTIPLIER
-    from siting.sources.network import network_from_osm, read_network
-    from siting.sources.sites import finalize_candidates, read_sites
-    from siting.sources.stream import read_osm_parquet, store_meta
-    from siting.study import _as_study, _weather, network_demand_notes
-
-    study = _as_study(study)
+    study = as_study(study)
     p = study.params
     t0 = time.perf_counter()
     workdir = Path(workdir or Path(study.out_dir) / "tiles").expanduser()
@@ -546,8 +532,6 @@ def run_tiled(
         heat = read_osm_parquet(store, layers=("heat_pipes", "heat_plants"))
         network = network_from_osm(heat.heat_pipes, heat.heat_plants)
     if network is not None:
-        from siting.area import reproject
-
         network = reproject(network, crs, network.attrs.get("source", "network"))
     mode = "existing_network" if network is not None and len(network) else "new_local_network"
 
@@ -605,8 +589,6 @@ def run_tiled(
 
         # the sites: a file, or the candidates of all cores ranked and capped once
         if study.sites_path is not None:
-            from siting.area import reproject
-
             sites = reproject(read_sites(study.sites_path, study), crs, "sites")
         else:
             frames = [r["candidates"] for r in prep.values() if r.get("candidates") is not None]
@@ -778,20 +760,16 @@ def run_tiled(
     else:
         exact = ~feas | (margin >= p.local_search_radius_m + p.max_snap_distance_m)
     unverified = sorted(table.loc[~exact, "site_id"].astype(str))
-    geometry = table.geometry.values
-    table = pd.DataFrame(table.drop(columns="geometry"))
-    table["_geom"] = geometry
-    ranked = rank_sites(table, study.ranking, study.score_weights)
-    ranked["pareto"] = pareto_front(ranked)
-    ranked_gdf = gpd.GeoDataFrame(
-        ranked.drop(columns="_geom"), geometry=ranked["_geom"].values, crs=crs
+    # the single run's rank stage on the merged table (same columns, geometry last)
+    site_geoms = gpd.GeoDataFrame({"site_id": table["site_id"]}, geometry=table.geometry, crs=crs)
+    ranked_gdf, route_gdf = stages.rank(
+        pd.DataFrame(table.drop(columns="geometry")),
+        study,
+        site_geoms,
+        gpd.GeoDataFrame(pd.concat(routes, ignore_index=True), crs=crs),
     )
-    # keep the single run's column order (pareto after the metrics, geometry last)
-    route_gdf = gpd.GeoDataFrame(pd.concat(routes, ignore_index=True), crs=crs)
-    route_gdf = route_gdf.merge(ranked[["site_id", "rank", "capex_eur"]], on="site_id", how="left")
-    route_gdf = route_gdf.sort_values("rank", kind="stable").reset_index(drop=True)
     all_buildings = gpd.GeoDataFrame(pd.concat(buildings, ignore_index=True), crs=crs)
-    notes.extend(network_demand_notes(network, p, network_mwh, mode))
+    notes.extend(stages.network_demand_notes(network, p, network_mwh, mode))
     if failed:
         notes.append(
             "tiles failed, their sites are missing from the ranking: "
@@ -817,7 +795,7 @@ def run_tiled(
         network=network,
         mode=mode,
         timings_s=timings,
-        weather=_weather(study),
+        weather=stages.weather_of(study),
         network_demand_mwh_per_yr=network_mwh,
         notes=notes,
         tiles=report_gdf,

@@ -25,7 +25,7 @@ def test_second_study_hits_the_cache_with_identical_results(tmp_path, monkeypatc
     entries = list((tmp_path / "cache").glob("streetgraph-*.npz"))
     assert len(entries) == 1
     assert not list((tmp_path / "cache").glob("*.tmp"))  # written atomically, nothing left
-    with caplog.at_level(logging.INFO, logger="siting.study"):
+    with caplog.at_level(logging.INFO, logger="siting"):
         second = siting.run(study)
     assert second.timings_s["graph_cache_hit"] == 1.0
     assert any("street graph from the cache" in r.getMessage() for r in caplog.records)

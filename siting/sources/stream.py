@@ -31,6 +31,7 @@ from pathlib import Path
 import geopandas as gpd
 import shapely
 
+from siting.cache import file_sha256
 from siting.errors import InputDataError
 from siting.sources.osm import WGS84, OsmData, read_osm
 
@@ -167,8 +168,6 @@ def clip_to_parquet(
     Returns `out_dir`, which :func:`read_osm_parquet` and ``Study(osm_path=out_dir)`` in a
     tiled run read.
     """
-    from siting.cache import file_sha256
-
     pbf, out = Path(pbf).expanduser(), Path(out_dir).expanduser()
     geom = _as_area(area)
     sha = file_sha256(pbf)

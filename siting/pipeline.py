@@ -1,0 +1,164 @@
+"""The stage runner: runs named stages in order, times each, shows progress, gathers notes.
+
+A stage is a plain public function in :mod:`siting.stages` (typed inputs, a typed output,
+no timing or progress code inside). The runner wraps each call: it records the seconds the
+stage took under ``<name>_s``, advances the progress bar, and collects the ``notes`` the
+stage's output carries (a ``notes`` attribute, a list of strings an analyst should read).
+
+    runner = Runner(STAGES, progress=True)
+    inputs = runner("load_inputs", stages.load_inputs, study)
+    ...
+    runner.close()
+    runner.timings_s, runner.notes
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import geopandas as gpd
+
+from siting import stages
+from siting.config import Study
+from siting.results import Results
+from siting.sources.osm import OsmData
+
+T = TypeVar("T")
+
+# The single run's stages in order (DESIGN.md "a pipeline of named stages"); `publish` is
+# Results.to_files, called by whoever asked for files.
+STAGES: tuple[str, ...] = (
+    "load_inputs",
+    "prepare_area",
+    "street_graph",
+    "estimate_demand",
+    "generate_candidates",
+    "find_networks",
+    "size_sources",
+    "connect",
+    "operate",
+    "price",
+    "rank",
+)
+
+# the timing keys v1 reported (Results.timings_s), kept for scripts that read them
+_LEGACY_TIMING = {
+    "load_inputs": "read_s",
+    "street_graph": "graph_s",
+    "estimate_demand": "demand_s",
+    "connect": "routing_s",
+    "operate": "recovery_s",
+}
+
+
+class Runner:
+    """Run stages by name: time each one, drive one progress bar, collect notes.
+
+    Parameters
+    ----------
+    stages : the names of the stages this run will call, in order (the progress total).
+    progress : show a tqdm bar over the stages (the CLI asks for it on a terminal).
+    """
+
+    def __init__(self, stages: Sequence[str] = STAGES, *, progress: bool = False) -> None:
+        self.stages = tuple(stages)
+        self.timings_s: dict[str, float] = {}
+        self.notes: list[str] = []
+        self._t0 = time.perf_counter()
+        self._bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=len(self.stages), unit="stage", leave=False)
+
+    def __call__(self, name: str, stage: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `stage(*args, **kwargs)` as the stage `name`; return its output."""
+        if self._bar is not None:
+            self._bar.set_description(name.replace("_", " "))
+        t = time.perf_counter()
+        out = stage(*args, **kwargs)
+        seconds = time.perf_counter() - t
+        self.timings_s[f"{name}_s"] = seconds
+        if name in _LEGACY_TIMING:
+            self.timings_s[_LEGACY_TIMING[name]] = seconds
+        self.notes.extend(getattr(out, "notes", None) or [])
+        if self._bar is not None:
+            self._bar.update(1)
+        return out
+
+    def close(self) -> None:
+        """Stop the clock (``total_s``) and close the progress bar."""
+        self.timings_s["total_s"] = time.perf_counter() - self._t0
+        if self._bar is not None:
+            self._bar.close()
+
+
+def as_study(config: Study | dict | str | Path) -> Study:
+    """A :class:`Study` from a Study, a mapping or a YAML path."""
+    if isinstance(config, Study):
+        return config
+    if isinstance(config, dict):
+        return Study.from_dict(config)
+    return Study.from_yaml(config)
+
+
+def run_single(
+    study: Study,
+    *,
+    osm: OsmData | None = None,
+    network: gpd.GeoDataFrame | None = None,
+    sites: gpd.GeoDataFrame | None = None,
+    street_graph: Any = None,
+    progress: bool = False,
+) -> Results:
+    """The whole study in one process: every stage of `STAGES` in order (see `siting.run`)."""
+    p, r = study.params, Runner(progress=progress)
+    given = dict(osm=osm, network=network, sites=sites, want_cache=street_graph is None)
+    inputs = r("load_inputs", stages.load_inputs, study, **given)
+    prep = r("prepare_area", stages.prepare_area, study, inputs)
+    area = prep.area
+    graph = r("street_graph", stages.street_graph, study, inputs, area, street_graph).graph
+    dem = r("estimate_demand", stages.estimate_demand, study, area.buildings, inputs.weather, graph)
+    cand = r("generate_candidates", stages.generate_candidates, study, area, inputs.sites)
+    nets = r(
+        "find_networks",
+        stages.find_networks,
+        p,
+        area.network,
+        graph,
+        dem.buildings,
+        from_extract=prep.network_from_extract,
+    )
+    table = r("size_sources", stages.size_sources, cand.sites, p)
+    conn = r(
+        "connect",
+        stages.connect,
+        graph,
+        nets,
+        dem.buildings,
+        cand.sites,
+        table,
+        cand.inside,
+        p,
+        study.max_route_geometries,
+    )
+    operated = r("operate", stages.operate, conn.table, p, inputs.weather, nets)
+    priced = r("price", stages.price, operated.table, p)
+    ranked, routes = r("rank", stages.rank, priced, study, cand.sites, conn.routes)
+    r.close()
+    return Results(
+        study=study,
+        sites=ranked,
+        routes=routes,
+        buildings=Results.buildings_layer(dem.buildings),
+        network=nets.network,
+        mode=nets.mode,
+        timings_s={**r.timings_s, "graph_cache_hit": float(inputs.cached_graph is not None)},
+        weather=inputs.weather,
+        network_demand_mwh_per_yr=nets.annual_demand_mwh,
+        notes=r.notes,
+        street_density=dem.street_density,
+    )

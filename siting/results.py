@@ -1,0 +1,190 @@
+"""`Results`: everything a study produced, its map, its files and its notebook summary."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from siting import demand
+from siting.config import Study
+from siting.figures import monthly_svg, site_hourly
+from siting.maps import study_map
+from siting.outputs import staged_output
+from siting.raster import heat_density
+
+# the buildings layer: OSM identity, then every column siting.demand.estimate adds
+BUILDING_COLUMNS = ["osm_id", "building", "name", *demand.OUTPUT_COLUMNS]
+
+
+@dataclass
+class Results:
+    """Everything a study produced; all layers in the study's metric CRS.
+
+    Attributes
+    ----------
+    sites : the ranking, one row per candidate site (geometry = the site).
+    routes : the pipe route of each reachable site (transmission or local network).
+    buildings : buildings with floor area, dwellings and heat demand.
+    network : the district-heating network used (None in new-local-network mode).
+    """
+
+    study: Study
+    sites: gpd.GeoDataFrame
+    routes: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame
+    network: gpd.GeoDataFrame | None
+    mode: str
+    timings_s: dict[str, float] = field(default_factory=dict)
+    weather: pd.Series | None = None  # hourly outdoor °C the study used
+    network_demand_mwh_per_yr: float = 0.0  # existing network's annual demand (used/estimated)
+    notes: list[str] = field(default_factory=list)  # assumptions an analyst should know
+    street_density: gpd.GeoDataFrame | None = None  # MWh/m/yr of buildings along each street
+
+    @staticmethod
+    def buildings_layer(buildings: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        """The buildings columns a study keeps (`BUILDING_COLUMNS`), with the demand tags."""
+        out = buildings[[c for c in BUILDING_COLUMNS if c in buildings.columns] + ["geometry"]]
+        out.attrs = dict(buildings.attrs)  # tag warnings for the demand summary
+        return out
+
+    def __repr__(self) -> str:
+        n_ok = int(self.sites["feasible"].sum()) if len(self.sites) else 0
+        return (
+            f"<siting.Results {self.study.name!r}: {len(self.sites)} sites, {n_ok} feasible, "
+            f"mode {self.mode}>"
+        )
+
+    def _repr_html_(self) -> str:
+        """A short notebook summary: the best sites, the mode, the network, the notes."""
+        esc = html.escape
+        cols = [
+            ("rank", "rank", "{:.0f}"),
+            ("site", "site_id", "{}"),
+            ("name", "name", "{}"),
+            ("IT MW", "it_load_mw", "{:,.1f}"),
+            ("route m", "route_length_m", "{:,.0f}"),
+            ("delivered MWh/yr", "delivered_heat_mwh_per_yr", "{:,.0f}"),
+            ("homes", "homes_served", "{:,.0f}"),
+            ("LCOH EUR/MWh", "lcoh_eur_per_mwh", "{:,.1f}"),
+        ]
+        ok = self.sites[self.sites["feasible"]] if len(self.sites) else self.sites
+        rows = []
+        for _, site in ok.head(5).iterrows():
+            cells = []
+            for _, col, fmt in cols:
+                v = site.get(col, "")
+                try:
+                    text = "" if v is None or v != v else fmt.format(v)
+                except (TypeError, ValueError):
+                    text = str(v)
+                cells.append(f"<td>{esc(text)}</td>")
+            rows.append("<tr>" + "".join(cells) + "</tr>")
+        head = "".join(f"<th>{esc(h)}</th>" for h, _, _ in cols)
+        if self.mode == "existing_network":
+            attrs = self.network.attrs if self.network is not None else {}
+            source = esc(str(attrs.get("source", "network")))
+            net = f"existing network, {self.network_demand_mwh_per_yr:,.0f} MWh/yr ({source})"
+        else:
+            net = "new local networks (no existing network to tap)"
+        notes = "".join(f"<li>{esc(n)}</li>" for n in self.notes)
+        return (
+            f"<div><b>siting: {esc(self.study.name)}</b> &middot; {len(self.sites)} candidate "
+            f"sites, {len(ok)} feasible &middot; {net}"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            + (
+                f"<details><summary>{len(self.notes)} notes</summary><ul>{notes}</ul></details>"
+                if self.notes
+                else ""
+            )
+            + "<small>results.sites: the full ranking; results.map(); "
+            "results.to_files(out_dir)</small></div>"
+        )
+
+    @property
+    def ranking(self) -> pd.DataFrame:
+        """The ranking as a plain table (no geometry; lon/lat of each site)."""
+        pts = self.sites.geometry.representative_point().to_crs("EPSG:4326")
+        table = pd.DataFrame(self.sites.drop(columns="geometry"))
+        table["lon"] = pts.x.round(6).values
+        table["lat"] = pts.y.round(6).values
+        return table
+
+    def best(self) -> pd.Series | None:
+        """The top-ranked feasible site, or None if no site is feasible."""
+        ok = self.sites[self.sites["feasible"]]
+        return ok.iloc[0] if len(ok) else None
+
+    def map(self, self_contained: bool = False, **kwargs: Any):
+        """The study as a folium map (displays inline in Jupyter).
+
+        ``self_contained=True`` inlines Leaflet and every other asset (no CDN), so the saved
+        HTML opens without a network; the base-map tiles are then left out.
+        """
+        kwargs.setdefault("top_n_routes", self.study.top_n_routes)
+        kwargs.setdefault("title", f"siting: {self.study.name}")
+        kwargs.setdefault("street_density", self.street_density)
+        if "site_charts" not in kwargs and self.weather is not None:
+            kwargs["site_charts"] = self._monthly_charts(kwargs["top_n_routes"])
+        return study_map(
+            self.sites,
+            self.routes,
+            self.network,
+            self.buildings,
+            self_contained=self_contained,
+            **kwargs,
+        )
+
+    def _monthly_charts(self, n: int) -> dict[str, str]:
+        """Monthly available/delivered SVGs for the popups of the n best feasible sites."""
+        if self.sites.empty or not (self.sites.get("recovery_model") == "hourly").any():
+            return {}
+        best = self.sites[self.sites["feasible"]].head(n)["site_id"].astype(str)
+        return {sid: monthly_svg(site_hourly(self, sid)) for sid in best}
+
+    def to_files(
+        self,
+        out_dir: str | Path | None = None,
+        map_html: bool = True,
+        self_contained: bool = False,
+    ) -> dict[str, Path]:
+        """Write `ranking.csv`, `results.gpkg` (sites, routes, buildings[, network]) and `map.html`.
+
+        Files are written in a temporary folder beside `out_dir` and moved into place only
+        when all are complete, so a failure never leaves half-written outputs.
+        ``self_contained=True`` writes a map that opens without a network (see `map`).
+        """
+        with staged_output(Path(out_dir or self.study.out_dir)) as stage:
+            tmp = stage.dir
+            names = {"ranking": "ranking.csv", "gpkg": "results.gpkg"}
+            self.ranking.to_csv(tmp / names["ranking"], index=False)
+            gpkg = tmp / names["gpkg"]
+            write_layer(self.sites, gpkg, "sites")
+            write_layer(self.routes, gpkg, "routes")
+            write_layer(self.buildings, gpkg, "buildings")
+            if self.street_density is not None:
+                lhd = self.street_density
+                write_layer(lhd[lhd["heat_demand_mwh_per_yr"] > 0], gpkg, "street_heat_density")
+            if self.network is not None and len(self.network):
+                write_layer(self.network, gpkg, "network")
+            if len(self.buildings):
+                # Hotmaps-compatible 100 m grid in EPSG:3035, MWh/ha/yr
+                names["heat_density"] = "heat_density.tif"
+                heat_density(self.buildings, tmp / names["heat_density"], source=self.study.name)
+            if map_html:
+                names["map"] = "map.html"
+                self.map(self_contained=self_contained).save(str(tmp / names["map"]))
+            final = stage.publish(list(names.values()))
+        return {key: final[name] for key, name in names.items()}
+
+
+def write_layer(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
+    gdf = gdf.copy()
+    for col in gdf.columns:
+        if col != "geometry" and gdf[col].dtype == object:
+            gdf[col] = gdf[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
+    gdf.to_file(path, layer=layer, driver="GPKG", engine="pyogrio")

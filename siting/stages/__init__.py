@@ -1,0 +1,59 @@
+"""The study's stages, in order: each a public function with typed inputs and outputs.
+
+``load_inputs → prepare_area → street_graph → estimate_demand → generate_candidates →
+find_networks → size_sources → connect → operate → price → rank``; `publish` is
+:meth:`siting.results.Results.to_files`. :func:`siting.study.run` composes them through
+:class:`siting.pipeline.Runner`; tiled runs (`siting.tiles`) compose the same stages per
+tile, and the sensitivity engine re-runs `price` and `rank` for economics-only inputs.
+Each stage can be called alone from a notebook.
+"""
+
+from siting.stages.candidates import Candidates, generate_candidates, size_sources
+from siting.stages.connect import Connected, connect
+from siting.stages.demand import Demand, building_demand, climate_factor, estimate_demand
+from siting.stages.inputs import (
+    Graph,
+    Inputs,
+    Prepared,
+    load_inputs,
+    prepare_area,
+    street_graph,
+    weather_of,
+)
+from siting.stages.networks import (
+    Networks,
+    find_networks,
+    network_demand_mwh,
+    network_demand_notes,
+)
+from siting.stages.operate import Operated, operate, run_hourly
+from siting.stages.price import price, rank, rerank
+
+__all__ = [
+    "Candidates",
+    "Connected",
+    "Demand",
+    "Graph",
+    "Inputs",
+    "Networks",
+    "Operated",
+    "Prepared",
+    "building_demand",
+    "climate_factor",
+    "connect",
+    "estimate_demand",
+    "find_networks",
+    "generate_candidates",
+    "load_inputs",
+    "network_demand_mwh",
+    "network_demand_notes",
+    "operate",
+    "prepare_area",
+    "price",
+    "rank",
+    "rerank",
+    "run_hourly",
+    "size_sources",
+    "street_graph",
+    "weather_of",
+]

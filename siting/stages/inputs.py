@@ -1,0 +1,209 @@
+"""Stages `load_inputs`, `prepare_area` and `street_graph`: files in, one metric CRS, a graph.
+
+These are the stages that touch the disk: they read the OSM extract, the network and sites
+files and the weather, look the street graph up in the cache (and save a new one there).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from siting import cache, pipes
+from siting.area import Area
+from siting.config import Params, Study
+from siting.errors import InputDataError
+from siting.routing import StreetGraph
+from siting.sources.network import network_from_osm, read_network
+from siting.sources.osm import OsmData, read_osm
+from siting.sources.sites import read_sites
+from siting.sources.weather import read_weather, typical_danish_year
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Inputs:
+    """What `load_inputs` read.
+
+    Attributes
+    ----------
+    osm : the extract's layers (streets left empty when the graph came from the cache).
+    network : the DH network (a file, or the extract's heat pipes/plants), or None.
+    network_from_extract : True when `network` is the extract's own OSM pipes/plants.
+    sites : the sites file or the given sites (None: generate them from OSM).
+    weather : hourly outdoor °C (the weather file, else a typical Danish year).
+    cached_graph : the street graph the cache held for this file and parameters, or None.
+    graph_key : the cache key to save a newly built graph under (None: cache off).
+    """
+
+    osm: OsmData
+    network: gpd.GeoDataFrame | None
+    network_from_extract: bool
+    sites: gpd.GeoDataFrame | None
+    weather: pd.Series
+    cached_graph: Any = None
+    graph_key: str | None = None
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def street_multipliers(p: Params) -> dict[str, float]:
+    """Cost multiplier per OSM highway class: MODEL.md §4 defaults, the user's on top."""
+    return {**pipes.STREET_CLASS_MULTIPLIER, **p.street_class_multiplier}
+
+
+def weather_of(study: Study) -> pd.Series:
+    """Hourly outdoor temperature: the study's weather file, else a typical Danish year."""
+    if study.weather_path is None:
+        return typical_danish_year()
+    return read_weather(study.weather_path, year=study.weather_year)
+
+
+def load_inputs(
+    study: Study,
+    *,
+    osm: OsmData | None = None,
+    network: gpd.GeoDataFrame | None = None,
+    sites: gpd.GeoDataFrame | None = None,
+    want_cache: bool = True,
+) -> Inputs:
+    """Read what the study names (inputs already given are used as they are).
+
+    The street graph cache is looked up first (`study.use_cache`): on a hit the extract is
+    read without its streets. `want_cache=False` skips the lookup (a graph is given).
+    """
+    p = study.params
+    cached = graph_key = None
+    if osm is None:
+        if study.osm_path is None:
+            raise InputDataError(
+                "the study has no OSM extract: set osm_path in the config or pass --osm FILE "
+                "(an .osm.pbf from Geofabrik/BBBike); `siting demo` runs a built-in one."
+            )
+        path = study.osm_path.expanduser()
+        # a missing or bad file falls through to read_osm's error
+        if want_cache and study.use_cache and path.is_file():
+            graph_key = cache.graph_key(
+                path, street_multipliers(p), p.excluded_highways, p.crossing_cost_eur, study.crs
+            )
+            cached = cache.load_graph(graph_key)
+        osm = read_osm(study.osm_path, streets=cached is None)
+    if network is None and study.network_path is not None:
+        network = read_network(study.network_path)
+    from_extract = False
+    if network is None and study.use_osm_network:
+        network = network_from_osm(osm.heat_pipes, osm.heat_plants)
+        from_extract = network is not None
+    if sites is None and study.sites_path is not None:
+        sites = read_sites(study.sites_path, study)
+    return Inputs(
+        osm=osm,
+        network=network,
+        network_from_extract=from_extract,
+        sites=sites,
+        weather=weather_of(study),
+        cached_graph=cached,
+        graph_key=graph_key,
+    )
+
+
+@dataclass
+class Prepared:
+    """`prepare_area`'s output: every layer in one metric CRS, and what was set aside."""
+
+    area: Area
+    network_from_extract: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def prepare_area(study: Study, inputs: Inputs) -> Prepared:
+    """Project the extract and the network into the study CRS; check they overlap.
+
+    The CRS is the study's, else the cached graph's, else the local UTM zone. A user's
+    network lying wholly away from the extract is an input error; the extract's own heat
+    pipes lying away from every street are set aside (new local networks, with a note).
+    """
+    cached = inputs.cached_graph
+    area = Area.from_osm(
+        inputs.osm,
+        inputs.network,
+        crs=study.crs if cached is None else cached.graph.crs,
+        streets_hull=None if cached is None else cached.streets_hull,
+    )
+    notes = []
+    gap_m = _network_gap_m(area)
+    if gap_m > study.params.max_snap_distance_m:
+        if not inputs.network_from_extract:
+            name = area.network.attrs.get("source", "the district-heating network")
+            raise InputDataError(
+                f"{name} lies {gap_m / 1000:.1f} km from the streets of {area.source} (nearest "
+                f"point); it must overlap the OSM extract. Use a network and an extract of the "
+                "same place, check the network file's CRS, or run without it (--no-osm-network "
+                "and no --network) to plan new local networks."
+            )
+        # heat pipes the extract happens to hold but no street reaches: not a network a
+        # site could tap, so plan new local networks rather than fail the study
+        area.network = None
+        notes.append(
+            "the extract's OSM heat pipes lie away from its streets and cannot be tapped; "
+            "the study planned new local networks instead (give --network to use a network)"
+        )
+    return Prepared(area=area, network_from_extract=inputs.network_from_extract, notes=notes)
+
+
+def _network_gap_m(area: Area) -> float:
+    if area.network is None or not len(area.network):
+        return 0.0
+    return float(area.network.distance(area.boundary).min())
+
+
+@dataclass
+class Graph:
+    """`street_graph`'s output: the cost graph and whether the cache supplied it."""
+
+    graph: StreetGraph
+    cache_hit: bool
+
+
+def street_graph(study: Study, inputs: Inputs, area: Area, user_graph: Any = None) -> Graph:
+    """The street cost graph: the user's graph, the cached one, or built from the streets.
+
+    `user_graph` is any networkx street graph (osmnx or other, projected or not) or a
+    `StreetGraph`. A newly built graph is saved to the cache under `inputs.graph_key`.
+    """
+    p = study.params
+    mult = street_multipliers(p)
+    if user_graph is not None:
+        graph = (
+            user_graph
+            if isinstance(user_graph, StreetGraph)
+            else StreetGraph.from_networkx(
+                user_graph,
+                mult,
+                p.excluded_highways,
+                railways=area.railways,
+                crossing_cost_eur=p.crossing_cost_eur,
+                to_crs=area.crs,
+            )
+        )
+        return Graph(graph, cache_hit=False)
+    if inputs.cached_graph is not None:
+        log.info("street graph from the cache: %s", inputs.cached_graph.path)
+        return Graph(inputs.cached_graph.graph, cache_hit=True)
+    graph = StreetGraph.from_streets(
+        area.streets,
+        mult,
+        p.excluded_highways,
+        railways=area.railways,
+        crossing_cost_eur=p.crossing_cost_eur,
+    )
+    if inputs.graph_key is not None:
+        hull = shapely.MultiPoint(shapely.get_coordinates(area.streets.geometry.values))
+        cache.save_graph(inputs.graph_key, graph, hull.convex_hull)
+    log.info("street graph: %d nodes, %d edges", graph.n_nodes, graph.n_edges)
+    return Graph(graph, cache_hit=False)
