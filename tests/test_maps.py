@@ -507,7 +507,7 @@ def test_save_map_failure_removes_temp(tmp_path, monkeypatch, full_map):
 
 
 def test_warns_when_heat_layer_is_too_big(monkeypatch, sites, buildings):
-    monkeypatch.setattr(maps, "_MAX_HEAT_CELLS", 10)
+    monkeypatch.setattr(maps.layers, "_MAX_HEAT_CELLS", 10)
     with pytest.warns(UserWarning, match="heat_cell_m"):
         maps.study_map(sites, buildings=buildings)
 
