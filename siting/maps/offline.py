@@ -9,6 +9,8 @@ from __future__ import annotations
 import branca.element
 import jinja2
 
+from siting.assets import inline_page
+
 OFFLINE_NOTE = (
     "Offline map: no base-map tiles (they need a network); layers drawn on a plain background."
 )
@@ -20,8 +22,6 @@ class _SelfContainedFigure(branca.element.Figure):
     """A Figure whose rendered page has every script and stylesheet inlined (siting.assets)."""
 
     def render(self, **kwargs) -> str:
-        from siting.assets import inline_page
-
         return inline_page(super().render(**kwargs))
 
 
