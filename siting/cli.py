@@ -1,13 +1,20 @@
-"""Command line: `siting demo`, `siting run`. Only calls the public study API."""
+"""Command line: `siting demo`, `siting run`, `siting report`, `siting schema`.
+
+Only calls the public study API. Help texts of options that set a `Study` field take the
+field's description, unit and default from its declaration (siting.params_meta).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
 
+from siting.config import Params, Study
 from siting.errors import ConfigError, SitingError
+from siting.params_meta import describe
 
 log = logging.getLogger("siting")
 
@@ -17,7 +24,20 @@ EPILOG = """examples:
   siting run --osm city.osm.pbf --network dh.gpkg --sites sites.geojson --out results
   siting run --config study.yaml --out results  every setting from a YAML study file
   siting report --demo --out report             one-page HTML report of a study
+  siting schema --out study.schema.json         JSON Schema of the study YAML (for editors)
 """
+
+
+def _field_help(name: str, default: bool = True) -> str:
+    """Help text of an option setting `Study.<name>`: description (unit) [default]."""
+    info = describe(Study)[name]
+    text = info.label
+    if text[1:2].islower():  # help texts start lower-case; "OSM", "IT load" stay as they are
+        text = text[0].lower() + text[1:]
+    value = info.default
+    if default and value is not None:
+        text += f" [{value if isinstance(value, str) else info.default_text}]"
+    return text.replace("%", "%%")  # argparse formats help with %
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,36 +81,37 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     inputs = argparse.ArgumentParser(add_help=False)
-    inputs.add_argument("--osm", type=Path, help="OSM extract: .osm.pbf, .osm or .osm.gz")
+    inputs.add_argument("--osm", type=Path, help=_field_help("osm_path"))
+    inputs.add_argument("--network", type=Path, help=_field_help("network_path"))
+    inputs.add_argument("--sites", type=Path, help=_field_help("sites_path"))
     inputs.add_argument(
-        "--network",
+        "--config",
         type=Path,
-        help="district-heating network (GeoJSON/GPKG lines or plant points); default: heat "
-        "pipelines found in the OSM extract, else new-local-network mode",
+        help="study YAML (any Study field and params:); `siting schema` describes every key",
+    )
+    inputs.add_argument("--it-load-mw", type=float, help=_field_help("default_it_load_mw"))
+    inputs.add_argument(
+        "--no-osm-network",
+        action="store_true",
+        help="ignore heat pipelines in the OSM extract (use_osm_network: false)",
     )
     inputs.add_argument(
-        "--sites", type=Path, help="candidate sites (points/polygons); default: generated from OSM"
+        "--rank-by",
+        choices=describe(Study)["ranking"].choices,
+        help=_field_help("ranking"),
     )
-    inputs.add_argument("--config", type=Path, help="study YAML (any Study field and params:)")
-    inputs.add_argument("--it-load-mw", type=float, help="IT load of sites without their own [5]")
-    inputs.add_argument(
-        "--no-osm-network", action="store_true", help="ignore heat pipelines in the OSM extract"
-    )
-    inputs.add_argument("--rank-by", choices=["lcoh", "score"], help="ranking method [lcoh]")
-    inputs.add_argument(
-        "--weather",
-        type=Path,
-        metavar="FILE",
-        help="hourly outdoor temperature: EPW, CSV (timestamp, °C) or Daisy .dwf; default: a "
-        "built-in typical Danish year",
-    )
+    inputs.add_argument("--weather", type=Path, metavar="FILE", help=_field_help("weather_path"))
     inputs.add_argument(
         "--annual",
         action="store_true",
-        help="use MODEL.md's annual shortcut (E = Q x 8760 x 0.75) instead of the hourly model",
+        help="use MODEL.md's annual shortcut (E = Q x 8760 x "
+        f"{describe(Params)['annual_utilisation'].default:g}) instead of the hourly model "
+        "(params.recovery_model: annual)",
     )
     inputs.add_argument(
-        "--no-cache", action="store_true", help="rebuild the street graph (ignore the disk cache)"
+        "--no-cache",
+        action="store_true",
+        help="rebuild the street graph, ignoring the disk cache (use_cache: false)",
     )
 
     run = sub.add_parser(
@@ -102,7 +123,7 @@ def _parser() -> argparse.ArgumentParser:
             "buildings, network) and OUT/map.html. Options given here override the config file."
         ),
     )
-    run.add_argument("--out", type=Path, help="output folder [siting-out]")
+    run.add_argument("--out", type=Path, help=_field_help("out_dir"))
     run.add_argument(
         "--tiles",
         metavar="N|FILE",
@@ -130,6 +151,21 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--quiet", "-q", action="store_true", help="print only errors")
     report.add_argument("--verbose", "-v", action="store_true", help="log each stage")
     report.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+
+    schema = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of the study YAML (for YAML editors)",
+        description=(
+            "Print a JSON Schema (draft 2020-12) of the study YAML: every Study field and, "
+            "under params:, every model parameter with its type, default, unit, limits and "
+            "source. Editors using yaml-language-server (e.g. VS Code's YAML extension) "
+            "check and complete a study file whose first line is "
+            "`# yaml-language-server: $schema=study.schema.json`."
+        ),
+    )
+    schema.add_argument(
+        "--out", type=Path, metavar="FILE", help="write the schema to FILE instead of stdout"
+    )
     return parser
 
 
@@ -140,8 +176,6 @@ def _version() -> str:
 
 
 def _study_from_args(args: argparse.Namespace):
-    from siting.config import Study
-
     study = Study.from_yaml(args.config) if args.config else Study()
     changes = {}
     if args.osm:
@@ -179,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "schema":
+        return _schema(args.out)
     # warnings by default (the progress bar and the summary say the rest); -v for each stage
     verbose = getattr(args, "verbose", False)
     level = logging.DEBUG if args.debug else logging.INFO if verbose else logging.WARNING
@@ -217,6 +253,28 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if not args.quiet:
         print(_summary(results, files))
+    return 0
+
+
+def _schema(out: Path | None) -> int:
+    """`siting schema [--out FILE]`: the study YAML's JSON Schema to stdout or FILE."""
+    from siting.schema import study_schema
+
+    text = json.dumps(study_schema(), indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(
+            f"siting: error: cannot write the schema to {out} ({exc.strerror or exc}); give a "
+            "--out FILE in a writable folder.",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"schema written to {out}")
     return 0
 
 

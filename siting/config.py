@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
-import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from siting.errors import ConfigError
+from siting.params_meta import check_fields, document, param
 
 COOLING_TYPES = ("air_coil", "liquid", "immersion")
+SCORE_CRITERIA = ("lcoh", "homes_served", "route_length", "co2")
+# OSM highway classes a transmission pipe is not laid along (paths, steps, planned roads, ...)
+EXCLUDED_HIGHWAYS = tuple(
+    "footway steps path pedestrian cycleway bridleway corridor elevator escalator proposed "
+    "construction platform raceway bus_guideway".split()
+)
 # OSM highway=* values (wiki "Key:highway"), for checking street_class_multiplier keys
 OSM_HIGHWAY_VALUES = frozenset(
     "motorway trunk primary secondary tertiary unclassified residential motorway_link "
@@ -32,106 +36,180 @@ OSM_HIGHWAY_VALUES = frozenset(
 )
 
 
+@document
 @dataclass(frozen=True)
 class Params:
     """Model parameters (MODEL.md). Every field can be overridden in the study config.
 
-    Tags in comments: [V] read in a cited source, [D] derived, [M] engineering default.
+    Each field's description, unit, limits, typical range and source are declared once,
+    below, with `param()` (siting.params_meta). Source tags: [V Sn] read in cited source n,
+    [D] derived, [M] engineering default, "setting" a screening choice of the user.
     """
 
+    # a table, one field per call (not one argument per line), so the formatter is off
+    # fmt: off
     # --- heat source (MODEL.md §1)
-    capture_fraction: dict[str, float] = field(
-        default_factory=lambda: {"air_coil": 0.95, "liquid": 0.80, "immersion": 0.95}
-    )  # [M]
-    source_in_c: dict[str, float] = field(
-        default_factory=lambda: {"air_coil": 27.0, "liquid": 50.0, "immersion": 50.0}
-    )  # [V S2,S3] air coil; [M] liquid
-    source_out_c: dict[str, float] = field(
-        default_factory=lambda: {"air_coil": 17.0, "liquid": 40.0, "immersion": 40.0}
-    )
-    utilisation_it: float = 0.8  # share of nameplate IT load drawn on average [M]
-    pue: float = 1.2  # [M]
+    # typical: air coil 0.85-0.97, direct liquid 0.7-0.9
+    capture_fraction: dict[str, float] = param(
+        {"air_coil": 0.95, "liquid": 0.80, "immersion": 0.95}, "share",
+        "Share of IT heat captured into water, by cooling type", "[M] MODEL.md §1", gt=0, le=1,
+        typical=(0.70, 0.97), keys=COOLING_TYPES)
+    # typical: air coil 20-30 [V S11], hot air 30-45 [V S23], direct liquid 45-60 [M]
+    source_in_c: dict[str, float] = param(
+        {"air_coil": 27.0, "liquid": 50.0, "immersion": 50.0}, "°C",
+        "Cooling water from the data center (heat-pump source in), by cooling type",
+        "[V S2,S3] air coil; [M] liquid; MODEL.md §1", typical=(20.0, 60.0), keys=COOLING_TYPES)
+    source_out_c: dict[str, float] = param(
+        {"air_coil": 17.0, "liquid": 40.0, "immersion": 40.0}, "°C",
+        "Cooling water back to the data center (source out), by cooling type",
+        "[M] ~10 K below source in, MODEL.md §1", keys=COOLING_TYPES)
+    utilisation_it: float = param(
+        0.8, "share", "Average IT load as share of nameplate", "[M] MODEL.md §1", gt=0, le=1,
+        typical=(0.6, 1.0))
+    pue: float = param(
+        1.2, "ratio", "PUE: total data-center energy / IT energy (for ERF)", "[M] MODEL.md §1",
+        ge=1)
     # --- heat pump (MODEL.md §2)
-    eta_lorenz: float = 0.50  # [D from V S26]
-    cop_model: str = "lorenz"  # or "jesper" (conservative regression, S25)
+    eta_lorenz: float = param(
+        0.50, "share", "Lorenz efficiency of the heat pump", "[D from V S26] MODEL.md §2", gt=0,
+        le=1, typical=(0.40, 0.55))
+    cop_model: str = param(
+        "lorenz", "-", "COP model: Lorenz, or the conservative Jesper et al. regression",
+        "MODEL.md §2, [V S25]", choices=("lorenz", "jesper"))
     # --- network temperatures and annual use (MODEL.md §3)
-    supply_temp_c: float = 75.0  # [V S3,S24]
-    return_temp_c: float = 40.0
-    annual_utilisation: float = 0.75  # u: share of available heat the network takes [V S13]
+    supply_temp_c: float = param(
+        75.0, "°C", "District-heating supply temperature (hourly model: if supply_curve is off)",
+        "[V S3,S24] MODEL.md §3", typical=(70.0, 85.0))
+    return_temp_c: float = param(
+        40.0, "°C", "District-heating return temperature", "[V S3,S24] MODEL.md §3",
+        typical=(35.0, 50.0))
+    annual_utilisation: float = param(
+        0.75, "share", "Share of available heat the network takes over a year (u, annual model)",
+        "[V S13] MODEL.md §3", gt=0, le=1)
     # --- transmission pipe (MODEL.md §4)
-    pipe_delta_t_k: float = 35.0  # supply - return across the transmission pipe
-    street_class_multiplier: dict[str, float] = field(default_factory=dict)  # {} = MODEL defaults
-    excluded_highways: tuple[str, ...] = (
-        "footway",
-        "steps",
-        "path",
-        "pedestrian",
-        "cycleway",
-        "bridleway",
-        "corridor",
-        "elevator",
-        "escalator",
-        "proposed",
-        "construction",
-        "platform",
-        "raceway",
-        "bus_guideway",
-    )
-    # extra EUR per motorway/trunk/rail crossing (MODEL.md §4: a user setting; 0 = off). The
-    # route search carries it as metres of the reference trench (routing.CROSSING_REFERENCE_*)
-    crossing_cost_eur: float = 0.0
-    # hottest supply a site's heat pump can deliver: hotter network pipes are not tapped [M]
-    heat_pump_max_supply_c: float = 90.0
-    max_snap_distance_m: float = 500.0  # a site farther from any street is flagged
-    max_route_length_m: float = 20_000.0  # longer transmission routes are not screened
-    pipe_life_yr: float = 40.0  # [M]
-    pipe_om_fraction: float = 0.01  # of pipe CAPEX per year [M]
-    pipe_vom_eur_per_mwh_km: float = 0.1  # [V S27]
+    pipe_delta_t_k: float = param(
+        35.0, "K", "Supply minus return across the transmission pipe (sizing)", "[D] MODEL.md §4",
+        gt=0, typical=(30.0, 40.0))
+    street_class_multiplier: dict[str, float] = param(
+        {}, "factor", "Trench-cost multiplier by OSM highway class; {} = MODEL.md defaults",
+        "[D] MODEL.md §4", keys=sorted(OSM_HIGHWAY_VALUES))
+    excluded_highways: tuple[str, ...] = param(
+        EXCLUDED_HIGHWAYS,
+        "-", "OSM highway classes a transmission route never follows", "setting")
+    # the route search carries it as metres of the reference trench (routing.CROSSING_REFERENCE_*)
+    crossing_cost_eur: float = param(
+        0.0, "EUR", "Extra cost per motorway/trunk/rail crossing (0 = off)",
+        "MODEL.md §4 (user setting)", ge=0)
+    heat_pump_max_supply_c: float = param(
+        90.0, "°C",
+        "Hottest supply a site's heat pump delivers; hotter network pipes are not tapped", "[M]",
+        gt=0)
+    max_snap_distance_m: float = param(
+        500.0, "m", "A site farther than this from any street is flagged", "setting", gt=0)
+    max_route_length_m: float = param(
+        20_000.0, "m", "Longest transmission route screened", "setting", gt=0)
+    pipe_life_yr: float = param(40.0, "yr", "Pipe economic life", "[M] MODEL.md §4", gt=0)
+    pipe_om_fraction: float = param(
+        0.01, "share/yr", "Pipe O&M per year, as share of pipe CAPEX", "[M] MODEL.md §4")
+    pipe_vom_eur_per_mwh_km: float = param(
+        0.1, "EUR/MWh/km", "Pipe variable O&M per MWh carried and km", "[V S27] MODEL.md §4")
     # --- new local network (DESIGN.md mode 2)
-    linear_heat_density_min_mwh_per_m: float = 1.5  # [M] viable above ~1.5-1.8 MWh/m/yr
-    local_search_radius_m: float = 3_000.0  # route length searched around a site
+    linear_heat_density_min_mwh_per_m: float = param(
+        1.5, "MWh/m/yr", "Lowest linear heat density at which a new local network is viable",
+        "[M] DESIGN.md mode 2", typical=(1.5, 1.8))
+    local_search_radius_m: float = param(
+        3_000.0, "m", "Route length searched around a site for a new local network", "setting",
+        gt=0)
     # --- heat pump economics (MODEL.md §5)
-    heat_pump_life_yr: float = 25.0  # [V S26]
-    heat_pump_fom_eur_per_mw_yr: float = 2_000.0  # [V S26]
-    heat_pump_vom_eur_per_mwh: float = 2.0  # [V S26]
-    heat_pump_capex_factor: float = 1.0  # scales the MODEL.md heat-pump CAPEX curve
-    pipe_cost_factor: float = 1.0  # scales the trench cost table (e.g. local prices)
-    discount_rate: float = 0.04  # [V S38] social 3.5 %, utility 5 %
-    electricity_price_eur_per_mwh: float = 80.0  # [M] 40-150
-    heat_price_eur_per_mwh: float = 70.0  # reference heat replaced [V S43]
-    analysis_years: float = 25.0
-    ef_displaced_t_per_mwh: float = 0.204 / 0.95  # gas boiler [V S33]
-    ef_electricity_t_per_mwh: float = 0.135  # BR18 2025 [V S31]
+    heat_pump_life_yr: float = param(25.0, "yr", "Heat-pump life", "[V S26] MODEL.md §5", gt=0)
+    heat_pump_fom_eur_per_mw_yr: float = param(
+        2_000.0, "EUR/MW/yr", "Heat-pump fixed O&M per MW of heat output", "[V S26] MODEL.md §5")
+    heat_pump_vom_eur_per_mwh: float = param(
+        2.0, "EUR/MWh", "Heat-pump variable O&M per MWh delivered", "[V S26] MODEL.md §5")
+    heat_pump_capex_factor: float = param(
+        1.0, "factor", "Scales the MODEL.md heat-pump CAPEX curve",
+        "setting; range MODEL.md §5 (10 MW: 0.57-0.95 M EUR/MW around 0.70)", gt=0,
+        typical=(0.57 / 0.70, 0.95 / 0.70))
+    pipe_cost_factor: float = param(
+        1.0, "factor", "Scales the trench cost table (e.g. local prices)",
+        "setting; range [M] (paved vs open ground)", gt=0, typical=(0.75, 1.5))
+    discount_rate: float = param(
+        0.04, "share/yr", "Discount rate (social 3.5 %, utility 5 %)", "[V S38] MODEL.md §5", ge=0,
+        lt=1, typical=(0.035, 0.05))
+    electricity_price_eur_per_mwh: float = param(
+        80.0, "EUR/MWh", "Electricity price paid by the heat pump", "[M] MODEL.md §5", ge=0,
+        typical=(40.0, 150.0))
+    heat_price_eur_per_mwh: float = param(
+        70.0, "EUR/MWh", "Price of the heat replaced (NPV reference)", "[V S43] MODEL.md §5", ge=0)
+    analysis_years: float = param(25.0, "yr", "Years of the NPV analysis", "setting", gt=0)
+    ef_displaced_t_per_mwh: float = param(
+        0.204 / 0.95, "t CO2/MWh", "CO2 of the heat replaced (gas boiler: 0.204 fuel / 0.95)",
+        "[V S33] MODEL.md §5")
+    ef_electricity_t_per_mwh: float = param(
+        0.135, "t CO2/MWh", "CO2 of grid electricity (BR18 2025; 2030: 0.047)",
+        "[V S31] MODEL.md §5")
     # --- buildings and homes (MODEL.md §6)
-    mwh_per_home: float = 14.0  # Danish standard house 2025 [V S30]; 18.1 pre-2025 claims
-    net_to_gross: float = 0.8
-    dwelling_area_house_m2: float = 125.0  # [V S30]
-    dwelling_area_flat_m2: float = 80.0  # [V S30]
-    min_heated_footprint_m2: float = 30.0  # smaller sheds/garages carry no heat demand
-    floor_height_m: float = 3.0
-    full_load_hours_h: float = 2_000.0  # building peak = annual demand / this [M]
-    house_footprint_max_m2: float = 300.0  # untyped building=yes below this is a house [M]
-    # calibration: kWh/m²/yr by building class (house, apartments, office, ...) or by
-    # construction period ("<=1930", "1931-1960", ..., ">=2007"); {} = MODEL.md §6 values
-    specific_demand_by_class_kwh_per_m2: dict[str, float] = field(default_factory=dict)
-    specific_demand_by_period_kwh_per_m2: dict[str, float] = field(default_factory=dict)
+    # typical: a flat (7.8) .. the pre-2025 standard house (18.1)
+    mwh_per_home: float = param(
+        14.0, "MWh/yr", "Heat per home (2025 Danish standard house; 18.1 = pre-2025 claims)",
+        "[V S30] MODEL.md §6", gt=0, typical=(7.8, 18.1))
+    net_to_gross: float = param(
+        0.8, "share", "Net (heated) floor area / gross floor area", "MODEL.md §6", gt=0, le=1)
+    dwelling_area_house_m2: float = param(
+        125.0, "m²", "Net floor area per dwelling in a house", "[V S30] MODEL.md §6", gt=0)
+    dwelling_area_flat_m2: float = param(
+        80.0, "m²", "Net floor area per dwelling in a flat", "[V S30] MODEL.md §6", gt=0)
+    min_heated_footprint_m2: float = param(
+        30.0, "m²", "Smaller buildings (sheds, garages) carry no heat demand", "setting")
+    floor_height_m: float = param(
+        3.0, "m", "Storey height (levels from a building's height)", "MODEL.md §6", gt=0)
+    full_load_hours_h: float = param(
+        2_000.0, "h/yr", "Full-load hours: building peak = annual demand / this", "[M]", gt=0)
+    house_footprint_max_m2: float = param(
+        300.0, "m²", "Untyped building=yes smaller than this is a house", "[M]", gt=0)
+    # calibration; keys are building classes (house, apartments, office, ...) or construction
+    # periods ("<=1930", "1931-1960", ..., ">=2007")
+    specific_demand_by_class_kwh_per_m2: dict[str, float] = param(
+        {}, "kWh/m²/yr", "Heat demand per net m² by building class; {} = MODEL.md §6 values",
+        "[M] MODEL.md §6", ge=0)
+    specific_demand_by_period_kwh_per_m2: dict[str, float] = param(
+        {}, "kWh/m²/yr", "Heat demand per net m² by construction period; {} = MODEL.md §6 values",
+        "[M] MODEL.md §6", ge=0)
     # --- hourly model (MODEL.md §3): a year of weather decides how much heat the network takes
-    recovery_model: str = "hourly"  # or "annual": E = Q_delivered * 8760 * annual_utilisation
-    network_annual_demand_mwh: float = 0.0  # existing network's demand; 0 = estimate (below)
-    network_service_distance_m: float = 100.0  # buildings this near a pipe count as its load
-    share_max: float = 1.0  # largest share of the network's hourly load one site may cover
-    dhw_share: float = 0.2  # domestic hot water share of annual demand, flat over the year [M]
-    heating_base_c: float = 17.0  # heating degree-hour base
-    supply_curve: bool = True  # supply follows outdoor temperature; False = supply_temp_c
-    supply_cold_c: float = 80.0  # supply at outdoor_cold_c [MODEL.md §3 example]
-    outdoor_cold_c: float = -12.0
-    supply_warm_c: float = 70.0  # supply at outdoor_warm_c and above
-    outdoor_warm_c: float = 15.0
-    storage_mwh: float = 0.0  # daily-cycle tank per site (0 = none)
-    heat_pump_max_mw: float = 0.0  # heat-pump output cap per site; 0 = sized to its peak
+    recovery_model: str = param(
+        "hourly", "-", "Heat delivered from an hourly weather year, or annual: Q x 8760 x u",
+        "MODEL.md §3", choices=("hourly", "annual"))
+    network_annual_demand_mwh: float = param(
+        0.0, "MWh/yr", "Existing network's annual heat demand; 0 = estimated from buildings",
+        "setting", ge=0)
+    network_service_distance_m: float = param(
+        100.0, "m", "Buildings this near a pipe count as the network's load", "setting")
+    share_max: float = param(
+        1.0, "share", "Largest share of the network's hourly load one site may cover",
+        "MODEL.md §3", gt=0, le=1)
+    dhw_share: float = param(
+        0.2, "share", "Domestic hot water share of annual demand, flat over the year",
+        "[M] MODEL.md §3", ge=0, lt=1)
+    heating_base_c: float = param(17.0, "°C", "Heating degree-hour base", "MODEL.md §3")
+    supply_curve: bool = param(
+        True, "-", "Supply temperature follows outdoor temperature (off: supply_temp_c)",
+        "MODEL.md §3")
+    supply_cold_c: float = param(
+        80.0, "°C", "Supply temperature at outdoor_cold_c", "MODEL.md §3 example")
+    outdoor_cold_c: float = param(
+        -12.0, "°C", "Outdoor temperature of the supply_cold_c point", "MODEL.md §3 example")
+    supply_warm_c: float = param(
+        70.0, "°C", "Supply temperature at outdoor_warm_c and above", "MODEL.md §3 example")
+    outdoor_warm_c: float = param(
+        15.0, "°C", "Outdoor temperature of the supply_warm_c point", "MODEL.md §3 example")
+    storage_mwh: float = param(
+        0.0, "MWh", "Daily-cycle storage tank per site (0 = none)", "setting", ge=0)
+    heat_pump_max_mw: float = param(
+        0.0, "MW", "Heat-pump output cap per site (0 = sized to its peak)", "setting", ge=0)
+    # fmt: on
 
     def __post_init__(self) -> None:
-        _check_types(self, "params")
+        check_fields(self, "params")
         _check_params(self)
 
     def replace(self, **changes: Any) -> Params:
@@ -163,6 +241,7 @@ class Params:
         return cls(**data)
 
 
+@document
 @dataclass(frozen=True)
 class Study:
     """Where a study's inputs are and how to run it.
@@ -172,31 +251,59 @@ class Study:
     used, and without any network the study runs in new-local-network mode.
     """
 
-    name: str = "study"
-    osm_path: Path | None = None
-    network_path: Path | None = None
-    sites_path: Path | None = None
-    out_dir: Path = Path("siting-out")
-    default_it_load_mw: float = 5.0
-    default_cooling: str = "air_coil"
-    ranking: str = "lcoh"  # "lcoh" or "score"
-    score_weights: dict[str, float] = field(
-        default_factory=lambda: {"lcoh": 0.5, "homes_served": 0.3, "route_length": 0.2}
-    )
-    use_osm_network: bool = True  # use man_made=pipeline heat pipes found in the extract
-    max_generated_sites: int = 200
-    min_site_building_m2: float = 2_000.0  # generated sites: large non-residential buildings
-    min_site_parcel_m2: float = 5_000.0  # generated sites: industrial/commercial parcels
-    crs: str | None = None  # projected metric CRS; None = local UTM of the area
-    weather_path: Path | None = None  # EPW, CSV or Daisy .dwf; None = typical Danish year
-    weather_year: int | None = None  # which year of a multi-year file (default: last complete)
-    top_n_routes: int = 50  # routes drawn on the map
-    max_route_geometries: int = 2_000  # route lines built (cheapest first); all get costs
-    use_cache: bool = True  # street graph cached on disk ($SITING_CACHE_DIR, ~/.cache/siting)
-    params: Params = field(default_factory=Params)
+    # a table, one field per call (not one argument per line), so the formatter is off
+    # fmt: off
+    name: str = param("study", "-", "Study name (report title)", "setting")
+    osm_path: Path | None = param(
+        None, "-", "OSM extract: .osm.pbf, .osm or .osm.gz", "setting")
+    network_path: Path | None = param(
+        None, "-",
+        "District-heating network (GeoJSON/GPKG lines or plant points); none = heat pipelines "
+        "in the OSM extract, else new-local-network mode",
+        "setting")
+    sites_path: Path | None = param(
+        None, "-", "Candidate sites (points/polygons); none = generated from OSM",
+        "setting")
+    out_dir: Path = param(Path("siting-out"), "-", "Output folder", "setting")
+    default_it_load_mw: float = param(
+        5.0, "MW", "IT load of sites without their own", "setting", gt=0)
+    default_cooling: str = param(
+        "air_coil", "-", "Cooling type of sites without their own", "MODEL.md §1",
+        choices=COOLING_TYPES)
+    ranking: str = param(
+        "lcoh", "-", "Ranking method: cheapest heat first, or a weighted score", "DESIGN.md",
+        choices=("lcoh", "score"))
+    score_weights: dict[str, float] = param(
+        {"lcoh": 0.5, "homes_served": 0.3, "route_length": 0.2}, "weight",
+        "Weights of the criteria in the score ranking", "setting", keys=SCORE_CRITERIA)
+    use_osm_network: bool = param(
+        True, "-", "Use heat pipelines (man_made=pipeline) found in the OSM extract", "setting")
+    max_generated_sites: int = param(200, "count", "Most sites generated from OSM", "setting")
+    min_site_building_m2: float = param(
+        2_000.0, "m²", "Generated sites: non-residential buildings at least this large", "setting")
+    min_site_parcel_m2: float = param(
+        5_000.0, "m²", "Generated sites: industrial/commercial parcels at least this large",
+        "setting")
+    crs: str | None = param(
+        None, "-", "Projected metric CRS, e.g. EPSG:25832; none = local UTM of the area", "setting")
+    weather_path: Path | None = param(
+        None, "-",
+        "Hourly outdoor temperature: EPW, CSV (timestamp, °C) or Daisy .dwf; none = a typical "
+        "Danish year",
+        "setting")
+    weather_year: int | None = param(
+        None, "year", "Year of a multi-year weather file; none = the last complete year", "setting")
+    top_n_routes: int = param(50, "count", "Routes drawn on the map", "setting")
+    max_route_geometries: int = param(
+        2_000, "count", "Route lines built, cheapest first (all routes get costs)", "setting")
+    use_cache: bool = param(
+        True, "-", "Cache the street graph on disk ($SITING_CACHE_DIR, ~/.cache/siting)", "setting")
+    params: Params = param(
+        unit="-", desc="Model parameters (siting.Params)", source="MODEL.md", factory=Params)
+    # fmt: on
 
     def __post_init__(self) -> None:
-        _check_types(self, "study")
+        check_fields(self, "study")
         for key in ("osm_path", "network_path", "sites_path", "weather_path"):
             value = getattr(self, key)
             if value is not None and not isinstance(value, Path):
@@ -205,24 +312,11 @@ class Study:
             object.__setattr__(self, "out_dir", Path(self.out_dir))
         if isinstance(self.params, dict):
             object.__setattr__(self, "params", Params.from_dict(self.params))
-        if not (math.isfinite(self.default_it_load_mw) and self.default_it_load_mw > 0):
-            raise ConfigError(
-                f"default_it_load_mw must be a positive number of MW, got "
-                f"{self.default_it_load_mw!r}; set it to the IT load of a typical candidate "
-                "(e.g. 5)."
-            )
-        if self.default_cooling not in COOLING_TYPES:
-            raise ConfigError(
-                f"default_cooling {self.default_cooling!r} is not known; use one of "
-                f"{', '.join(COOLING_TYPES)}."
-            )
-        if self.ranking not in ("lcoh", "score"):
-            raise ConfigError(f"ranking must be 'lcoh' or 'score', got {self.ranking!r}.")
-        unknown = set(self.score_weights) - {"lcoh", "homes_served", "route_length", "co2"}
+        unknown = set(self.score_weights) - set(SCORE_CRITERIA)
         if unknown:
             raise ConfigError(
-                f"score_weights has unknown criteria {sorted(unknown)}; use lcoh, homes_served, "
-                "route_length, co2."
+                f"score_weights has unknown criteria {sorted(unknown)}; use "
+                f"{', '.join(SCORE_CRITERIA)}."
             )
         if self.crs is not None:
             import pyproj
@@ -310,42 +404,6 @@ def _as_mapping(data: Any, where: str) -> dict[str, Any]:
     return dict(data)
 
 
-def _is_number(value: Any) -> bool:
-    # numbers.Real takes numpy scalars too; bool is an int but never a setting's number
-    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
-
-
-def _check_types(obj: Any, where: str) -> None:
-    """Reject values of the wrong type (a str where a number goes, ...) with the key named."""
-    prefix = "" if where == "study" else f"{where}."
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        kind = str(f.type)
-        problem = None
-        if kind in ("float", "int"):
-            if not _is_number(value):
-                problem = "a number"
-            elif kind == "int" and float(value) != int(value):
-                problem = "a whole number"
-        elif kind == "bool":
-            if not isinstance(value, bool):
-                problem = "true or false"
-        elif kind == "str":
-            if not isinstance(value, str):
-                problem = "a text value"
-        elif kind == "str | None":
-            if value is not None and not isinstance(value, str):
-                problem = "a text value (or empty)"
-        elif kind.startswith("dict[str, float]"):
-            if not isinstance(value, dict) or not all(_is_number(v) for v in value.values()):
-                problem = "a mapping of names to numbers"
-        elif kind.startswith("tuple[str"):
-            if not isinstance(value, tuple | list) or not all(isinstance(v, str) for v in value):
-                problem = "a list of text values"
-        if problem:
-            raise ConfigError(f"{prefix}{f.name} must be {problem}, got {value!r}.")
-
-
 def _field_names(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 
@@ -360,61 +418,12 @@ def _reject_unknown(data: dict[str, Any], valid: list[str], where: str) -> None:
 
 
 def _check_params(p: Params) -> None:
-    def positive(name: str) -> None:
-        value = getattr(p, name)
-        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-            raise ConfigError(f"params.{name} must be a positive number, got {value!r}.")
-
-    def fraction(name: str, low: float = 0.0) -> None:
-        value = getattr(p, name)
-        if not (isinstance(value, int | float) and low < value <= 1.0):
-            raise ConfigError(f"params.{name} must be in ({low}, 1], got {value!r}.")
-
-    for name in (
-        "pue",
-        "mwh_per_home",
-        "dwelling_area_house_m2",
-        "dwelling_area_flat_m2",
-        "floor_height_m",
-        "pipe_delta_t_k",
-        "max_snap_distance_m",
-        "max_route_length_m",
-        "local_search_radius_m",
-        "heat_pump_max_supply_c",
-        "pipe_life_yr",
-        "heat_pump_life_yr",
-        "analysis_years",
-        "heat_pump_capex_factor",
-        "pipe_cost_factor",
-        "full_load_hours_h",
-        "house_footprint_max_m2",
-    ):
-        positive(name)
-    for name in ("specific_demand_by_class_kwh_per_m2", "specific_demand_by_period_kwh_per_m2"):
-        bad = {k: v for k, v in getattr(p, name).items() if not v >= 0}
-        if bad:
-            raise ConfigError(f"params.{name} must map names to kWh/m²/yr >= 0, got {bad}.")
-    for name in ("utilisation_it", "eta_lorenz", "annual_utilisation", "net_to_gross"):
-        fraction(name)
-    if p.pue < 1.0:
-        raise ConfigError(f"params.pue must be >= 1 (total / IT energy), got {p.pue}.")
+    """The checks that relate fields (each field's own limits: params_meta.check_fields)."""
     if p.supply_temp_c <= p.return_temp_c:
         raise ConfigError(
             f"params.supply_temp_c ({p.supply_temp_c} °C) must be above return_temp_c "
             f"({p.return_temp_c} °C)."
         )
-    if p.recovery_model not in ("hourly", "annual"):
-        raise ConfigError(
-            f"params.recovery_model must be 'hourly' or 'annual', got {p.recovery_model!r}."
-        )
-    fraction("share_max")
-    if not 0.0 <= p.dhw_share < 1.0:
-        raise ConfigError(f"params.dhw_share must be in [0, 1), got {p.dhw_share}.")
-    for name in ("network_annual_demand_mwh", "storage_mwh", "heat_pump_max_mw"):
-        if getattr(p, name) < 0:
-            raise ConfigError(
-                f"params.{name} must not be negative (0 = default), got {getattr(p, name)}."
-            )
     if p.outdoor_cold_c >= p.outdoor_warm_c:
         raise ConfigError(
             f"params.outdoor_cold_c ({p.outdoor_cold_c}) must be below outdoor_warm_c "
@@ -425,10 +434,6 @@ def _check_params(p: Params) -> None:
             "the supply-temperature curve (supply_cold_c, supply_warm_c) must stay above "
             f"return_temp_c ({p.return_temp_c} °C); raise the curve or set supply_curve: false."
         )
-    if p.cop_model not in ("lorenz", "jesper"):
-        raise ConfigError(f"params.cop_model must be 'lorenz' or 'jesper', got {p.cop_model!r}.")
-    if not 0.0 <= p.discount_rate < 1.0:
-        raise ConfigError(f"params.discount_rate must be in [0, 1), got {p.discount_rate}.")
     for key in ("capture_fraction", "source_in_c", "source_out_c"):
         missing = set(COOLING_TYPES) - set(getattr(p, key))
         if missing:
@@ -438,8 +443,3 @@ def _check_params(p: Params) -> None:
             raise ConfigError(
                 f"params.source_in_c[{cooling!r}] must be above source_out_c (water is cooled)."
             )
-        if not 0.0 < p.capture_fraction[cooling] <= 1.0:
-            raise ConfigError(f"params.capture_fraction[{cooling!r}] must be in (0, 1].")
-    for name in ("electricity_price_eur_per_mwh", "heat_price_eur_per_mwh", "crossing_cost_eur"):
-        if getattr(p, name) < 0:
-            raise ConfigError(f"params.{name} must not be negative, got {getattr(p, name)}.")

@@ -33,6 +33,7 @@ from siting.config import Params
 from siting.errors import SitingError
 from siting.figures import site_hourly
 from siting.outputs import staged_output
+from siting.params_meta import NO_UNIT, describe
 from siting.sensitivity import DEFAULT_RANGES
 from siting.sensitivity import sensitivity as sweep
 from siting.sources.weather import typical_danish_year
@@ -48,30 +49,6 @@ TOP_N = 10
 
 # Ranges of the sensitivity tornado (MODEL.md ranges where it gives them).
 
-# Plain-words names of the parameters most reports will show (others: the field name).
-PARAM_LABELS = {
-    "capture_fraction": "Share of IT heat captured into water, by cooling type",
-    "source_in_c": "Cooling water from the data center (°C), by cooling type",
-    "source_out_c": "Cooling water back to the data center (°C), by cooling type",
-    "utilisation_it": "Average IT load as share of nameplate",
-    "pue": "PUE",
-    "eta_lorenz": "Lorenz efficiency of the heat pump",
-    "cop_model": "COP model",
-    "supply_temp_c": "DH supply temperature (°C)",
-    "return_temp_c": "DH return temperature (°C)",
-    "annual_utilisation": "Share of available heat the network takes (u)",
-    "discount_rate": "Discount rate",
-    "electricity_price_eur_per_mwh": "Electricity price (EUR/MWh)",
-    "heat_price_eur_per_mwh": "Price of the heat replaced (EUR/MWh)",
-    "mwh_per_home": "Heat per home (MWh/yr)",
-    "heat_pump_life_yr": "Heat-pump life (years)",
-    "pipe_life_yr": "Pipe life (years)",
-    "max_route_length_m": "Longest route screened (m)",
-    "ef_electricity_t_per_mwh": "CO2 factor of electricity (t/MWh)",
-    "ef_displaced_t_per_mwh": "CO2 factor of the heat replaced (t/MWh)",
-}
-
-
 # --------------------------------------------------------------------------- assumptions
 
 
@@ -79,9 +56,11 @@ def changed_params(params: Params, defaults: Params | None = None) -> pd.DataFra
     """Every parameter of `params` that differs from the MODEL.md defaults (``Params()``).
 
     Mappings (e.g. ``source_in_c``) are compared key by key and reported as ``key: value``.
-    Returns columns ``parameter``, ``description``, ``value``, ``default``.
+    Returns columns ``parameter``, ``description``, ``unit``, ``value``, ``default``; the
+    description and unit are the field's own (declared with it in siting.config).
     """
     defaults = defaults if defaults is not None else Params()
+    info = describe(Params)
     rows = []
     for f in dataclasses.fields(params):
         value, default = getattr(params, f.name), getattr(defaults, f.name, None)
@@ -98,12 +77,13 @@ def changed_params(params: Params, defaults: Params | None = None) -> pd.DataFra
         rows.append(
             {
                 "parameter": f.name,
-                "description": PARAM_LABELS.get(f.name, f.name.replace("_", " ")),
+                "description": info[f.name].description,
+                "unit": info[f.name].unit,
                 "value": shown,
                 "default": was,
             }
         )
-    return pd.DataFrame(rows, columns=["parameter", "description", "value", "default"])
+    return pd.DataFrame(rows, columns=["parameter", "description", "unit", "value", "default"])
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -483,13 +463,15 @@ def _assumptions_html(results) -> str:
             f'<tr class="changed" data-param="{html.escape(r.parameter)}">'
             f'<td class="l"><code>{html.escape(r.parameter)}</code></td>'
             f'<td class="l">{html.escape(r.description)}</td>'
+            f'<td class="l">{html.escape("" if r.unit == NO_UNIT else r.unit)}</td>'
             f'<td class="l">{html.escape(r.value)}</td><td class="l">{html.escape(r.default)}</td>'
             "</tr>"
             for r in changed.itertuples()
         )
         table = (
             '<table><thead><tr><th class="l">Parameter</th><th class="l">What it is</th>'
-            '<th class="l">This study</th><th class="l">MODEL.md default</th></tr></thead>'
+            '<th class="l">Unit</th><th class="l">This study</th>'
+            '<th class="l">MODEL.md default</th></tr></thead>'
             f"<tbody>{rows}</tbody></table>"
         )
     return f"<p>{html.escape(key)}</p><p>Parameters that differ from MODEL.md:</p>{table}"

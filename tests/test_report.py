@@ -67,13 +67,29 @@ def test_changed_parameter_appears_in_the_assumptions(demo_results, helsinki_osm
     assert changed["parameter"].tolist() == ["source_in_c", "electricity_price_eur_per_mwh"]
     assert changed.set_index("parameter").loc["source_in_c", "value"] == "liquid: 55"
     assert report.changed_params(Params()).empty
+    el = changed.set_index("parameter").loc["electricity_price_eur_per_mwh"]
+    assert el["unit"] == "EUR/MWh"
 
     import siting
 
     results = siting.run(study.replace(params=params), osm=helsinki_osm)
     page = report.build_report(results, tmp_path).read_text(encoding="utf-8")
     assert 'data-param="electricity_price_eur_per_mwh"' in page
-    assert '<td class="l">120</td><td class="l">80</td>' in page
+    assert '<td class="l">EUR/MWh</td><td class="l">120</td><td class="l">80</td>' in page
+
+
+def test_assumptions_table_reads_the_field_metadata():
+    """Every parameter gets its declared description and unit, not just a hand-kept few."""
+    from siting.params_meta import describe
+
+    changed = report.changed_params(Params(storage_mwh=2.0, pue=1.4, cop_model="jesper"))
+    rows = changed.set_index("parameter")
+    info = describe(Params)
+    for name in ("storage_mwh", "pue", "cop_model"):
+        assert rows.loc[name, "description"] == info[name].description
+        assert rows.loc[name, "description"] != name.replace("_", " ")
+        assert rows.loc[name, "unit"] == info[name].unit
+    assert rows.loc["storage_mwh", "unit"] == "MWh" and rows.loc["pue", "value"] == "1.4"
 
 
 def test_sensitivity_brackets_the_base_and_matches_reruns(demo_results, helsinki_osm):
