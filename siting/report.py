@@ -120,14 +120,14 @@ class Sensitivity:
     lcoh_high: float
 
 
-_LABELS = {
-    "electricity_price_eur_per_mwh": ("Electricity price", "{:g} EUR/MWh"),
-    "eta_lorenz": ("Heat-pump Lorenz efficiency", "{:.2f}"),
-    "utilisation_it": ("IT utilisation", "{:.0%}"),
-    "discount_rate": ("Discount rate", "{:.1%}"),
-    "heat_pump_capex_factor": ("Heat-pump CAPEX", "x{:.2f}"),
-    "pipe_cost_factor": ("Pipe cost", "x{:.2f}"),
-}
+# how a swept value reads in the tornado, by the field's unit (labels: the field metadata)
+_FORMATS = {"share": "{:.0%}", "share/yr": "{:.1%}", "factor": "x{:.2f}"}
+
+
+def _swept_label(name: str) -> tuple[str, str]:
+    info = describe(Params)[name]
+    fmt = _FORMATS.get(info.unit, "{:g} " + info.unit if info.unit != NO_UNIT else "{:g}")
+    return info.description, fmt
 
 
 def sensitivity(results, site_id: str | None = None, osm=None) -> tuple[float, list[Sensitivity]]:
@@ -143,7 +143,7 @@ def sensitivity(results, site_id: str | None = None, osm=None) -> tuple[float, l
     wide = res.table.pivot(index="parameter", columns="end", values="lcoh_eur_per_mwh")
     out = []
     for name in wide.index:
-        label, fmt = _LABELS.get(name, (name, "{:g}"))
+        label, fmt = _swept_label(name)
         lo, hi = DEFAULT_RANGES[name]
         out.append(
             Sensitivity(

@@ -17,6 +17,7 @@ import pandas as pd
 from siting import stages
 from siting.config import Params, Study
 from siting.errors import ConfigError
+from siting.params_meta import describe
 from siting.pipeline import Runner
 from siting.results import Results
 from siting.sources.osm import read_osm
@@ -25,14 +26,17 @@ from siting.study import run
 log = logging.getLogger(__name__)
 
 # (low, high) per parameter; MODEL.md ranges where it gives one, [M] engineering spread else
-DEFAULT_RANGES: dict[str, tuple[float, float]] = {
-    "electricity_price_eur_per_mwh": (40.0, 150.0),  # MODEL.md §5
-    "eta_lorenz": (0.40, 0.55),  # MODEL.md §2
-    "utilisation_it": (0.6, 1.0),  # [M] around the 0.8 default
-    "discount_rate": (0.035, 0.05),  # MODEL.md §5: social 3.5 %, utility 5 %
-    "heat_pump_capex_factor": (0.57 / 0.70, 0.95 / 0.70),  # MODEL.md §5: 10 MW 0.57-0.95 M/MW
-    "pipe_cost_factor": (0.75, 1.5),  # [M] trench cost spread, paved vs open ground
-}
+# the inputs the tornado sweeps, each over its plausible range from the field metadata
+# (siting.config, MODEL.md: electricity 40-150 EUR/MWh, Lorenz eta 0.40-0.55, ...)
+SWEPT = (
+    "electricity_price_eur_per_mwh",
+    "eta_lorenz",
+    "utilisation_it",
+    "discount_rate",
+    "heat_pump_capex_factor",
+    "pipe_cost_factor",
+)
+DEFAULT_RANGES: dict[str, tuple[float, float]] = {n: describe(Params)[n].typical for n in SWEPT}
 
 
 # parameters that change only the money, not the heat: the base run's table is re-priced

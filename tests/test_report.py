@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+import siting
 from siting import cli, report
 from siting.config import Params
 from siting.errors import OutputError
@@ -96,19 +97,17 @@ def test_sensitivity_brackets_the_base_and_matches_reruns(demo_results, helsinki
     base, bars = report.sensitivity(demo_results, osm=helsinki_osm)
     assert base == pytest.approx(demo_results.best()["lcoh_eur_per_mwh"])
     by_label = {b.label: b for b in bars}
-    assert set(by_label) == {
-        "Electricity price",
-        "Discount rate",
-        "Heat-pump CAPEX",
-        "Pipe cost",
-        "Heat-pump Lorenz efficiency",
-        "IT utilisation",
-    }
-    el = by_label["Electricity price"]
+    from siting.params_meta import describe
+    from siting.sensitivity import SWEPT
+
+    label = {n: describe(siting.Params)[n].description for n in SWEPT}  # one source of text
+    assert set(by_label) == set(label.values())
+    el = by_label[label["electricity_price_eur_per_mwh"]]
     assert el.lcoh_low < base < el.lcoh_high
-    assert by_label["Heat-pump CAPEX"].lcoh_low < base < by_label["Heat-pump CAPEX"].lcoh_high
+    assert el.low_label == "40 EUR/MWh" and el.high_label == "150 EUR/MWh"
+    hp = by_label[label["heat_pump_capex_factor"]]
+    assert hp.lcoh_low < base < hp.lcoh_high
     # the pure re-computation equals a full re-run with the changed price
-    import siting
 
     study = demo_results.study
     rerun = siting.run(
@@ -119,7 +118,7 @@ def test_sensitivity_brackets_the_base_and_matches_reruns(demo_results, helsinki
     expected = rerun.sites.set_index("site_id").loc[site, "lcoh_eur_per_mwh"]
     assert el.lcoh_high == pytest.approx(expected, rel=1e-9)
     # a better heat pump lowers the cost of heat
-    eta = by_label["Heat-pump Lorenz efficiency"]
+    eta = by_label[label["eta_lorenz"]]
     assert eta.lcoh_high < base < eta.lcoh_low
     assert bars == sorted(bars, key=lambda b: -abs(b.lcoh_high - b.lcoh_low))
 
