@@ -1,0 +1,420 @@
+"""Which known district-heating network a site would feed: site -> area/municipality -> network.
+
+Rules, in order (the first that gives a network wins; ``how_matched`` says which, in words):
+
+1. **Supply area**: the registry's supply-area polygon holding the site (the smallest when
+   several do), else the nearest within ``max_distance_m``.
+2. **Municipality**: the municipality holding the site lists the utilities serving it; of
+   those with production statistics, the one whose point is nearest the site, if within
+   reach (a municipality served by several networks gets the network of the nearest
+   utility). A municipality that lists none (Lyngby-Taarbæk, Gladsaxe, ... in the Danish
+   data) takes the surrounding system: the one most neighbouring municipalities (borders
+   within 500 m) list, ties to the larger, counting only utilities within reach; then that
+   system's utility nearest the site among the neighbours' lists.
+3. **Nearest point**: the nearest utility/network point within ``max_distance_m``.
+
+"Within ``max_distance_m``" of a utility point means of its supply area taken as a disc of
+``supply_area_km2`` around the point (Danish points are geocoded company addresses): a site
+farther from every candidate is left unmatched rather than tied to a distant network.
+
+Distances are taken in the UTM zone of the site.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from siting.errors import CRSError, InputDataError
+from siting.networks.emissions import DisplacedEmission, displaced_emissions
+from siting.networks.registry import NetworkRegistry, load_dk_registry
+
+__all__ = [
+    "MAX_DISTANCE_M",
+    "NEIGHBOUR_GAP_M",
+    "NetworkMatch",
+    "match_network",
+    "match_sites",
+]
+
+MAX_DISTANCE_M = 10_000.0  # a point/area farther than this is not "the site's network" [M]
+NEIGHBOUR_GAP_M = 500.0  # municipalities this close count as neighbours (simplified borders)
+MUNICIPALITY_SNAP_M = 2_000.0  # a site just off the simplified coast still finds its municipality
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkMatch:
+    """The network a site matched, with the registry's facts about it.
+
+    Energies are MWh/yr of the registry ``year``; ``fuel_mix`` is indexed by fuel with
+    ``fuel_input_mwh, fuel_for_heat_mwh, heat_mwh``; ``utility`` is the utility point used
+    (None for a supply-area match) at ``distance_m`` from the site; the system fields describe
+    the interconnected system the network belongs to (the network itself when alone).
+    ``heat_price_eur_per_mwh`` is the network's (median of its utilities' variable consumer
+    prices, excl. VAT); ``utility_heat_price_eur_per_mwh`` the matched utility's own.
+    """
+
+    network_id: str
+    name: str
+    annual_heat_mwh: float
+    year: int | None
+    fuel_mix: pd.DataFrame
+    must_run_mwh_per_yr: float
+    solar_mwh_per_yr: float
+    heat_price_eur_per_mwh: float
+    supply_temp_c: float
+    return_temp_c: float
+    system_id: str
+    system_annual_heat_mwh: float
+    how_matched: str
+    source: str
+    utility: str | None = None
+    distance_m: float = 0.0
+    municipality: str | None = None
+    utility_heat_price_eur_per_mwh: float = math.nan
+    ef_override_t_per_mwh: float = math.nan
+    heat_by_year_mwh: dict[int, float] = field(default_factory=dict)
+
+    def displaced(self, **kwargs: Any) -> DisplacedEmission:
+        """CO2 of the heat the site displaces; keyword arguments go to
+        :func:`siting.networks.emissions.displaced_emissions`. A registry factor given by the
+        user wins."""
+        if math.isfinite(self.ef_override_t_per_mwh):
+            return DisplacedEmission(
+                t_per_mwh=self.ef_override_t_per_mwh,
+                displaced_heat_mwh=math.nan,
+                emissions_t=math.nan,
+                fallback_used=False,
+                method="ef_displaced_t_per_mwh given in the registry",
+            )
+        return displaced_emissions(self.fuel_mix, **kwargs)
+
+    @property
+    def ef_displaced_t_per_mwh(self) -> float:
+        """t CO2 per MWh displaced, with the default factors (MODEL.md §8.4)."""
+        return self.displaced().t_per_mwh
+
+    def as_row(self) -> dict[str, Any]:
+        """Flat dict for a table row (no fuel mix, the displaced factor included)."""
+        d = self.displaced()
+        return {
+            "network_id": self.network_id,
+            "network_name": self.name,
+            "network_annual_heat_mwh": self.annual_heat_mwh,
+            "network_year": self.year,
+            "network_must_run_mwh_per_yr": self.must_run_mwh_per_yr,
+            "network_solar_mwh_per_yr": self.solar_mwh_per_yr,
+            "network_heat_price_eur_per_mwh": self.heat_price_eur_per_mwh,
+            "utility_heat_price_eur_per_mwh": self.utility_heat_price_eur_per_mwh,
+            "network_supply_temp_c": self.supply_temp_c,
+            "network_return_temp_c": self.return_temp_c,
+            "network_system_id": self.system_id,
+            "network_system_annual_heat_mwh": self.system_annual_heat_mwh,
+            "network_ef_displaced_t_per_mwh": d.t_per_mwh,
+            "network_ef_method": d.method,
+            "network_utility": self.utility,
+            "network_distance_m": self.distance_m,
+            "network_how_matched": self.how_matched,
+            "network_source": self.source,
+        }
+
+
+def match_network(
+    geometry: shapely.Geometry,
+    crs: str | pyproj.CRS,
+    registry: NetworkRegistry | None = None,
+    *,
+    max_distance_m: float = MAX_DISTANCE_M,
+) -> NetworkMatch | None:
+    """The registry network a site (point or polygon) would feed; None when none is in reach.
+
+    Parameters
+    ----------
+    geometry
+        The site, a shapely point or polygon in ``crs``.
+    crs
+        CRS of ``geometry`` (any; e.g. ``"EPSG:4326"`` for lon/lat).
+    registry
+        Default: the built-in Danish registry (:func:`load_dk_registry`).
+    max_distance_m
+        Farthest supply area or point accepted by the area and nearest-point rules.
+
+    Returns
+    -------
+    NetworkMatch or None
+    """
+    registry = load_dk_registry() if registry is None else registry
+    if not isinstance(geometry, shapely.Geometry) or geometry.is_empty:
+        raise InputDataError("match_network needs a non-empty shapely point or polygon.")
+    site, metric = _site_metric(geometry, crs)
+    return _match(site, metric, registry, max_distance_m)
+
+
+def match_sites(
+    sites: gpd.GeoDataFrame,
+    registry: NetworkRegistry | None = None,
+    *,
+    max_distance_m: float = MAX_DISTANCE_M,
+) -> pd.DataFrame:
+    """:func:`match_network` for every site: one row per site (same index), columns of
+    :meth:`NetworkMatch.as_row` (NaN and ``network_how_matched`` = why, when unmatched)."""
+    if sites.crs is None:
+        raise CRSError("sites have no CRS; set it (sites.set_crs(...)) before matching networks.")
+    registry = load_dk_registry() if registry is None else registry
+    lonlat = sites.geometry.to_crs("EPSG:4326")
+    centre = shapely.union_all(shapely.centroid(lonlat.values)).centroid
+    metric = _utm(centre.x, centre.y)
+    projected = sites.geometry.to_crs(metric)
+    rows = []
+    for geom in projected.values:
+        m = (
+            None
+            if geom is None or geom.is_empty
+            else _match(geom, metric, registry, max_distance_m)
+        )
+        rows.append(
+            m.as_row()
+            if m is not None
+            else {"network_how_matched": f"no registry network within {max_distance_m:.0f} m"}
+        )
+    return pd.DataFrame(rows, index=sites.index)
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def _match(
+    site: shapely.Geometry, metric: pyproj.CRS, registry: NetworkRegistry, max_distance_m: float
+) -> NetworkMatch | None:
+    layers = registry.metric_layers(metric)
+    point = site.representative_point()
+    if layers["areas"] is not None:
+        m = _by_area(site, point, layers["areas"], registry, max_distance_m)
+        if m is not None:
+            return m
+    points = layers["points"]
+    if points is None:
+        return None
+    usable = points[points["network_id"].isin(registry.networks.index)]
+    if layers["municipalities"] is not None and len(usable):
+        m = _by_municipality(
+            site, point, layers["municipalities"], points, usable, registry, max_distance_m
+        )
+        if m is not None:
+            return m
+    if len(usable) == 0:
+        return None
+    dist = usable.distance(site).to_numpy()
+    i = int(np.argmin(dist))
+    row = usable.iloc[i]
+    if _beyond_reach(row, float(dist[i]), max_distance_m):
+        return None
+    radius = _equivalent_radius_m(row.get("supply_area_km2", np.nan))
+    inside = (
+        f"; within its supply area's equivalent radius {radius:.0f} m"
+        if dist[i] <= radius
+        else (f"; beyond its supply area's equivalent radius {radius:.0f} m" if radius > 0 else "")
+    )
+    how = f"nearest network point: {row['name']} at {dist[i]:.0f} m{inside}"
+    return _result(registry, row["network_id"], how, utility=row, distance_m=float(dist[i]))
+
+
+def _by_area(
+    site: shapely.Geometry,
+    point: shapely.Point,
+    areas: gpd.GeoDataFrame,
+    registry: NetworkRegistry,
+    max_distance_m: float,
+) -> NetworkMatch | None:
+    areas = areas[areas["network_id"].isin(registry.networks.index)]
+    if len(areas) == 0:
+        return None
+    inside = areas[areas.contains(point)]
+    if len(inside):
+        order = inside.area.sort_values().index
+        best = inside.loc[order[0]]
+        others = [n for n in inside.loc[order[1:], "name"]]
+        also = f" (also inside: {', '.join(others)})" if others else ""
+        how = f"site lies in the supply area of {best['name']}{also}"
+        return _result(registry, best["network_id"], how)
+    dist = areas.distance(site)
+    j = dist.idxmin()
+    if dist[j] > max_distance_m:
+        return None
+    best = areas.loc[j]
+    how = f"nearest supply area: {best['name']}, {dist[j]:.0f} m from the site"
+    return _result(registry, best["network_id"], how, distance_m=float(dist[j]))
+
+
+def _by_municipality(
+    site: shapely.Geometry,
+    point: shapely.Point,
+    munis: gpd.GeoDataFrame,
+    points: gpd.GeoDataFrame,
+    usable: gpd.GeoDataFrame,
+    registry: NetworkRegistry,
+    max_distance_m: float,
+) -> NetworkMatch | None:
+    holding = munis[munis.contains(point)]
+    snapped = ""
+    if len(holding) == 0:
+        dist = munis.distance(point)
+        if dist.min() > MUNICIPALITY_SNAP_M:
+            return None
+        holding = munis.loc[[dist.idxmin()]]
+        snapped = f" ({dist.min():.0f} m outside its simplified border)"
+    muni = holding.iloc[0]
+    listed = _ids(muni["utility_ids"])
+    cands = usable[usable["utility_id"].isin(listed)]
+    if len(cands):
+        row, d = _nearest(cands, site)
+        if _beyond_reach(row, d, max_distance_m):
+            return None
+        skipped = _nearer_without_stats(points, listed, registry, site, d)
+        how = (
+            f"municipality {muni['name']}{snapped} lists {len(listed)} utilities; nearest "
+            f"with statistics: {row['name']} ({d / 1000:.1f} km){skipped}"
+        )
+        return _result(
+            registry, row["network_id"], how, utility=row, distance_m=d, municipality=muni["name"]
+        )
+    # No utility listed: the surrounding system, i.e. the one most neighbouring municipalities
+    # list (ties: the larger system), then its nearest utility among the neighbours' lists.
+    near = munis[(munis.distance(muni.geometry) <= NEIGHBOUR_GAP_M) & (munis.index != muni.name)]
+    reach = usable.distance(site) - usable["supply_area_km2"].map(_equivalent_radius_m)
+    usable = usable[reach <= max_distance_m]  # a neighbour's far end is no match
+    votes: dict[str, int] = {}
+    for ids in near["utility_ids"]:
+        systems = set(
+            registry.networks.loc[
+                usable.loc[usable["utility_id"].isin(_ids(ids)), "network_id"], "system_id"
+            ]
+        )
+        for sid in systems:
+            votes[sid] = votes.get(sid, 0) + 1
+    if not votes:
+        return None
+    sys_heat = registry.networks.groupby("system_id")["annual_heat_mwh"].sum()
+    system = max(votes, key=lambda sid: (votes[sid], sys_heat.get(sid, 0.0)))
+    near_ids = set().union(*(_ids(s) for s in near["utility_ids"]))
+    in_system = registry.networks.index[registry.networks["system_id"] == system]
+    cands = usable[usable["utility_id"].isin(near_ids) & usable["network_id"].isin(in_system)]
+    row, d = _nearest(cands, site)
+    why = "lists no utility" if not listed else "lists only utilities without statistics"
+    tally = ", ".join(f"{sid} {n}" for sid, n in sorted(votes.items(), key=lambda kv: -kv[1]))
+    how = (
+        f"municipality {muni['name']}{snapped} {why}; surrounding system {system} (listed by "
+        f"most neighbouring municipalities: {tally}; neighbours "
+        f"{', '.join(sorted(near['name']))}); its nearest utility: {row['name']} "
+        f"({d / 1000:.1f} km)"
+    )
+    return _result(
+        registry, row["network_id"], how, utility=row, distance_m=d, municipality=muni["name"]
+    )
+
+
+def _nearer_without_stats(
+    points: gpd.GeoDataFrame, listed: set[str], registry: NetworkRegistry, site: Any, d: float
+) -> str:
+    none = points[
+        points["utility_id"].isin(listed) & ~points["network_id"].isin(registry.networks.index)
+    ]
+    if len(none) == 0:
+        return ""
+    dist = none.distance(site)
+    nearer = none[dist < d]
+    if len(nearer) == 0:
+        return ""
+    names = ", ".join(sorted(nearer["name"])[:3])
+    return f"; nearer utilities without production statistics skipped: {names}"
+
+
+def _result(
+    registry: NetworkRegistry,
+    network_id: str,
+    how: str,
+    *,
+    utility: pd.Series | None = None,
+    distance_m: float = 0.0,
+    municipality: str | None = None,
+) -> NetworkMatch:
+    net = registry.network(network_id)
+    utility_price = math.nan if utility is None else _f(utility.get("heat_price_eur_per_mwh"))
+    year = net["year"]
+    return NetworkMatch(
+        network_id=str(network_id),
+        name=str(net["name"]),
+        annual_heat_mwh=float(net["annual_heat_mwh"]),
+        year=None if pd.isna(year) else int(year),
+        fuel_mix=registry.fuel_mix(network_id),
+        must_run_mwh_per_yr=_f(net["must_run_mwh_per_yr"], 0.0),
+        solar_mwh_per_yr=_f(net["solar_mwh_per_yr"], 0.0),
+        heat_price_eur_per_mwh=_f(net["heat_price_eur_per_mwh"]),
+        utility_heat_price_eur_per_mwh=utility_price,
+        supply_temp_c=_f(net["supply_temp_c"]),
+        return_temp_c=_f(net["return_temp_c"]),
+        system_id=str(net["system_id"]),
+        system_annual_heat_mwh=_f(net["system_annual_heat_mwh"], float(net["annual_heat_mwh"])),
+        how_matched=f"{how} -> network {network_id}",
+        source=str(net["source"]) if pd.notna(net["source"]) else registry.source,
+        utility=None if utility is None else str(utility["name"]),
+        distance_m=float(distance_m),
+        municipality=municipality,
+        ef_override_t_per_mwh=_f(net["ef_displaced_t_per_mwh"]),
+        heat_by_year_mwh={int(k): float(v) for k, v in registry.heat_by_year(network_id).items()},
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _site_metric(geometry: shapely.Geometry, crs: str | pyproj.CRS) -> tuple[Any, pyproj.CRS]:
+    try:
+        src = pyproj.CRS.from_user_input(crs)
+    except pyproj.exceptions.CRSError as exc:
+        raise CRSError(f"site crs {crs!r} is not a CRS pyproj knows ({exc}).") from exc
+    lonlat = gpd.GeoSeries([geometry], crs=src).to_crs("EPSG:4326").iloc[0]
+    c = lonlat.centroid
+    if not (math.isfinite(c.x) and -180 <= c.x <= 180 and -90 <= c.y <= 90):
+        raise CRSError(
+            f"the site does not land on Earth from crs {src.to_string()} (got {c.x}, {c.y}); "
+            "check that the geometry's coordinates are in that CRS."
+        )
+    metric = _utm(c.x, c.y)
+    return gpd.GeoSeries([geometry], crs=src).to_crs(metric).iloc[0], metric
+
+
+def _utm(lon: float, lat: float) -> pyproj.CRS:
+    return gpd.GeoSeries([shapely.Point(lon, lat)], crs="EPSG:4326").estimate_utm_crs()
+
+
+def _nearest(cands: gpd.GeoDataFrame, site: Any) -> tuple[pd.Series, float]:
+    dist = cands.distance(site).to_numpy()
+    i = int(np.argmin(dist))
+    return cands.iloc[i], float(dist[i])
+
+
+def _beyond_reach(row: pd.Series, distance_m: float, max_distance_m: float) -> bool:
+    """Farther than ``max_distance_m`` from the utility's supply area, taken as a disc of its
+    area around its point (the points are company addresses, not the area's centre)."""
+    return distance_m - _equivalent_radius_m(row.get("supply_area_km2")) > max_distance_m
+
+
+def _ids(text: Any) -> set[str]:
+    return {x.strip() for x in str(text or "").split(",") if x.strip()}
+
+
+def _equivalent_radius_m(area_km2: Any) -> float:
+    a = float(area_km2) if area_km2 is not None and pd.notna(area_km2) else 0.0
+    return math.sqrt(a * 1e6 / math.pi) if a > 0 else 0.0
+
+
+def _f(value: Any, default: float = math.nan) -> float:
+    return float(value) if value is not None and pd.notna(value) else default
