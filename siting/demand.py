@@ -833,17 +833,11 @@ def _classify_untyped(
     take(untyped & (depth_m < shed_row_m), "building=garages", "shape:shed_row")
     block_max_m = _param(params, "block_max_depth_m", BLOCK_MAX_DEPTH_M)
     terrace_max_m = _param(params, "terrace_max_depth_m", TERRACE_MAX_DEPTH_M)
-    # Terrace or block: tagged levels (>= 3 is a block), then addresses (a terrace has one per
-    # house; one address on a long building is a block's stairwell), then depth.
-    levels_say = np.where(np.isnan(known_levels), np.nan, known_levels <= 2.0)
-    addr_say = np.where(n_addr >= 2, 1.0, np.where(n_addr == 1, 0.0, np.nan))
-    shallow = depth_m < terrace_max_m
-    low = np.where(
-        ~np.isnan(levels_say),
-        levels_say == 1.0,
-        np.where(~np.isnan(addr_say), addr_say == 1.0, True),
-    )
-    terrace = shallow & low
+    # Terrace or block: tagged levels decide (<= 2 is a terrace), else addresses (a terrace has
+    # one per house; a single address on a long building is a block's stairwell), else depth.
+    has_levels = ~np.isnan(known_levels)
+    low_rise = np.where(has_levels, known_levels <= 2.0, np.where(n_addr >= 1, n_addr >= 2, True))
+    terrace = (depth_m < terrace_max_m) & low_rise
     home_depth = depth_m <= block_max_m
     take((untyped & home_depth | res_untyped) & terrace, "building=terrace", "shape:terrace")
     take(untyped & home_depth | res_untyped, "building=apartments", "shape:block")
@@ -885,8 +879,8 @@ def _landuse_of(
     if len(lu) == 0:
         return lu_value, amenity_value
     idx = np.flatnonzero(is_polygon)
-    points = shapely.point_on_surface(geoms[idx])
-    tree = shapely.STRtree(np.asarray(lu.geometry.values, dtype=object))
+    points = _inner_points(geoms[idx])
+    tree = shapely.STRtree(_valid(np.asarray(lu.geometry.values, dtype=object)))
     b_pos, l_pos = tree.query(points, predicate="within")
     for col, out, priority in (
         ("landuse", lu_value, _LANDUSE_PRIORITY),
@@ -937,7 +931,7 @@ def _address_counts(
         points = points[~shapely.is_missing(points) & ~shapely.is_empty(points)]
         idx = np.flatnonzero(is_polygon)
         if len(points) and len(idx):
-            tree = shapely.STRtree(geoms[idx])
+            tree = shapely.STRtree(_valid(geoms[idx]))
             p_pos, b_pos = tree.query(points, predicate="within")
             _, first = np.unique(p_pos, return_index=True)
             inside = np.bincount(idx[b_pos[first]], minlength=n).astype(np.int64)
@@ -946,6 +940,23 @@ def _address_counts(
             covered = covered.copy()
             covered[idx[np.unique(near)]] = True
     return np.maximum(own, inside), covered
+
+
+def _valid(geoms: np.ndarray) -> np.ndarray:
+    """The geometries, with the invalid ones (self-crossing OSM rings) repaired for predicates."""
+    bad = ~shapely.is_valid(geoms)
+    if bad.any():
+        geoms = geoms.copy()
+        geoms[bad] = shapely.make_valid(geoms[bad])
+    return geoms
+
+
+def _inner_points(geoms: np.ndarray) -> np.ndarray:
+    """A point inside each polygon (on a repaired copy where GEOS cannot place one)."""
+    try:
+        return shapely.point_on_surface(geoms)
+    except shapely.errors.GEOSException:
+        return shapely.point_on_surface(_valid(geoms))
 
 
 def _housenumber_count(values: pd.Series) -> np.ndarray:

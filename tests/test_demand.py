@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import shared_file
-from shapely.geometry import Point, box
+from shapely.geometry import Point, Polygon, box
 
 from siting import demand
 from siting.config import Params
@@ -672,6 +672,16 @@ def test_minimal_columns_and_non_polygons():
     assert est["footprint_m2"].tolist() == [100.0, 0.0, 0.0]
     assert np.isfinite(est["heat_demand_mwh_per_yr"]).all()
     assert est["heat_demand_mwh_per_yr"].iloc[1:].eq(0).all()
+
+
+def test_invalid_outlines_with_context_do_not_stop_a_run():
+    bowtie = Polygon([(0, 0), (20, 20), (20, 0), (0, 20)])  # self-crossing ring, as OSM has
+    gdf = _frame([{"building": "yes", "geometry": bowtie}, {"building": "yes"}])
+    landuse = gpd.GeoDataFrame({"landuse": ["residential"]}, geometry=[bowtie], crs=UTM_32N)
+    addresses = gpd.GeoDataFrame(geometry=[Point(10, 5), Point(110, 10)], crs=UTM_32N)
+    est = demand.estimate(gdf, landuse=landuse, addresses=addresses)
+    assert np.isfinite(est["heat_demand_mwh_per_yr"]).all()
+    assert est["class_rule"].iloc[1] == "shape:wide"
 
 
 def test_empty_frame_keeps_columns():
