@@ -167,8 +167,44 @@ class Params:
         2_000.0, "h/yr", "Full-load hours: building peak = annual demand / this", "[M]", gt=0)
     house_footprint_max_m2: float = param(
         300.0, "m²", "Untyped building=yes smaller than this is a house", "[M]", gt=0)
+    homes_standard: str = param(
+        "dk_house_2025", "-",
+        "Standard home for homes_served: dk_house_2025 (14.0 MWh), dk_house_legacy (18.1, the "
+        "2017-2024 claims), dk_flat (7.8) or custom (mwh_per_home)", "[V S30] MODEL.md §6",
+        choices=("dk_house_2025", "dk_house_legacy", "dk_flat", "custom"))
+    # --- building calibration on Danish measured consumption (MODEL.md §8.2; siting.demand)
+    eaves_m: float = param(
+        0.3, "m", "Roof overhang taken off OSM outlines to get BBR outer-wall area", "[M]",
+        ge=0, le=2, typical=(0.0, 0.6))
+    roof_level_area_factor: float = param(
+        0.65, "share", "Heated share of a tagged roof level's area", "[M] BBR attic rule",
+        ge=0, le=1, typical=(0.5, 0.8))
+    annex_max_footprint_m2: float = param(
+        60.0, "m²", "Untyped building this small beside a much larger one is an annex (no heat)",
+        "[D] tagged garages/sheds, Lyngby", ge=0, typical=(40.0, 80.0))
+    annex_distance_m: float = param(
+        10.0, "m", "Distance within which a small building is an annex of a larger one", "[M]",
+        ge=0, typical=(5.0, 20.0))
+    block_max_depth_m: float = param(
+        14.0, "m", "Untyped large building up to this depth is a block of flats",
+        "[D] Lyngby tags", gt=0, typical=(12.0, 16.0))
+    terrace_max_depth_m: float = param(
+        10.0, "m", "Untyped large building up to this depth is a terrace", "[D] Lyngby tags",
+        gt=0, typical=(9.0, 11.5))
+    shed_row_max_depth_m: float = param(
+        6.0, "m", "Untyped building up to this depth is a row of garages/sheds", "[M]", gt=0,
+        typical=(5.0, 7.0))
+    neighbour_radius_m: float = param(
+        100.0, "m", "Radius of the tagged neighbours that classify an untyped building", "[M]",
+        gt=0, typical=(50.0, 200.0))
+    neighbour_levels_radius_m: float = param(
+        200.0, "m", "Radius of the tagged neighbours whose median levels an untagged one takes",
+        "[M]", gt=0, typical=(100.0, 400.0))
+    address_coverage_m: float = param(
+        100.0, "m", "Address points this near count as covering a building's area", "[M]",
+        gt=0, typical=(50.0, 200.0))
     # calibration; keys are building classes (house, apartments, office, ...) or construction
-    # periods ("<=1930", "1931-1960", ..., ">=2007")
+    # periods ("<=1962", "1963-1978", "1979-1998", "1999-2006", ">=2007")
     specific_demand_by_class_kwh_per_m2: dict[str, float] = param(
         {}, "kWh/m²/yr", "Heat demand per net m² by building class; {} = MODEL.md §6 values",
         "[M] MODEL.md §6", ge=0)
@@ -202,6 +238,32 @@ class Params:
         70.0, "°C", "Supply temperature at outdoor_warm_c and above", "MODEL.md §3 example")
     outdoor_warm_c: float = param(
         15.0, "°C", "Outdoor temperature of the supply_warm_c point", "MODEL.md §3 example")
+    network_loss_share: float = param(
+        0.2, "share",
+        "Distribution losses of an existing network, flat over the year, as share of the heat "
+        "fed in (a registry's delivered heat includes them; building demand is grossed up)",
+        "[M] Danish networks lose 15-25 % of supply", ge=0, lt=1, typical=(0.15, 0.25))
+    # --- where the district heating is (siting.networks; issue: network registry)
+    dh_areas: bool = param(
+        True, "-", "Locate district heating from heat density where pipes are unknown",
+        "Hotmaps CM district heating potential")
+    dh_area_min_cell_mwh_per_ha: float = param(
+        333.0, "MWh/ha/yr", "DH areas: 100 m cells of at least this heat density",
+        "[V] HotMaps/dh_potential cm/app/constant.py", ge=0)
+    dh_area_min_gwh_per_yr: float = param(
+        30.0, "GWh/yr",
+        "DH areas: connected cells kept if their demand reaches this (waived where a registry "
+        "network serves the place)", "[V] HotMaps/dh_potential cm/app/constant.py", ge=0)
+    network_match_max_distance_m: float = param(
+        10_000.0, "m", "Farthest registry supply area or municipality a site is matched to",
+        "[M]", ge=0, typical=(2_000.0, 20_000.0))
+    must_run_from_registry: bool = param(
+        True, "-",
+        "Waste incineration, surplus heat and solar of the matched registry network serve the "
+        "load before the data center", "MODEL.md §8.4")
+    must_run_mwh_per_yr: float = param(
+        0.0, "MWh/yr", "Further must-run supply of the existing network, flat over the year",
+        "setting", ge=0)
     storage_mwh: float = param(
         0.0, "MWh", "Daily-cycle storage tank per site (0 = none)", "setting", ge=0)
     heat_pump_max_mw: float = param(
@@ -286,6 +348,13 @@ class Study:
         "setting")
     crs: str | None = param(
         None, "-", "Projected metric CRS, e.g. EPSG:25832; none = local UTM of the area", "setting")
+    networks_path: Path | None = param(
+        None, "-",
+        "Network registry (CSV with lon/lat, GeoJSON or GPKG: annual heat, fuels, must-run, "
+        "price per network); none = the built-in Danish registry", "setting")
+    use_builtin_registry: bool = param(
+        True, "-", "Match sites to the built-in Danish network registry (DEA statistics)",
+        "setting")
     weather_path: Path | None = param(
         None, "-",
         "Hourly outdoor temperature: EPW, CSV (timestamp, °C) or Daisy .dwf; none = a typical "
@@ -304,7 +373,7 @@ class Study:
 
     def __post_init__(self) -> None:
         check_fields(self, "study")
-        for key in ("osm_path", "network_path", "sites_path", "weather_path"):
+        for key in ("osm_path", "network_path", "sites_path", "weather_path", "networks_path"):
             value = getattr(self, key)
             if value is not None and not isinstance(value, Path):
                 object.__setattr__(self, key, Path(value))
@@ -340,7 +409,14 @@ class Study:
         data = _as_mapping(data, "study")
         _reject_unknown(data, _field_names(cls), "study")
         params = Params.from_dict(data.pop("params", None))
-        for key in ("osm_path", "network_path", "sites_path", "weather_path", "out_dir"):
+        for key in (
+            "osm_path",
+            "network_path",
+            "sites_path",
+            "weather_path",
+            "networks_path",
+            "out_dir",
+        ):
             if data.get(key) is not None:
                 if not isinstance(data[key], str | Path):
                     raise ConfigError(

@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 
 from siting.errors import ConfigError
-from siting.hourly import network_demand_profile
-from siting.stages.operate import run_hourly
+from siting.stages.operate import demand_shape, run_hourly
 
 
 def site_hourly(results: Any, site_id: str) -> pd.DataFrame:
@@ -29,13 +28,15 @@ def site_hourly(results: Any, site_id: str) -> pd.DataFrame:
         )
     p = results.study.params
     weather = results.weather
-    res, keep, served = run_hourly(
+    run = run_hourly(
         row, p, weather, results.network_demand_mwh_per_yr, results.mode, return_hourly=True
     )
-    h = res.hourly
-    demand = network_demand_profile(
-        weather.to_numpy(dtype=float), float(served[0]), p.dhw_share, p.heating_base_c
+    h, keep = run.result.hourly, run.keep
+    existing = results.mode == "existing_network"
+    shape = demand_shape(
+        weather.to_numpy(dtype=float), p, p.network_loss_share if existing else 0.0
     )
+    demand = shape * float(run.served[0])
     return pd.DataFrame(
         {
             "available_mw": h["available_mw"][0],

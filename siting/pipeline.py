@@ -121,7 +121,15 @@ def run_single(
     prep = r("prepare_area", stages.prepare_area, study, inputs)
     area = prep.area
     graph = r("street_graph", stages.street_graph, study, inputs, area, street_graph).graph
-    dem = r("estimate_demand", stages.estimate_demand, study, area.buildings, inputs.weather, graph)
+    dem = r(
+        "estimate_demand",
+        stages.estimate_demand,
+        study,
+        area.buildings,
+        inputs.weather,
+        graph,
+        area.landuse,
+    )
     cand = r("generate_candidates", stages.generate_candidates, study, area, inputs.sites)
     nets = r(
         "find_networks",
@@ -131,6 +139,9 @@ def run_single(
         graph,
         dem.buildings,
         from_extract=prep.network_from_extract,
+        sites=cand.sites,
+        registry=inputs.registry,
+        street_density=dem.street_density,
     )
     table = r("size_sources", stages.size_sources, cand.sites, p)
     conn = r(
@@ -161,4 +172,5 @@ def run_single(
         network_demand_mwh_per_yr=nets.annual_demand_mwh,
         notes=r.notes,
         street_density=dem.street_density,
+        dh_areas=nets.dh_areas,
     )

@@ -44,6 +44,7 @@ class Results:
     network_demand_mwh_per_yr: float = 0.0  # existing network's annual demand (used/estimated)
     notes: list[str] = field(default_factory=list)  # assumptions an analyst should know
     street_density: gpd.GeoDataFrame | None = None  # MWh/m/yr of buildings along each street
+    dh_areas: gpd.GeoDataFrame | None = None  # district heating located from heat density
 
     @staticmethod
     def buildings_layer(buildings: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -169,6 +170,8 @@ class Results:
             if self.street_density is not None:
                 lhd = self.street_density
                 write_layer(lhd[lhd["heat_demand_mwh_per_yr"] > 0], gpkg, "street_heat_density")
+            if self.dh_areas is not None and len(self.dh_areas):
+                write_layer(self.dh_areas, gpkg, "dh_areas")
             if self.network is not None and len(self.network):
                 write_layer(self.network, gpkg, "network")
             if len(self.buildings):

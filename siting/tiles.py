@@ -324,7 +324,9 @@ def _prepare_tile(
             # pipe, or all heated ones for a plants-only network; so its sum over the tiles'
             # cores (each core's buildings against the pipes in the tile's buffer) is the same
             p = study.params
-            est, _ = stages.building_demand(buildings, study, stages.weather_of(study))
+            est, _ = stages.building_demand(
+                buildings, study, stages.weather_of(study), landuse=osm.landuse.to_crs(crs)
+            )
             core_b = est[_core_mask(est, core)]
             out["mwh"] = (
                 float(stages.network_demand_mwh(network, core_b, p)) if len(core_b) else 0.0

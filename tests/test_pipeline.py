@@ -51,10 +51,18 @@ def test_stages_called_by_hand_give_the_study_result(demo_results):
     inputs = stages.load_inputs(study, want_cache=False)
     prep = stages.prepare_area(study, inputs)
     graph = stages.street_graph(study, inputs, prep.area).graph
-    dem = stages.estimate_demand(study, prep.area.buildings, inputs.weather, graph)
+    area = prep.area
+    dem = stages.estimate_demand(study, area.buildings, inputs.weather, graph, area.landuse)
     cand = stages.generate_candidates(study, prep.area, inputs.sites)
     nets = stages.find_networks(
-        p, prep.area.network, graph, dem.buildings, from_extract=prep.network_from_extract
+        p,
+        area.network,
+        graph,
+        dem.buildings,
+        from_extract=prep.network_from_extract,
+        sites=cand.sites,
+        registry=inputs.registry,
+        street_density=dem.street_density,
     )
     table = stages.size_sources(cand.sites, p)
     conn = stages.connect(graph, nets, dem.buildings, cand.sites, table, cand.inside, p)

@@ -21,7 +21,7 @@ from siting.routing import (
     route_sites_by_capacity,
     snap_to_reachable,
 )
-from siting.stages.networks import EXISTING, Networks
+from siting.stages.networks import EXISTING, Networks, homes_served
 
 
 @dataclass
@@ -52,7 +52,7 @@ def connect(
     """
     if networks.mode == EXISTING:
         table, routes = existing_network_routes(
-            graph, networks.network, sites, table, p, max_geometries
+            graph, networks.taps, sites, table, p, max_geometries
         )
     else:
         table, routes = local_network_routes(graph, buildings, sites, table, p)
@@ -112,10 +112,16 @@ def existing_network_routes(
     )
     status = routed.status
     reason = _snap_reason(status, p.max_snap_distance_m, "the heat network")
+    areas = "kind" in network and bool((network["kind"] == "dh_area").any())
     no_tap = (
         "no pipe of the heat network within reach can take the site's "
         + np.char.mod("%.1f", peak_mw)
-        + " MW peak (capacity_mw)"
+        + (
+            " MW peak (capacity_mw; a DH area takes a site whose heat at annual_utilisation "
+            "is at most its annual demand)"
+            if areas
+            else " MW peak (capacity_mw)"
+        )
         if (~too_hot).any()
         else np.full(
             len(status),
@@ -156,6 +162,16 @@ def existing_network_routes(
     tapped = routed.tap >= 0
     for col in ("supply_temp_c", "capacity_mw"):
         table[f"tap_{col}"] = np.where(tapped, attrs[col][np.maximum(routed.tap, 0)], np.nan)
+    # what the tap is (file/OSM pipe, registry or DH area) and the demand it stands for
+    row = tap_row[np.maximum(routed.tap, 0)]
+    for col, out, fill in (
+        ("network_source", "network_source", ""),
+        ("area_id", "tap_area_id", None),
+        ("serves_mwh_per_yr", "tap_serves_mwh_per_yr", np.nan),
+    ):
+        if col in network:
+            values = network[col].to_numpy()[row]
+            table[out] = np.where(tapped, values, fill)
     too_long = table["feasible"] & (table["route_length_m"] > p.max_route_length_m)
     table.loc[too_long, "feasible"] = False
     table.loc[too_long, "reason"] = (
@@ -172,9 +188,7 @@ def existing_network_routes(
     table["network_loss_mwh_per_yr"] = np.where(table["feasible"], hp_del * (1 - keep), 0.0)
     table["heat_pump_delivered_mwh_per_yr"] = np.where(table["feasible"], hp_del, 0.0)
     table["utilisation"] = p.annual_utilisation
-    table["homes_served"] = np.floor(table["delivered_heat_mwh_per_yr"] / p.mwh_per_home).astype(
-        int
-    )
+    table["homes_served"] = homes_served(table["delivered_heat_mwh_per_yr"].to_numpy(), p)
     table["buildings_connected"] = np.nan
     table["dwellings_connected"] = np.nan
     table["connection_station"] = True

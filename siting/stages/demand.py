@@ -49,11 +49,14 @@ def climate_factor(study: Study, weather: pd.Series, p: Params) -> float:
 
 
 def building_demand(
-    buildings: gpd.GeoDataFrame, study: Study, weather: pd.Series
+    buildings: gpd.GeoDataFrame,
+    study: Study,
+    weather: pd.Series,
+    landuse: gpd.GeoDataFrame | None = None,
 ) -> tuple[gpd.GeoDataFrame, float]:
-    """`siting.demand.estimate` scaled by :func:`climate_factor` (annual and peak)."""
+    """`siting.demand.estimate` (land use as context) scaled by :func:`climate_factor`."""
     p = study.params
-    est = demand.estimate(buildings, p)
+    est = demand.estimate(buildings, p, landuse=landuse)
     factor = climate_factor(study, weather, p)
     if factor != 1.0:
         est["heat_demand_mwh_per_yr"] *= factor
@@ -62,10 +65,17 @@ def building_demand(
 
 
 def estimate_demand(
-    study: Study, buildings: gpd.GeoDataFrame, weather: pd.Series, graph: StreetGraph
+    study: Study,
+    buildings: gpd.GeoDataFrame,
+    weather: pd.Series,
+    graph: StreetGraph,
+    landuse: gpd.GeoDataFrame | None = None,
 ) -> Demand:
-    """Buildings' heat demand (MODEL.md §6) and the linear heat density of each street."""
-    est, factor = building_demand(buildings, study, weather)
+    """Buildings' heat demand (MODEL.md §6, §8.2) and the linear heat density of each street.
+
+    `landuse` (the extract's land-use polygons) helps classify untyped buildings.
+    """
+    est, factor = building_demand(buildings, study, weather, landuse)
     density = street_linear_heat_density(
         graph, est, viable_mwh_per_m=study.params.linear_heat_density_min_mwh_per_m
     )

@@ -18,6 +18,7 @@ from siting import cache, pipes
 from siting.area import Area
 from siting.config import Params, Study
 from siting.errors import InputDataError
+from siting.networks.registry import NetworkRegistry, load_dk_registry, read_registry
 from siting.routing import StreetGraph
 from siting.sources.network import network_from_osm, read_network
 from siting.sources.osm import OsmData, read_osm
@@ -38,6 +39,7 @@ class Inputs:
     network_from_extract : True when `network` is the extract's own OSM pipes/plants.
     sites : the sites file or the given sites (None: generate them from OSM).
     weather : hourly outdoor °C (the weather file, else a typical Danish year).
+    registry : the network registry (`networks_path`, else built-in Denmark), or None.
     cached_graph : the street graph the cache held for this file and parameters, or None.
     graph_key : the cache key to save a newly built graph under (None: cache off).
     """
@@ -47,6 +49,7 @@ class Inputs:
     network_from_extract: bool
     sites: gpd.GeoDataFrame | None
     weather: pd.Series
+    registry: NetworkRegistry | None = None
     cached_graph: Any = None
     graph_key: str | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
@@ -62,6 +65,13 @@ def weather_of(study: Study) -> pd.Series:
     if study.weather_path is None:
         return typical_danish_year()
     return read_weather(study.weather_path, year=study.weather_year)
+
+
+def load_registry(study: Study) -> NetworkRegistry | None:
+    """The study's network registry: the user's file, else the built-in Danish one, or None."""
+    if study.networks_path is not None:
+        return read_registry(study.networks_path)
+    return load_dk_registry() if study.use_builtin_registry else None
 
 
 def load_inputs(
@@ -107,6 +117,7 @@ def load_inputs(
         network_from_extract=from_extract,
         sites=sites,
         weather=weather_of(study),
+        registry=load_registry(study),
         cached_graph=cached,
         graph_key=graph_key,
     )
@@ -151,7 +162,7 @@ def prepare_area(study: Study, inputs: Inputs) -> Prepared:
         area.network = None
         notes.append(
             "the extract's OSM heat pipes lie away from its streets and cannot be tapped; "
-            "the study planned new local networks instead (give --network to use a network)"
+            "they were set aside (give --network to use a network)"
         )
     return Prepared(area=area, network_from_extract=inputs.network_from_extract, notes=notes)
 

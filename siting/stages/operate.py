@@ -4,13 +4,15 @@ heat the network takes, electricity, heat reused and wasted (numpy only)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from siting.config import Params
 from siting.hourly import hourly_recovery, network_demand_profile, supply_temperature_curve
-from siting.stages.networks import Networks
+from siting.networks.supply import must_run_profile_mw
+from siting.stages.networks import Networks, attach_networks, homes_served
 
 
 @dataclass
@@ -22,8 +24,23 @@ class Operated:
 
 
 def operate(table: pd.DataFrame, p: Params, weather: pd.Series, networks: Networks) -> Operated:
-    """The year's operation of every feasible site (see :func:`yearly_operation`)."""
+    """The year's operation of every feasible site (see :func:`yearly_operation`).
+
+    Each site first gets its network's facts (`attach_networks`): the demand it serves,
+    must-run supply, CO2 factor and heat price.
+    """
+    table = attach_networks(table, networks, p)
     return Operated(yearly_operation(table, p, weather, networks.annual_demand_mwh, networks.mode))
+
+
+def demand_shape(outdoor_c: np.ndarray, p: Params, loss_share: float = 0.0) -> np.ndarray:
+    """Hourly demand per MWh/yr fed in: degree-hours + flat hot water, plus flat losses.
+
+    A network's losses (`loss_share` of the heat fed in) barely follow the weather, so they
+    are flat; in summer they are a large part of what a network takes.
+    """
+    shape = network_demand_profile(outdoor_c, 1.0, p.dhw_share, p.heating_base_c)
+    return loss_share / len(outdoor_c) + (1.0 - loss_share) * shape
 
 
 def run_hourly(
@@ -33,25 +50,57 @@ def run_hourly(
     network_mwh: float,
     mode: str,
     return_hourly: bool = False,
+    must_run: bool = True,
 ):
     """The hourly model for the routed, feasible sites in `rows` (columns of the ranking).
 
-    Returns the :class:`siting.hourly.HourlyResult` (heat-pump side), each site's transfer
-    efficiency to the network and the annual demand it serves.
+    Existing network: each site serves `served_demand_mwh_per_yr` (heat fed into its network
+    over a year, losses included; else `network_mwh`); its must-run producers
+    (`must_run_flat_mwh_per_yr`, `must_run_solar_mwh_per_yr`) serve the load first
+    (`siting.networks.supply.must_run_profile_mw`) and the site competes for the rest.
+    `must_run=False` leaves them out (what the site would deliver without them). Local
+    network: the connected buildings' demand. Returns the :class:`siting.hourly.HourlyResult`
+    (heat-pump side), each site's transfer efficiency, the annual demand it serves and the
+    must-run MWh/yr its network had.
     """
     outdoor = weather.to_numpy(dtype=float)
-    shape = network_demand_profile(outdoor, 1.0, p.dhw_share, p.heating_base_c)  # MW per MWh/yr
     keep = rows["transfer_efficiency"].to_numpy(dtype=float)
-    served = (
-        np.full(len(rows), network_mwh)
-        if mode == "existing_network"
-        else rows["connected_demand_mwh_per_yr"].to_numpy(dtype=float)
-    )
-    # demand in heat-pump terms (before the route's losses); one shared hourly row scaled per
-    # site through share_max keeps memory at one row, not sites x hours
+    n = len(rows)
+    mr_flat = np.zeros(n)
+    mr_solar = np.zeros(n)
+    if mode == "existing_network":
+        served = (
+            rows["served_demand_mwh_per_yr"].to_numpy(dtype=float)
+            if "served_demand_mwh_per_yr" in rows
+            else np.full(n, network_mwh)
+        )
+        shape = demand_shape(outdoor, p, p.network_loss_share)
+        if must_run and "must_run_flat_mwh_per_yr" in rows:
+            mr_flat = np.nan_to_num(rows["must_run_flat_mwh_per_yr"].to_numpy(dtype=float))
+            mr_solar = np.nan_to_num(rows["must_run_solar_mwh_per_yr"].to_numpy(dtype=float))
+    else:
+        served = rows["connected_demand_mwh_per_yr"].to_numpy(dtype=float)
+        shape = demand_shape(outdoor, p)
+    # demand in heat-pump terms (before the route's losses)
     scale = served / np.maximum(keep, 1e-9)
-    top = float(scale.max()) if len(scale) else 1.0
-    share = np.clip(p.share_max * scale / max(top, 1e-12), 1e-12, 1.0)
+    mr_mwh = np.zeros(n)
+    if (mr_flat > 0).any() or (mr_solar > 0).any():
+        # one residual row per network (served, must-run), then per site over its keep
+        key = np.column_stack([served, mr_flat, mr_solar])
+        uniq, group = np.unique(key, axis=0, return_inverse=True)
+        residual = np.empty((len(uniq), len(outdoor)))
+        for g, (mwh, flat, solar) in enumerate(uniq):
+            d = shape * mwh
+            m = must_run_profile_mw(flat, d, solar)
+            residual[g] = d - m
+            mr_mwh[group == g] = m.sum()
+        demand = residual[group] / np.maximum(keep, 1e-9)[:, None]
+        share = np.full(n, p.share_max)
+    else:
+        # one shared hourly row scaled per site through share_max: memory of one row
+        top = float(scale.max()) if n else 1.0
+        demand = shape * top
+        share = np.clip(p.share_max * scale / max(top, 1e-12), 1e-12, 1.0)
     supply = (
         supply_temperature_curve(
             outdoor, p.supply_cold_c, p.outdoor_cold_c, p.supply_warm_c, p.outdoor_warm_c
@@ -66,7 +115,7 @@ def run_hourly(
     res = hourly_recovery(
         rows["it_load_mw"].to_numpy(dtype=float),
         outdoor,
-        shape * top,
+        demand,
         capture_fraction=np.array([p.capture_fraction[c] for c in cooling]),
         utilisation_it=p.utilisation_it,
         source_in_c=np.array([p.source_in_c[c] for c in cooling]),
@@ -81,7 +130,37 @@ def run_hourly(
         pue=p.pue,
         return_hourly=return_hourly,
     )
-    return res, keep, served
+    return HourlyRun(res, keep, served, mr_mwh, _summer_min(demand, share, weather))
+
+
+@dataclass
+class HourlyRun:
+    """`run_hourly`'s output, per site.
+
+    Attributes
+    ----------
+    result : the heat-pump side (:class:`siting.hourly.HourlyResult`).
+    keep : the route's transfer efficiency to the network.
+    served : the annual demand each site serves (MWh/yr fed in).
+    must_run_mwh : heat the network's must-run producers supplied first (MWh/yr).
+    summer_min_mw : the least the site may deliver in an hour of June-August (heat-pump
+        terms): the network's demand left by must-run supply, times share_max.
+    """
+
+    result: Any
+    keep: np.ndarray
+    served: np.ndarray
+    must_run_mwh: np.ndarray
+    summer_min_mw: np.ndarray
+
+
+def _summer_min(demand: np.ndarray, share: np.ndarray, weather: pd.Series) -> np.ndarray:
+    months = np.asarray(getattr(weather.index, "month", np.zeros(len(weather))))
+    summer = np.isin(months, (6, 7, 8))
+    cols = summer if summer.any() else np.ones(len(weather), dtype=bool)
+    if demand.ndim == 1:  # one shared row, scaled per site by share
+        return float(demand[cols].min()) * share
+    return demand[:, cols].min(axis=1) * share
 
 
 def yearly_operation(
@@ -109,7 +188,8 @@ def yearly_operation(
         t["recovery_model"] = "annual"
         return t
     ok = np.flatnonzero(feas)
-    res, keep, served = run_hourly(t.iloc[ok], p, weather, network_mwh, mode)
+    run = run_hourly(t.iloc[ok], p, weather, network_mwh, mode)
+    res, keep, served = run.result, run.keep, run.served
 
     def put(col: str, values: np.ndarray, fill: float = 0.0) -> None:
         out = np.full(len(t), fill, dtype=float)
@@ -123,14 +203,40 @@ def yearly_operation(
     put("available_heat_mwh_per_yr", np.asarray(res.available_heat_mwh_per_yr, dtype=float))
     put("heat_pump_electricity_mwh_per_yr", np.asarray(res.electricity_mwh_per_yr, dtype=float))
     put("reused_heat_mwh_per_yr", np.asarray(res.reused_heat_mwh_per_yr, dtype=float))
-    put("utilisation", np.asarray(res.utilisation, dtype=float))
+    put("utilisation", np.minimum(np.asarray(res.utilisation, dtype=float), 1.0))  # rounding
     put("full_load_hours", np.asarray(res.full_load_hours, dtype=float))
     put("storage_gain_mwh_per_yr", np.asarray(res.storage_gain_mwh_per_yr, dtype=float))
     put("served_demand_mwh_per_yr", served)
+    if mode == "existing_network":
+        put("must_run_mwh_per_yr", run.must_run_mwh)
+        displaced = np.zeros(len(ok))
+        if (run.must_run_mwh > 0).any():  # what the site would deliver without them
+            alone = run_hourly(t.iloc[ok], p, weather, network_mwh, mode, must_run=False)
+            displaced = (
+                np.maximum(
+                    np.asarray(alone.result.delivered_heat_mwh_per_yr, dtype=float) - produced, 0.0
+                )
+                * keep
+            )
+        put("displaced_by_must_run_mwh_per_yr", displaced)
+        # what the tap can take: the network's least hourly demand in summer (after must-run)
+        put("summer_min_absorption_mw", run.summer_min_mw, np.nan)
+        cap = t["heat_pump_mw"].to_numpy(dtype=float)
+        over = np.zeros(len(t), dtype=bool)
+        over[ok] = cap[ok] > run.summer_min_mw * (1 + 1e-9)
+        t["absorption_note"] = np.where(
+            over,
+            "heat pump "
+            + np.char.mod("%.1f", cap)
+            + " MW exceeds the "
+            + np.char.mod("%.1f", np.nan_to_num(t["summer_min_absorption_mw"].to_numpy()))
+            + " MW the network takes in its lowest summer hour (after must-run): curtailed then",
+            "",
+        )
     t["recovery_model"] = "hourly"
     delivered = t["delivered_heat_mwh_per_yr"].to_numpy()
     if mode == "existing_network":
-        t["homes_served"] = np.floor(delivered / p.mwh_per_home).astype(int)
+        t["homes_served"] = homes_served(delivered, p)
     else:
         demand = t["connected_demand_mwh_per_yr"].to_numpy()
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -12,6 +12,7 @@ import pandas as pd
 from siting import economics, pipes, recovery
 from siting.config import Params, Study
 from siting.ranking import pareto_front, rank_sites
+from siting.stages.networks import site_prices
 
 
 def price(table: pd.DataFrame, p: Params) -> pd.DataFrame:
@@ -62,6 +63,7 @@ def price(table: pd.DataFrame, p: Params) -> pd.DataFrame:
     ]
     fom = np.where(feas & ~direct, p.heat_pump_fom_eur_per_mw_yr * peak, 0.0)
     vom = p.heat_pump_vom_eur_per_mwh + p.pipe_vom_eur_per_mwh_km * km
+    ef_displaced, heat_price = site_prices(t, p)
     econ_args = (
         items,
         fom,
@@ -74,13 +76,13 @@ def price(table: pd.DataFrame, p: Params) -> pd.DataFrame:
     lcoh = np.asarray(economics.lcoh_eur_per_mwh(*econ_args), dtype=float)
     npv = np.asarray(
         economics.npv_eur(
-            *econ_args, heat_price_eur_per_mwh=p.heat_price_eur_per_mwh, horizon_yr=p.analysis_years
+            *econ_args, heat_price_eur_per_mwh=heat_price, horizon_yr=p.analysis_years
         ),
         dtype=float,
     )
     co2 = np.asarray(
         economics.co2_avoided_t_per_yr(
-            delivered, electricity, p.ef_displaced_t_per_mwh, p.ef_electricity_t_per_mwh
+            delivered, electricity, ef_displaced, p.ef_electricity_t_per_mwh
         ),
         dtype=float,
     )
@@ -96,6 +98,8 @@ def price(table: pd.DataFrame, p: Params) -> pd.DataFrame:
         )
     reused = np.where(feas, t["reused_heat_mwh_per_yr"].to_numpy(), 0.0)
     erf = reused / t["dc_energy_mwh_per_yr"].to_numpy()
+    t["co2_factor_displaced_kg_per_mwh"] = 1000.0 * ef_displaced
+    t["heat_price_eur_per_mwh"] = heat_price
     t["heat_pump_capex_eur"] = hp_capex
     t["pipe_capex_eur"] = pipe_capex
     t["station_capex_eur"] = station
