@@ -12,12 +12,10 @@ Reference values are MODEL.md §6 and §8.2:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 import warnings
 from pathlib import Path
-from types import SimpleNamespace
 
 import geopandas as gpd
 import numpy as np
@@ -48,10 +46,9 @@ EXTRACTS = {
 }
 
 
-def _params(**extra: float) -> SimpleNamespace:
-    """Params plus calibration knobs Params does not carry yet (read with getattr)."""
-    p = Params()
-    return SimpleNamespace(**{f.name: getattr(p, f.name) for f in dataclasses.fields(p)}, **extra)
+def _params(**changes: float) -> Params:
+    """Params with the calibration knobs changed (validated like a user's YAML)."""
+    return Params().replace(**changes)
 
 
 def _read_area(path: str | Path) -> gpd.GeoDataFrame:
