@@ -18,13 +18,19 @@ Rules (also in siting/data/networks/README.md):
   (``solenergi``) separately.
 * Systems: networks whose main row label (the ``fv_net_navn`` with most of their heat in their
   latest year) is the same are one interconnected system: 2 + 18 = Storkøbenhavn.
-* Utilities (points) belong to their ``fv_net``; a utility with ``fv_net`` 0 or empty belongs
-  to the network of its ``forsyid`` in the production rows, if any.
+* Utilities belong to their ``fv_net``; a utility with ``fv_net`` 0 or empty belongs to the
+  network of its ``forsyid`` in the production rows, if any. The utilities file has no licence
+  (PROVENANCE: reference data only), so no utility row is shipped: it only feeds per-network
+  facts (supply area, price) and the network -> municipality table.
+* Supply area: the sum of the network's utilities' ``total_area_km2``.
 * Prices: Forsyningstilsynet January 2024, joined on the utility's P-number (``CVRP`` =
   ``PNummer``); DKK/MWh incl. 25 % VAT -> EUR excl. VAT at 7.46 DKK/EUR; a network's price is
-  the median of its priced utilities.
+  the (unweighted) median of its priced utilities.
+* Municipalities served: a network serves each municipality (``lau_1``) whose ``forsyids``
+  list one of its utilities (``dk_network_municipalities.csv``).
 * Municipalities: dissolved per ``lau_1``, coverage-simplified at 100 m in EPSG:25832 (shared
-  borders stay shared), coordinates rounded to 4 decimals (~10 m, inside the simplification).
+  borders stay shared), coordinates rounded to 4 decimals (~10 m, inside the simplification);
+  only ``lau_1`` and ``name`` are kept.
 """
 
 from __future__ import annotations
@@ -170,8 +176,9 @@ def _id_order(nid: str) -> tuple[int, str]:
     return (int(m.group(1)), "") if m else (10**9, nid)
 
 
-def utilities(heat_dir: Path, d: pd.DataFrame, known: set[str]) -> gpd.GeoDataFrame:
-    """Utility points with their network and price."""
+def utilities(heat_dir: Path, d: pd.DataFrame, known: set[str]) -> pd.DataFrame:
+    """Utilities with their network, supply area and price (build input only, never written:
+    the source file has no licence; its coordinates are company addresses)."""
     u = gpd.read_file(heat_dir / "dk_district_heating_utilities.geojson")
     u["fv_net"] = u["fv_net"].fillna("").astype(str).str.strip()
     # production rows of the latest year per forsyid say which network it feeds when the
@@ -193,9 +200,9 @@ def utilities(heat_dir: Path, d: pd.DataFrame, known: set[str]) -> gpd.GeoDataFr
     )
     prices = prices.drop_duplicates("PNummer").set_index("PNummer")["MWhPrisInklMoms"]
     dkk = pd.to_numeric(u["CVRP"].map(prices), errors="coerce")
-    return gpd.GeoDataFrame(
+    return pd.DataFrame(
         {
-            "utility_id": u["forsyid"].astype(str),
+            "utility_id": u["forsyid"].astype(str).str.strip(),
             "name": u["name"].astype(str).str.strip(),
             "network_id": network.fillna(""),
             "network_rule": rule,
@@ -203,11 +210,7 @@ def utilities(heat_dir: Path, d: pd.DataFrame, known: set[str]) -> gpd.GeoDataFr
             "supply_area_km2": u["total_area_km2"].astype(float),
             "heat_price_dkk_per_mwh_incl_vat": dkk,
             "heat_price_eur_per_mwh": (dkk / (1.0 + VAT) / DKK_PER_EUR).round(2),
-            "lon": u.geometry.x.round(5),
-            "lat": u.geometry.y.round(5),
-        },
-        geometry=u.geometry,
-        crs=u.crs,
+        }
     )
 
 
@@ -302,26 +305,60 @@ def networks(
     return net[cols]
 
 
-def municipalities(heat_dir: Path) -> gpd.GeoDataFrame:
-    """Municipality polygons with the utilities they list, simplified for shipping."""
+def read_municipalities(heat_dir: Path) -> gpd.GeoDataFrame:
+    """The source municipality parts with ``utility_ids``: the sorted, stripped ``forsyids``."""
     m = gpd.read_file(heat_dir / "dk_municipalities_dh.geojson")
+    m["lau_1"] = m["lau_1"].astype(str).str.strip()
     m["utility_ids"] = (
         m["forsyids"]
         .fillna("")
         .map(lambda s: ",".join(sorted({x.strip() for x in s.split(",") if x.strip()})))
     )
-    first = m.groupby("lau_1").agg(name=("name", "first"), utility_ids=("utility_ids", "first"))
-    # every part of a municipality lists the same utilities; check rather than assume
+    # every part (island) of a municipality lists the same utilities; check rather than assume
     n_lists = m.groupby("lau_1")["utility_ids"].nunique()
     if (n_lists > 1).any():
         raise SystemExit(
             f"municipality parts disagree on utilities: {list(n_lists[n_lists > 1].index)}"
         )
+    return m
+
+
+def network_municipalities(m: pd.DataFrame, util: pd.DataFrame, known: set[str]) -> pd.DataFrame:
+    """Long table ``network_id, lau_1``: the municipalities whose utility list names one of the
+    network's utilities (networks without delivered heat left out)."""
+    listed = (
+        m.drop_duplicates("lau_1")[["lau_1", "utility_ids"]]
+        .assign(utility_id=lambda x: x["utility_ids"].str.split(","))
+        .explode("utility_id")
+    )
+    listed = listed[listed["utility_id"].fillna("") != ""]
+    pairs = listed.merge(util[["utility_id", "network_id"]], on="utility_id", how="left")
+    served = pairs[pairs["network_id"].isin(known)]
+    # The matcher says "lists no utility" for a municipality without networks; that must be
+    # true, not "lists only utilities without statistics".
+    without = set(listed["lau_1"]) - set(served["lau_1"])
+    if without:
+        raise SystemExit(
+            f"municipalities {sorted(without)} list utilities but none with production "
+            "statistics; the matcher's wording assumes this does not happen: extend it."
+        )
+    out = served[["network_id", "lau_1"]].drop_duplicates()
+    out = out.sort_values(["network_id", "lau_1"], key=_sort_key).reset_index(drop=True)
+    return out
+
+
+def _sort_key(s: pd.Series) -> pd.Series:
+    return s.map(_id_order) if s.name == "network_id" else s
+
+
+def municipalities(m: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Municipality polygons (``lau_1``, ``name``), simplified for shipping."""
+    first = m.groupby("lau_1").agg(name=("name", "first"))
     dissolved = m[["lau_1", "geometry"]].to_crs(METRIC_CRS).dissolve("lau_1")
     geoms = shapely.make_valid(dissolved.geometry.values)
     simple = shapely.coverage_simplify(geoms, SIMPLIFY_M)
     out = gpd.GeoDataFrame(
-        first.reindex(dissolved.index).reset_index().rename(columns={"lau_1": "municipality_id"}),
+        first.reindex(dissolved.index).reset_index(),
         geometry=simple,
         crs=METRIC_CRS,
     ).to_crs("EPSG:4326")
@@ -338,29 +375,31 @@ def build(heat_dir: Path = DEFAULT_HEAT) -> dict[str, pd.DataFrame]:
     known = set(years["network_id"])
     util = utilities(heat_dir, d, known)
     net = networks(latest, fuels, systems(latest), util)
+    muni = read_municipalities(heat_dir)
     return {
         "networks": net,
         "years": years,
         "fuels": fuels[fuels["network_id"].isin(set(net["network_id"]))].reset_index(drop=True),
-        "utilities": util,
-        "municipalities": municipalities(heat_dir),
+        "network_municipalities": network_municipalities(muni, util, set(net["network_id"])),
+        "municipalities": municipalities(muni),
+        "utilities": util,  # build input for checks; not written (no licence)
     }
 
 
 def write(tables: dict[str, pd.DataFrame], out: Path = DEFAULT_OUT) -> list[Path]:
-    """Write the tables as the files ``siting.networks.registry`` loads."""
+    """Write the tables as the files ``siting.networks.registry`` loads (no utility table)."""
     out.mkdir(parents=True, exist_ok=True)
+    # earlier builds shipped utility addresses; never leave that file behind
+    (out / "dk_utilities.csv").unlink(missing_ok=True)
     paths = []
     for name, file in (
         ("networks", "dk_networks.csv"),
         ("years", "dk_network_years.csv"),
         ("fuels", "dk_network_fuels.csv"),
+        ("network_municipalities", "dk_network_municipalities.csv"),
     ):
         tables[name].to_csv(out / file, index=False, lineterminator="\n")
         paths.append(out / file)
-    util = pd.DataFrame(tables["utilities"].drop(columns="geometry"))
-    util.to_csv(out / "dk_utilities.csv", index=False, lineterminator="\n")
-    paths.append(out / "dk_utilities.csv")
     muni = out / "dk_municipalities.geojson"
     muni.write_text(_compact_geojson(tables["municipalities"]), encoding="utf-8")
     paths.append(muni)

@@ -23,6 +23,7 @@ from shapely.geometry import Point, box
 from siting.errors import ConfigError, CRSError, InputDataError
 from siting.networks import (
     MustRunProducer,
+    NetworkRegistry,
     area_edges,
     dh_areas_from_buildings,
     dh_areas_from_raster,
@@ -118,6 +119,41 @@ def test_shipped_files_equal_a_fresh_build(built):
     np.testing.assert_allclose(
         shipped["must_run_mwh_per_yr"], fresh["must_run_mwh_per_yr"], rtol=1e-9
     )
+    served = pd.read_csv(DATA / "dk_network_municipalities.csv", dtype=str)
+    pd.testing.assert_frame_equal(served, built["network_municipalities"].astype(str))
+    muni = gpd.read_file(DATA / "dk_municipalities.geojson")
+    fresh_muni = built["municipalities"]
+    assert list(muni["lau_1"]) == list(fresh_muni["lau_1"])
+    assert list(muni["name"]) == list(fresh_muni["name"])
+
+
+def test_build_municipalities_served_from_the_source_lists(built):
+    """PROVENANCE: Odense lists 00000009 (Fjernvarme Fyn, fv_net 79), København 26089263 and
+    Høje-Taastrup 13057117 (both fv_net 2); Lyngby-Taarbæk lists none."""
+    served = built["network_municipalities"]
+    munis = built["municipalities"].set_index("name")["lau_1"]
+
+    def networks_of(name):
+        return set(served.loc[served["lau_1"] == munis[name], "network_id"])
+
+    assert networks_of("Odense") == {"dk-79"}
+    assert networks_of("København") == {"dk-2"}
+    assert networks_of("Høje-Taastrup") == {"dk-2"}
+    assert networks_of("Lyngby-Taarbæk") == set()
+    # each pair is a listed utility of that network, per the raw files
+    raw = gpd.read_file(shared_file("heat", "dk_municipalities_dh.geojson"))
+    bornholm = raw.loc[raw["name"] == "Bornholm", "forsyids"].iloc[0]
+    util = built["utilities"].set_index("utility_id")["network_id"]
+    expected = {util[x.strip()] for x in bornholm.split(",") if util.get(x.strip())}
+    assert networks_of("Bornholm") == expected and len(expected) >= 2
+    assert set(served["network_id"]) <= set(built["networks"]["network_id"])
+
+
+def test_build_writes_no_utility_file(builder, built, tmp_path):
+    (tmp_path / "dk_utilities.csv").write_text("stale")  # an earlier build's file
+    paths = builder.write(built, tmp_path)
+    assert not (tmp_path / "dk_utilities.csv").exists()
+    assert {p.name for p in paths} == {p.name for p in tmp_path.iterdir()}
 
 
 def test_build_prices_convert_vat_and_currency(built):
@@ -155,6 +191,30 @@ def test_shipped_files_are_small():
     assert sizes["dk_municipalities.geojson"] < 500_000
 
 
+def test_shipped_data_has_no_utility_rows_or_coordinates():
+    """The utilities file has no licence (PROVENANCE): ship per-network facts only."""
+    names = {p.name for p in DATA.iterdir()}
+    assert names == {
+        "README.md",
+        "dk_networks.csv",
+        "dk_network_years.csv",
+        "dk_network_fuels.csv",
+        "dk_network_municipalities.csv",
+        "dk_municipalities.geojson",
+    }
+    for csv in sorted(DATA.glob("*.csv")):
+        cols = set(pd.read_csv(csv, nrows=0).columns)
+        assert not cols & {"lon", "lat", "x", "y", "address", "utility_id", "forsyid"}, csv
+    doc = json.loads((DATA / "dk_municipalities.geojson").read_text(encoding="utf-8"))
+    assert {tuple(sorted(f["properties"])) for f in doc["features"]} == {("lau_1", "name")}
+    assert {f["geometry"]["type"] for f in doc["features"]} <= {"Polygon", "MultiPolygon"}
+    reg = load_dk_registry()
+    assert reg.points is None and reg.areas is None
+    # the long table refers only to shipped networks and municipalities
+    assert set(reg.served["network_id"]) <= set(reg.networks.index)
+    assert set(reg.served["lau_1"]) <= set(reg.municipalities["lau_1"])
+
+
 def test_shipped_municipalities_form_a_coverage():
     muni = gpd.read_file(DATA / "dk_municipalities.geojson").to_crs("EPSG:25832")
     assert len(muni) == 99 and muni.is_valid.all()
@@ -169,32 +229,70 @@ def test_shipped_municipalities_form_a_coverage():
 
 
 @pytest.mark.parametrize(
-    ("lon", "lat", "network", "name"),
+    ("lon", "lat", "network", "municipality"),
     [
-        (10.413, 55.382, "dk-79", "Fjernvarme Fyn"),  # Odense SE extract
-        (10.330, 55.400, "dk-79", "Fjernvarme Fyn"),  # Tietgenbyen, the Meta site
-        (12.270, 55.650, "dk-2", None),  # Høje-Taastrup, Microsoft site
-        (10.207, 56.142, "dk-206", None),  # Aarhus centre extract
+        (10.413, 55.382, "dk-79", "Odense"),  # Odense SE extract
+        (10.330, 55.400, "dk-79", "Odense"),  # Tietgenbyen, the Meta site
+        (12.270, 55.650, "dk-2", "Høje-Taastrup"),  # Microsoft site
+        (10.207, 56.142, "dk-206", "Århus"),  # Aarhus centre extract (source spells Århus)
     ],
 )
-def test_match_known_sites(lon, lat, network, name):
+def test_match_known_sites(lon, lat, network, municipality):
     m = match_network(Point(lon, lat), "EPSG:4326")
     assert m is not None
     assert m.network_id == network
-    if name:
-        assert m.name == name
+    assert m.municipality == municipality and f"municipality {municipality}" in m.how_matched
     assert m.year == 2023
-    assert m.annual_heat_mwh > 0 and m.how_matched
+    assert m.annual_heat_mwh > 0
+    assert m.distance_m == 0.0 and m.utility is None  # inside; no utility points shipped
     assert "Energiproducenttællingen" in m.source
 
 
 def test_match_odense_facts():
     m = match_network(Point(10.33, 55.40), "EPSG:4326")
-    assert m.annual_heat_mwh / TWH == pytest.approx(2.68, abs=0.005)
-    assert m.municipality == "Odense" and "Fjernvarme Fyn" in m.how_matched
+    assert m.name == "Fjernvarme Fyn"
+    assert m.annual_heat_mwh / TWH == pytest.approx(2.68, abs=0.005)  # PROVENANCE
+    assert "Fjernvarme Fyn" in m.how_matched and m.alternatives == ()
     assert 0 < m.must_run_mwh_per_yr < m.annual_heat_mwh
     assert 30 < m.heat_price_eur_per_mwh < 150
     assert set(m.heat_by_year_mwh) == set(range(2016, 2024))
+
+
+def test_match_hoje_taastrup_is_fv_net_2_of_greater_copenhagen():
+    """Høje-Taastrup lists only Høje Taastrup Fjernvarme, fv_net 2 (PROVENANCE): the network
+    is dk-2, the system it belongs to Greater Copenhagen (fv_net 2 + 18)."""
+    m = match_network(Point(12.27, 55.65), "EPSG:4326")
+    assert m.network_id == "dk-2" and m.system_id == "dk-2+dk-18"
+    assert m.system_annual_heat_mwh > m.annual_heat_mwh
+    assert m.alternatives == ()
+
+
+def test_match_several_networks_takes_the_largest_and_lists_the_others():
+    reg = load_dk_registry()
+    lau = reg.municipalities.set_index("name").loc["Bornholm", "lau_1"]
+    served = reg.served.loc[reg.served["lau_1"] == lau, "network_id"]
+    heat = reg.networks.loc[list(served), "annual_heat_mwh"].sort_values(ascending=False)
+    assert len(heat) >= 2
+    m = match_network(Point(14.70, 55.10), "EPSG:4326")  # Rønne, Bornholm
+    assert m.municipality == "Bornholm"
+    assert m.network_id == heat.index[0]
+    assert [a[0] for a in m.alternatives] == list(heat.index[1:])
+    assert [a[2] for a in m.alternatives] == list(heat.iloc[1:])
+    for nid in heat.index[1:]:
+        assert nid in m.how_matched
+    assert "largest by heat delivered" in m.how_matched
+
+
+def test_match_site_off_the_coast_takes_the_nearest_municipality():
+    site = Point(12.70, 55.70)  # Øresund, east of Copenhagen
+    muni = load_dk_registry().municipalities.to_crs("EPSG:25832")
+    d = muni.distance(gpd.GeoSeries([site], crs="EPSG:4326").to_crs("EPSG:25832").iloc[0])
+    assert 0 < d.min() < 10_000
+    m = match_network(site, "EPSG:4326")
+    assert m.municipality == muni.loc[d.idxmin(), "name"]
+    assert m.distance_m == pytest.approx(d.min(), rel=0.01)  # UTM 33 vs 32: close, not equal
+    assert "outside every municipality polygon" in m.how_matched
+    assert match_network(site, "EPSG:4326", max_distance_m=d.min() / 2) is None
 
 
 def test_match_lyngby_goes_to_greater_copenhagen_and_says_why():
@@ -202,7 +300,9 @@ def test_match_lyngby_goes_to_greater_copenhagen_and_says_why():
     assert m is not None
     assert m.system_id == "dk-2+dk-18"
     assert m.network_id in {"dk-2", "dk-18"}
+    assert m.municipality == "Lyngby-Taarbæk"
     assert "Lyngby-Taarbæk" in m.how_matched and "lists no utility" in m.how_matched
+    assert "surrounding system dk-2+dk-18" in m.how_matched
     assert m.system_annual_heat_mwh / TWH == pytest.approx(10.2, abs=0.05)
 
 
@@ -226,10 +326,52 @@ def test_match_sites_table():
     table = match_sites(sites)
     assert list(table.index) == list(sites.index)
     assert table.loc[0, "network_id"] == "dk-79"
+    assert table.loc[0, "network_municipality"] == "Odense"
     assert 0.05 < table.loc[0, "network_ef_displaced_t_per_mwh"] < 0.25
     assert pd.isna(table.loc[1, "network_id"]) and "no registry network" in str(
         table.loc[1, "network_how_matched"]
     )
+
+
+def _municipal_registry() -> NetworkRegistry:
+    """Three 10 km squares in a row (EPSG:25832): A served by a big and a small network, B by a
+    mid network, C by none."""
+    x0, y0 = 500_000, 6_200_000
+    squares = [box(x0 + i * 10_000, y0, x0 + (i + 1) * 10_000, y0 + 10_000) for i in range(3)]
+    munis = gpd.GeoDataFrame(
+        {"lau_1": ["A", "B", "C"], "name": ["Aby", "Bby", "Cby"]}, geometry=squares, crs=25832
+    ).to_crs("EPSG:4326")
+    nets = pd.DataFrame(
+        {
+            "network_id": ["big", "small", "mid"],
+            "name": ["Big", "Small", "Mid"],
+            "annual_heat_mwh": [900.0, 100.0, 500.0],
+            "year": [2023, 2023, 2023],
+        }
+    )
+    served = pd.DataFrame({"network_id": ["small", "big", "mid"], "lau_1": ["A", "A", "B"]})
+    return NetworkRegistry(networks=nets, municipalities=munis, served=served, source="test")
+
+
+def test_municipality_rules_on_a_synthetic_registry():
+    reg = _municipal_registry()
+    a = match_network(Point(505_000, 6_205_000), "EPSG:25832", reg)
+    assert a.network_id == "big" and a.alternatives == (("small", "Small", 100.0),)
+    assert "Small (small, 0 GWh" in a.how_matched  # 100 MWh shown as GWh
+    # C lists none: its only neighbour within reach is B (A does not touch C) -> mid
+    c = match_network(Point(525_000, 6_205_000), "EPSG:25832", reg)
+    assert c.network_id == "mid" and "lists no utility" in c.how_matched
+    assert c.municipality == "Cby"
+    # 3 km south of A: nearest municipality A, 3 km away
+    off = match_network(Point(505_000, 6_197_000), "EPSG:25832", reg)
+    assert off.network_id == "big" and off.municipality == "Aby"
+    assert off.distance_m == pytest.approx(3_000, abs=2)
+    assert match_network(Point(505_000, 6_197_000), "EPSG:25832", reg, max_distance_m=2_000) is None
+    # 3 km east of C: C lists none and its neighbour B is 13 km from the site: no match
+    assert match_network(Point(533_000, 6_205_000), "EPSG:25832", reg) is None
+    # neighbours farther than max_distance_m from the site do not vote
+    far_east = Point(529_900, 6_205_000)  # 9.9 km from B
+    assert match_network(far_east, "EPSG:25832", reg, max_distance_m=9_000) is None
 
 
 # --------------------------------------------------------------------------- user registries

@@ -2,20 +2,22 @@
 
 Rules, in order (the first that gives a network wins; ``how_matched`` says which, in words):
 
-1. **Supply area**: the registry's supply-area polygon holding the site (the smallest when
-   several do), else the nearest within ``max_distance_m``.
-2. **Municipality**: the municipality holding the site lists the utilities serving it; of
-   those with production statistics, the one whose point is nearest the site, if within
-   reach (a municipality served by several networks gets the network of the nearest
-   utility). A municipality that lists none (Lyngby-Taarbæk, Gladsaxe, ... in the Danish
-   data) takes the surrounding system: the one most neighbouring municipalities (borders
-   within 500 m) list, ties to the larger, counting only utilities within reach; then that
-   system's utility nearest the site among the neighbours' lists.
-3. **Nearest point**: the nearest utility/network point within ``max_distance_m``.
+1. **Supply area** (user registries with polygons): the supply-area polygon holding the site
+   (the smallest when several do), else the nearest within ``max_distance_m``.
+2. **Municipality** (the built-in Danish registry): the municipality polygon holding the site,
+   else the nearest one within ``max_distance_m``; of the networks serving it, the one with
+   the largest annual heat delivered (the others are listed as alternatives). A municipality
+   that lists no utility (Lyngby-Taarbæk, Gladsaxe, ... in the Danish data) takes the
+   surrounding system: the one most neighbouring municipalities (borders within 500 m, and
+   within ``max_distance_m`` of the site) are served by, ties to the larger system; then
+   that system's largest network among the neighbours' networks.
+3. **Nearest point** (user registries with points): the nearest network point whose supply
+   area, taken as a disc of ``supply_area_km2`` around the point, is within
+   ``max_distance_m``.
 
-"Within ``max_distance_m``" of a utility point means of its supply area taken as a disc of
-``supply_area_km2`` around the point (Danish points are geocoded company addresses): a site
-farther from every candidate is left unmatched rather than tied to a distant network.
+The built-in registry ships no utility addresses (their source has no licence), so a Danish
+match is only as fine as the municipality: a municipality served by several networks gets
+its largest, whatever part of the municipality the site is in.
 
 Distances are taken in the UTM zone of the site.
 """
@@ -46,7 +48,6 @@ __all__ = [
 
 MAX_DISTANCE_M = 10_000.0  # a point/area farther than this is not "the site's network" [M]
 NEIGHBOUR_GAP_M = 500.0  # municipalities this close count as neighbours (simplified borders)
-MUNICIPALITY_SNAP_M = 2_000.0  # a site just off the simplified coast still finds its municipality
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,11 +55,18 @@ class NetworkMatch:
     """The network a site matched, with the registry's facts about it.
 
     Energies are MWh/yr of the registry ``year``; ``fuel_mix`` is indexed by fuel with
-    ``fuel_input_mwh, fuel_for_heat_mwh, heat_mwh``; ``utility`` is the utility point used
-    (None for a supply-area match) at ``distance_m`` from the site; the system fields describe
-    the interconnected system the network belongs to (the network itself when alone).
-    ``heat_price_eur_per_mwh`` is the network's (median of its utilities' variable consumer
-    prices, excl. VAT); ``utility_heat_price_eur_per_mwh`` the matched utility's own.
+    ``fuel_input_mwh, fuel_for_heat_mwh, heat_mwh``; the system fields describe the
+    interconnected system the network belongs to (the network itself when alone).
+    ``heat_price_eur_per_mwh`` is the network's (built-in data: median of its utilities'
+    variable consumer prices, excl. VAT).
+
+    ``distance_m`` is the distance from the site to what it matched: the municipality polygon
+    (0 inside; > 0 for a site off the coast), the supply area or the network point.
+    ``municipality`` is the matched municipality's name (None for area and point matches).
+    ``utility`` and ``utility_heat_price_eur_per_mwh`` are the network point used and its own
+    price, for user registries with points only: the built-in registry has no utility points
+    (None and NaN). ``alternatives`` are the other candidate networks as
+    ``(network_id, name, annual_heat_mwh)``, largest first (municipality matches).
     """
 
     network_id: str
@@ -81,6 +89,7 @@ class NetworkMatch:
     utility_heat_price_eur_per_mwh: float = math.nan
     ef_override_t_per_mwh: float = math.nan
     heat_by_year_mwh: dict[int, float] = field(default_factory=dict)
+    alternatives: tuple[tuple[str, str, float], ...] = ()
 
     def displaced(self, **kwargs: Any) -> DisplacedEmission:
         """CO2 of the heat the site displaces; keyword arguments go to
@@ -120,6 +129,8 @@ class NetworkMatch:
             "network_ef_displaced_t_per_mwh": d.t_per_mwh,
             "network_ef_method": d.method,
             "network_utility": self.utility,
+            "network_municipality": self.municipality,
+            "network_alternatives": "; ".join(a[0] for a in self.alternatives),
             "network_distance_m": self.distance_m,
             "network_how_matched": self.how_matched,
             "network_source": self.source,
@@ -144,7 +155,8 @@ def match_network(
     registry
         Default: the built-in Danish registry (:func:`load_dk_registry`).
     max_distance_m
-        Farthest supply area or point accepted by the area and nearest-point rules.
+        Farthest supply area, network point or municipality (for a site outside every
+        municipality polygon) accepted.
 
     Returns
     -------
@@ -199,31 +211,13 @@ def _match(
         m = _by_area(site, point, layers["areas"], registry, max_distance_m)
         if m is not None:
             return m
-    points = layers["points"]
-    if points is None:
-        return None
-    usable = points[points["network_id"].isin(registry.networks.index)]
-    if layers["municipalities"] is not None and len(usable):
-        m = _by_municipality(
-            site, point, layers["municipalities"], points, usable, registry, max_distance_m
-        )
+    if layers["municipalities"] is not None and registry.served is not None:
+        m = _by_municipality(site, point, layers["municipalities"], registry, max_distance_m)
         if m is not None:
             return m
-    if len(usable) == 0:
-        return None
-    dist = usable.distance(site).to_numpy()
-    i = int(np.argmin(dist))
-    row = usable.iloc[i]
-    if _beyond_reach(row, float(dist[i]), max_distance_m):
-        return None
-    radius = _equivalent_radius_m(row.get("supply_area_km2", np.nan))
-    inside = (
-        f"; within its supply area's equivalent radius {radius:.0f} m"
-        if dist[i] <= radius
-        else (f"; beyond its supply area's equivalent radius {radius:.0f} m" if radius > 0 else "")
-    )
-    how = f"nearest network point: {row['name']} at {dist[i]:.0f} m{inside}"
-    return _result(registry, row["network_id"], how, utility=row, distance_m=float(dist[i]))
+    if layers["points"] is not None:
+        return _by_point(site, layers["points"], registry, max_distance_m)
+    return None
 
 
 def _by_area(
@@ -257,83 +251,123 @@ def _by_municipality(
     site: shapely.Geometry,
     point: shapely.Point,
     munis: gpd.GeoDataFrame,
-    points: gpd.GeoDataFrame,
-    usable: gpd.GeoDataFrame,
     registry: NetworkRegistry,
     max_distance_m: float,
 ) -> NetworkMatch | None:
     holding = munis[munis.contains(point)]
-    snapped = ""
+    where, distance_m = "lies in", 0.0
     if len(holding) == 0:
-        dist = munis.distance(point)
-        if dist.min() > MUNICIPALITY_SNAP_M:
+        dist = munis.distance(site)
+        if dist.min() > max_distance_m:
             return None
         holding = munis.loc[[dist.idxmin()]]
-        snapped = f" ({dist.min():.0f} m outside its simplified border)"
+        distance_m = float(dist.min())
+        where = f"lies {distance_m:.0f} m outside every municipality polygon; nearest"
     muni = holding.iloc[0]
-    listed = _ids(muni["utility_ids"])
-    cands = usable[usable["utility_id"].isin(listed)]
-    if len(cands):
-        row, d = _nearest(cands, site)
-        if _beyond_reach(row, d, max_distance_m):
-            return None
-        skipped = _nearer_without_stats(points, listed, registry, site, d)
-        how = (
-            f"municipality {muni['name']}{snapped} lists {len(listed)} utilities; nearest "
-            f"with statistics: {row['name']} ({d / 1000:.1f} km){skipped}"
-        )
+    ranked = _ranked(registry, _served_by(registry, [muni["lau_1"]]))
+    if ranked:
+        best, others = ranked[0], ranked[1:]
+        if others:
+            how = (
+                f"site {where} municipality {muni['name']}, served by {len(ranked)} networks; "
+                f"the largest by heat delivered: {_describe(best)}; alternatives: "
+                f"{', '.join(_describe(o, best[3]) for o in others)}"
+            )
+        else:
+            how = f"site {where} municipality {muni['name']}, served by {_describe(best)}"
         return _result(
-            registry, row["network_id"], how, utility=row, distance_m=d, municipality=muni["name"]
+            registry,
+            best[0],
+            how,
+            distance_m=distance_m,
+            municipality=muni["name"],
+            alternatives=others,
         )
-    # No utility listed: the surrounding system, i.e. the one most neighbouring municipalities
-    # list (ties: the larger system), then its nearest utility among the neighbours' lists.
+    # No utility listed: the surrounding system, i.e. the one serving most neighbouring
+    # municipalities (ties: the larger system); a neighbour beyond reach of the site is no
+    # evidence for it.
     near = munis[(munis.distance(muni.geometry) <= NEIGHBOUR_GAP_M) & (munis.index != muni.name)]
-    reach = usable.distance(site) - usable["supply_area_km2"].map(_equivalent_radius_m)
-    usable = usable[reach <= max_distance_m]  # a neighbour's far end is no match
+    near = near[near.distance(site) <= max_distance_m]
     votes: dict[str, int] = {}
-    for ids in near["utility_ids"]:
-        systems = set(
-            registry.networks.loc[
-                usable.loc[usable["utility_id"].isin(_ids(ids)), "network_id"], "system_id"
-            ]
-        )
-        for sid in systems:
+    for lau in near["lau_1"]:
+        for sid in {r[4] for r in _ranked(registry, _served_by(registry, [lau]))}:
             votes[sid] = votes.get(sid, 0) + 1
     if not votes:
         return None
     sys_heat = registry.networks.groupby("system_id")["annual_heat_mwh"].sum()
     system = max(votes, key=lambda sid: (votes[sid], sys_heat.get(sid, 0.0)))
-    near_ids = set().union(*(_ids(s) for s in near["utility_ids"]))
-    in_system = registry.networks.index[registry.networks["system_id"] == system]
-    cands = usable[usable["utility_id"].isin(near_ids) & usable["network_id"].isin(in_system)]
-    row, d = _nearest(cands, site)
-    why = "lists no utility" if not listed else "lists only utilities without statistics"
+    around = _ranked(registry, _served_by(registry, list(near["lau_1"])))
+    best = next(r for r in around if r[4] == system)
+    others = [r for r in around if r[0] != best[0]]
     tally = ", ".join(f"{sid} {n}" for sid, n in sorted(votes.items(), key=lambda kv: -kv[1]))
+    shown = ", ".join(_describe(o, best[3]) for o in others[:5])
+    more = f" and {len(others) - 5} more" if len(others) > 5 else ""
     how = (
-        f"municipality {muni['name']}{snapped} {why}; surrounding system {system} (listed by "
-        f"most neighbouring municipalities: {tally}; neighbours "
-        f"{', '.join(sorted(near['name']))}); its nearest utility: {row['name']} "
-        f"({d / 1000:.1f} km)"
+        f"site {where} municipality {muni['name']}, which lists no utility; surrounding "
+        f"system {system} (serves most neighbouring municipalities: {tally}; neighbours "
+        f"{', '.join(sorted(near['name']))}); its largest network there: {_describe(best)}"
+        + (f"; other networks of the neighbours: {shown}{more}" if others else "")
     )
     return _result(
-        registry, row["network_id"], how, utility=row, distance_m=d, municipality=muni["name"]
+        registry,
+        best[0],
+        how,
+        distance_m=distance_m,
+        municipality=muni["name"],
+        alternatives=others,
     )
 
 
-def _nearer_without_stats(
-    points: gpd.GeoDataFrame, listed: set[str], registry: NetworkRegistry, site: Any, d: float
-) -> str:
-    none = points[
-        points["utility_id"].isin(listed) & ~points["network_id"].isin(registry.networks.index)
+def _served_by(registry: NetworkRegistry, lau_1: list[str]) -> set[str]:
+    served = registry.served
+    if served is None:
+        return set()
+    ids = served.loc[served["lau_1"].isin(lau_1), "network_id"]
+    return set(ids) & set(registry.networks.index)
+
+
+def _ranked(
+    registry: NetworkRegistry, network_ids: set[str]
+) -> list[tuple[str, str, float, Any, str]]:
+    """``(network_id, name, annual_heat_mwh, year, system_id)``, largest heat first (ties by
+    id, so the order never depends on set order)."""
+    nets = registry.networks.loc[sorted(network_ids)]
+    rows = [
+        (str(i), str(r["name"]), float(r["annual_heat_mwh"]), r["year"], str(r["system_id"]))
+        for i, r in nets.iterrows()
     ]
-    if len(none) == 0:
-        return ""
-    dist = none.distance(site)
-    nearer = none[dist < d]
-    if len(nearer) == 0:
-        return ""
-    names = ", ".join(sorted(nearer["name"])[:3])
-    return f"; nearer utilities without production statistics skipped: {names}"
+    return sorted(rows, key=lambda r: (-r[2], r[0]))
+
+
+def _describe(row: tuple[str, str, float, Any, str], year: Any = None) -> str:
+    """``name (id, GWh in year)``; the year only when it differs from ``year``."""
+    nid, name, heat, y, _ = row
+    when = "" if pd.isna(y) or (year is not None and y == year) else f" in {int(y)}"
+    return f"{name} ({nid}, {heat / 1000:,.0f} GWh{when})"
+
+
+def _by_point(
+    site: shapely.Geometry,
+    points: gpd.GeoDataFrame,
+    registry: NetworkRegistry,
+    max_distance_m: float,
+) -> NetworkMatch | None:
+    usable = points[points["network_id"].isin(registry.networks.index)]
+    if len(usable) == 0:
+        return None
+    dist = usable.distance(site).to_numpy()
+    i = int(np.argmin(dist))
+    row = usable.iloc[i]
+    if _beyond_reach(row, float(dist[i]), max_distance_m):
+        return None
+    radius = _equivalent_radius_m(row.get("supply_area_km2", np.nan))
+    inside = (
+        f"; within its supply area's equivalent radius {radius:.0f} m"
+        if dist[i] <= radius
+        else (f"; beyond its supply area's equivalent radius {radius:.0f} m" if radius > 0 else "")
+    )
+    how = f"nearest network point: {row['name']} at {dist[i]:.0f} m{inside}"
+    return _result(registry, row["network_id"], how, utility=row, distance_m=float(dist[i]))
 
 
 def _result(
@@ -344,6 +378,7 @@ def _result(
     utility: pd.Series | None = None,
     distance_m: float = 0.0,
     municipality: str | None = None,
+    alternatives: list[tuple[str, str, float, Any, str]] | None = None,
 ) -> NetworkMatch:
     net = registry.network(network_id)
     utility_price = math.nan if utility is None else _f(utility.get("heat_price_eur_per_mwh"))
@@ -369,6 +404,7 @@ def _result(
         municipality=municipality,
         ef_override_t_per_mwh=_f(net["ef_displaced_t_per_mwh"]),
         heat_by_year_mwh={int(k): float(v) for k, v in registry.heat_by_year(network_id).items()},
+        alternatives=tuple((a[0], a[1], a[2]) for a in alternatives or ()),
     )
 
 
@@ -395,20 +431,10 @@ def _utm(lon: float, lat: float) -> pyproj.CRS:
     return gpd.GeoSeries([shapely.Point(lon, lat)], crs="EPSG:4326").estimate_utm_crs()
 
 
-def _nearest(cands: gpd.GeoDataFrame, site: Any) -> tuple[pd.Series, float]:
-    dist = cands.distance(site).to_numpy()
-    i = int(np.argmin(dist))
-    return cands.iloc[i], float(dist[i])
-
-
 def _beyond_reach(row: pd.Series, distance_m: float, max_distance_m: float) -> bool:
-    """Farther than ``max_distance_m`` from the utility's supply area, taken as a disc of its
-    area around its point (the points are company addresses, not the area's centre)."""
+    """Farther than ``max_distance_m`` from the point's supply area, taken as a disc of its
+    area around the point (a utility's point may be its address, not the area's centre)."""
     return distance_m - _equivalent_radius_m(row.get("supply_area_km2")) > max_distance_m
-
-
-def _ids(text: Any) -> set[str]:
-    return {x.strip() for x in str(text or "").split(",") if x.strip()}
 
 
 def _equivalent_radius_m(area_km2: Any) -> float:

@@ -1,10 +1,11 @@
 """The network registry: known district-heating networks, their yearly facts and where they are.
 
 A :class:`NetworkRegistry` holds one row per network (``networks``), its fuel mix (``fuels``)
-and heat by year (``years``), and up to three location layers in EPSG:4326: supply-area
-polygons (``areas``), utility points (``points``) and municipality polygons that list the
-utilities serving them (``municipalities``). :func:`load_dk_registry` loads the built-in
-Danish registry (siting/data/networks, built by scripts/build_dk_registry.py);
+and heat by year (``years``), and where the networks are: supply-area polygons (``areas``),
+network points (``points``), or municipality polygons (``municipalities``) with the table of
+which networks serve which municipality (``served``); layers in EPSG:4326.
+:func:`load_dk_registry` loads the built-in Danish registry (siting/data/networks, built by
+scripts/build_dk_registry.py; municipalities only, no utility addresses);
 :func:`read_registry` reads a user's table (CSV with lon/lat, GeoJSON, GeoPackage).
 """
 
@@ -98,10 +99,13 @@ class NetworkRegistry:
         (several labels per year where the source splits a network); may be empty.
     areas, points, municipalities
         Location layers, any of them None. ``areas``: supply-area polygons with
-        ``network_id``. ``points``: utilities or plants with ``utility_id``, ``name``,
-        ``network_id`` ("" when the utility has no statistics), ``supply_area_km2``,
-        ``heat_price_eur_per_mwh``. ``municipalities``: polygons with ``municipality_id``,
-        ``name``, ``utility_ids`` (comma-separated ids of ``points``).
+        ``network_id``, ``name``. ``points``: utilities or plants with ``utility_id``,
+        ``name``, ``network_id``, ``supply_area_km2``, ``heat_price_eur_per_mwh``.
+        ``municipalities``: polygons with ``lau_1`` (municipality code; Danish LAU-1 in the
+        built-in data) and ``name``.
+    served
+        Long table ``network_id, lau_1``: the municipalities each network serves (used with
+        ``municipalities``); None when the registry has none.
     source
         Where the registry comes from (file path or the built-in data's attribution).
     """
@@ -117,13 +121,16 @@ class NetworkRegistry:
     points: gpd.GeoDataFrame | None = None
     municipalities: gpd.GeoDataFrame | None = None
     source: str = ""
+    served: pd.DataFrame | None = None
     _metric_cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.areas is None and self.points is None:
+        by_municipality = self.municipalities is not None and self.served is not None
+        if self.areas is None and self.points is None and not by_municipality:
             raise InputDataError(
-                f"registry {self.source or ''} has no location (no supply-area polygons and no "
-                "points); give each network a point (lon/lat) or a supply-area polygon."
+                f"registry {self.source or ''} has no location (no supply-area polygons, no "
+                "points, no municipalities served); give each network a point (lon/lat) or a "
+                "supply-area polygon."
             )
         nets = self.networks.copy()
         nets["network_id"] = nets["network_id"].astype(str)
@@ -179,7 +186,9 @@ def load_dk_registry() -> NetworkRegistry:
     """The built-in Danish registry (331 networks, 2016-2023; see siting/data/networks/README.md).
 
     Networks are the Danish Energy Agency's ``fv_net`` ids (``dk-<fv_net>``; ``dk-0-<utility>``
-    for utilities outside a common network). Cached: treat the returned tables as read-only.
+    for utilities outside a common network). Location: the municipalities each network serves
+    (``municipalities`` and ``served``); no points or supply areas (utility addresses are not
+    shipped). Cached: treat the returned tables as read-only.
     """
     return _load_dk()
 
@@ -191,25 +200,14 @@ def _load_dk() -> NetworkRegistry:
         nets = pd.read_csv(path / "dk_networks.csv", dtype={"network_id": str, "fv_net": str})
         fuels = pd.read_csv(path / "dk_network_fuels.csv", dtype={"network_id": str})
         years = pd.read_csv(path / "dk_network_years.csv", dtype={"network_id": str})
-        util = pd.read_csv(
-            path / "dk_utilities.csv",
-            dtype={"utility_id": str, "network_id": str, "fv_net": str},
-            keep_default_na=False,
-            na_values={"heat_price_eur_per_mwh": [""], "heat_price_dkk_per_mwh_incl_vat": [""]},
-        )
+        served = pd.read_csv(path / "dk_network_municipalities.csv", dtype=str)
         muni = gpd.read_file(path / "dk_municipalities.geojson")
-    points = gpd.GeoDataFrame(
-        util.drop(columns=["lon", "lat"]),
-        geometry=gpd.points_from_xy(util["lon"], util["lat"]),
-        crs="EPSG:4326",
-    )
-    muni["utility_ids"] = muni["utility_ids"].fillna("").astype(str)
     return NetworkRegistry(
         networks=nets,
         fuels=fuels,
         years=years,
-        points=points,
         municipalities=muni,
+        served=served,
         source=DK_ATTRIBUTION,
     )
 
