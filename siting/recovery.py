@@ -366,7 +366,7 @@ class HeatPumpOperation:
 
     cop: Any  # delivered / electricity of the combination; inf for direct exchange
     cop_heat_pump: Any  # COP of the heat pump alone (practical_cop); nan for direct exchange
-    direct: Any  # source_in >= supply + approach: exchanger only, no electricity
+    direct: Any  # source_in >= supply + approach (and out >= return + approach): no electricity
     preheat_share: Any  # share of delivered heat made by the exchanger (1 direct, 0 none)
     preheat_to_c: Any  # network water leaving the exchanger (= sink_in without preheat)
     evaporator_in_c: Any  # source water entering the evaporator (nan for direct exchange)
@@ -400,8 +400,10 @@ def heat_pump_operation(
 ) -> HeatPumpOperation:
     """Direct exchange, preheat + heat pump, or heat pump alone, and the combined COP (s8.1).
 
-    * **Direct exchange** where ``source_in_c >= sink_out_c + approach_k``: the exchanger heats
-      the whole flow to supply, no electricity (``cop`` inf).
+    * **Direct exchange** where ``source_in_c >= sink_out_c + approach_k`` (and the exchanger's
+      cold end holds too, ``source_out_c >= sink_in_c + approach_k``, true for any real
+      network return): the exchanger heats the whole flow to supply, no electricity (``cop``
+      inf).
     * **Preheat** where ``source_in_c - approach_k > sink_in_c``: the exchanger lifts the return
       from ``sink_in_c`` to ``min(sink_out_c, source_in_c - approach_k)`` and the heat pump the
       rest. In series the exchanger cools the source water first, so the evaporator sees it
@@ -449,7 +451,10 @@ def heat_pump_operation(
         pinch,
         cmax,
     )
-    direct = s_in >= s + approach
+    # Both ends of the counterflow exchanger keep the approach: the source is hot enough for the
+    # supply, and the return cold enough to cool the source to its outlet. Without the second,
+    # part of the source heat lies below the return and needs the heat pump (preheat below).
+    direct = (s_in >= s + approach) & (s_out >= r + approach)
     span = s - r
     # Hot end of the exchanger: network water leaves it approach_k below the source inlet.
     t_x_hot = np.clip(s_in - approach, r, s)

@@ -316,6 +316,11 @@ def test_direct_exchange_only_with_the_approach():
     assert near.preheat_to_c == pytest.approx(44.9)
     # v1's rule (sink mean <= source mean) would have called this direct exchange
     assert lorenz_cop(47.9, 37.9, 25.0, 45.0) == math.inf
+    # hot enough for the supply, but a 15 degC outlet lies below the 40 degC return: the
+    # exchanger cools the source to 43 only and the heat pump takes the rest
+    low = heat_pump_operation(50.0, 15.0, 40.0, 45.0)
+    assert low.direct is False and low.evaporator_in_c == pytest.approx(43.0, abs=1e-6)
+    assert 0.0 < low.preheat_share < 1.0 and math.isfinite(low.cop)
 
 
 def test_preheat_split_by_hand():
@@ -400,7 +405,8 @@ def test_property_practical_below_carnot_and_finite_unless_direct(
     hp = practical_cop(s_in, s_out, k_in, k_out, **kw)
     assert math.isfinite(hp) and hp <= COP_MAX and hp <= carnot * (1 + 1e-12)
     op = heat_pump_operation(s_in, s_out, k_in, k_out, approach_k=approach, **kw)
-    assert op.direct == (s_in >= k_out + approach)
+    # direct only when both exchanger ends keep the approach
+    assert op.direct == (s_in >= k_out + approach and s_out >= k_in + approach)
     if op.direct:
         assert op.cop == math.inf and op.electricity_mw == 0.0
         return
