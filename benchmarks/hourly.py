@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from siting.hourly import hourly_recovery, network_demand_profile
+from siting.hourly import hourly_recovery, network_demand_profile, unit_count
 from siting.sources.weather import typical_danish_year
 
 
@@ -56,6 +56,7 @@ def main() -> None:
         lambda: network_demand_profile(weather, annual_mwh), args.repeat
     )
     demand32 = network_demand_profile(weather, annual_mwh, dtype=np.float32)
+    price = 60.0 + 30.0 * np.sin(2.0 * np.pi * np.arange(weather.size) / 24.0)
     cases = {
         "recovery_f64_s": lambda: hourly_recovery(it_mw, weather, demand64, **site),
         "recovery_f32_s": lambda: hourly_recovery(
@@ -69,6 +70,22 @@ def main() -> None:
             heat_pump_max_mw=0.8 * it_mw,
             share_max=0.5,
             storage_mwh=np.where(rng.random(n) < 0.5, 30.0, 0.0),
+        ),
+        "recovery_f64_practical_s": lambda: hourly_recovery(
+            it_mw, weather, demand64, **site, cop_model="practical"
+        ),
+        # MODEL.md s8.1 operation: availability with summer maintenance, units with a minimum
+        # part load, a must-run producer and an hourly electricity price
+        "recovery_f64_practical_operation_s": lambda: hourly_recovery(
+            it_mw,
+            weather,
+            demand64,
+            **site,
+            cop_model="practical",
+            availability=0.95,
+            units=unit_count(it_mw),
+            must_run_mw=0.1 * demand64.mean(axis=1)[:, None],
+            electricity_price_eur_per_mwh=price,
         ),
     }
     for name, fn in cases.items():

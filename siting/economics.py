@@ -1,6 +1,8 @@
 """Costs, levelised cost of heat, NPV and CO2 of a data-center heat-recovery project.
 
-Implements MODEL.md section 5. Pure numpy: arguments may be scalars or arrays with one value per
+Implements MODEL.md section 5, with the heat pump's electricity priced as energy + Danish
+electricity tax + grid tariffs (weighted by its own hourly consumption when the hourly model
+gives one). Pure numpy: arguments may be scalars or arrays with one value per
 site and broadcast together; scalar inputs give Python ``float`` results. Money in EUR (2015 EUR
 where the source is DEA/Hotmaps), energy in MWh, power in MW.
 
@@ -23,10 +25,13 @@ __all__ = [
     "DISCOUNT_RATE",
     "DISCOUNT_RATE_SOCIAL",
     "DISCOUNT_RATE_UTILITY",
+    "DKK_PER_EUR",
+    "DSO_TARIFF_DK_EUR_PER_MWH",
     "EF_DISPLACED_GAS_BOILER_T_PER_MWH",
     "EF_ELECTRICITY_DK_2025_T_PER_MWH",
     "EF_ELECTRICITY_DK_2030_T_PER_MWH",
     "ELECTRICITY_PRICE_EUR_PER_MWH",
+    "ELECTRICITY_TAX_HEAT_PUMP_DK_EUR_PER_MWH",
     "HEAT_PUMP_CAPEX_POINTS",
     "HP_FOM_EUR_PER_MW_YR",
     "HP_LIFE_YR",
@@ -36,10 +41,13 @@ __all__ = [
     "PIPE_OM_FRACTION_PER_YR",
     "PIPE_VOM_EUR_PER_MWH_KM",
     "REFERENCE_HEAT_PRICE_EUR_PER_MWH",
+    "TSO_TARIFF_DK_2024_EUR_PER_MWH",
     "CapexItem",
     "annuity_factor",
     "co2_avoided_t_per_yr",
+    "consumption_weighted_price_eur_per_mwh",
     "crf",
+    "heat_pump_electricity_price_eur_per_mwh",
     "heat_pump_capex_eur_per_mw",
     "lcoh_eur_per_mwh",
     "npv_eur",
@@ -67,6 +75,24 @@ PIPE_VOM_EUR_PER_MWH_KM = 0.1  # [V S27]
 EF_DISPLACED_GAS_BOILER_T_PER_MWH = 0.204 / 0.95  # [V S33] gas 0.204 kg/kWh fuel, boiler eff 0.95
 EF_ELECTRICITY_DK_2025_T_PER_MWH = 0.135  # [V S31] BR18 2025
 EF_ELECTRICITY_DK_2030_T_PER_MWH = 0.047  # [V S31] BR18 2030
+# Electricity bought by a heat pump in Denmark, on top of the energy (spot) price, excl. VAT (a
+# utility deducts VAT). All per MWh of electricity.
+DKK_PER_EUR = 7.46  # [V] ERM II central rate 7.46038 DKK/EUR
+# Electricity tax on electricity for heating (elvarmeafgift), incl. heat pumps producing district
+# heat: cut to the EU minimum from 1 Jan 2021 by the Climate Agreement for Energy and Industry 2020
+# (bill L 90 2020/21, skatteministeren): 0.4 oere/kWh for VAT-registered businesses, 0.8 for
+# households [V: L 90 as introduced 12 Nov 2020, ft.dk; Scanenergi, "Nye energiafgifter og
+# overskudsvarme", 27 Aug 2020]. Holds 2021-2025 as far as found; range 0.4-0.8 oere/kWh.
+ELECTRICITY_TAX_HEAT_PUMP_DK_EUR_PER_MWH = 4.0 / DKK_PER_EUR  # 0.54 EUR/MWh
+# Energinet (TSO) consumption tariffs 2024 for business customers, excl. VAT: transmission grid
+# 7.4 + system 5.1 oere/kWh [V: Verdo customer notice of the 1 Jan 2024 tariff change, quoting
+# Energinet; 2023: 5.8 + 5.4]. Year: 2024.
+TSO_TARIFF_DK_2024_EUR_PER_MWH = 125.0 / DKK_PER_EUR  # 16.8 EUR/MWh
+# DSO tariff of a large heat pump on the 10 kV grid ("B-high" customer), time-of-use average [M]:
+# Elnet Oest 2021 B-high tariff 6.61 / 15.63 / 26.18 oere/kWh at low / high / peak load [V], a
+# heat pump running mostly in low- and high-load hours -> ~10 oere/kWh; range 6-20. Year: 2021
+# basis. Give an hourly tariff through the hourly price instead when the DSO's profile is known.
+DSO_TARIFF_DK_EUR_PER_MWH = 100.0 / DKK_PER_EUR  # 13.4 EUR/MWh
 
 
 _NONNEG = "Give a finite, non-negative number in the unit its name states."
@@ -322,3 +348,83 @@ def co2_avoided_t_per_yr(
         "ef_electricity_t_per_mwh", ef_electricity_t_per_mwh, lo=0.0, lo_open=False, fix=_NONNEG
     )
     return _out(e * efd - w * efe)
+
+
+def heat_pump_electricity_price_eur_per_mwh(
+    energy_price_eur_per_mwh: ArrayLike,
+    *,
+    electricity_tax_eur_per_mwh: ArrayLike = ELECTRICITY_TAX_HEAT_PUMP_DK_EUR_PER_MWH,
+    tso_tariff_eur_per_mwh: ArrayLike = TSO_TARIFF_DK_2024_EUR_PER_MWH,
+    dso_tariff_eur_per_mwh: ArrayLike = DSO_TARIFF_DK_EUR_PER_MWH,
+) -> Any:
+    """Price a heat pump pays per MWh of electricity: energy + tax + TSO and DSO tariffs.
+
+    Excl. VAT (a heat utility deducts it). Defaults are the Danish figures above: electricity
+    tax for heating at the EU minimum (0.54 EUR/MWh, from 2021), Energinet 2024 tariffs
+    (16.8 EUR/MWh) and a 10 kV DSO tariff (13.4 EUR/MWh [M]).
+
+    Parameters
+    ----------
+    energy_price_eur_per_mwh : float or array
+        Energy price [EUR/MWh]: a flat price, an hourly spot series, or the consumption-weighted
+        price of an hourly run (``HourlyResult.electricity_price_weighted_eur_per_mwh``). May be
+        negative in single hours.
+    electricity_tax_eur_per_mwh, tso_tariff_eur_per_mwh, dso_tariff_eur_per_mwh : float or array
+        Per MWh of electricity, >= 0; hourly arrays for time-of-use tariffs.
+
+    Returns
+    -------
+    float or ndarray
+        The sum, broadcast over the inputs.
+    """
+    energy = np.asarray(energy_price_eur_per_mwh, dtype=float)
+    if not np.all(np.isfinite(energy)):
+        raise ConfigError(
+            "energy_price_eur_per_mwh must be finite (EUR/MWh); fill gaps in a price series."
+        )
+    parts = [
+        _arr(name, value, lo=0.0, lo_open=False, fix=_NONNEG)
+        for name, value in (
+            ("electricity_tax_eur_per_mwh", electricity_tax_eur_per_mwh),
+            ("tso_tariff_eur_per_mwh", tso_tariff_eur_per_mwh),
+            ("dso_tariff_eur_per_mwh", dso_tariff_eur_per_mwh),
+        )
+    ]
+    return _out(energy + parts[0] + parts[1] + parts[2])
+
+
+def consumption_weighted_price_eur_per_mwh(
+    electricity_mw: ArrayLike, price_eur_per_mwh: ArrayLike
+) -> Any:
+    """Average electricity price weighted by the heat pump's own hourly consumption.
+
+    ``sum_t W(t) * p(t) / sum_t W(t)`` over the last axis: what the heat pump actually pays per
+    MWh, which differs from the time average when it runs more in expensive (winter) hours. The
+    hourly model returns the same number as ``electricity_price_weighted_eur_per_mwh``.
+
+    Parameters
+    ----------
+    electricity_mw : array (..., n_hours)
+        Heat-pump electricity per hour [MW], >= 0 (e.g. ``HourlyResult.hourly["electricity_mw"]``).
+    price_eur_per_mwh : array (n_hours,) or (..., n_hours)
+        Price per hour [EUR/MWh].
+
+    Returns
+    -------
+    float or ndarray
+        EUR/MWh; NaN where the heat pump uses no electricity.
+    """
+    w = np.asarray(electricity_mw, dtype=float)
+    p = np.asarray(price_eur_per_mwh, dtype=float)
+    if w.ndim == 0 or p.ndim == 0 or w.shape[-1] != p.shape[-1]:
+        raise ConfigError(
+            f"electricity_mw {w.shape} and price_eur_per_mwh {p.shape} must be hourly series of "
+            "the same length (last axis)."
+        )
+    if not (np.all(np.isfinite(w) & (w >= 0)) and np.all(np.isfinite(p))):
+        raise ConfigError(
+            "electricity_mw must be finite and >= 0 and price_eur_per_mwh finite every hour."
+        )
+    total = w.sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _out(np.where(total > 0, (w * p).sum(axis=-1) / total, np.nan))

@@ -1,7 +1,9 @@
 """Heat recovery from a data center and the heat pump that lifts it to network temperature.
 
-Implements MODEL.md sections 1-3. Pure numpy: every function accepts scalars or arrays (one value
-per candidate site) and broadcasts; scalar inputs give Python ``float`` (or ``bool``) results.
+Implements MODEL.md sections 1-3 and the practical heat pump of s8.1 (direct exchange, preheat
+exchanger, refrigerant-side pinch, COP cap). Pure numpy: every function accepts scalars or
+arrays (one value per candidate site) and broadcasts; scalar inputs give Python ``float`` (or
+``bool``) results.
 
 Temperatures are in degrees Celsius in argument names ending ``_c`` and in kelvin where the name
 ends ``_k``. Powers are MW, energies MWh.
@@ -20,12 +22,15 @@ from siting.errors import ConfigError
 
 __all__ = [
     "ABSOLUTE_ZERO_C",
+    "APPROACH_K",
     "CAPTURE_FRACTION_AIR_COIL",
     "CAPTURE_FRACTION_DLC",
     "CAPTURE_FRACTION_IMMERSION",
+    "COP_MAX",
     "ENEFG_ERF_THRESHOLDS",
     "enefg_flags",
     "ETA_LORENZ",
+    "ETA_PRACTICAL",
     "HOURS_PER_YR",
     "JESPER_DT_MAX_K",
     "JESPER_DT_MIN_K",
@@ -33,17 +38,21 @@ __all__ = [
     "MWH_PER_HOME_DK_2025",
     "MWH_PER_HOME_DK_LEGACY",
     "MWH_PER_FLAT_DK",
+    "PINCH_K",
     "PUE",
     "UTILISATION_ANNUAL",
     "UTILISATION_IT",
+    "HeatPumpOperation",
     "ModelRangeWarning",
     "RecoveryResult",
     "annual_recovery",
     "carnot_cop",
+    "heat_pump_operation",
     "homes_served",
     "jesper_cop",
     "log_mean_temp_k",
     "lorenz_cop",
+    "practical_cop",
 ]
 
 ABSOLUTE_ZERO_C = -273.15
@@ -65,6 +74,17 @@ MWH_PER_FLAT_DK = 7.8  # [V S30]
 MWH_PER_HOME_DK_LEGACY = 18.1  # [V S30] used in claims 2017-2024, 130 m2
 # EnEfG s11 ERF levels for data centers opening from Jul 2026 / Jul 2027 / Jul 2028 [V S35].
 ENEFG_ERF_THRESHOLDS = {2026: 0.10, 2027: 0.15, 2028: 0.20}
+# Practical heat pump, MODEL.md s8.1.
+APPROACH_K = 3.0  # [M] water-to-water exchanger approach: direct exchange / preheat limit
+PINCH_K = 4.0  # [M] 3-5 K refrigerant-side pinch: evaporate below the source, condense above sink
+COP_MAX = 7.0  # [M] 6-8, practical ceiling of large heat pumps (best ~5.8 at a 40 K lift)
+# [D from V S26] Lorenz efficiency at the pinch-shifted mean temperatures, fitted to the DEA
+# reference heat pump alone (25->15 / 35->70 degC, COP 5.0 -> 0.6105 at PINCH_K 4). Kajaani
+# (30->20 / 50->85 degC, measured 4.35 [V S24]) is held back as the check: the model gives 4.19.
+ETA_PRACTICAL = 0.61
+# Fixed-point steps for the series arrangement (evaporator inlet depends on the COP and the
+# preheat split, which depend on it); 5 steps converge to < 1e-6 relative in the COP.
+_SERIES_ITERATIONS = 5
 
 
 class ModelRangeWarning(UserWarning):
@@ -242,6 +262,250 @@ def jesper_cop(source_in_c: ArrayLike, sink_out_c: ArrayLike) -> Any:
     with np.errstate(invalid="ignore"):
         cop = 1.4480e12 * (dt + 177.46) ** -4.9460
     return _out(np.where(dt > 0, cop, np.inf))
+
+
+def _check_practical(
+    eta: ArrayLike, pinch_k: ArrayLike, cop_max: ArrayLike
+) -> tuple[Any, Any, Any]:
+    """Validate the practical-COP parameters; return them as float arrays."""
+    eta_a = np.asarray(eta, dtype=float)
+    if np.any(~(eta_a > 0) | ~(eta_a <= 1)):
+        bad = eta_a[~(eta_a > 0) | ~(eta_a <= 1)].ravel()[0].item()
+        raise ConfigError(
+            f"eta={bad!r} is not a valid efficiency for practical_cop: it must lie in (0, 1]. "
+            f"Use the default {ETA_PRACTICAL} (fitted to the DEA reference heat pump)."
+        )
+    pinch = np.asarray(pinch_k, dtype=float)
+    if not np.all(np.isfinite(pinch) & (pinch >= 0)):
+        raise ConfigError(
+            f"pinch_k={pinch_k!r} must be a finite temperature difference >= 0 K; use "
+            f"{PINCH_K} (typical 3-5 K)."
+        )
+    cmax = np.asarray(cop_max, dtype=float)
+    if not np.all(np.isfinite(cmax) & (cmax > 1)):
+        raise ConfigError(
+            f"cop_max={cop_max!r} must be a finite COP > 1; use {COP_MAX} (range 6-8)."
+        )
+    return eta_a, pinch, cmax
+
+
+def _practical_from_means(
+    tm_src: NDArray[np.float64],
+    tm_sink: NDArray[np.float64],
+    eta: NDArray[np.float64],
+    pinch: NDArray[np.float64],
+    cop_max: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Practical COP from log-mean stream temperatures [K] (no validation)."""
+    t_evap = tm_src - pinch
+    t_cond = tm_sink + pinch
+    lift = t_cond - t_evap
+    stream_lift = tm_sink - tm_src
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cop = np.where(lift > 0, eta * t_cond / lift, np.inf)
+        carnot = np.where(stream_lift > 0, tm_sink / stream_lift, np.inf)
+    # eta <= 1 with pinch >= 0 already stays below Carnot; the min documents and guards it.
+    return np.minimum(np.minimum(cop, cop_max), carnot)
+
+
+def practical_cop(
+    source_in_c: ArrayLike,
+    source_out_c: ArrayLike,
+    sink_in_c: ArrayLike,
+    sink_out_c: ArrayLike,
+    *,
+    eta: ArrayLike = ETA_PRACTICAL,
+    pinch_k: ArrayLike = PINCH_K,
+    cop_max: ArrayLike = COP_MAX,
+) -> Any:
+    """COP of a real heat pump between two water streams (MODEL.md s8.1), always finite.
+
+    The refrigerant evaporates ``pinch_k`` below the source's log-mean temperature and condenses
+    ``pinch_k`` above the sink's; ``eta`` is a Lorenz efficiency at those temperatures::
+
+        COP = min(eta * T_cond / (T_cond - T_evap), cop_max, Carnot at the stream means)
+
+    ``T_evap = Tm_source - pinch_k``, ``T_cond = Tm_sink + pinch_k`` (K). Unlike
+    :func:`lorenz_cop` this never returns ``inf``: a machine with (almost) no lift runs at
+    ``cop_max``. Whether a heat pump is needed at all (direct exchange, preheat) is decided by
+    :func:`heat_pump_operation`, which calls this for the heat-pump part.
+
+    Parameters
+    ----------
+    source_in_c, source_out_c : float or array
+        Water entering / leaving the evaporator [degC] (in >= out).
+    sink_in_c, sink_out_c : float or array
+        Water entering / leaving the condenser [degC] (out >= in).
+    eta : float or array, default 0.61
+        Efficiency in (0, 1], fitted to the DEA reference heat pump (COP 5.0 at 25->15 / 35->70)
+        with ``pinch_k`` 4 K; Kajaani (30->20 / 50->85, measured 4.35) gives 4.19.
+    pinch_k : float or array, default 4.0
+        Refrigerant-side temperature difference at evaporator and condenser [K], >= 0.
+    cop_max : float or array, default 7.0
+        Practical ceiling, > 1 (range 6-8).
+
+    Returns
+    -------
+    float or ndarray
+    """
+    eta_a, pinch, cmax = _check_practical(eta, pinch_k, cop_max)
+    tm_src, tm_sink = _stream_means_k(source_in_c, source_out_c, sink_in_c, sink_out_c)
+    return _out(_practical_from_means(tm_src, tm_sink, eta_a, pinch, cmax))
+
+
+@dataclass(frozen=True)
+class HeatPumpOperation:
+    """How a source stream heats the network: direct exchange, preheat exchanger + heat pump, or
+    heat pump alone (MODEL.md s8.1). Fields are floats/bools or arrays broadcast over the inputs.
+
+    Arrangement: **series**. The data-center water passes the preheat exchanger first and then
+    the evaporator; the network return passes the exchanger first and then the condenser.
+    Heat and electricity fields are MW for the ``source_heat_mw`` given (default 1 MW of source
+    heat, so they read as shares of it).
+    """
+
+    cop: Any  # delivered / electricity of the combination; inf for direct exchange
+    cop_heat_pump: Any  # COP of the heat pump alone (practical_cop); nan for direct exchange
+    direct: Any  # source_in >= supply + approach (and out >= return + approach): no electricity
+    preheat_share: Any  # share of delivered heat made by the exchanger (1 direct, 0 none)
+    preheat_to_c: Any  # network water leaving the exchanger (= sink_in without preheat)
+    evaporator_in_c: Any  # source water entering the evaporator (nan for direct exchange)
+    delivered_heat_mw: Any  # into the network
+    exchanger_heat_mw: Any  # of which by the exchanger
+    heat_pump_heat_mw: Any  # of which by the heat pump's condenser
+    electricity_mw: Any  # heat-pump electricity
+    arrangement: str = "series"
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.__dataclass_fields__:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as a ``dict``."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def heat_pump_operation(
+    source_in_c: ArrayLike,
+    source_out_c: ArrayLike,
+    sink_in_c: ArrayLike,
+    sink_out_c: ArrayLike,
+    *,
+    approach_k: ArrayLike = APPROACH_K,
+    eta: ArrayLike = ETA_PRACTICAL,
+    pinch_k: ArrayLike = PINCH_K,
+    cop_max: ArrayLike = COP_MAX,
+    source_heat_mw: ArrayLike = 1.0,
+) -> HeatPumpOperation:
+    """Direct exchange, preheat + heat pump, or heat pump alone, and the combined COP (s8.1).
+
+    * **Direct exchange** where ``source_in_c >= sink_out_c + approach_k`` (and the exchanger's
+      cold end holds too, ``source_out_c >= sink_in_c + approach_k``, true for any real
+      network return): the exchanger heats the whole flow to supply, no electricity (``cop``
+      inf).
+    * **Preheat** where ``source_in_c - approach_k > sink_in_c``: the exchanger lifts the return
+      from ``sink_in_c`` to ``min(sink_out_c, source_in_c - approach_k)`` and the heat pump the
+      rest. In series the exchanger cools the source water first, so the evaporator sees it
+      from ``evaporator_in_c`` down to ``source_out_c``; that temperature depends on the split,
+      found by a few fixed-point steps. The exchanger's cold end also keeps ``approach_k``
+      (source leaving it >= ``sink_in_c + approach_k``), which limits the preheat when the
+      source stream's temperature drop is large against the network's.
+    * Otherwise the heat pump alone (:func:`practical_cop`).
+
+    Combined: ``cop = cop_heat_pump / (1 - preheat_share)`` (electricity only for the heat
+    pump's part), capped at the Carnot COP of the overall streams; finite unless direct.
+
+    Parameters
+    ----------
+    source_in_c, source_out_c : float or array
+        Data-center water to / from the recovery plant [degC].
+    sink_in_c, sink_out_c : float or array
+        Network return and supply [degC].
+    approach_k : float or array, default 3.0
+        Minimum temperature difference of the water-to-water exchanger [K], >= 0.
+    eta, pinch_k, cop_max
+        As for :func:`practical_cop`.
+    source_heat_mw : float or array, default 1.0
+        Source heat used [MW]; scales the heat and electricity fields.
+
+    Returns
+    -------
+    HeatPumpOperation
+    """
+    eta_a, pinch, cmax = _check_practical(eta, pinch_k, cop_max)
+    approach = np.asarray(approach_k, dtype=float)
+    if not np.all(np.isfinite(approach) & (approach >= 0)):
+        raise ConfigError(
+            f"approach_k={approach_k!r} must be a finite temperature difference >= 0 K; use "
+            f"{APPROACH_K}."
+        )
+    q_src = np.asarray(source_heat_mw, dtype=float)
+    if not np.all(np.isfinite(q_src) & (q_src >= 0)):
+        raise ConfigError("source_heat_mw must be finite and >= 0 (MW of source heat).")
+    _stream_means_k(source_in_c, source_out_c, sink_in_c, sink_out_c)  # validates order/values
+    s_in, s_out, r, s, approach, eta_a, pinch, cmax = np.broadcast_arrays(
+        *(np.asarray(x, dtype=float) for x in (source_in_c, source_out_c, sink_in_c, sink_out_c)),
+        approach,
+        eta_a,
+        pinch,
+        cmax,
+    )
+    # Both ends of the counterflow exchanger keep the approach: the source is hot enough for the
+    # supply, and the return cold enough to cool the source to its outlet. Without the second,
+    # part of the source heat lies below the return and needs the heat pump (preheat below).
+    direct = (s_in >= s + approach) & (s_out >= r + approach)
+    span = s - r
+    # Hot end of the exchanger: network water leaves it approach_k below the source inlet.
+    t_x_hot = np.clip(s_in - approach, r, s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f_hot = np.where(span > 0, (t_x_hot - r) / span, 0.0)
+        # Cold end: the source may leave the exchanger no colder than sink_in + approach; `a`
+        # is the share of the source's drop the exchanger can take (>= 1: never limiting).
+        drop = s_in - s_out
+        a = np.where(drop > 0, (s_in - r - approach) / drop, np.inf)
+    preheat = (a > 0) & (f_hot > 0) & ~direct
+
+    def hp_cop(t_evap_in: NDArray[np.float64], t_cond_in: NDArray[np.float64]) -> Any:
+        tm_src = _log_mean_k(t_evap_in - ABSOLUTE_ZERO_C, s_out - ABSOLUTE_ZERO_C)
+        tm_sink = _log_mean_k(s - ABSOLUTE_ZERO_C, t_cond_in - ABSOLUTE_ZERO_C)
+        return _practical_from_means(tm_src, tm_sink, eta_a, pinch, cmax)
+
+    f = np.where(preheat, f_hot, 0.0)
+    cop = hp_cop(s_in, r + f * span)  # first guess: evaporator sees the whole source stream
+    t_mid = s_in
+    if np.any(preheat):
+        for _ in range(_SERIES_ITERATIONS):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                f_cold = np.where(a >= 1, 1.0, a * (cop - 1.0) / (cop - a))
+            f = np.where(preheat, np.minimum(f_hot, f_cold), 0.0)
+            # source heat used per unit delivered: exchanger part + heat-pump part less its work
+            src_per_del = 1.0 - (1.0 - f) / cop
+            t_mid = np.where(preheat, s_in - drop * f / src_per_del, s_in)
+            t_mid = np.clip(t_mid, s_out, s_in)
+            cop = hp_cop(t_mid, r + f * span)
+    carnot = np.asarray(carnot_cop(s_in, s_out, r, s), dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cop_sys = np.where(direct, np.inf, np.minimum(cop / (1.0 - f), carnot))
+    f = np.where(direct, 1.0, f)
+    cop_hp = np.where(direct, np.nan, cop)
+    # per MW of source heat: delivered = Q_src * COP / (COP - 1) (Q_src for direct exchange)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gain = np.where(direct, 1.0, cop_sys / (cop_sys - 1.0))
+        el = np.where(direct, 0.0, q_src / (cop_sys - 1.0))
+    delivered = q_src * gain
+    return HeatPumpOperation(
+        cop=_out(cop_sys),
+        cop_heat_pump=_out(cop_hp),
+        direct=_out(direct),
+        preheat_share=_out(f),
+        preheat_to_c=_out(np.where(direct, s, r + f * span)),
+        evaporator_in_c=_out(np.where(direct, np.nan, t_mid)),
+        delivered_heat_mw=_out(delivered),
+        exchanger_heat_mw=_out(delivered * f),
+        heat_pump_heat_mw=_out(delivered * (1.0 - f)),
+        electricity_mw=_out(el),
+    )
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from siting.economics import (
+    DKK_PER_EUR,
+    DSO_TARIFF_DK_EUR_PER_MWH,
+    ELECTRICITY_TAX_HEAT_PUMP_DK_EUR_PER_MWH,
+    TSO_TARIFF_DK_2024_EUR_PER_MWH,
     annuity_factor,
     co2_avoided_t_per_yr,
+    consumption_weighted_price_eur_per_mwh,
     crf,
     heat_pump_capex_eur_per_mw,
+    heat_pump_electricity_price_eur_per_mwh,
     lcoh_eur_per_mwh,
     npv_eur,
 )
@@ -175,3 +181,42 @@ def test_co2_avoided_golden_3_numbers():
     assert co2_avoided_t_per_yr(100.0, 100.0, 0.2, 0.5) < 0
     with pytest.raises(ConfigError, match="electricity_mwh_per_yr"):
         co2_avoided_t_per_yr(100.0, -1.0)
+
+
+# --- heat-pump electricity: taxes, tariffs, consumption-weighted price ----------------------
+
+
+def test_heat_pump_electricity_price_adds_danish_tax_and_tariffs():
+    # defaults: 0.4 + 7.4 + 5.1 + 10 oere/kWh = 22.9 oere/kWh = 229 DKK/MWh on top of energy
+    total = heat_pump_electricity_price_eur_per_mwh(60.0)
+    assert total == pytest.approx(60.0 + 229.0 / 7.46, rel=1e-12)
+    assert ELECTRICITY_TAX_HEAT_PUMP_DK_EUR_PER_MWH == pytest.approx(4.0 / 7.46)
+    assert TSO_TARIFF_DK_2024_EUR_PER_MWH == pytest.approx((7.4 + 5.1) * 10 / DKK_PER_EUR)
+    assert DSO_TARIFF_DK_EUR_PER_MWH > 0
+    bare = heat_pump_electricity_price_eur_per_mwh(
+        np.array([-10.0, 50.0]),
+        electricity_tax_eur_per_mwh=0.0,
+        tso_tariff_eur_per_mwh=0.0,
+        dso_tariff_eur_per_mwh=np.array([5.0, 20.0]),  # time-of-use
+    )
+    np.testing.assert_allclose(bare, [-5.0, 70.0])
+    with pytest.raises(ConfigError, match="dso_tariff"):
+        heat_pump_electricity_price_eur_per_mwh(60.0, dso_tariff_eur_per_mwh=-1.0)
+    with pytest.raises(ConfigError, match="energy_price"):
+        heat_pump_electricity_price_eur_per_mwh(np.array([1.0, np.nan]))
+
+
+def test_consumption_weighted_price_and_lcoh_electricity_term():
+    w = np.array([[2.0, 0.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
+    p = np.array([100.0, 500.0, 20.0, -20.0])
+    got = consumption_weighted_price_eur_per_mwh(w, p)
+    assert got[0] == pytest.approx((200.0 + 20.0 - 20.0) / 4.0)
+    assert math.isnan(got[1])
+    # the LCOH's electricity term with the weighted price is the hourly cost per MWh delivered
+    delivered, electricity = 1000.0, 4.0
+    lcoh = lcoh_eur_per_mwh([], 0.0, 0.0, got[0], delivered / electricity, delivered, 0.04)
+    assert lcoh * delivered == pytest.approx((w[0] * p).sum())
+    with pytest.raises(ConfigError, match="same length"):
+        consumption_weighted_price_eur_per_mwh(w, p[:3])
+    with pytest.raises(ConfigError, match="electricity_mw"):
+        consumption_weighted_price_eur_per_mwh(-w, p)

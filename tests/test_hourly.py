@@ -10,14 +10,16 @@ from hypothesis import strategies as st
 
 from siting.errors import ConfigError
 from siting.hourly import (
+    heat_pump_availability_profile,
     hourly_recovery,
     load_duration_curve,
     monthly_totals,
     network_demand_profile,
     plot_load_duration,
     supply_temperature_curve,
+    unit_count,
 )
-from siting.recovery import annual_recovery, carnot_cop, lorenz_cop
+from siting.recovery import annual_recovery, carnot_cop, heat_pump_operation, lorenz_cop
 from siting.sources.weather import read_weather, typical_danish_year
 
 H = 8760
@@ -258,7 +260,7 @@ def test_vectorised_equals_site_by_site_and_float32_is_close(typical):
         for key, value in one[j].to_dict().items():
             if key != "hours":
                 tol = 1e-12 * one[j].recovered_heat_mwh_per_yr  # round-off of near-zero fields
-                assert many[key][i] == pytest.approx(value, rel=1e-12, abs=tol), key
+                assert many[key][i] == pytest.approx(value, rel=1e-12, abs=tol, nan_ok=True), key
     single = hourly_recovery(p_it, typical, demand, **kw, dtype=np.float32)
     np.testing.assert_allclose(
         single.delivered_heat_mwh_per_yr, many.delivered_heat_mwh_per_yr, rtol=1e-5
@@ -343,7 +345,7 @@ def cases(draw):
         eta=rng.uniform(0.3, 0.7, n_s),
         share_max=rng.uniform(0.1, 1.0, n_s),
         storage_mwh=rng.choice([0.0, rng.uniform(0, 30)], n_s),
-        cop_model=draw(st.sampled_from(["lorenz", "jesper"])),
+        cop_model=draw(st.sampled_from(["lorenz", "jesper", "practical"])),
     )
     if draw(st.booleans()):
         kw["heat_pump_max_mw"] = rng.uniform(0.5, 20, n_s)
@@ -493,3 +495,278 @@ def test_partial_last_day_and_leap_year_length():
     r = hourly_recovery(5.0, outdoor, demand, **_site(supply_c=None), storage_mwh=20.0)
     assert r.hours == 8789
     assert r.recovered_heat_mwh_per_yr == pytest.approx(0.95 * 5 * 0.8 * 8789)
+
+
+# --- MODEL.md s8.1: practical heat pump, availability, part load, must-run, prices ----------------
+
+
+def test_new_options_off_reproduce_the_old_model(typical):
+    demand = network_demand_profile(typical, np.array([6e4, 2e5]))
+    kw = _site(supply_c=None, storage_mwh=[0.0, 10.0])
+    old = hourly_recovery([4.0, 9.0], typical, demand, **kw)
+    off = hourly_recovery(
+        [4.0, 9.0],
+        typical,
+        demand,
+        **kw,
+        cop_model="lorenz",
+        availability=np.ones(H),
+        units=None,
+        must_run_mw=0.0,
+    )
+    for key, value in old.to_dict().items():
+        np.testing.assert_array_equal(off[key], value, err_msg=key)
+    assert np.all(off.must_run_mwh_per_yr == 0) and np.all(
+        off.displaced_by_must_run_mwh_per_yr == 0
+    )
+    assert np.all(np.isnan(old.electricity_price_weighted_eur_per_mwh))
+
+
+def test_practical_model_hour_by_hour_equals_heat_pump_operation():
+    supply = np.array([60.0, 70.0, 80.0, 90.0])
+    kw = _site(source_in_c=50.0, source_out_c=40.0, return_c=40.0, supply_c=supply)
+    r = hourly_recovery(5.0, np.zeros(4), 1e3, **kw, cop_model="practical", return_hourly=True)
+    op = heat_pump_operation(50.0, 40.0, 40.0, supply)
+    np.testing.assert_allclose(r.hourly["cop"], op.cop, rtol=1e-12)
+    np.testing.assert_allclose(r.hourly["exchanger_mw"], r.hourly["produced_mw"] * op.preheat_share)
+    q_src = 0.95 * 5.0 * 0.8
+    np.testing.assert_allclose(r.hourly["produced_mw"], op.delivered_heat_mw * q_src, rtol=1e-12)
+    assert r.exchanger_heat_mwh_per_yr == pytest.approx((op.exchanger_heat_mw * q_src).sum())
+    assert r.heat_pump_heat_mwh_per_yr == pytest.approx((op.heat_pump_heat_mw * q_src).sum())
+    assert r.electricity_mwh_per_yr == pytest.approx((op.electricity_mw * q_src).sum())
+    # the machine's own COP over the year, and the combination's (better: the exchanger is free)
+    assert r.cop_heat_pump == pytest.approx(r.heat_pump_heat_mwh_per_yr / r.electricity_mwh_per_yr)
+    assert r.cop_effective > r.cop_heat_pump
+    assert np.all(r.hourly["cop"] > 1) and np.all(np.isfinite(r.hourly["cop"]))
+
+
+def test_practical_direct_exchange_only_with_the_approach():
+    kw = _site(source_in_c=48.0, source_out_c=38.0, return_c=25.0, supply_c=np.array([45.0, 45.1]))
+    r = hourly_recovery(2.0, np.zeros(2), 1e3, **kw, cop_model="practical", return_hourly=True)
+    assert np.isinf(r.hourly["cop"][0]) and np.isfinite(r.hourly["cop"][1])
+    assert r.hourly["electricity_mw"][0] == 0 and r.hourly["electricity_mw"][1] > 0
+    # the textbook Lorenz rule calls both hours direct exchange
+    lor = hourly_recovery(2.0, np.zeros(2), 1e3, **kw, return_hourly=True)
+    assert np.all(np.isinf(lor.hourly["cop"]))
+
+
+def test_availability_profile_block_and_mean():
+    p = heat_pump_availability_profile(H, 0.95)
+    assert p.mean() == pytest.approx(0.95, rel=1e-12)
+    block = slice(27 * 168, 31 * 168)  # weeks 28-31: 8 July to 4 August
+    assert np.all(p[: block.start] == 1.0) and np.all(p[block.stop :] == 1.0)
+    assert np.all(p[block] == pytest.approx(1 - 0.05 * H / (4 * 168)))
+    # a block too short for the loss: a full outage there, the rest spread over the year
+    short = heat_pump_availability_profile(H, 0.9, maintenance_weeks=2)
+    assert short.mean() == pytest.approx(0.9, rel=1e-12)
+    assert np.all(short[27 * 168 : 29 * 168] == 0.0) and short[0] < 1.0
+    assert np.all(heat_pump_availability_profile(100, 1.0) == 1.0)
+    # a series shorter than the block start: the loss is a flat derating
+    np.testing.assert_allclose(heat_pump_availability_profile(48, 0.95), 0.95)
+    for bad in (dict(availability=1.2), dict(maintenance_weeks=-1), dict(maintenance_start_week=0)):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            heat_pump_availability_profile(H, **{"availability": 0.95, **bad})
+
+
+def test_availability_cuts_heat_pump_hours_but_not_direct_exchange():
+    big = np.full(H, 1e4)  # the network always takes everything
+    kw = _site(utilisation_it=1.0)
+    full = hourly_recovery(5.0, np.zeros(H), big, **kw)
+    part = hourly_recovery(5.0, np.zeros(H), big, **kw, availability=0.95, return_hourly=True)
+    # constant COP and load: the heat pump runs at its (peak) size times the hourly availability
+    assert part.delivered_heat_mwh_per_yr == pytest.approx(0.95 * full.delivered_heat_mwh_per_yr)
+    july = part.hourly["delivered_mw"][27 * 168 + 10]
+    assert july == pytest.approx(full.peak_delivered_mw * (1 - 0.05 * H / 672))
+    assert part.utilisation == pytest.approx(0.95)
+    direct = _site(source_in_c=50, source_out_c=40, return_c=25, supply_c=45)
+    a = hourly_recovery(5.0, np.zeros(H), big, **direct)
+    b = hourly_recovery(5.0, np.zeros(H), big, **direct, availability=0.9)
+    assert b.delivered_heat_mwh_per_yr == a.delivered_heat_mwh_per_yr
+    with pytest.raises(ConfigError, match="availability"):
+        hourly_recovery(5.0, np.zeros(H), big, **kw, availability=np.ones(10))
+
+
+def test_minimum_part_load_of_one_unit():
+    # 4 MW heat pump in 2 units: one unit's minimum is 25 % of 2 MW = 0.5 MW
+    demand = np.array([0.4, 0.6, 3.0, 0.49, 0.5, 10.0])
+    kw = _site()
+    r = hourly_recovery(
+        10.0, np.zeros(6), demand, **kw, heat_pump_max_mw=4.0, units=2, return_hourly=True
+    )
+    np.testing.assert_allclose(r.hourly["delivered_mw"], [0.0, 0.6, 3.0, 0.0, 0.5, 4.0])
+    one = hourly_recovery(10.0, np.zeros(6), demand, **kw, heat_pump_max_mw=4.0, units=1)
+    assert one.delivered_heat_mwh_per_yr == pytest.approx(3.0 + 4.0)  # minimum 1 MW
+    # without units there is no minimum load (the old model)
+    free = hourly_recovery(10.0, np.zeros(6), demand, **kw, heat_pump_max_mw=4.0)
+    assert free.delivered_heat_mwh_per_yr == pytest.approx(demand.sum() - 6.0)
+    # direct exchange has no minimum load
+    direct = _site(source_in_c=50, source_out_c=40, return_c=25, supply_c=45)
+    d = hourly_recovery(10.0, np.zeros(6), demand, **direct, heat_pump_max_mw=4.0, units=1)
+    assert d.delivered_heat_mwh_per_yr == pytest.approx(free.delivered_heat_mwh_per_yr)
+    assert unit_count([2.0, 5.0, 25.0, 0.0]).tolist() == [1, 1, 5, 1]
+    for bad, match in ((dict(units=0), "units"), (dict(units=1.5), "units")):
+        with pytest.raises(ConfigError, match=match):
+            hourly_recovery(10.0, np.zeros(6), demand, **kw, **bad)
+    with pytest.raises(ConfigError, match="min_part_load"):
+        hourly_recovery(10.0, np.zeros(6), demand, **kw, units=1, min_part_load=1.0)
+
+
+def test_must_run_serves_the_load_first():
+    demand = np.array([10.0, 10.0, 4.0, 2.0])
+    must_run = np.array([3.0, 3.0, 3.0, 3.0])
+    kw = _site(utilisation_it=1.0)
+    q = 0.95 * 5.0 * lorenz_cop(27, 17, 40, 75) / (lorenz_cop(27, 17, 40, 75) - 1)  # ~6 MW
+    r = hourly_recovery(5.0, np.zeros(4), demand, **kw, must_run_mw=must_run, share_max=0.5)
+    # site share 0.5 of what the must-run producer leaves: 3.5, 3.5, 0.5, 0
+    assert r.delivered_heat_mwh_per_yr == pytest.approx(7.5)
+    assert r.must_run_mwh_per_yr == pytest.approx(3 + 3 + 3 + 2)
+    # without it the site would take 0.5 * demand = 5, 5, 2, 1 (all below q)
+    assert q > 5
+    assert r.displaced_by_must_run_mwh_per_yr == pytest.approx(13.0 - 7.5)
+    # per-site must-run on per-site demand takes the chunked path: same numbers
+    two = hourly_recovery(
+        [5.0, 5.0],
+        np.zeros(4),
+        np.stack([demand, demand]),
+        **kw,
+        must_run_mw=np.stack([must_run, np.zeros(4)]),
+        share_max=0.5,
+    )
+    assert two.delivered_heat_mwh_per_yr.tolist() == pytest.approx([7.5, 13.0])
+    assert two.displaced_by_must_run_mwh_per_yr.tolist() == pytest.approx([5.5, 0.0])
+    with pytest.raises(ConfigError, match="must_run_mw"):
+        hourly_recovery(5.0, np.zeros(4), demand, **kw, must_run_mw=-1.0)
+
+
+def test_electricity_price_weighted_by_the_heat_pumps_consumption(typical):
+    demand = network_demand_profile(typical, 8e4)
+    price = np.where(typical.index.month.isin([12, 1, 2]), 150.0, 40.0)  # winter expensive
+    r = hourly_recovery(
+        6.0,
+        typical,
+        demand,
+        **_site(supply_c=None),
+        electricity_price_eur_per_mwh=price,
+        storage_mwh=5.0,
+        return_hourly=True,
+    )
+    el = r.hourly["electricity_mw"]
+    assert r.electricity_cost_eur_per_yr == pytest.approx((el * price).sum(), rel=1e-9)
+    weighted = (el * price).sum() / el.sum()
+    assert r.electricity_price_weighted_eur_per_mwh == pytest.approx(weighted, rel=1e-9)
+    # the heat pump runs more in winter, so it pays more than the time average
+    assert r.electricity_price_weighted_eur_per_mwh > price.mean()
+    flat = hourly_recovery(
+        6.0, typical, demand, **_site(supply_c=None), electricity_price_eur_per_mwh=70.0
+    )
+    assert flat.electricity_price_weighted_eur_per_mwh == pytest.approx(70.0)
+    with pytest.raises(ConfigError, match="electricity_price"):
+        hourly_recovery(6.0, typical, demand, **_site(), electricity_price_eur_per_mwh=np.nan)
+
+
+def test_hourly_source_temperature_series(typical):
+    # a source that runs warmer in summer (free cooling off): 27 +- 3 degC, 10 K drop
+    s_in = 27.0 + 3.0 * np.cos(2 * np.pi * (np.arange(H) / H - 0.55))
+    demand = network_demand_profile(typical, np.array([5e4, 9e4, 2e5]))
+    kw = _site(source_in_c=s_in, source_out_c=s_in - 10.0, supply_c=None)
+    r = hourly_recovery(
+        [3.0, 5.0, 8.0], typical, demand, **kw, cop_model="practical", return_hourly=True
+    )
+    sup = supply_temperature_curve(typical)
+    expect = heat_pump_operation(s_in, s_in - 10.0, 40.0, sup).cop
+    np.testing.assert_allclose(r.hourly["cop"][1], expect, rtol=1e-12)
+    # per-site constant temperatures, and a (sites, hours) array, agree with single-site runs
+    s_site = np.array([27.0, 50.0, 35.0])
+    per_site = hourly_recovery(
+        [3.0, 5.0, 8.0],
+        typical,
+        demand,
+        **_site(source_in_c=s_site, source_out_c=s_site - 10, supply_c=None),
+        cop_model="practical",
+    )
+    full = np.tile(s_site[:, None], (1, H))
+    chunked = hourly_recovery(
+        [3.0, 5.0, 8.0],
+        typical,
+        demand,
+        **_site(source_in_c=full, source_out_c=full - 10, supply_c=None),
+        cop_model="practical",
+    )
+    for i in range(3):
+        one = hourly_recovery(
+            [3.0, 5.0, 8.0][i],
+            typical,
+            demand[i],
+            **_site(source_in_c=s_site[i], source_out_c=s_site[i] - 10, supply_c=None),
+            cop_model="practical",
+        )
+        for res in (per_site, chunked):
+            assert res.delivered_heat_mwh_per_yr[i] == pytest.approx(
+                one.delivered_heat_mwh_per_yr, rel=1e-12
+            )
+            assert res.exchanger_heat_mwh_per_yr[i] == pytest.approx(
+                one.exchanger_heat_mwh_per_yr, rel=1e-12, abs=1e-9
+            )
+    with pytest.raises(ConfigError, match="source_in_c is below"):
+        hourly_recovery(3.0, typical, demand[0], **_site(source_in_c=s_in, source_out_c=s_in + 1))
+
+
+def test_it_load_profile_may_have_idle_hours():
+    u = np.r_[np.zeros(12), np.ones(12)]
+    r = hourly_recovery(4.0, np.zeros(24), 1e3, **_site(utilisation_it=u))
+    assert r.recovered_heat_mwh_per_yr == pytest.approx(0.95 * 4.0 * 12)
+    assert r.dc_energy_mwh_per_yr == pytest.approx(4.0 * 1.2 * 12)
+
+
+@st.composite
+def operation_cases(draw):
+    n_h = draw(st.sampled_from([24, 48]))
+    n_s = draw(st.integers(1, 3))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    s_out = rng.uniform(10, 50, n_s)
+    kw = dict(
+        capture_fraction=rng.uniform(0.5, 1.0, n_s),
+        utilisation_it=rng.uniform(0.0, 1.0, n_h),
+        source_in_c=s_out + rng.uniform(3, 15, n_s),
+        source_out_c=s_out,
+        return_c=rng.uniform(20, 50, n_s),
+        supply_c=55.0 + rng.uniform(0, 35, n_h),
+        share_max=rng.uniform(0.1, 1.0, n_s),
+        cop_model="practical",
+        heat_pump_max_mw=rng.uniform(0.5, 20, n_s),
+        availability=rng.uniform(0.0, 1.0, n_h),
+        units=rng.integers(1, 5, n_s),
+        min_part_load=draw(st.floats(0.0, 0.9)),
+        must_run_mw=rng.uniform(0, 10, n_h),
+        electricity_price_eur_per_mwh=rng.uniform(-50, 300, n_h),
+    )
+    demand = rng.uniform(0, 15, (n_s, n_h)) * rng.integers(0, 2, (n_s, n_h))
+    return rng.uniform(1, 20, n_s), demand, kw
+
+
+@settings(max_examples=60, deadline=None)
+@given(operation_cases())
+def test_property_operation_limits(case):
+    p_it, demand, kw = case
+    n_h = demand.shape[1]
+    r = hourly_recovery(p_it, np.zeros(n_h), demand, **kw, return_hourly=True)
+    h = r.hourly
+    tol = 1e-9 * (1 + demand.max() + r.heat_pump_max_mw.max() * 10)
+    net = np.maximum(demand - kw["must_run_mw"], 0) * kw["share_max"][:, None]
+    assert np.all(h["delivered_mw"] <= net + tol)
+    direct = np.isinf(h["cop"])
+    cap = r.heat_pump_max_mw[:, None] * np.where(direct, 1.0, kw["availability"])
+    assert np.all(h["produced_mw"] <= cap + tol)
+    # a heat pump runs at one unit's minimum load or not at all
+    thr = kw["min_part_load"] * r.heat_pump_max_mw / kw["units"]
+    d = h["delivered_mw"]
+    assert np.all(direct | (d == 0) | (d >= thr[:, None] * (1 - 1e-12)))
+    np.testing.assert_allclose(h["produced_mw"], h["source_used_mw"] + h["electricity_mw"])
+    assert np.all(h["exchanger_mw"] <= h["produced_mw"] + tol)
+    # must-run never makes the site deliver more
+    assert np.all(r.displaced_by_must_run_mwh_per_yr >= -tol)
+    served = np.minimum(kw["must_run_mw"], demand).sum(axis=1)
+    np.testing.assert_allclose(r.must_run_mwh_per_yr, served, rtol=1e-9, atol=tol)
+    cost = (h["electricity_mw"] * kw["electricity_price_eur_per_mwh"]).sum(axis=1)
+    np.testing.assert_allclose(r.electricity_cost_eur_per_yr, cost, rtol=1e-9, atol=tol * 300)
+    assert np.all(np.isfinite(h["cop"][~direct])) and np.all(h["cop"] > 1)

@@ -1,4 +1,4 @@
-"""Tests for siting.recovery against MODEL.md s1-3 and s7 golden cases."""
+"""Tests for siting.recovery against MODEL.md s1-3, the s7 golden cases and the s8.1 heat pump."""
 
 from __future__ import annotations
 
@@ -12,14 +12,17 @@ from hypothesis import strategies as st
 
 from siting.errors import ConfigError
 from siting.recovery import (
+    COP_MAX,
     ModelRangeWarning,
     RecoveryResult,
     annual_recovery,
     carnot_cop,
+    heat_pump_operation,
     homes_served,
     jesper_cop,
     log_mean_temp_k,
     lorenz_cop,
+    practical_cop,
 )
 
 K = 273.15
@@ -269,3 +272,151 @@ def test_homes_served_rejects_bad_input():
     with pytest.raises(ConfigError, match="delivered_mwh_per_yr"):
         homes_served(-1.0)
     np.testing.assert_allclose(homes_served(np.array([14.0, 28.0])), [1.0, 2.0])
+
+
+# --- practical heat pump (MODEL.md s8.1) ----------------------------------------------------
+
+
+def test_practical_cop_calibration_cases():
+    # DEA reference heat pump 25->15 / 35->70 degC: COP 5.0 +- 5 % [V S26] (the fitted case)
+    assert practical_cop(25.0, 15.0, 35.0, 70.0) == pytest.approx(5.0, rel=0.05)
+    # Kajaani 30->20 / 50->85 degC: measured 4.35 +- 10 % [V S24] (held back from the fit)
+    assert practical_cop(30.0, 20.0, 50.0, 85.0) == pytest.approx(4.35, rel=0.10)
+    # liquid-cooled 50->40 into a 40->75 network: the heat pump sits between 4 and 7
+    assert 4.0 <= practical_cop(50.0, 40.0, 40.0, 75.0) <= 7.0
+    op = heat_pump_operation(50.0, 40.0, 40.0, 75.0)
+    assert 4.0 <= op.cop_heat_pump <= 7.0
+    # the textbook Lorenz model keeps its meaning and gives an absurd 13.5 here (why s8.1 exists)
+    assert lorenz_cop(50.0, 40.0, 40.0, 75.0) > 13.0
+
+
+def test_practical_cop_is_finite_capped_and_falls_with_supply():
+    assert practical_cop(50.0, 40.0, 25.0, 45.0) == COP_MAX  # no lift: the cap, never inf
+    assert practical_cop(50.0, 40.0, 25.0, 45.0, cop_max=6.0) == 6.0
+    cops = practical_cop(27.0, 17.0, 40.0, np.arange(60.0, 111.0, 5.0))
+    assert np.all(np.diff(cops) < 0) and np.all(np.isfinite(cops))
+    # a larger pinch costs COP; eta scales it
+    assert practical_cop(27.0, 17.0, 40.0, 75.0, pinch_k=5.0) < practical_cop(
+        27.0, 17.0, 40.0, 75.0
+    )
+    assert practical_cop(27.0, 17.0, 40.0, 75.0, eta=0.305) == pytest.approx(
+        0.5 * practical_cop(27.0, 17.0, 40.0, 75.0), rel=1e-12
+    )
+
+
+def test_direct_exchange_only_with_the_approach():
+    # supply 45 + approach 3 = 48: a 48 degC source goes in directly, 47.9 does not
+    op = heat_pump_operation(48.0, 38.0, 25.0, 45.0)
+    assert op.direct is True and op.cop == math.inf and op.electricity_mw == 0.0
+    assert op.preheat_share == 1.0 and op.delivered_heat_mw == op.exchanger_heat_mw == 1.0
+    near = heat_pump_operation(47.9, 37.9, 25.0, 45.0)
+    assert near.direct is False and math.isfinite(near.cop) and near.electricity_mw > 0
+    # the exchanger still does almost all of it: 25 -> 44.9 of a 25 -> 45 lift
+    assert near.preheat_share == pytest.approx(19.9 / 20.0, rel=1e-12)
+    assert near.preheat_to_c == pytest.approx(44.9)
+    # v1's rule (sink mean <= source mean) would have called this direct exchange
+    assert lorenz_cop(47.9, 37.9, 25.0, 45.0) == math.inf
+    # hot enough for the supply, but a 15 degC outlet lies below the 40 degC return: the
+    # exchanger cools the source to 43 only and the heat pump takes the rest
+    low = heat_pump_operation(50.0, 15.0, 40.0, 45.0)
+    assert low.direct is False and low.evaporator_in_c == pytest.approx(43.0, abs=1e-6)
+    assert 0.0 < low.preheat_share < 1.0 and math.isfinite(low.cop)
+
+
+def test_preheat_split_by_hand():
+    # 50->40 source, 40->75 network: the exchanger takes the return 40 -> 47 (= 50 - 3 K),
+    # 7 of 35 K = 20 % of the heat; the heat pump lifts 47 -> 75 and is at its cap of 7.
+    op = heat_pump_operation(50.0, 40.0, 40.0, 75.0, source_heat_mw=10.0)
+    assert op.preheat_to_c == pytest.approx(47.0)
+    assert op.preheat_share == pytest.approx(0.2, rel=1e-12)
+    assert op.cop_heat_pump == pytest.approx(7.0)
+    assert op.cop == pytest.approx(7.0 / 0.8, rel=1e-12)  # electricity only for 80 %
+    # series: the exchanger cools the source first. Per MWh delivered the source gives
+    # 0.2 + 0.8 * (1 - 1/7) = 0.8857 MWh over 10 K, 0.2 of it in the exchanger:
+    assert op.evaporator_in_c == pytest.approx(50.0 - 10.0 * 0.2 / (0.2 + 0.8 * 6 / 7), rel=1e-9)
+    # energy balance on 10 MW of source heat
+    assert op.delivered_heat_mw == pytest.approx(op.exchanger_heat_mw + op.heat_pump_heat_mw)
+    assert op.delivered_heat_mw - op.electricity_mw == pytest.approx(10.0, rel=1e-12)
+    assert op.heat_pump_heat_mw / op.electricity_mw == pytest.approx(op.cop_heat_pump)
+
+
+def test_no_preheat_below_the_return_and_cold_end_limit():
+    # air-coil 27 degC cannot preheat a 37.5 degC return: the heat pump alone
+    op = heat_pump_operation(27.0, 17.0, 37.5, 75.0)
+    assert op.preheat_share == 0.0 and op.preheat_to_c == 37.5
+    assert op.cop == practical_cop(27.0, 17.0, 37.5, 75.0)
+    # a 30 K source drop against a 30 K network rise: the exchanger's cold end (source leaving
+    # >= return + approach = 43) limits the preheat, not its hot end (42 degC)
+    op = heat_pump_operation(45.0, 15.0, 40.0, 70.0)
+    assert op.evaporator_in_c == pytest.approx(43.0, abs=1e-6)
+    assert 0.0 < op.preheat_share < 2.0 / 30.0
+
+
+def test_heat_pump_operation_vectorises_over_sites_and_hours():
+    supply = np.linspace(60.0, 90.0, 7)[None, :]
+    src_in = np.array([[27.0], [50.0], [95.0]])
+    op = heat_pump_operation(src_in, src_in - 10.0, 40.0, supply)
+    assert op.cop.shape == (3, 7)
+    assert np.all(op.direct[2]) and not np.any(op.direct[:2])
+    assert np.all(op.preheat_share[1] > 0) and np.all(op.preheat_share[0] == 0)
+    for i in (0, 1):
+        for j in (0, 6):
+            one = heat_pump_operation(src_in[i, 0], src_in[i, 0] - 10, 40.0, supply[0, j])
+            assert op.cop[i, j] == pytest.approx(one.cop, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"eta": 0.0}, "eta"),
+        ({"eta": 1.5}, "eta"),
+        ({"pinch_k": -1.0}, "pinch_k"),
+        ({"cop_max": 1.0}, "cop_max"),
+        ({"approach_k": float("nan")}, "approach_k"),
+    ],
+)
+def test_practical_bad_parameters(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        heat_pump_operation(27.0, 17.0, 40.0, 75.0, **kwargs)
+    if "approach_k" not in kwargs:
+        with pytest.raises(ConfigError, match=match):
+            practical_cop(27.0, 17.0, 40.0, 75.0, **kwargs)
+    with pytest.raises(ConfigError, match="source_in_c"):
+        heat_pump_operation(17.0, 27.0, 40.0, 75.0)
+
+
+@given(
+    s_out=st.floats(0.0, 70.0),
+    s_span=st.floats(0.0, 30.0),
+    k_in=st.floats(10.0, 70.0),
+    k_span=st.floats(0.0, 60.0),
+    pinch=st.floats(0.0, 8.0),
+    eta=st.floats(0.2, 1.0),
+    approach=st.floats(0.0, 8.0),
+)
+def test_property_practical_below_carnot_and_finite_unless_direct(
+    s_out, s_span, k_in, k_span, pinch, eta, approach
+):
+    s_in, k_out = s_out + s_span, k_in + k_span
+    kw = dict(eta=eta, pinch_k=pinch)
+    tm_src = log_mean_temp_k(s_in, s_out)
+    tm_sink = log_mean_temp_k(k_out, k_in)
+    carnot = tm_sink / (tm_sink - tm_src) if tm_sink > tm_src else math.inf
+    hp = practical_cop(s_in, s_out, k_in, k_out, **kw)
+    assert math.isfinite(hp) and hp <= COP_MAX and hp <= carnot * (1 + 1e-12)
+    op = heat_pump_operation(s_in, s_out, k_in, k_out, approach_k=approach, **kw)
+    # direct only when both exchanger ends keep the approach
+    assert op.direct == (s_in >= k_out + approach and s_out >= k_in + approach)
+    if op.direct:
+        assert op.cop == math.inf and op.electricity_mw == 0.0
+        return
+    assert math.isfinite(op.cop) and op.cop <= carnot * (1 + 1e-12)
+    assert math.isfinite(op.cop_heat_pump) and op.cop_heat_pump <= COP_MAX
+    assert 0.0 <= op.preheat_share < 1.0
+    assert (op.preheat_share > 0) <= (s_in - approach > k_in)  # preheat only when possible
+    # energy: delivered = source heat (1 MW) + electricity; parts add up
+    assert op.delivered_heat_mw - op.electricity_mw == pytest.approx(1.0, rel=1e-9)
+    assert op.exchanger_heat_mw + op.heat_pump_heat_mw == pytest.approx(op.delivered_heat_mw)
+    # the exchanger never crosses temperatures: hot end and cold end keep the approach
+    assert op.preheat_to_c <= s_in - approach + 1e-9 or op.preheat_share == 0
+    assert s_out - 1e-9 <= op.evaporator_in_c <= s_in + 1e-9
