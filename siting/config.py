@@ -20,6 +20,17 @@ from siting.errors import ConfigError
 from siting.params_meta import check_fields, document, param
 
 COOLING_TYPES = ("air_coil", "liquid", "immersion")
+# Study fields that are file paths (resolved against a YAML study's folder)
+PATH_FIELDS = (
+    "osm_path",
+    "network_path",
+    "sites_path",
+    "weather_path",
+    "networks_path",
+    "it_load_path",
+    "source_temperature_path",
+    "electricity_price_path",
+)
 SCORE_CRITERIA = ("lcoh", "homes_served", "route_length", "co2")
 # OSM highway classes a transmission pipe is not laid along (paths, steps, planned roads, ...)
 EXCLUDED_HIGHWAYS = tuple(
@@ -74,8 +85,37 @@ class Params:
         0.50, "share", "Lorenz efficiency of the heat pump", "[D from V S26] MODEL.md §2", gt=0,
         le=1, typical=(0.40, 0.55))
     cop_model: str = param(
-        "lorenz", "-", "COP model: Lorenz, or the conservative Jesper et al. regression",
-        "MODEL.md §2, [V S25]", choices=("lorenz", "jesper"))
+        "practical", "-",
+        "COP model: practical (Lorenz with refrigerant pinch, capped; preheat and direct "
+        "exchange where the source allows), textbook Lorenz, or the conservative Jesper et al. "
+        "regression", "MODEL.md §2, §8.1, [V S25]", choices=("practical", "lorenz", "jesper"))
+    eta_practical: float = param(
+        0.61, "share", "Efficiency of the practical COP model (fitted to DEA's 5.0; Kajaani "
+        "checks it)", "[D from V S26] MODEL.md §8.1", gt=0, le=1, typical=(0.58, 0.64))
+    pinch_k: float = param(
+        4.0, "K", "Refrigerant-side pinch: evaporation below the source, condensation above "
+        "the sink", "[M] MODEL.md §8.1", ge=0, typical=(3.0, 5.0))
+    approach_k: float = param(
+        3.0, "K", "Water-to-water exchanger approach (direct exchange and preheat limits)",
+        "[M] MODEL.md §8.1", ge=0, typical=(2.0, 5.0))
+    cop_max: float = param(
+        7.0, "-", "Practical ceiling of a large heat pump's COP", "[M] MODEL.md §8.1", gt=1,
+        typical=(6.0, 8.0))
+    hp_availability: float = param(
+        0.95, "share", "Heat-pump availability (planned maintenance in summer weeks)",
+        "[M] MODEL.md §8.1", gt=0, le=1, typical=(0.90, 0.98))
+    maintenance_weeks: float = param(
+        4.0, "weeks", "Planned maintenance block per year (in the low-demand summer)", "[M]",
+        ge=0, le=52, typical=(2.0, 6.0))
+    maintenance_start_week: float = param(
+        28.0, "week", "Week of the year the maintenance block starts (28 = 8 July)", "[M]",
+        ge=0, le=52, typical=(26.0, 32.0))
+    min_part_load: float = param(
+        0.25, "share", "Lowest stable load of one heat-pump unit, share of its capacity",
+        "[M] MODEL.md §8.1", ge=0, lt=1, typical=(0.1, 0.4))
+    max_unit_mw: float = param(
+        5.0, "MW", "Largest heat-pump unit (a plant is split in equal units up to this)",
+        "[M]; Odense: nine units for up to 25 MW [V S2]", gt=0, typical=(2.0, 10.0))
     # --- network temperatures and annual use (MODEL.md §3)
     supply_temp_c: float = param(
         75.0, "°C", "District-heating supply temperature (hourly model: if supply_curve is off)",
@@ -137,8 +177,20 @@ class Params:
         0.04, "share/yr", "Discount rate (social 3.5 %, utility 5 %)", "[V S38] MODEL.md §5", ge=0,
         lt=1, typical=(0.035, 0.05))
     electricity_price_eur_per_mwh: float = param(
-        80.0, "EUR/MWh", "Electricity price paid by the heat pump", "[M] MODEL.md §5", ge=0,
-        typical=(40.0, 150.0))
+        80.0, "EUR/MWh",
+        "Electricity energy price (spot) paid by the heat pump; taxes and grid tariffs are "
+        "added; an hourly series (electricity_price_path) replaces it", "[M] MODEL.md §5",
+        ge=0, typical=(40.0, 150.0))
+    electricity_tax_eur_per_mwh: float = param(
+        0.54, "EUR/MWh",
+        "Electricity tax on heat-pump electricity for heating (Denmark: EU minimum rate, from "
+        "2021; holds 2024/25)", "[V] Danish bill L 90 2020/21", ge=0, typical=(0.54, 1.07))
+    tso_tariff_eur_per_mwh: float = param(
+        16.8, "EUR/MWh", "Transmission (TSO) tariffs per MWh (Energinet 2024 net + system)",
+        "[V] Energinet 2024 tariffs", ge=0)
+    dso_tariff_eur_per_mwh: float = param(
+        13.4, "EUR/MWh", "Distribution (DSO) tariff per MWh at 10 kV", "[M] Elnet Øst 2021 basis",
+        ge=0, typical=(8.0, 27.0))
     heat_price_eur_per_mwh: float = param(
         70.0, "EUR/MWh", "Price of the heat replaced (NPV reference)", "[V S43] MODEL.md §5", ge=0)
     analysis_years: float = param(25.0, "yr", "Years of the NPV analysis", "setting", gt=0)
@@ -360,6 +412,15 @@ class Study:
         "Hourly outdoor temperature: EPW, CSV (timestamp, °C) or Daisy .dwf; none = a typical "
         "Danish year",
         "setting")
+    it_load_path: Path | None = param(
+        None, "-", "Hourly IT load (CSV/Parquet: timestamp, share of nameplate or MW); none = "
+        "constant utilisation_it", "setting")
+    source_temperature_path: Path | None = param(
+        None, "-", "Hourly source (server cooling water) inlet temperature, °C (CSV/Parquet); "
+        "none = constant by cooling type", "setting")
+    electricity_price_path: Path | None = param(
+        None, "-", "Hourly electricity energy price, EUR/MWh (CSV/Parquet); none = the flat "
+        "electricity_price_eur_per_mwh", "setting")
     weather_year: int | None = param(
         None, "year", "Year of a multi-year weather file; none = the last complete year", "setting")
     top_n_routes: int = param(50, "count", "Routes drawn on the map", "setting")
@@ -373,7 +434,7 @@ class Study:
 
     def __post_init__(self) -> None:
         check_fields(self, "study")
-        for key in ("osm_path", "network_path", "sites_path", "weather_path", "networks_path"):
+        for key in PATH_FIELDS:
             value = getattr(self, key)
             if value is not None and not isinstance(value, Path):
                 object.__setattr__(self, key, Path(value))
@@ -409,14 +470,7 @@ class Study:
         data = _as_mapping(data, "study")
         _reject_unknown(data, _field_names(cls), "study")
         params = Params.from_dict(data.pop("params", None))
-        for key in (
-            "osm_path",
-            "network_path",
-            "sites_path",
-            "weather_path",
-            "networks_path",
-            "out_dir",
-        ):
+        for key in (*PATH_FIELDS, "out_dir"):
             if data.get(key) is not None:
                 if not isinstance(data[key], str | Path):
                     raise ConfigError(

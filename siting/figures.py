@@ -29,7 +29,13 @@ def site_hourly(results: Any, site_id: str) -> pd.DataFrame:
     p = results.study.params
     weather = results.weather
     run = run_hourly(
-        row, p, weather, results.network_demand_mwh_per_yr, results.mode, return_hourly=True
+        row,
+        p,
+        weather,
+        results.network_demand_mwh_per_yr,
+        results.mode,
+        return_hourly=True,
+        series=getattr(results, "series", None),
     )
     h, keep = run.result.hourly, run.keep
     existing = results.mode == "existing_network"

@@ -156,7 +156,7 @@ def run_single(
         p,
         study.max_route_geometries,
     )
-    operated = r("operate", stages.operate, conn.table, p, inputs.weather, nets)
+    operated = r("operate", stages.operate, conn.table, p, inputs.weather, nets, inputs.series)
     priced = r("price", stages.price, operated.table, p)
     ranked, routes = r("rank", stages.rank, priced, study, cand.sites, conn.routes)
     r.close()
@@ -173,4 +173,5 @@ def run_single(
         notes=r.notes,
         street_density=dem.street_density,
         dh_areas=nets.dh_areas,
+        series=inputs.series,
     )

@@ -45,6 +45,7 @@ class Results:
     notes: list[str] = field(default_factory=list)  # assumptions an analyst should know
     street_density: gpd.GeoDataFrame | None = None  # MWh/m/yr of buildings along each street
     dh_areas: gpd.GeoDataFrame | None = None  # district heating located from heat density
+    series: Any = None  # hourly IT load / source temperature / price (stages.HourlySeries)
 
     @staticmethod
     def buildings_layer(buildings: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

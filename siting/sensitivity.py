@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 # (siting.config, MODEL.md: electricity 40-150 EUR/MWh, Lorenz eta 0.40-0.55, ...)
 SWEPT = (
     "electricity_price_eur_per_mwh",
-    "eta_lorenz",
+    "eta_practical",
     "utilisation_it",
     "discount_rate",
     "heat_pump_capex_factor",

@@ -76,7 +76,23 @@ def size_sources(sites: gpd.GeoDataFrame, p: Params) -> pd.DataFrame:
     src_in = np.array([p.source_in_c[c] for c in cooling])
     src_out = np.array([p.source_out_c[c] for c in cooling])
     f_cap = np.array([p.capture_fraction[c] for c in cooling])
-    if p.cop_model == "jesper":
+    preheat = np.zeros(len(sites))
+    cop_hp = np.full(len(sites), np.nan)  # practical model: the heat pump alone
+    if p.cop_model == "practical":  # MODEL.md §8.1: preheat, pinch, cap
+        op = recovery.heat_pump_operation(
+            src_in,
+            src_out,
+            p.return_temp_c,
+            p.supply_temp_c,
+            approach_k=p.approach_k,
+            eta=p.eta_practical,
+            pinch_k=p.pinch_k,
+            cop_max=p.cop_max,
+        )
+        cop = np.asarray(op.cop, dtype=float)
+        preheat = np.broadcast_to(np.asarray(op.preheat_share, dtype=float), src_in.shape)
+        cop_hp = np.broadcast_to(np.asarray(op.cop_heat_pump, dtype=float), src_in.shape)
+    elif p.cop_model == "jesper":
         cop = np.asarray(recovery.jesper_cop(src_in, p.supply_temp_c), dtype=float)
     else:
         cop = np.asarray(
@@ -108,7 +124,11 @@ def size_sources(sites: gpd.GeoDataFrame, p: Params) -> pd.DataFrame:
             "source_out_c": src_out,
             "supply_temp_c": p.supply_temp_c,
             "return_temp_c": p.return_temp_c,
-            "cop": cop,
+            # the machine's COP (inf: direct exchange, no heat pump) and, with a preheat
+            # exchanger, the system's: heat delivered / electricity
+            "cop": np.where(np.isfinite(cop_hp), cop_hp, cop),
+            "cop_system": cop,
+            "preheat_share": preheat,
             "recovered_heat_mw": np.asarray(rec.recovered_heat_mw, dtype=float),
             "heat_pump_mw": f_cap * it_mw * lift,
             "available_heat_mwh_per_yr": np.asarray(rec.delivered_heat_mw, dtype=float) * 8760.0,

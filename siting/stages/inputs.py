@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
@@ -22,6 +23,12 @@ from siting.networks.registry import NetworkRegistry, load_dk_registry, read_reg
 from siting.routing import StreetGraph
 from siting.sources.network import network_from_osm, read_network
 from siting.sources.osm import OsmData, read_osm
+from siting.sources.series import (
+    read_electricity_price,
+    read_it_load_profile,
+    read_source_temperature,
+    to_model_year,
+)
 from siting.sources.sites import read_sites
 from siting.sources.weather import read_weather, typical_danish_year
 
@@ -40,6 +47,7 @@ class Inputs:
     sites : the sites file or the given sites (None: generate them from OSM).
     weather : hourly outdoor °C (the weather file, else a typical Danish year).
     registry : the network registry (`networks_path`, else built-in Denmark), or None.
+    series : hourly inputs on the weather's hours (`HourlySeries`).
     cached_graph : the street graph the cache held for this file and parameters, or None.
     graph_key : the cache key to save a newly built graph under (None: cache off).
     """
@@ -50,6 +58,7 @@ class Inputs:
     sites: gpd.GeoDataFrame | None
     weather: pd.Series
     registry: NetworkRegistry | None = None
+    series: HourlySeries = field(default_factory=lambda: HourlySeries())
     cached_graph: Any = None
     graph_key: str | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
@@ -65,6 +74,35 @@ def weather_of(study: Study) -> pd.Series:
     if study.weather_path is None:
         return typical_danish_year()
     return read_weather(study.weather_path, year=study.weather_year)
+
+
+@dataclass
+class HourlySeries:
+    """Hourly inputs on the weather's hours (None: the constant parameter applies).
+
+    Attributes
+    ----------
+    it_load_share : IT load as share of nameplate (`Study.it_load_path`).
+    source_in_c : cooling-water inlet temperature, °C (`Study.source_temperature_path`).
+    electricity_price_eur_per_mwh : energy price (`Study.electricity_price_path`).
+    """
+
+    it_load_share: np.ndarray | None = None
+    source_in_c: np.ndarray | None = None
+    electricity_price_eur_per_mwh: np.ndarray | None = None
+
+
+def load_series(study: Study, weather: pd.Series) -> HourlySeries:
+    """Read the study's hourly series and map each onto the weather's hours."""
+
+    def read(path, reader):
+        return None if path is None else to_model_year(reader(path), weather)
+
+    return HourlySeries(
+        it_load_share=read(study.it_load_path, read_it_load_profile),
+        source_in_c=read(study.source_temperature_path, read_source_temperature),
+        electricity_price_eur_per_mwh=read(study.electricity_price_path, read_electricity_price),
+    )
 
 
 def load_registry(study: Study) -> NetworkRegistry | None:
@@ -111,13 +149,15 @@ def load_inputs(
         from_extract = network is not None
     if sites is None and study.sites_path is not None:
         sites = read_sites(study.sites_path, study)
+    weather = weather_of(study)
     return Inputs(
         osm=osm,
         network=network,
         network_from_extract=from_extract,
         sites=sites,
-        weather=weather_of(study),
+        weather=weather,
         registry=load_registry(study),
+        series=load_series(study, weather),
         cached_graph=cached,
         graph_key=graph_key,
     )

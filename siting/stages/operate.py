@@ -10,8 +10,14 @@ import numpy as np
 import pandas as pd
 
 from siting.config import Params
-from siting.hourly import hourly_recovery, network_demand_profile, supply_temperature_curve
+from siting.hourly import (
+    hourly_recovery,
+    network_demand_profile,
+    supply_temperature_curve,
+    unit_count,
+)
 from siting.networks.supply import must_run_profile_mw
+from siting.stages.inputs import HourlySeries
 from siting.stages.networks import Networks, attach_networks, homes_served
 
 
@@ -23,14 +29,22 @@ class Operated:
     notes: list[str] = field(default_factory=list)
 
 
-def operate(table: pd.DataFrame, p: Params, weather: pd.Series, networks: Networks) -> Operated:
+def operate(
+    table: pd.DataFrame,
+    p: Params,
+    weather: pd.Series,
+    networks: Networks,
+    series: HourlySeries | None = None,
+) -> Operated:
     """The year's operation of every feasible site (see :func:`yearly_operation`).
 
     Each site first gets its network's facts (`attach_networks`): the demand it serves,
     must-run supply, CO2 factor and heat price.
     """
     table = attach_networks(table, networks, p)
-    return Operated(yearly_operation(table, p, weather, networks.annual_demand_mwh, networks.mode))
+    return Operated(
+        yearly_operation(table, p, weather, networks.annual_demand_mwh, networks.mode, series)
+    )
 
 
 def demand_shape(outdoor_c: np.ndarray, p: Params, loss_share: float = 0.0) -> np.ndarray:
@@ -51,6 +65,7 @@ def run_hourly(
     mode: str,
     return_hourly: bool = False,
     must_run: bool = True,
+    series: HourlySeries | None = None,
 ):
     """The hourly model for the routed, feasible sites in `rows` (columns of the ranking).
 
@@ -61,8 +76,10 @@ def run_hourly(
     `must_run=False` leaves them out (what the site would deliver without them). Local
     network: the connected buildings' demand. Returns the :class:`siting.hourly.HourlyResult`
     (heat-pump side), each site's transfer efficiency, the annual demand it serves and the
-    must-run MWh/yr its network had.
+    must-run MWh/yr its network had. `series` holds the hourly IT load, source temperature
+    and electricity price where the study gives them.
     """
+    series = series or HourlySeries()
     outdoor = weather.to_numpy(dtype=float)
     keep = rows["transfer_efficiency"].to_numpy(dtype=float)
     n = len(rows)
@@ -112,22 +129,38 @@ def run_hourly(
     cap = rows["heat_pump_mw"].to_numpy(dtype=float)
     if p.heat_pump_max_mw > 0:
         cap = np.minimum(cap, p.heat_pump_max_mw)
+    src_in = np.array([p.source_in_c[c] for c in cooling])
+    src_out = np.array([p.source_out_c[c] for c in cooling])
+    if series.source_in_c is not None:  # a measured inlet; each cooling type keeps its drop
+        drop = src_in - src_out
+        src_in = np.broadcast_to(series.source_in_c, (n, len(outdoor)))
+        src_out = src_in - drop[:, None]
     res = hourly_recovery(
         rows["it_load_mw"].to_numpy(dtype=float),
         outdoor,
         demand,
         capture_fraction=np.array([p.capture_fraction[c] for c in cooling]),
-        utilisation_it=p.utilisation_it,
-        source_in_c=np.array([p.source_in_c[c] for c in cooling]),
-        source_out_c=np.array([p.source_out_c[c] for c in cooling]),
+        utilisation_it=p.utilisation_it if series.it_load_share is None else series.it_load_share,
+        source_in_c=src_in,
+        source_out_c=src_out,
         supply_c=supply,
         return_c=p.return_temp_c,
         eta=p.eta_lorenz,
         cop_model=p.cop_model,
+        eta_practical=p.eta_practical,
+        pinch_k=p.pinch_k,
+        approach_k=p.approach_k,
+        cop_max=p.cop_max,
         heat_pump_max_mw=cap,
         share_max=share,
         storage_mwh=p.storage_mwh,
         pue=p.pue,
+        availability=p.hp_availability,
+        maintenance_weeks=p.maintenance_weeks,
+        maintenance_start_week=p.maintenance_start_week,
+        units=unit_count(cap, p.max_unit_mw),
+        min_part_load=p.min_part_load,
+        electricity_price_eur_per_mwh=series.electricity_price_eur_per_mwh,
         return_hourly=return_hourly,
     )
     return HourlyRun(res, keep, served, mr_mwh, _summer_min(demand, share, weather))
@@ -164,7 +197,12 @@ def _summer_min(demand: np.ndarray, share: np.ndarray, weather: pd.Series) -> np
 
 
 def yearly_operation(
-    table: pd.DataFrame, p: Params, weather: pd.Series, network_mwh: float, mode: str
+    table: pd.DataFrame,
+    p: Params,
+    weather: pd.Series,
+    network_mwh: float,
+    mode: str,
+    series: HourlySeries | None = None,
 ) -> pd.DataFrame:
     """Heat the network takes over the year, electricity, reuse and waste per site.
 
@@ -175,7 +213,7 @@ def yearly_operation(
     """
     t = table.copy()
     feas = t["feasible"].to_numpy(dtype=bool)
-    cop = t["cop"].to_numpy()
+    cop = t["cop_system"].to_numpy()
     hp_del = t["heat_pump_delivered_mwh_per_yr"].to_numpy()
     if p.recovery_model == "annual" or not feas.any():
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -188,7 +226,7 @@ def yearly_operation(
         t["recovery_model"] = "annual"
         return t
     ok = np.flatnonzero(feas)
-    run = run_hourly(t.iloc[ok], p, weather, network_mwh, mode)
+    run = run_hourly(t.iloc[ok], p, weather, network_mwh, mode, series=series)
     res, keep, served = run.result, run.keep, run.served
 
     def put(col: str, values: np.ndarray, fill: float = 0.0) -> None:
@@ -207,11 +245,20 @@ def yearly_operation(
     put("full_load_hours", np.asarray(res.full_load_hours, dtype=float))
     put("storage_gain_mwh_per_yr", np.asarray(res.storage_gain_mwh_per_yr, dtype=float))
     put("served_demand_mwh_per_yr", served)
+    # consumption-weighted energy price where an hourly price series is given (else NaN)
+    put(
+        "electricity_price_weighted_eur_per_mwh",
+        np.asarray(res.electricity_price_weighted_eur_per_mwh, dtype=float),
+        np.nan,
+    )
+    put("exchanger_heat_mwh_per_yr", np.asarray(res.exchanger_heat_mwh_per_yr, dtype=float))
     if mode == "existing_network":
         put("must_run_mwh_per_yr", run.must_run_mwh)
         displaced = np.zeros(len(ok))
         if (run.must_run_mwh > 0).any():  # what the site would deliver without them
-            alone = run_hourly(t.iloc[ok], p, weather, network_mwh, mode, must_run=False)
+            alone = run_hourly(
+                t.iloc[ok], p, weather, network_mwh, mode, must_run=False, series=series
+            )
             displaced = (
                 np.maximum(
                     np.asarray(alone.result.delivered_heat_mwh_per_yr, dtype=float) - produced, 0.0

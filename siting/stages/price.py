@@ -20,7 +20,7 @@ def price(table: pd.DataFrame, p: Params) -> pd.DataFrame:
     t = table.copy()
     feas = t["feasible"].to_numpy()
     peak = t["heat_pump_mw"].to_numpy()
-    cop = t["cop"].to_numpy()
+    cop = t["cop_system"].to_numpy()
     direct = np.isinf(cop)
     t["pipe_dn"] = np.where(feas, pipes.select_dn(peak, p.pipe_delta_t_k), 0).astype(int)
     trench_eur_per_m = p.pipe_cost_factor * np.asarray(pipes.trench_cost_eur_per_m(peak))
@@ -64,11 +64,29 @@ def price(table: pd.DataFrame, p: Params) -> pd.DataFrame:
     fom = np.where(feas & ~direct, p.heat_pump_fom_eur_per_mw_yr * peak, 0.0)
     vom = p.heat_pump_vom_eur_per_mwh + p.pipe_vom_eur_per_mwh_km * km
     ef_displaced, heat_price = site_prices(t, p)
+    # what the heat pump pays per MWh: its consumption-weighted energy price where an hourly
+    # price series was given (else the flat price) plus electricity tax and grid tariffs
+    weighted = (
+        t["electricity_price_weighted_eur_per_mwh"].to_numpy(dtype=float)
+        if "electricity_price_weighted_eur_per_mwh" in t
+        else np.full(len(t), np.nan)
+    )
+    energy = np.where(np.isfinite(weighted), weighted, p.electricity_price_eur_per_mwh)
+    el_price = np.asarray(
+        economics.heat_pump_electricity_price_eur_per_mwh(
+            energy,
+            electricity_tax_eur_per_mwh=p.electricity_tax_eur_per_mwh,
+            tso_tariff_eur_per_mwh=p.tso_tariff_eur_per_mwh,
+            dso_tariff_eur_per_mwh=p.dso_tariff_eur_per_mwh,
+        ),
+        dtype=float,
+    )
+    t["electricity_cost_eur_per_mwh"] = el_price
     econ_args = (
         items,
         fom,
         vom,
-        p.electricity_price_eur_per_mwh,
+        el_price,
         cop_eff,
         delivered,
         p.discount_rate,
@@ -93,9 +111,7 @@ def price(table: pd.DataFrame, p: Params) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         t["lcoh_capital_eur_per_mwh"] = np.where(feas, annual_capex / delivered, np.nan)
         t["lcoh_om_eur_per_mwh"] = np.where(feas, annual_om / delivered + vom, np.nan)
-        t["lcoh_electricity_eur_per_mwh"] = np.where(
-            feas, p.electricity_price_eur_per_mwh / cop_eff, np.nan
-        )
+        t["lcoh_electricity_eur_per_mwh"] = np.where(feas, el_price / cop_eff, np.nan)
     reused = np.where(feas, t["reused_heat_mwh_per_yr"].to_numpy(), 0.0)
     erf = reused / t["dc_energy_mwh_per_yr"].to_numpy()
     t["co2_factor_displaced_kg_per_mwh"] = 1000.0 * ef_displaced
