@@ -167,7 +167,10 @@ def test_network_in_another_crs_is_reprojected(demo_results, helsinki_osm, heat_
     heat_pipes.to_crs("EPSG:3067").to_file(path)
     assert gpd.read_file(path).crs.to_epsg() == 3067
     r = siting.run(siting.demo_study(tmp_path).replace(network_path=path), osm=helsinki_osm)
-    a, b = _cols(demo_results), _cols(r)  # demo: the same pipes from OSM, in EPSG:4326
+    wgs84 = tmp_path / "pipes_4326.geojson"  # the same pipes as a file in EPSG:4326
+    heat_pipes.to_file(wgs84)
+    r0 = siting.run(siting.demo_study(tmp_path).replace(network_path=wgs84), osm=helsinki_osm)
+    a, b = _cols(r0), _cols(r)
     assert a["site_id"] == b["site_id"]
     for key in ("lcoh", "route", "homes"):
         np.testing.assert_allclose(b[key], a[key], rtol=1e-6, equal_nan=True)
