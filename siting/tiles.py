@@ -600,7 +600,9 @@ def run_tiled(
                     "m². Give a sites file (--sites FILE) or lower the thresholds."
                 )
             cand = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=crs)
-            sites = finalize_candidates(cand, study)
+            # address points name the sites, as in the single run (a small layer)
+            addresses = read_osm_parquet(store, layers=("addresses",)).addresses.to_crs(crs)
+            sites = finalize_candidates(cand, study, addresses)
         inside = sites.geometry.intersects(shapely.buffer(hull, p.max_snap_distance_m))
         if not inside.any():
             raise InputDataError(

@@ -24,7 +24,7 @@ _INFEASIBLE_COLOR = "#9e9e9e"
 _NETWORK_COLOR = "#252525"
 _RANK_COLORS = ["#1a9850", "#fee08b", "#d73027"]  # green -> yellow -> red (markers only)
 # Route colour by pipe size: a blue scale.
-_DN_COLORS = ["#41b6c4", "#2c7fb8", "#253494", "#081d58"]
+_DN_COLORS = ["#7fcdbb", "#41b6c4", "#2c7fb8", "#253494"]  # no navy: the network is near-black
 _DN_RANGE = (50.0, 600.0)
 # Linear heat density of streets: ColorBrewer RdPu (pink to purple), not the heat cells' YlOrRd.
 _STREET_COLORS = ["#fcc5c0", "#f768a1", "#7a0177"]

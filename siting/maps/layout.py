@@ -97,19 +97,25 @@ class _Responsive(branca.element.MacroElement):
             }
             map.on('overlayadd', function (e) { section(e.name, true); });
             map.on('overlayremove', function (e) { section(e.name, false); });
-            // popups pan clear of the title box and the top controls, so their top shows
-            function topControls() {
+            // popups pan clear of the title box and the top controls above them, so their
+            // top shows (controls beside the popup do not push it down)
+            function topControls(popup) {
                 var c = container.getBoundingClientRect(), bottom = 0;
+                var p = popup.getBoundingClientRect();
                 container.querySelectorAll('.leaflet-top > .leaflet-control')
                     .forEach(function (el) {
                         var r = el.getBoundingClientRect();
-                        if (r.width && r.height) { bottom = Math.max(bottom, r.bottom - c.top); }
+                        if (!r.width || !r.height || r.right < p.left || r.left > p.right) {
+                            return;
+                        }
+                        bottom = Math.max(bottom, r.bottom - c.top);
                     });
                 return bottom;
             }
             var adjust = L.Popup.prototype._adjustPan;
             L.Popup.prototype._adjustPan = function () {
-                this.options.autoPanPaddingTopLeft = L.point(8, topControls() + 8);
+                var top = this._container ? topControls(this._container) : 0;
+                this.options.autoPanPaddingTopLeft = L.point(8, top + 8);
                 this.options.autoPanPaddingBottomRight = L.point(8, 8);
                 return adjust.apply(this, arguments);
             };
