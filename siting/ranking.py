@@ -86,6 +86,7 @@ def rank_sites(
 
 
 _COOLING_WORDS = {"air_coil": "air-coil", "liquid": "liquid", "immersion": "immersion"}
+RANKING_BASIS_START = "All candidates have the same IT load"
 
 
 def ranking_basis(sites: pd.DataFrame) -> str:
@@ -101,11 +102,12 @@ def ranking_basis(sites: pd.DataFrame) -> str:
     if loads.isna().any() or loads.nunique() != 1 or cooling.nunique() != 1:
         return ""
     kind = _COOLING_WORDS.get(cooling.iloc[0], cooling.iloc[0])
+    # no count in the text: tiles of one study give the same sentence (siting.tiles)
     return (
-        f"All {len(sites)} candidates have the same IT load ({loads.iloc[0]:g} MW) and "
-        f"cooling ({kind}), so the ranking is by connection cost (route, pipe and the heat "
-        "the network takes), not by the sites themselves; give a sites file with each "
-        "site's IT load and cooling to compare real projects."
+        f"{RANKING_BASIS_START} ({loads.iloc[0]:g} MW) and cooling ({kind}), so the ranking "
+        "is by connection cost (route, pipe and the heat the network takes), not by the sites "
+        "themselves; give a sites file with each site's IT load and cooling to compare real "
+        "projects."
     )
 
 

@@ -389,3 +389,21 @@ def test_odense_sites_take_their_addresses_from_address_nodes():
         assert site["address"].endswith("Odense M")
         assert site["label"] == site["name"] or site["address"].split(",")[0] in site["label"]
     assert sites["osm_url"].str.match(r"https://www\.openstreetmap\.org/(way|relation)/\d+").all()
+
+
+def test_given_sites_keep_their_label_and_address(demo_results, helsinki_osm):
+    """A GeoDataFrame of sites (a notebook's, or a tile's) keeps its names through the run."""
+    cols = ["site_id", "name", "it_load_mw", "cooling", "geometry"]
+    sites = demo_results.sites[cols].copy()
+    sites["label"] = "Hall " + sites["site_id"]
+    sites["address"] = "Mannerheimintie 1, 00100 Helsinki"
+    res = siting.run(demo_results.study, osm=helsinki_osm, sites=sites)
+    out = res.sites.set_index("site_id")
+    assert (out["label"] == "Hall " + out.index).all()
+    assert (out["address"] == "Mannerheimintie 1, 00100 Helsinki").all()
+    assert (out["operator"] == "").all() and (out["osm_url"] == "").all()
+    # without a label, the name (else the id) is the label
+    plain = siting.run(demo_results.study, osm=helsinki_osm, sites=sites[cols])
+    named = plain.sites.set_index("site_id")
+    expected = named["name"].where(named["name"] != "", named.index.to_series())
+    assert (named["label"] == expected).all()

@@ -37,7 +37,9 @@ def generate_candidates(
     """
     p = study.params
     if sites is not None:
-        sites = with_site_info(reproject(normalise_sites(sites, study), area.crs, "sites"))
+        sites = with_site_info(
+            _keep_site_info(sites, reproject(normalise_sites(sites, study), area.crs, "sites"))
+        )
     else:
         sites = generate_sites(
             area.buildings, area.landuse, area.data_centers, study, area.addresses
@@ -61,6 +63,23 @@ def generate_candidates(
         )
     basis = ranking_basis(sites)
     return Candidates(sites=sites, inside=inside, notes=[basis] if basis else [])
+
+
+def _keep_site_info(given: gpd.GeoDataFrame, sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The label, address, ... columns of given sites (by site_id), which normalising drops.
+
+    A tile of a tiled run gets the whole study's generated sites this way; so does a
+    notebook passing its own sites.
+    """
+    cols = [c for c in SITE_INFO_COLUMNS if c in given.columns]
+    if not cols or "site_id" not in given.columns:
+        return sites
+    info = pd.DataFrame(given[["site_id", *cols]]).drop_duplicates("site_id")
+    info = info.assign(site_id=info["site_id"].astype(str)).set_index("site_id")
+    out = sites.copy()
+    for col in cols:
+        out[col] = info[col].reindex(out["site_id"].astype(str)).to_numpy()
+    return out
 
 
 def with_site_info(sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
