@@ -292,20 +292,22 @@ def test_layer_list_collapsed_on_a_phone_open_on_a_desktop(demo_page):
     assert state["page"]["scrollWidth"] <= state["page"]["innerWidth"]
 
 
-def test_title_box_covers_no_control(demo_page):
+def test_no_control_covers_another(demo_page):
+    """The title box, layer list, legend, scale, measure tool and attribution: apart."""
     size, state, _, _ = demo_page
     t = state["titleRect"]
     assert t["right"] <= SIZES[size][0]
-    for c in state["controls"]:
-        if "siting-title" in c["cls"]:
-            continue
-        overlap = not (
-            c["right"] <= t["left"]
-            or c["left"] >= t["right"]
-            or c["bottom"] <= t["top"]
-            or c["top"] >= t["bottom"]
-        )
-        assert not overlap, (size, c["cls"])
+    controls = state["controls"]
+    assert any("siting-title" in c["cls"] for c in controls)
+    for i, a in enumerate(controls):
+        for b in controls[i + 1 :]:
+            overlap = not (
+                a["right"] <= b["left"]
+                or a["left"] >= b["right"]
+                or a["bottom"] <= b["top"]
+                or a["top"] >= b["bottom"]
+            )
+            assert not overlap, (size, a["cls"], b["cls"])
 
 
 def test_a_legend_per_layer_each_in_its_own_colours(demo_page, demo_results):

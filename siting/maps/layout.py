@@ -55,6 +55,10 @@ CSS = """
   .siting-legend-note{display:none}
   .leaflet-control-layers-expanded{font-size:12px;max-width:calc(100vw - 24px)}
   .leaflet-popup-content{margin:10px 24px 10px 12px;max-height:calc(100vh - 250px)}
+  /* metric scale only, and the attribution wraps beside it instead of running over it */
+  .leaflet-control-scale-line:not(:first-child){display:none}
+  .leaflet-control-attribution{max-width:calc(100vw - 120px);white-space:normal;
+    font-size:10px;line-height:1.3}
 }
 """
 
