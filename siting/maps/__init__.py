@@ -54,7 +54,8 @@ from siting.maps.layers import (
 from siting.maps.layout import _Responsive, _SpreadMarkers, add_style
 from siting.maps.legends import DN_LEGEND_TITLE as DN_LEGEND_TITLE
 from siting.maps.legends import OSM_ATTRIBUTION as OSM_ATTRIBUTION
-from siting.maps.legends import _Legend, _rank_legend, _title_box, _TitleBox
+from siting.maps.legends import _Legend as _Legend
+from siting.maps.legends import _rank_legend, _title_box, _TitleBox
 from siting.maps.offline import _OFFLINE_BACKGROUND, _Attribution, _SelfContainedFigure
 from siting.maps.offline import OFFLINE_NOTE as OFFLINE_NOTE
 from siting.maps.popups import _rank_label, median_site, rank_explanation, site_label
