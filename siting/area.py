@@ -33,6 +33,7 @@ class Area:
     boundary: shapely.Geometry
     source: str
     railways: gpd.GeoDataFrame | None = None  # rail/light-rail/subway/tram lines (crossings)
+    addresses: gpd.GeoDataFrame | None = None  # OSM address points (names of generated sites)
 
     @classmethod
     def from_osm(
@@ -82,6 +83,7 @@ class Area:
             boundary=hull,
             source=osm.source,
             railways=osm.railways.to_crs(target),
+            addresses=osm.addresses.to_crs(target),
         )
 
 

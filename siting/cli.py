@@ -141,9 +141,11 @@ def _parser() -> argparse.ArgumentParser:
         parents=[inputs],
         help="run a study and write a one-page HTML report",
         description=(
-            "Run a study (same inputs as `siting run`, or --demo) and write OUT/report.html: "
-            "a one-page, self-contained summary (top sites, cost breakdown, load-duration "
-            "curve, sensitivity tornado, assumptions, data sources), plus its figures as PNG."
+            "Run a study (same inputs as `siting run`, or --demo) once and write what `siting "
+            "run` writes (ranking.csv, results.gpkg, map.html, heat_density.tif) plus "
+            "OUT/report.html: a one-page, self-contained summary (top sites, locator map, why "
+            "this rank, cost breakdown, load-duration curve, sensitivity tornado, assumptions, "
+            "glossary, data sources), and its figures as PNG."
         ),
     )
     report.add_argument("--out", type=Path, required=True, help="folder for the report")
@@ -279,7 +281,8 @@ def _schema(out: Path | None) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from siting.report import build_report
+    from siting.naming import display_name
+    from siting.report import write_report
     from siting.sources.osm import read_osm
     from siting.study import demo_study, run
 
@@ -289,9 +292,12 @@ def _report(args: argparse.Namespace) -> int:
         study = _study_from_args(args)
     osm = read_osm(study.osm_path)  # read once: the study and the sensitivity re-runs share it
     results = run(study, osm=osm, progress=not args.quiet and sys.stderr.isatty())
-    path = build_report(results, args.out, osm=osm)
+    # the same result set as `siting run` (ranking, gpkg, map, GeoTIFF) plus the report
+    files = write_report(results, args.out, osm=osm, map_html=not getattr(args, "no_map", False))
     if not args.quiet:
-        print(f"{results.study.name}: report written to {path}")
+        print(f"{display_name(results.study)}: report and results written to {args.out}")
+        for key, path in files.items():
+            print(f"  {key:12s} {path}")
     return 0
 
 

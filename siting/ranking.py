@@ -13,6 +13,11 @@ RANKING_COLUMNS = [
     "reason",
     "mode",
     "name",
+    "label",
+    "address",
+    "operator",
+    "landuse",
+    "osm_url",
     "origin",
     "it_load_mw",
     "cooling",
@@ -78,6 +83,32 @@ def rank_sites(
     df["rank"] = np.arange(1, len(df) + 1)
     front = [c for c in RANKING_COLUMNS if c in df.columns]
     return df[front + [c for c in df.columns if c not in front]]
+
+
+_COOLING_WORDS = {"air_coil": "air-coil", "liquid": "liquid", "immersion": "immersion"}
+RANKING_BASIS_START = "All candidates have the same IT load"
+
+
+def ranking_basis(sites: pd.DataFrame) -> str:
+    """A sentence when every candidate has one IT load and one cooling type, else "".
+
+    Such sites differ only in where they are, so their ranking is by connection cost (the
+    route, the pipe and the network it reaches), not by the sites themselves: say so.
+    """
+    if len(sites) < 2 or not {"it_load_mw", "cooling"} <= set(sites.columns):
+        return ""
+    loads = pd.to_numeric(sites["it_load_mw"], errors="coerce")
+    cooling = sites["cooling"].astype(str)
+    if loads.isna().any() or loads.nunique() != 1 or cooling.nunique() != 1:
+        return ""
+    kind = _COOLING_WORDS.get(cooling.iloc[0], cooling.iloc[0])
+    # no count in the text: tiles of one study give the same sentence (siting.tiles)
+    return (
+        f"{RANKING_BASIS_START} ({loads.iloc[0]:g} MW) and cooling ({kind}), so the ranking "
+        "is by connection cost (route, pipe and the heat the network takes), not by the sites "
+        "themselves; give a sites file with each site's IT load and cooling to compare real "
+        "projects."
+    )
 
 
 def _normalise(values: np.ndarray, feasible: np.ndarray, higher_better: bool) -> np.ndarray:

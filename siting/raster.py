@@ -40,6 +40,7 @@ __all__ = [
     "cell_totals",
     "floor_area_density",
     "heat_density",
+    "heat_density_cells",
     "read_heat_density",
 ]
 
@@ -185,16 +186,12 @@ def _write_density(
             f"buildings.{column} has {int(np.sum(values < 0))} negative value(s); densities "
             "must be >= 0."
         )
-    x, y = _centroids_in(buildings, target)
-    keep = np.isfinite(x) & np.isfinite(y) & np.isfinite(values) & (values > 0)
-    x, y, values = x[keep], y[keep], values[keep]
+    ix, iy, values = _cell_index(buildings, values, cell_m, target)
     if bounds is None and len(values) == 0:
         raise InputDataError(
             f"no building has {column} > 0 with a valid geometry; nothing to write to {path}."
         )
 
-    ix = np.floor(x / cell_m).astype(np.int64)
-    iy = np.floor(y / cell_m).astype(np.int64)
     if bounds is not None:
         xmin, ymin, xmax, ymax = (float(b) for b in bounds)
         if not (xmax > xmin and ymax > ymin):
@@ -243,6 +240,87 @@ def _write_density(
         "AREA_OR_POINT": "Area",
     }
     return _write_atomic(Path(path), density, transform, target, unit, quantity, tags)
+
+
+def _cell_index(
+    buildings: gpd.GeoDataFrame, values: np.ndarray, cell_m: float, target: pyproj.CRS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grid column, row (multiples of `cell_m` in `target`) and value of each building with
+    a value > 0 and a geometry: the one binning rule of every grid siting writes or draws."""
+    x, y = _centroids_in(buildings, target)
+    keep = np.isfinite(x) & np.isfinite(y) & np.isfinite(values) & (values > 0)
+    ix = np.floor(x[keep] / cell_m).astype(np.int64)
+    iy = np.floor(y[keep] / cell_m).astype(np.int64)
+    return ix, iy, values[keep]
+
+
+def heat_density_cells(
+    buildings: gpd.GeoDataFrame,
+    cell_m: float = 100.0,
+    crs: str | pyproj.CRS | None = "EPSG:3035",
+    *,
+    column: str = HEAT_COLUMN,
+) -> gpd.GeoDataFrame:
+    """The non-empty cells :func:`heat_density` writes, as square polygons in `crs`.
+
+    Same binning (building centroid, then floor division by `cell_m` in `crs`), so a map
+    drawn from these cells shows exactly the GeoTIFF's cells and values.
+
+    Parameters
+    ----------
+    buildings
+        Buildings in a projected metric CRS with `column` (annual heat demand, MWh/yr).
+    cell_m
+        Cell edge in metres of `crs`.
+    crs
+        Grid CRS, projected in metres (default EPSG:3035, as the GeoTIFF); None: the
+        buildings' own CRS.
+    column
+        Annual heat demand per building, MWh/yr; NaN and 0 count as no demand.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per cell with demand, sorted by column then row, in `crs`:
+        ``heat_demand_mwh_per_yr`` (cell total), ``heat_density_mwh_per_ha_per_yr`` and
+        ``n_buildings``.
+    """
+    if not (isinstance(cell_m, int | float) and math.isfinite(cell_m) and cell_m > 0):
+        raise ConfigError(f"cell_m must be a positive number of metres, got {cell_m!r}.")
+    require_metric(buildings, "buildings")
+    target = _metric_target_crs(buildings.crs if crs is None else crs)
+    if column not in buildings.columns:
+        raise InputDataError(
+            f"buildings have no column {column!r}; run siting.demand.estimate(buildings) first "
+            "or pass column= the name of your values."
+        )
+    values = pd.to_numeric(buildings[column], errors="coerce").to_numpy(dtype=float)
+    if np.any(values < 0):
+        raise InputDataError(
+            f"buildings.{column} has {int(np.sum(values < 0))} negative value(s); demand must "
+            "be >= 0 MWh/yr."
+        )
+    ix, iy, values = _cell_index(buildings, values, cell_m, target)
+    columns = {
+        HEAT_COLUMN: pd.Series(dtype=float),
+        HEAT_DENSITY_COLUMN: pd.Series(dtype=float),
+        "n_buildings": pd.Series(dtype=np.int64),
+    }
+    if len(values) == 0:
+        return gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries([], crs=target), crs=target)
+    cells, inverse = np.unique(np.column_stack([ix, iy]), axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    totals = np.bincount(inverse, weights=values, minlength=len(cells))
+    x0, y0 = cells[:, 0] * cell_m, cells[:, 1] * cell_m
+    return gpd.GeoDataFrame(
+        {
+            HEAT_COLUMN: totals,
+            HEAT_DENSITY_COLUMN: totals / (cell_m * cell_m / _M2_PER_HA),
+            "n_buildings": np.bincount(inverse, minlength=len(cells)).astype(np.int64),
+        },
+        geometry=shapely.box(x0, y0, x0 + cell_m, y0 + cell_m),
+        crs=target,
+    )
 
 
 def _write_atomic(

@@ -1,11 +1,16 @@
 """A one-page study report: `build_report(results, out_dir)` writes report.html and its figures.
 
-The page is self-contained (figures embedded as base64 PNG, CSS inline, no scripts), so it
-opens anywhere and can be e-mailed. Beside it the same figures are written as PNG files:
+The page (a Jinja2 template, ``siting/data/templates/report.html``) is self-contained
+(figures embedded as base64 PNG, CSS inline, no scripts), so it opens anywhere, on a phone
+too, and can be e-mailed. Beside it the same figures are written as PNG files:
 
+- ``locator_map.png``: where the top sites are (:mod:`siting.locator`);
 - ``cost_breakdown.png``: CAPEX by component and LCOH by term of the top sites;
 - ``load_duration.png``: hourly heat of the top site over a typical Danish year;
 - ``sensitivity.png``: tornado of the top site's LCOH over the uncertain inputs.
+
+`write_report` is `siting report`: the study's whole result set (``Results.to_files``:
+ranking.csv, results.gpkg, map.html, heat_density.tif) and the report, from one run.
 
 Everything is written in a temporary folder inside `out_dir` and moved into place only when
 complete (report.html last), so a failure leaves no partial report.
@@ -17,6 +22,7 @@ import base64
 import dataclasses
 import datetime as dt
 import html
+import importlib.resources
 import io
 import logging
 import math
@@ -25,25 +31,62 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
 from siting import hourly
 from siting.config import Params
 from siting.errors import SitingError
 from siting.figures import site_hourly
+from siting.locator import locator_map_figure
+from siting.maps.popups import median_site, rank_explanation, site_label
+from siting.naming import display_name
 from siting.outputs import staged_output
 from siting.params_meta import NO_UNIT, describe
+from siting.ranking import ranking_basis
 from siting.sensitivity import DEFAULT_RANGES
 from siting.sensitivity import sensitivity as sweep
 from siting.sources.weather import typical_danish_year
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build_report", "changed_params", "sensitivity", "FIGURES"]
+__all__ = ["build_report", "changed_params", "sensitivity", "write_report", "FIGURES", "GLOSSARY"]
 
 REPORT_NAME = "report.html"
-FIGURES = ("cost_breakdown.png", "load_duration.png", "sensitivity.png")
+FIGURES = ("locator_map.png", "cost_breakdown.png", "load_duration.png", "sensitivity.png")
+GLOSSARY = (
+    (
+        "LCOH",
+        "Levelised cost of heat: the heat pump's, pipe's and station's investment paid back "
+        "over their lives at the discount rate, plus operation and electricity, per MWh "
+        "delivered into the network (EUR/MWh). Split here into capital, O&M and electricity.",
+    ),
+    (
+        "COP",
+        "Coefficient of performance of the heat pump: heat out per unit of electricity in. "
+        "Warmer cooling water (liquid, immersion) and a cooler network give a higher COP.",
+    ),
+    (
+        "DN",
+        "Diamètre nominal: the pipe's nominal inner diameter in millimetres (DN200 ≈ 200 "
+        "mm), sized for the heat pump's peak output.",
+    ),
+    (
+        "ERF",
+        "Energy reuse factor (ISO/IEC 30134-6): the share of the data center's energy that "
+        "is reused as heat outside it, 0 to 1.",
+    ),
+    (
+        "EnEfG",
+        "Germany's Energy Efficiency Act (Energieeffizienzgesetz): §11 asks data centers "
+        "opening from 2026 to reuse 10 % of their energy (ERF 0.10), 15 % from 2027 and 20 % "
+        "from 2028; given as a yardstick outside Germany.",
+    ),
+    ("NPV", "Net present value against buying the heat it replaces, over the analysis years."),
+    ("CAPEX", "Capital expenditure: the investment in heat pump, pipe and connection station."),
+)
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
 TOP_N = 10
 
@@ -187,8 +230,7 @@ def _png(fig) -> bytes:
 
 
 def _label(row: pd.Series) -> str:
-    name = str(row.get("name") or "").strip()
-    text = f"#{int(row['rank'])} {name or row['site_id']}"
+    text = f"#{int(row['rank'])} {site_label(row)}"
     return text if len(text) <= 34 else text[:32] + "…"
 
 
@@ -350,22 +392,9 @@ def tornado_figure(base: float, bars: list[Sensitivity], title: str):
 
 # --------------------------------------------------------------------------- html
 
-_CSS = """
-body{font:14px/1.45 -apple-system,'Segoe UI',Helvetica,Arial,sans-serif;color:#222;
-max-width:1100px;margin:24px auto;padding:0 16px}
-h1{font-size:22px;margin-bottom:2px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
-.sub{color:#555}.key{background:#f3f7fb;border-left:4px solid #1f77b4;padding:8px 12px}
-table{border-collapse:collapse;font-size:12.5px;margin:6px 0}
-th,td{border-bottom:1px solid #e3e3e3;padding:3px 8px;text-align:right}
-th{background:#f5f5f5}td.l,th.l{text-align:left}img{max-width:100%}
-td:nth-child(2){white-space:nowrap}
-.note{color:#555;font-size:12px}.foot{color:#666;font-size:12px;margin-top:30px}
-"""
-
 _TABLE_COLUMNS = [
     ("rank", "Rank", "{:.0f}"),
-    ("site_id", "Site", None),
-    ("name", "Name", None),
+    ("label", "Site", None),
     ("it_load_mw", "IT MW", "{:,.1f}"),
     ("cooling", "Cooling", None),
     ("cop", "COP", "{:.2f}"),
@@ -374,66 +403,100 @@ _TABLE_COLUMNS = [
     ("homes_served", "Homes", "{:,.0f}"),
     ("route_length_m", "Route m", "{:,.0f}"),
     ("pipe_dn", "DN", "{:.0f}"),
-    ("capex_eur", "CAPEX M EUR", None),
-    ("npv_eur", "NPV M EUR", None),
+    ("capex_eur", "CAPEX M EUR", "{:,.1f}"),
+    ("npv_eur", "NPV M EUR", "{:,.1f}"),
     ("co2_avoided_t_per_yr", "CO2 t/yr", "{:,.0f}"),
     ("erf", "ERF", "{:.2f}"),
 ]
+_MILLIONS = ("capex_eur", "npv_eur")
 
 
 def _cell(value: Any, fmt: str | None, column: str) -> str:
-    if column in ("capex_eur", "npv_eur"):
-        try:
-            return f"{float(value) / 1e6:,.1f}" if math.isfinite(float(value)) else ""
-        except (TypeError, ValueError):
-            return ""
     if fmt is None:
-        return html.escape("" if value is None or value is pd.NA else str(value))
+        return "" if value is None or value is pd.NA else str(value)
     try:
-        x = float(value)
+        x = float(value) / (1e6 if column in _MILLIONS else 1.0)
     except (TypeError, ValueError):
         return ""
-    return fmt.format(x) if math.isfinite(x) else ""
+    if not math.isfinite(x):
+        return ""
+    text = fmt.format(x)
+    # a small negative number rounded to zero reads "-0.0": it is zero at this precision
+    return text.lstrip("-") if text.lstrip("-").strip("0.,") == "" else text
 
 
-def _sites_table(top: pd.DataFrame) -> str:
+def _table(top: pd.DataFrame) -> tuple[list[dict], list[dict]]:
+    """Columns (title, numeric?) and rows (site_id, cells) of the top-sites table."""
+    top = top.assign(label=[site_label(r) for _, r in top.iterrows()])
     cols = [c for c in _TABLE_COLUMNS if c[0] in top.columns]
-    head = "".join(
-        f'<th class="{"l" if f is None else ""}">{html.escape(t)}</th>' for _, t, f in cols
-    )
-    body = []
-    for _, row in top.iterrows():
-        cells = "".join(
-            f'<td class="{"l" if f is None else ""}">{_cell(row[c], f, c)}</td>' for c, _, f in cols
-        )
-        body.append(
-            f'<tr class="site" data-site-id="{html.escape(str(row["site_id"]))}">{cells}</tr>'
-        )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    columns = [
+        {
+            "title": title,
+            "num": fmt is not None,
+            "cls": "num" if fmt else ("site" if c == "label" else ""),
+        }
+        for c, title, fmt in cols
+    ]
+    rows = [
+        {"site_id": str(row["site_id"]), "cells": [_cell(row[c], f, c) for c, _, f in cols]}
+        for _, row in top.iterrows()
+    ]
+    return columns, rows
 
 
-def _img(png: bytes, alt: str) -> str:
+def _where(top: pd.DataFrame) -> list[dict]:
+    """Address, operator, land use, lat/lon and OSM link of each top site."""
+    pts = top.geometry.representative_point().to_crs("EPSG:4326")
+    out = []
+    for (_, row), lon, lat in zip(top.iterrows(), pts.x, pts.y, strict=True):
+        url = str(row.get("osm_url") or "")
+        out.append(
+            {
+                "site_id": str(row["site_id"]),
+                "rank": _cell(row["rank"], "{:.0f}", "rank"),
+                "label": site_label(row),
+                "address": str(row.get("address") or ""),
+                "operator": str(row.get("operator") or ""),
+                "landuse": str(row.get("landuse") or ""),
+                "lat": f"{lat:.5f}",
+                "lon": f"{lon:.5f}",
+                "osm_url": url if url.startswith("https://www.openstreetmap.org/") else "",
+            }
+        )
+    return out
+
+
+def _img(png: bytes, alt: str) -> Markup:
     data = base64.b64encode(png).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+    return Markup(f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">')
 
 
-def _sources(results) -> str:
+_ALT = {
+    "locator_map.png": "Locator map of the top sites",
+    "cost_breakdown.png": "Cost breakdown per site",
+    "load_duration.png": "Load-duration curve of the top site",
+    "sensitivity.png": "Sensitivity tornado of the top site",
+}
+
+
+def _sources(results) -> list[Markup]:
     study = results.study
     osm = Path(study.osm_path).name if study.osm_path else "an OpenStreetMap extract"
+    esc = html.escape
     items = [
-        f"Buildings, streets{'' if study.network_path else ', heat pipelines'} and land use: "
-        f"OpenStreetMap extract <code>{html.escape(osm)}</code>, {OSM_ATTRIBUTION}, "
+        f"Buildings, streets{'' if study.network_path else ', heat pipelines'}, land use and "
+        f"addresses: OpenStreetMap extract <code>{esc(osm)}</code>, {OSM_ATTRIBUTION}, "
         'licensed under the <a href="https://opendatacommons.org/licenses/odbl/">ODbL 1.0</a>.'
     ]
     if study.network_path:
         items.append(
-            f"District-heating network: <code>{html.escape(Path(study.network_path).name)}"
-            "</code> (user file)."
+            f"District-heating network: <code>{esc(Path(study.network_path).name)}</code> (user "
+            "file)."
         )
     elif results.network is None or not len(results.network):
         items.append("No district-heating network: new local networks are planned per site.")
     if study.sites_path:
-        items.append(f"Candidate sites: <code>{html.escape(Path(study.sites_path).name)}</code>.")
+        items.append(f"Candidate sites: <code>{esc(Path(study.sites_path).name)}</code>.")
     else:
         items.append("Candidate sites: generated from the OpenStreetMap extract.")
     items += [
@@ -443,119 +506,119 @@ def _sources(results) -> str:
         "Weather for the load-duration curve: siting's built-in typical Danish year (a fitted "
         "model of DMI/Taastrup temperatures, not measured hours).",
     ]
-    return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
+    return [Markup(i) for i in items]
 
 
-def _assumptions_html(results) -> str:
+def _summary(results) -> str:
+    best = results.best()
+    if best is None:
+        return "No site is feasible; see the reasons in the ranking."
     p = results.study.params
-    changed = changed_params(p)
-    key = (
+    label, address = site_label(best), str(best.get("address") or "").strip()
+    # "Warehouse, Tietgens Allé 10" already names the street: then only the place is added
+    if address and address.split(",")[0] in label:
+        address = ",".join(address.split(",")[1:]).strip()
+    where = f", {address}" if address else ""
+    return (
+        f"Best site: {label}{where} ({best['site_id']}): LCOH "
+        f"{best['lcoh_eur_per_mwh']:.1f} EUR/MWh, {best['delivered_heat_mwh_per_yr']:,.0f} "
+        f"MWh/yr into the network, enough for {best['homes_served']:,.0f} homes "
+        f"({p.mwh_per_home:g} MWh each), route {best['route_length_m']:,.0f} m."
+    )
+
+
+def _assumptions(results) -> str:
+    p = results.study.params
+    return (
         f"Electricity {p.electricity_price_eur_per_mwh:g} EUR/MWh, discount rate "
         f"{100 * p.discount_rate:g} %, DH {p.supply_temp_c:g}/{p.return_temp_c:g} °C, "
         f"heat pump {p.cop_model} COP (η = {p.eta_lorenz:g}), network takes "
         f"{100 * p.annual_utilisation:g} % of available heat, IT load {100 * p.utilisation_it:g} "
         f"% of nameplate, {p.mwh_per_home:g} MWh per home."
     )
-    if changed.empty:
-        table = "<p>All model parameters are the MODEL.md defaults.</p>"
-    else:
-        rows = "".join(
-            f'<tr class="changed" data-param="{html.escape(r.parameter)}">'
-            f'<td class="l"><code>{html.escape(r.parameter)}</code></td>'
-            f'<td class="l">{html.escape(r.description)}</td>'
-            f'<td class="l">{html.escape("" if r.unit == NO_UNIT else r.unit)}</td>'
-            f'<td class="l">{html.escape(r.value)}</td><td class="l">{html.escape(r.default)}</td>'
-            "</tr>"
-            for r in changed.itertuples()
-        )
-        table = (
-            '<table><thead><tr><th class="l">Parameter</th><th class="l">What it is</th>'
-            '<th class="l">Unit</th><th class="l">This study</th>'
-            '<th class="l">MODEL.md default</th></tr></thead>'
-            f"<tbody>{rows}</tbody></table>"
-        )
-    return f"<p>{html.escape(key)}</p><p>Parameters that differ from MODEL.md:</p>{table}"
 
 
-def _page(results, top: pd.DataFrame, figures: dict[str, bytes], notes: dict[str, str]) -> str:
+def _template() -> jinja2.Template:
+    source = (importlib.resources.files("siting") / "data" / "templates" / REPORT_NAME).read_text(
+        encoding="utf-8"
+    )
+    env = jinja2.Environment(autoescape=True, keep_trailing_newline=True)
+    env.globals["zip"] = zip
+    return env.from_string(source)
+
+
+def _page(
+    results,
+    top: pd.DataFrame,
+    figures: dict[str, bytes],
+    notes: dict[str, str],
+    map_file: str | None = None,
+) -> str:
     study = results.study
     sites = results.sites
-    n_ok = int(sites["feasible"].astype(bool).sum())
-    best = results.best()
-    if best is not None:
-        name = f" ({best['name']})" if str(best.get("name") or "").strip() else ""
-        summary = (
-            f"Best site: <b>{html.escape(str(best['site_id']) + name)}</b>, LCOH "
-            f"{best['lcoh_eur_per_mwh']:.1f} EUR/MWh, {best['delivered_heat_mwh_per_yr']:,.0f} "
-            f"MWh/yr into the network, enough for {best['homes_served']:,.0f} homes "
-            f"({study.params.mwh_per_home:g} MWh each), route {best['route_length_m']:,.0f} m."
-        )
-    else:
-        summary = "No site is feasible; see the reasons in the ranking."
+    reference = median_site(sites)
+    columns, rows = _table(top)
+    where = _where(top)
+    feasible_top = top[top["feasible"].astype(bool)]
+    why = [
+        {"rank": int(r["rank"]), "label": site_label(r), "text": rank_explanation(r, reference)}
+        for _, r in feasible_top.iterrows()
+    ]
     mode = (
         "feeding the existing district-heating network"
         if results.mode == "existing_network"
         else "each site supplying a new local network"
     )
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{html.escape(study.name)}: siting report</title><style>{_CSS}</style></head>",
-        f"<body><h1>{html.escape(study.name)}</h1>",
-        f'<div class="sub">siting report, {dt.date.today():%d %B %Y}: {len(sites)} candidate '
-        f"sites, {n_ok} feasible, {mode}. Ranked by {html.escape(study.ranking)}.</div>",
-        f'<p class="key">{summary}</p>',
-        f"<h2>Top sites</h2>{_sites_table(top)}",
-        '<p class="note">LCOH: levelised cost of heat delivered into the network. NPV against '
-        f"heat at {study.params.heat_price_eur_per_mwh:g} EUR/MWh. ERF: energy reuse factor "
-        "(ISO/IEC 30134-6; Germany's EnEfG asks 10-20 %).</p>",
-        "<h2>Cost breakdown</h2>",
-        _img(figures["cost_breakdown.png"], "Cost breakdown per site"),
-        "<h2>Heat over the year (top site)</h2>",
-    ]
-    if "load_duration.png" in figures:
-        parts.append(_img(figures["load_duration.png"], "Load-duration curve of the top site"))
-    parts.append(f'<p class="note">{html.escape(notes.get("load_duration", ""))}</p>')
-    parts.append("<h2>Sensitivity of the top site's LCOH</h2>")
-    if "sensitivity.png" in figures:
-        parts.append(_img(figures["sensitivity.png"], "Sensitivity tornado of the top site"))
-    parts.append(f'<p class="note">{html.escape(notes.get("sensitivity", ""))}</p>')
-    parts += [
-        f"<h2>Assumptions</h2>{_assumptions_html(results)}",
-        f"<h2>Data sources</h2>{_sources(results)}",
-        f'<p class="foot">Made with siting. Map data {OSM_ATTRIBUTION}.</p></body></html>',
-    ]
-    return "\n".join(parts)
+    return _template().render(
+        name=display_name(study),
+        date=f"{dt.date.today():%d %B %Y}",
+        n_sites=len(sites),
+        n_feasible=int(sites["feasible"].astype(bool).sum()),
+        mode=mode,
+        ranking=study.ranking,
+        summary=_summary(results),
+        basis=ranking_basis(sites),
+        map_file=map_file,
+        columns=columns,
+        rows=rows,
+        where=where,
+        where_columns=[
+            (key, title)
+            for key, title in (
+                ("address", "Address"),
+                ("operator", "Operator"),
+                ("landuse", "Land use"),
+            )
+            if any(w[key] for w in where)
+        ],
+        where_links=any(w["osm_url"] for w in where),
+        why=[w for w in why if w["text"]],
+        images={k: _img(v, _ALT.get(k, k)) for k, v in figures.items()},
+        load_duration_note=notes.get("load_duration", ""),
+        sensitivity_note=notes.get("sensitivity", ""),
+        heat_price=f"{study.params.heat_price_eur_per_mwh:g}",
+        assumptions=_assumptions(results),
+        changed=list(changed_params(study.params).itertuples()),
+        notes=list(getattr(results, "notes", []) or []),
+        glossary=GLOSSARY,
+        sources=_sources(results),
+        attribution=OSM_ATTRIBUTION,
+    )
 
 
 # --------------------------------------------------------------------------- entry point
 
 
-def build_report(results, out_dir: str | os.PathLike[str], *, osm=None) -> Path:
-    """Write ``report.html`` (self-contained, one page) and its PNG figures into `out_dir`.
-
-    Parameters
-    ----------
-    results : siting.Results
-        A finished study.
-    out_dir : folder
-        Created if missing. Files: ``report.html``, ``cost_breakdown.png`` and, when there
-        is a feasible site, ``load_duration.png`` and ``sensitivity.png``.
-    osm : siting.sources.osm.OsmData, optional
-        The extract already read, for the sensitivity re-runs (read again if not given).
-
-    Returns
-    -------
-    Path of ``report.html``.
-    """
-    out = Path(out_dir).expanduser()
+def _render(results, osm=None, map_file: str | None = None) -> tuple[str, dict[str, bytes]]:
+    """The report page and its figures, all in memory (nothing written yet)."""
     sites = results.sites
     top = sites[sites["feasible"].astype(bool)].head(TOP_N)
+    top = top if len(top) else sites.head(TOP_N)
     figures: dict[str, bytes] = {}
     notes: dict[str, str] = {}
     best = results.best()
-    figures["cost_breakdown.png"] = _png(
-        cost_breakdown_figure(top if len(top) else sites.head(TOP_N))
-    )
+    figures["locator_map.png"] = _png(locator_map_figure(results, top))
+    figures["cost_breakdown.png"] = _png(cost_breakdown_figure(top))
     if best is not None:
         label = _label(best)
         delivered, available, note = hourly_of_site(results, best)
@@ -576,8 +639,55 @@ def build_report(results, out_dir: str | os.PathLike[str], *, osm=None) -> Path:
         )
     else:
         notes["load_duration"] = notes["sensitivity"] = "No feasible site."
-    page = _page(results, top if len(top) else sites.head(TOP_N), figures, notes)
-    return _write_atomically(out, figures, page)
+    return _page(results, top, figures, notes, map_file), figures
+
+
+def build_report(results, out_dir: str | os.PathLike[str], *, osm=None) -> Path:
+    """Write ``report.html`` (self-contained, one page) and its PNG figures into `out_dir`.
+
+    Parameters
+    ----------
+    results : siting.Results
+        A finished study.
+    out_dir : folder
+        Created if missing. Files: ``report.html``, ``locator_map.png``,
+        ``cost_breakdown.png`` and, when there is a feasible site, ``load_duration.png`` and
+        ``sensitivity.png``.
+    osm : siting.sources.osm.OsmData, optional
+        The extract already read, for the sensitivity re-runs (read again if not given).
+
+    Returns
+    -------
+    Path of ``report.html``.
+    """
+    page, figures = _render(results, osm)
+    return _write_atomically(Path(out_dir).expanduser(), figures, page)
+
+
+def write_report(
+    results,
+    out_dir: str | os.PathLike[str],
+    *,
+    osm=None,
+    map_html: bool = True,
+    self_contained: bool = True,
+) -> dict[str, Path]:
+    """`siting report`: the study's result set and its report, from one study run.
+
+    Writes what ``siting run`` writes (:meth:`siting.Results.to_files`: ``ranking.csv``,
+    ``results.gpkg``, ``map.html`` unless `map_html` is False, ``heat_density.tif``) and
+    :func:`build_report`'s report, which links the map. The report is computed first, so a
+    failure in it writes nothing.
+
+    Returns
+    -------
+    dict of what was written: the keys of ``Results.to_files`` and ``report``.
+    """
+    out = Path(out_dir).expanduser()
+    page, figures = _render(results, osm, "map.html" if map_html else None)
+    files = dict(results.to_files(out, map_html=map_html, self_contained=self_contained))
+    files["report"] = _write_atomically(out, figures, page)
+    return files
 
 
 def _write_atomically(out: Path, figures: dict[str, bytes], page: str) -> Path:

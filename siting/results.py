@@ -14,6 +14,7 @@ from siting import demand
 from siting.config import Study
 from siting.figures import monthly_svg, site_hourly
 from siting.maps import study_map
+from siting.naming import display_name
 from siting.outputs import staged_output
 from siting.raster import heat_density
 
@@ -121,14 +122,15 @@ class Results:
         ok = self.sites[self.sites["feasible"]]
         return ok.iloc[0] if len(ok) else None
 
-    def map(self, self_contained: bool = False, **kwargs: Any):
+    def map(self, self_contained: bool = True, **kwargs: Any):
         """The study as a folium map (displays inline in Jupyter).
 
-        ``self_contained=True`` inlines Leaflet and every other asset (no CDN), so the saved
-        HTML opens without a network; the base-map tiles are then left out.
+        ``self_contained=True`` (default) inlines Leaflet and every other asset, so the saved
+        HTML opens without a network (no base-map tiles then); False links them from CDNs
+        and draws OpenStreetMap tiles.
         """
         kwargs.setdefault("top_n_routes", self.study.top_n_routes)
-        kwargs.setdefault("title", f"siting: {self.study.name}")
+        kwargs.setdefault("title", f"siting: {display_name(self.study)}")
         kwargs.setdefault("street_density", self.street_density)
         if "site_charts" not in kwargs and self.weather is not None:
             kwargs["site_charts"] = self._monthly_charts(kwargs["top_n_routes"])

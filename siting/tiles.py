@@ -63,6 +63,7 @@ from siting.cache import file_sha256
 from siting.config import Params, Study
 from siting.errors import InputDataError, SitingError
 from siting.pipeline import as_study, run_single
+from siting.ranking import RANKING_BASIS_START, ranking_basis
 from siting.results import Results
 from siting.routing import ACCESS_MULTIPLIER
 from siting.sources.network import network_from_osm, read_network
@@ -602,7 +603,9 @@ def run_tiled(
                     "m². Give a sites file (--sites FILE) or lower the thresholds."
                 )
             cand = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=crs)
-            sites = finalize_candidates(cand, study)
+            # address points name the sites, as in the single run (a small layer)
+            addresses = read_osm_parquet(store, layers=("addresses",)).addresses.to_crs(crs)
+            sites = finalize_candidates(cand, study, addresses)
         inside = sites.geometry.intersects(shapely.buffer(hull, p.max_snap_distance_m))
         if not inside.any():
             raise InputDataError(
@@ -728,6 +731,13 @@ def run_tiled(
     table = pd.concat(tables, ignore_index=True)
     if table["site_id"].duplicated().any():
         raise SitingError("internal error: a site was run in two tiles")
+    # the ranking basis is the whole table's: one tile's sites may share a load the others
+    # do not, and a tile of one site says nothing
+    basis = ranking_basis(table)
+    if not basis:
+        notes = [n for n in notes if not n.startswith(RANKING_BASIS_START)]
+    elif not any(n.startswith(RANKING_BASIS_START) for n in notes):
+        notes.insert(0, basis)
     # the area hull of the whole extract decides "outside the study area" (a tile's hull is
     # smaller): a site a tile flagged outside but inside the whole area has no street near
     outside_text = "outside the study area"

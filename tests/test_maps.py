@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import re
 
@@ -124,12 +125,17 @@ def _geojson_features(group: folium.FeatureGroup) -> list[dict]:
 
 
 def _markers(group: folium.FeatureGroup) -> dict[str, folium.Marker]:
-    """Site markers by tooltip text."""
-    return {
-        next(c for c in mk._children.values() if isinstance(c, folium.Tooltip)).text: mk
-        for mk in group._children.values()
-        if isinstance(mk, folium.Marker)
-    }
+    """Site markers by site id (the popup says "id <site_id>")."""
+    out = {}
+    for mk in group._children.values():
+        if isinstance(mk, folium.Marker):
+            popup = next(c for c in mk._children.values() if isinstance(c, folium.Popup))
+            out[re.search(r"id ([\w-]+)</span>", popup.html.render())[1]] = mk
+    return out
+
+
+def _tooltip(marker: folium.Marker) -> str:
+    return next(c for c in marker._children.values() if isinstance(c, folium.Tooltip)).text
 
 
 def _icon_html(marker: folium.Marker) -> str:
@@ -142,13 +148,25 @@ def _fill(marker: folium.Marker) -> str:
 
 
 def _popup_html(group: folium.FeatureGroup, site_id: str) -> str:
-    for marker in group._children.values():
-        if isinstance(marker, folium.Marker):
-            tip = next(c for c in marker._children.values() if isinstance(c, folium.Tooltip))
-            if site_id in tip.text:
-                popup = next(c for c in marker._children.values() if isinstance(c, folium.Popup))
-                return popup.html.render()
-    raise AssertionError(f"no marker for {site_id}")
+    marker = _markers(group).get(site_id)
+    if marker is None:
+        raise AssertionError(f"no marker for {site_id}")
+    popup = next(c for c in marker._children.values() if isinstance(c, folium.Popup))
+    return popup.html.render()
+
+
+def _legend_html(m: folium.Map) -> str:
+    (legend,) = [c for c in m._children.values() if isinstance(c, maps._Legend)]
+    return legend.html
+
+
+def _legend_sections(m: folium.Map) -> dict[str, str]:
+    """The legend box's sections by layer name."""
+    found = re.findall(
+        r'(<div class="siting-legend-section" data-layer="([^"]*)".*?</div></div>)',
+        _legend_html(m),
+    )
+    return {name: html for html, name in found}
 
 
 # --------------------------------------------------------------------------- heat grid
@@ -157,7 +175,7 @@ def _popup_html(group: folium.FeatureGroup, site_id: str) -> str:
 def test_heat_grid_conserves_total_and_aggregates(buildings):
     grid = maps.heat_density_grid(buildings, 100.0)
     assert len(grid) < len(buildings) / 3
-    assert grid.crs == buildings.crs
+    assert grid.crs == "EPSG:3035"  # the GeoTIFF's grid, not the buildings' UTM
     assert grid["heat_demand_mwh_per_yr"].sum() == pytest.approx(
         buildings["heat_demand_mwh_per_yr"].sum(), rel=1e-12
     )
@@ -183,7 +201,7 @@ def test_heat_grid_bins_by_centroid_with_floor_division():
     ]
     demand = [1.0, 2.0, 4.0, 8.0, 0.0, np.nan]
     b = gpd.GeoDataFrame({"heat_demand_mwh_per_yr": demand}, geometry=geoms, crs=crs)
-    grid = maps.heat_density_grid(b, 100.0)
+    grid = maps.heat_density_grid(b, 100.0, crs=None)  # in the buildings' own CRS
     got = {
         (round(g.bounds[0]), round(g.bounds[1])): v
         for g, v in zip(grid.geometry, grid["heat_demand_mwh_per_yr"], strict=True)
@@ -191,11 +209,54 @@ def test_heat_grid_bins_by_centroid_with_floor_division():
     assert got == {(0, 0): 3.0, (100, 0): 4.0, (-100, -100): 8.0}
 
     # 50 m cells are 0.25 ha, so density is 4x the cell sum
-    g50 = maps.heat_density_grid(b, 50.0)
+    g50 = maps.heat_density_grid(b, 50.0, crs=None)
     np.testing.assert_allclose(
         g50["heat_density_mwh_per_ha_per_yr"], g50["heat_demand_mwh_per_yr"] * 4.0
     )
     assert len(g50) == 4  # (15,15) and (70,70) now fall in different cells
+
+
+def test_map_cells_are_the_geotiff_cells(buildings, tmp_path):
+    """Every heat cell on the map is a cell of the study's GeoTIFF, with the same value."""
+    from siting import raster
+
+    tif = raster.heat_density(buildings, tmp_path / "heat.tif")
+    written = raster.cell_totals(tif)
+    grid = maps.heat_density_grid(buildings, 100.0)
+    assert len(grid) == len(written) > 100
+
+    def key(gdf):
+        b = gdf.geometry.bounds.round(3)
+        return pd.Series(
+            gdf["heat_density_mwh_per_ha_per_yr"].to_numpy(),
+            index=pd.MultiIndex.from_arrays([b["minx"], b["miny"]]),
+        ).sort_index()
+
+    drawn, tiff = key(grid), key(written)
+    assert drawn.index.equals(tiff.index)
+    np.testing.assert_allclose(drawn.to_numpy(), tiff.to_numpy(), rtol=1e-6)  # float32 file
+
+
+def test_heat_classes_have_distinct_colours_and_short_labels():
+    from siting.maps.colours import _heat_classes
+
+    # the skewed Lyngby-like densities whose labels once ran together ("1,99728,025")
+    rng = np.random.default_rng(0)
+    density = np.concatenate([rng.lognormal(5.3, 0.8, 3000), [1997.0, 28025.0]])
+    classes = _heat_classes(density)
+    assert len(classes.colors) == len(classes.labels) == len(classes.breaks) + 1 == 6
+    assert len(set(classes.colors)) == 6  # one colour per class, not one pale yellow
+    for b in classes.breaks:  # two significant digits
+        digits = f"{b:.0f}".rstrip("0")
+        assert len(digits) <= 2, classes.breaks
+    assert classes.labels[0].startswith("< ") and classes.labels[-1].startswith("≥ ")
+    # every class holds cells, and class membership follows the breaks
+    cls = classes.classify(density)
+    assert set(cls) == set(range(6))
+    assert np.all(density[cls == 0] < classes.breaks[0])
+    assert np.all(density[cls == 5] >= classes.breaks[-1])
+    one = _heat_classes(np.array([42.0, 42.0]))
+    assert len(one.colors) == 1 and one.labels == ("42",)
 
 
 def test_heat_grid_rejects_bad_inputs(buildings):
@@ -224,11 +285,16 @@ def test_heat_grid_empty_when_no_demand(buildings):
 def test_html_has_sites_legends_attribution_layers(full_html, sites):
     for sid in sites["site_id"]:
         assert sid in full_html
-    assert "© OpenStreetMap contributors" in full_html
+    assert "OpenStreetMap contributors" in full_html  # "\u00a9" in the JS strings
     for name in ["Candidate sites", "Routes (top 2)", "District-heating network", "Heat density"]:
         assert name in full_html
-    assert maps.HEAT_CAPTION in full_html
-    assert maps.RANK_CAPTION in full_html
+    for caption in (
+        maps.HEAT_CAPTION,
+        maps.RANK_CAPTION,
+        maps.DN_LEGEND_TITLE,
+        maps.NETWORK_CAPTION,
+    ):
+        assert caption in full_html, caption
     assert "Helsinki test" in full_html
     assert "L.control.layers" in full_html
     assert "L.control.scale" in full_html
@@ -237,8 +303,9 @@ def test_html_has_sites_legends_attribution_layers(full_html, sites):
 def test_popup_states_metrics_in_words(full_map):
     popup = _popup_html(_layer(full_map, "Candidate sites"), "DC-A")
     expected = [
-        "#1 DC-A",
-        "Alpha Hall",
+        "#1 Alpha Hall",
+        "id DC-A",
+        "° N, ",  # lat/lon of the marker
         "Feeds the existing district-heating network",
         "IT load 12.0 MW, recovers 11.4 MW of waste heat",
         "Delivers 93,049 MWh/yr to the network, enough for 6,646 homes",
@@ -272,25 +339,26 @@ def test_infeasible_site_grey_with_reason(full_map):
     assert "nan" not in popup.lower()  # NaN metrics are left out, not printed
     assert "Delivers" not in popup and "LCOH" not in popup  # no zero/missing metrics at all
     markers = _markers(sites_layer)
-    grey = [t for t, mk in markers.items() if _fill(mk) == "#9e9e9e"]
+    grey = [_tooltip(mk) for mk in markers.values() if _fill(mk) == "#9e9e9e"]
     assert grey == ["#5 DC-X (not feasible)"]
 
 
 def test_markers_are_numbered_by_rank(full_map, sites):
     markers = _markers(_layer(full_map, "Candidate sites"))
     assert len(markers) == len(sites)
-    for tip, mk in markers.items():
-        rank = tip.split()[0].lstrip("#")
+    for mk in markers.values():
+        rank = _tooltip(mk).split()[0].lstrip("#")
         assert re.search(rf">{rank}</div>$", _icon_html(mk)), _icon_html(mk)
-    # the best site is drawn on top of the others where markers overlap
-    offsets = {t.split()[1]: mk.options["z_index_offset"] for t, mk in markers.items()}
+    # the best site is drawn on top of the others where markers overlap, and placed first
+    # when overlapping markers are spread
+    offsets = {sid: mk.options["z_index_offset"] for sid, mk in markers.items()}
     assert offsets["DC-A"] == max(offsets.values())
+    order = {sid: mk.options["siting_order"] for sid, mk in markers.items()}
+    assert sorted(order, key=order.get) == ["DC-A", "DC-B", "DC-C", "DC-D", "DC-X"]
 
 
 def test_site_colours_go_green_to_red_by_rank(full_map):
-    fill = {
-        t.split()[1]: _fill(mk) for t, mk in _markers(_layer(full_map, "Candidate sites")).items()
-    }
+    fill = {sid: _fill(mk) for sid, mk in _markers(_layer(full_map, "Candidate sites")).items()}
 
     def rgb(h: str) -> tuple[int, int, int]:
         h = h.lstrip("#")[:6]
@@ -301,53 +369,112 @@ def test_site_colours_go_green_to_red_by_rank(full_map):
     assert worst[0] > worst[1]  # red dominates for the worst feasible rank
 
 
-def test_popup_explains_the_rank_against_the_best_site():
-    best = pd.Series(
-        {
-            "site_id": "A",
-            "rank": 1,
-            "feasible": True,
-            "lcoh_eur_per_mwh": 20.0,
-            "lcoh_capital_eur_per_mwh": 10.0,
-            "lcoh_om_eur_per_mwh": 2.0,
-            "lcoh_electricity_eur_per_mwh": 8.0,
-            "cop": 13.5,
-            "cooling": "liquid",
-            "source_in_c": 50.0,
-            "route_length_m": 80.0,
-            "it_load_mw": 10.0,
-        }
+def _ranking(rows: list[dict]) -> pd.DataFrame:
+    base = {
+        "feasible": True,
+        "lcoh_om_eur_per_mwh": 2.0,
+        "cop": 13.5,
+        "cooling": "liquid",
+        "source_in_c": 50.0,
+        "it_load_mw": 10.0,
+    }
+    return pd.DataFrame([{**base, **r} for r in rows])
+
+
+# five feasible sites; the median site has LCOH 22 = capital 12 + O&M 2 + electricity 8,
+# route 300 m, COP 13.5 (the LCOH terms add up, as siting.stages.price computes them)
+_RANKING = [
+    dict(site_id="A", rank=1, lcoh_eur_per_mwh=20.0, lcoh_capital_eur_per_mwh=10.0,
+         lcoh_electricity_eur_per_mwh=8.0, route_length_m=80.0),
+    dict(site_id="B", rank=2, lcoh_eur_per_mwh=21.5, lcoh_capital_eur_per_mwh=11.5,
+         lcoh_electricity_eur_per_mwh=8.0, route_length_m=150.0),
+    dict(site_id="M", rank=3, lcoh_eur_per_mwh=22.0, lcoh_capital_eur_per_mwh=12.0,
+         lcoh_electricity_eur_per_mwh=8.0, route_length_m=300.0),
+    dict(site_id="D", rank=4, lcoh_eur_per_mwh=28.0, lcoh_capital_eur_per_mwh=18.0,
+         lcoh_electricity_eur_per_mwh=8.0, route_length_m=2400.0),
+    dict(site_id="C", rank=5, lcoh_eur_per_mwh=34.0, lcoh_capital_eur_per_mwh=12.0,
+         lcoh_electricity_eur_per_mwh=20.0, route_length_m=300.0, cop=4.7,
+         cooling="air_coil", source_in_c=27.0),
+]  # fmt: skip
+
+
+def test_why_this_rank_is_the_lcoh_split_against_the_median_site():
+    table = _ranking(_RANKING)
+    ref = maps.median_site(table)
+    assert ref["lcoh_eur_per_mwh"] == 22.0 and ref["route_length_m"] == 300.0
+    assert ref["n_feasible"] == 5
+    row = table.set_index("site_id").loc
+    why = {sid: maps.rank_explanation(row[sid].rename(sid), ref) for sid in "ABMDC"}
+    assert why["A"] == (
+        "Ranked first of 5 feasible sites, LCOH 20.0 EUR/MWh, 2.0 below the median feasible "
+        "site's 22.0: capital -2.0 EUR/MWh; shorter route (80 m vs 300 m)."
     )
-    air = best.copy()
-    air.update(
-        {
-            "site_id": "B",
-            "rank": 2,
-            "lcoh_eur_per_mwh": 32.0,
-            "lcoh_electricity_eur_per_mwh": 20.0,
-            "cop": 4.7,
-            "cooling": "air_coil",
-            "source_in_c": 27.0,
-        }
+    assert why["C"] == (
+        "LCOH 34.0 EUR/MWh, 12.0 above the median feasible site's 22.0: electricity +12.0 "
+        "EUR/MWh; COP 4.7 vs 13.5 (air-coil water at 27 °C)."
     )
-    text = maps.rank_explanation(air, best)
-    assert text.startswith("LCOH 12.0 EUR/MWh above #1 because of electricity +12.0 EUR/MWh")
-    assert "air-coil water at 27 °C (COP 4.7 vs 13.5)" in text
-    far = best.copy()
-    far.update(
-        {
-            "site_id": "C",
-            "rank": 3,
-            "lcoh_eur_per_mwh": 26.0,
-            "lcoh_capital_eur_per_mwh": 16.0,
-            "route_length_m": 2400.0,
-        }
+    assert why["D"] == (
+        "LCOH 28.0 EUR/MWh, 6.0 above the median feasible site's 22.0: capital +6.0 EUR/MWh; "
+        "longer route (2,400 m vs 300 m)."
     )
-    assert "capital +6.0 EUR/MWh: its pipe route is 2,400 m (vs 80 m)" in maps.rank_explanation(
-        far, best
+    # within 3 % of the median: no cause is invented
+    assert why["B"] == "LCOH 21.5 EUR/MWh, close to the median feasible site's 22.0."
+    assert why["M"].endswith("close to the median feasible site's 22.0.")
+
+
+def test_why_this_rank_never_cites_an_equal_value():
+    # electricity dearer, but its COP prints the same as the median's: the term is cited,
+    # the COP is not ("COP 13.5 vs 13.5" would contradict itself); the route is equal too
+    rows = [dict(r) for r in _RANKING]
+    rows[4].update(cop=13.46, cooling="liquid", source_in_c=50.0)
+    table = _ranking(rows)
+    text = maps.rank_explanation(table.iloc[4], maps.median_site(table))
+    assert text == (
+        "LCOH 34.0 EUR/MWh, 12.0 above the median feasible site's 22.0: electricity +12.0 EUR/MWh."
     )
-    assert maps.rank_explanation(best, best).startswith("Ranked first")
-    assert maps.rank_explanation(best, None) == ""
+    # an infeasible site, or no reference, gets no explanation
+    infeasible = table.iloc[4].copy()
+    infeasible["lcoh_eur_per_mwh"] = np.nan
+    assert maps.rank_explanation(infeasible, maps.median_site(table)) == ""
+    assert maps.rank_explanation(table.iloc[0], None) == ""
+    assert maps.median_site(table.assign(feasible=False)) is None
+    one = _ranking(_RANKING[:1])
+    assert maps.rank_explanation(one.iloc[0], maps.median_site(one)) == (
+        "The only feasible site, LCOH 20.0 EUR/MWh."
+    )
+
+
+def test_popup_names_the_site_and_links_osm(sites):
+    named = sites.assign(
+        label=["Alpha Hall", "Warehouse, Tietgens Allé 10", "", "", ""],
+        address=["", "Tietgens Allé 10, 5220 Odense SØ", "", "", ""],
+        operator=["", "Acme A/S", "", "", ""],
+        landuse=["", "industrial", "", "", ""],
+        osm_url=["", "https://www.openstreetmap.org/way/42", "", "", ""],
+    )
+    m = maps.study_map(named, title="named")
+    layer = _layer(m, "Candidate sites")
+    popup = _popup_html(layer, "DC-B")
+    assert "#2 Warehouse, Tietgens Allé 10</b>" in popup
+    assert "Tietgens Allé 10, 5220 Odense SØ" in popup
+    assert "operator Acme A/S, land use industrial" in popup
+    assert 'href="https://www.openstreetmap.org/way/42"' in popup
+    lat, lon = _markers(layer)["DC-B"].location
+    assert f"{lat:.5f}° N, {lon:.5f}° E" in popup
+    # no label: the name, else the id, never an empty header
+    assert "<b>#3 DC-C</b>" in _popup_html(layer, "DC-C")
+    assert _tooltip(_markers(layer)["DC-B"]) == "#2 Warehouse, Tietgens Allé 10"
+
+
+def test_uniform_sites_say_the_ranking_is_by_connection_cost(sites):
+    from siting.ranking import ranking_basis
+
+    same = sites.assign(it_load_mw=5.0, cooling="air_coil")
+    assert "ranking is by connection cost" in ranking_basis(same)
+    assert ranking_basis(sites.assign(cooling="air_coil")) == ""  # loads differ
+    assert ranking_basis(same.iloc[:1]) == ""  # one site ranks nothing
+    assert "ranking is by connection cost" in maps.study_map(same).get_root().render()
+    assert "ranking is by connection cost" not in maps.study_map(sites).get_root().render()
 
 
 def test_marker_of_polygon_site_is_inside_footprint(full_map, sites):
@@ -380,11 +507,10 @@ def test_routes_only_for_top_n(sites, routes, network):
         for f in _geojson_features(_layer(m, "Routes (top 2)"))
     }
     assert color["DC-A"] != color["DC-B"]  # colour by DN too
-    (legend,) = [c for c in m._children.values() if isinstance(c, maps._HtmlLegend)]
-    assert maps.DN_LEGEND_TITLE in legend.html
+    dn = _legend_sections(m)["Routes (top 2)"]
+    assert maps.DN_LEGEND_TITLE in dn
     # the legend lists the sizes drawn (top 2), not every size
-    assert re.findall(r"DN(\d+)", legend.html) == ["150", "200"]
-    assert "siting-dn-legend" in m.get_root().render()
+    assert re.findall(r"DN(\d+)</span>", dn) == ["150", "200"]
 
 
 def test_routes_take_pipe_dn_from_the_ranking(sites, routes):
@@ -438,12 +564,66 @@ def test_sites_only_map_has_no_optional_layers(sites):
     assert "DC-A" in html
     assert "Heat density" not in html
     assert "Routes (top" not in html
-    assert "© OpenStreetMap contributors" in html
+    assert "OpenStreetMap contributors" in html
+    assert list(_legend_sections(maps.study_map(sites))) == ["Candidate sites"]
+
+
+def test_every_layer_has_a_legend_and_its_own_colours(sites, routes, network, buildings):
+    lines = network.geometry.iloc[:2].tolist()
+    streets = gpd.GeoDataFrame(
+        {"linear_heat_density_mwh_per_m": [1.5, 4.0], "viable": [True, True]},
+        geometry=lines,
+        crs=network.crs,
+    )
+    m = maps.study_map(sites, routes, network, buildings, top_n_routes=3, street_density=streets)
+    sections = _legend_sections(m)
+    assert set(sections) == {
+        "Candidate sites",
+        "Routes (top 3)",
+        "District-heating network",
+        "Heat density",
+        maps.STREET_DENSITY_LAYER,
+    }
+    colours = {
+        name: set(re.search(r'data-colors="([^"]*)"', sec)[1].split())
+        for name, sec in sections.items()
+    }
+    for a in colours:
+        assert colours[a], a
+        for b in colours:
+            assert a == b or not colours[a] & colours[b], (a, b, colours[a] & colours[b])
+    # the streets' legend starts hidden, as their layer does (shown when ticked)
+    assert re.search(r'data-layer="Streets[^"]*"[^>]*hidden', _legend_html(m))
+    # rank legend: integer ticks only ("1.0 4.0 7.0" read as ranks 1.0 ...)
+    ramp = re.search(r'siting-ramp-labels">(.*?)</div>', sections["Candidate sites"])[1]
+    assert re.findall(r"<span>([^<]*)</span>", ramp) == ["1", "2", "4"]
+    assert "not feasible" in sections["Candidate sites"]
+    # heat classes: a row per class, labels never run together
+    rows = [
+        html.unescape(r)
+        for r in re.findall(r"<span>([^<]*)</span></div>", sections["Heat density"])
+    ]
+    assert len(rows) >= 3 and rows[0].startswith("< ") and rows[-1].startswith("≥ ")
+
+
+def test_map_loads_nothing_it_does_not_use(sites):
+    for self_contained in (True, False):
+        page = maps.study_map(sites, self_contained=self_contained).get_root().render()
+        for unused in ("bootstrap", "awesome-markers", "fontawesome", "glyphicons", "d3.min"):
+            assert unused not in page.lower(), (self_contained, unused)
+    cdn = maps.study_map(sites, self_contained=False).get_root().render()
+    links = re.findall(r'<script src="([^"]+)"', cdn) + re.findall(r'href="(https[^"]+)"', cdn)
+    assert {re.sub(r"^https://[^/]+/", "", u).split("/")[0] for u in links} == {
+        "npm",
+        "jquery-3.7.1.min.js",
+        "gh",
+    }  # leaflet (npm), jquery, leaflet-measure (gh)
+    assert '<meta name="viewport" content="width=device-width' in cdn
 
 
 def test_url_tiles_get_osm_attribution(sites):
     url = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
-    html = maps.study_map(sites, tiles=url).get_root().render()
+    html = maps.study_map(sites, tiles=url, self_contained=False).get_root().render()
     assert url in html
     # folium JSON-escapes the copyright sign in tile options
     assert re.search(r'"attribution":\s*"(©|\\u00a9) OpenStreetMap contributors"', html)
@@ -480,7 +660,7 @@ def test_save_map_atomic_creates_dirs_and_leaves_no_temp(tmp_path, full_map):
     assert target.is_file()
     assert os.listdir(target.parent) == ["study.html"]
     text = target.read_text(encoding="utf-8")
-    assert "© OpenStreetMap contributors" in text and "DC-A" in text
+    assert "OpenStreetMap contributors" in text and "DC-A" in text
     assert target.stat().st_mode & 0o044 == 0o044  # readable by others, not mkstemp's 0600
 
     # Overwriting replaces the content and still leaves exactly one file.
@@ -526,4 +706,4 @@ def test_routes_without_optional_columns_still_drawn(sites, routes):
             maps.study_map(sites.drop(columns="pipe_dn"), bare, top_n_routes=1), "Routes (top 1)"
         )
     )
-    assert [f["properties"]["summary"] for f in feats] == ["Route of #1 DC-A"]
+    assert [f["properties"]["summary"] for f in feats] == ["Route of #1 Alpha Hall"]

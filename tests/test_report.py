@@ -50,6 +50,53 @@ def test_html_lists_the_top_sites_in_rank_order(written, demo_results):
     assert html.escape(str(best["name"])) in page
 
 
+def test_page_reads_on_a_phone_with_glossary_and_right_aligned_numbers(written, demo_results):
+    page = written.read_text(encoding="utf-8")
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
+    assert "@media (max-width:600px)" in page
+    assert '<div class="table-wrap">' in page  # wide tables scroll inside, not the page
+    for term in ("LCOH", "COP", "DN", "ERF", "EnEfG"):
+        assert f'<dt id="term-{term.lower()}">{term}</dt>' in page
+    assert "td.num,th.num{text-align:right" in page
+    # every number cell of the top-sites table is a right-aligned cell
+    table = re.search(r'<table class="sites">(.*?)</table>', page, re.S)[1]
+    for cell in re.findall(r'<td class="([^"]*)">([^<]*)</td>', table):
+        looks_numeric = re.fullmatch(r"-?[\d,]+(\.\d+)?", cell[1]) is not None
+        assert (cell[0] == "num") == looks_numeric or cell[1] == "", cell
+    # the locator map of the top sites, embedded
+    assert re.search(r'<img alt="Locator map of the top sites" src="data:image/png;base64,', page)
+    best = demo_results.best()
+    assert f'data-site-id="{best["site_id"]}"' in page
+    assert "Why this rank" in page and "Ranked first of 8 feasible sites" in page
+
+
+def test_report_names_sites_and_says_how_they_are_ranked(demo_results, monkeypatch, tmp_path):
+    """Generated sites: label, address, coordinates, OSM link; uniform sites: the basis."""
+    import dataclasses
+
+    monkeypatch.setattr(
+        report,
+        "sensitivity",
+        lambda *a, **k: (20.0, [report.Sensitivity("Electricity price", "40", "150", 15.0, 30.0)]),
+    )
+    sites = demo_results.sites.copy()
+    sites["label"] = "Warehouse, Tietgens Allé " + sites["rank"].astype(str)
+    sites["address"] = "Tietgens Allé " + sites["rank"].astype(str) + ", 5220 Odense SØ"
+    sites["osm_url"] = "https://www.openstreetmap.org/way/" + sites["rank"].astype(str)
+    sites["it_load_mw"], sites["cooling"] = 5.0, "air_coil"
+    results = dataclasses.replace(demo_results, sites=sites)
+    page = report.build_report(results, tmp_path).read_text(encoding="utf-8")
+    best = sites[sites["feasible"]].iloc[0]
+    assert f"Best site: {best['label']}, 5220 Odense SØ ({best['site_id']})" in page
+    assert 'href="https://www.openstreetmap.org/way/1"' in page
+    lon, lat = sites.geometry.representative_point().to_crs(4326).iloc[0].coords[0]
+    assert f'<td class="num">{lat:.5f}</td><td class="num">{lon:.5f}</td>' in page
+    assert "ranking is by connection cost" in page
+    # the demo's sites differ in load and cooling: no such note
+    plain = report.build_report(demo_results, tmp_path / "plain").read_text(encoding="utf-8")
+    assert "ranking is by connection cost" not in plain
+
+
 def test_html_has_attribution_sources_and_assumptions(written):
     page = written.read_text(encoding="utf-8")
     assert "© OpenStreetMap contributors" in page and "ODbL" in page
@@ -76,7 +123,7 @@ def test_changed_parameter_appears_in_the_assumptions(demo_results, helsinki_osm
     results = siting.run(study.replace(params=params), osm=helsinki_osm)
     page = report.build_report(results, tmp_path).read_text(encoding="utf-8")
     assert 'data-param="electricity_price_eur_per_mwh"' in page
-    assert '<td class="l">EUR/MWh</td><td class="l">120</td><td class="l">80</td>' in page
+    assert '<td>EUR/MWh</td><td class="num">120</td><td class="num">80</td>' in page
 
 
 def test_assumptions_table_reads_the_field_metadata():
@@ -153,10 +200,33 @@ def test_no_partial_output_on_failure(demo_results, helsinki_osm, tmp_path, monk
     assert list(out.iterdir()) == []
 
 
-def test_cli_report_demo(tmp_path, capsys):
-    assert cli.main(["report", "--demo", "--quiet", "--out", str(tmp_path / "r")]) == 0
-    assert (tmp_path / "r" / "report.html").is_file()
+def test_cli_report_writes_the_run_outputs_too_from_one_run(tmp_path, capsys, monkeypatch):
+    import pandas as pd
+
+    import siting.study
+
+    calls = []
+    real_run = siting.study.run
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(siting.study, "run", counted)
+    out = tmp_path / "r"
+    assert cli.main(["report", "--demo", "--quiet", "--out", str(out)]) == 0
     assert capsys.readouterr().out == ""
+    assert len(calls) == 1  # one study run for the results and the report
+    names = {p.name for p in out.iterdir()}
+    assert {"ranking.csv", "results.gpkg", "map.html", "heat_density.tif"} <= names
+    assert {"report.html", *report.FIGURES} <= names
+    assert not [n for n in names if n.startswith(".")]  # no staging folder left
+    ranking = pd.read_csv(out / "ranking.csv")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    rows = re.findall(r'<tr class="site" data-site-id="([^"]+)">', page)
+    assert rows == ranking[ranking["feasible"]]["site_id"].head(report.TOP_N).tolist()
+    assert '<a href="map.html">map.html</a>' in page
+    assert "<script src=" not in (out / "map.html").read_text(encoding="utf-8")  # offline
 
 
 def test_cli_report_bad_input_is_one_line(tmp_path, capsys):

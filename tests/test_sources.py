@@ -280,3 +280,133 @@ def test_sites_file_not_vector_data(tmp_path):
         read_sites(path, Study())
     assert str(path) in str(err.value) and "GeoJSON" in str(err.value)
     assert issubclass(InputDataError, SitingError)
+
+
+# --------------------------------------------------------------------------- named sites
+
+UTM = "EPSG:32632"
+
+
+def _frame(rows: list[dict]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=UTM)
+
+
+def test_generated_sites_are_named_from_osm_tags_and_address_points():
+    from siting.sources.sites import SITE_INFO_COLUMNS, generate_sites
+
+    box = shapely.box
+    landuse = _frame(
+        [  # a 300 m industrial parcel without tags of its own but an address point inside
+            {"id": 1, "osm_type": "way", "landuse": "industrial", "geometry": box(0, 0, 300, 300)},
+            {  # a named commercial parcel with its own address (tags as pyrosm's JSON)
+                "id": 2,
+                "osm_type": "relation",
+                "landuse": "commercial",
+                "tags": json.dumps({"name": "Park Nord", "addr:street": "Nordvej"}),
+                "geometry": box(2000, 0, 2200, 200),
+            },
+        ]
+    )
+    buildings = _frame(
+        [  # a warehouse of an operator, inside parcel 1 but 150 m from the parcel's point
+            {
+                "id": 10,
+                "osm_type": "way",
+                "building": "warehouse",
+                "operator": "Acme A/S",
+                "geometry": box(1000, 1000, 1060, 1060),
+            },
+            {  # an office building with nothing but a street 120 m away
+                "id": 11,
+                "osm_type": "way",
+                "building": "office",
+                "geometry": box(4000, 0, 4050, 50),
+            },
+            {"id": 12, "osm_type": "way", "building": "retail", "geometry": box(6000, 0, 6050, 50)},
+        ]
+    )
+    addresses = _frame(
+        [
+            {
+                "addr:street": "Javavej",
+                "addr:housenumber": "1",
+                "addr:postcode": "8000",
+                "addr:city": "Aarhus C",
+                "geometry": shapely.Point(150, 150),
+            },
+            {"addr:street": "Sydvej", "addr:housenumber": "9", "geometry": shapely.Point(4170, 0)},
+        ]
+    )
+    empty = _frame([{"geometry": box(0, 0, 1, 1)}]).iloc[:0]
+    sites = generate_sites(buildings, landuse, empty, Study(), addresses).set_index("site_id")
+    assert list(sites.columns[:7]) == ["name", *SITE_INFO_COLUMNS, "origin"]
+    one = sites.loc["osm-way-1"]
+    assert one["address"] == "Javavej 1, 8000 Aarhus C"
+    assert one["label"] == "Industrial parcel, Javavej 1"
+    assert one["landuse"] == "industrial"
+    assert one["osm_url"] == "https://www.openstreetmap.org/way/1"
+    park = sites.loc["osm-relation-2"]
+    assert (park["label"], park["address"]) == ("Park Nord", "Nordvej")
+    assert park["osm_url"] == "https://www.openstreetmap.org/relation/2"
+    warehouse = sites.loc["osm-way-10"]
+    assert warehouse["label"] == "Warehouse, Acme A/S"
+    assert warehouse["operator"] == "Acme A/S" and warehouse["address"] == ""
+    office = sites.loc["osm-way-11"]  # 120 m from Sydvej 9: too far for its address
+    assert (office["address"], office["label"]) == ("", "Office building near Sydvej")
+    assert sites.loc["osm-way-12", "label"] == "Retail building, 2,500 m²"
+    assert not sites["label"].str.startswith("osm-").any()
+
+
+def test_odense_sites_take_their_addresses_from_address_nodes():
+    """In Denmark addresses are OSM nodes apart from the buildings: the sites still get one."""
+    import osmium
+    from conftest import shared_file
+
+    pbf = shared_file("osm", "odense_se_2025.osm.pbf")
+    n_nodes = sum(
+        1
+        for obj in osmium.FileProcessor(str(pbf), osmium.osm.NODE)
+        if "addr:housenumber" in obj.tags
+    )
+    osm = read_osm(pbf, streets=False)
+    assert len(osm.addresses) == n_nodes > 100
+    assert osm.addresses["addr:street"].notna().all()
+    from siting.sources.sites import generate_sites
+
+    crs = osm.buildings.estimate_utm_crs()
+    sites = generate_sites(
+        osm.buildings.to_crs(crs),
+        osm.landuse.to_crs(crs),
+        osm.data_centers.to_crs(crs),
+        Study(),
+        osm.addresses.to_crs(crs),
+    )
+    assert len(sites) > 3
+    with_address = sites[sites["address"] != ""]
+    assert len(with_address) == len(sites)  # every site lies at an address point
+    points = osm.addresses.to_crs(crs)
+    for _, site in with_address.iterrows():
+        street, rest = site["address"].split(",")[0].rsplit(" ", 1)
+        match = points[(points["addr:street"] == street) & (points["addr:housenumber"] == rest)]
+        assert match.distance(site.geometry).min() <= 25.0, site["address"]
+        assert site["address"].endswith("Odense M")
+        assert site["label"] == site["name"] or site["address"].split(",")[0] in site["label"]
+    assert sites["osm_url"].str.match(r"https://www\.openstreetmap\.org/(way|relation)/\d+").all()
+
+
+def test_given_sites_keep_their_label_and_address(demo_results, helsinki_osm):
+    """A GeoDataFrame of sites (a notebook's, or a tile's) keeps its names through the run."""
+    cols = ["site_id", "name", "it_load_mw", "cooling", "geometry"]
+    sites = demo_results.sites[cols].copy()
+    sites["label"] = "Hall " + sites["site_id"]
+    sites["address"] = "Mannerheimintie 1, 00100 Helsinki"
+    res = siting.run(demo_results.study, osm=helsinki_osm, sites=sites)
+    out = res.sites.set_index("site_id")
+    assert (out["label"] == "Hall " + out.index).all()
+    assert (out["address"] == "Mannerheimintie 1, 00100 Helsinki").all()
+    assert (out["operator"] == "").all() and (out["osm_url"] == "").all()
+    # without a label, the name (else the id) is the label
+    plain = siting.run(demo_results.study, osm=helsinki_osm, sites=sites[cols])
+    named = plain.sites.set_index("site_id")
+    expected = named["name"].where(named["name"] != "", named.index.to_series())
+    assert (named["label"] == expected).all()

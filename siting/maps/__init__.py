@@ -4,9 +4,10 @@
 heat density; :func:`save_map` writes it. The parts live in this package's modules:
 
 - ``layers``: what is drawn (sites, routes, network, heat-density grid, street density)
-- ``popups``: site popup HTML and "why this rank"
-- ``colours``: colour scales
-- ``legends``: colour-scale and pipe-size legends, title box
+- ``popups``: site popup HTML and "why this rank" (against the median feasible site)
+- ``colours``: one palette per layer, heat-density classes, legend number format
+- ``legends``: the legend box (a section per layer) and the title box
+- ``layout``: style sheet with the phone layout, responsive and marker-spreading scripts
 - ``view``: initial bounds and the fit-around-controls script
 - ``offline``: self-contained rendering (assets inlined via :mod:`siting.assets`)
 - ``frames``: input checks, tolerant cell values, reprojection to lon/lat GeoJSON
@@ -26,13 +27,16 @@ import folium
 import folium.plugins
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 
 from siting.area import require_metric
 from siting.errors import ConfigError, InputDataError
 from siting.maps.colours import HEAT_CAPTION as HEAT_CAPTION
+from siting.maps.colours import NETWORK_CAPTION as NETWORK_CAPTION
 from siting.maps.colours import RANK_CAPTION as RANK_CAPTION
+from siting.maps.colours import STREET_CAPTION as STREET_CAPTION
 from siting.maps.colours import _rank_colormap, _site_colors
-from siting.maps.frames import _best_site, _nonempty_geometries, _require_columns, _top_site_ids
+from siting.maps.frames import _nonempty_geometries, _require_columns, _top_site_ids
 from siting.maps.layers import DENSITY_COLUMN as DENSITY_COLUMN
 from siting.maps.layers import HEAT_COLUMN as HEAT_COLUMN
 from siting.maps.layers import HEAT_LAYER as HEAT_LAYER
@@ -47,16 +51,30 @@ from siting.maps.layers import (
     _add_street_density_layer,
     heat_density_grid,
 )
+from siting.maps.layout import _Responsive, _SpreadMarkers, add_style
 from siting.maps.legends import DN_LEGEND_TITLE as DN_LEGEND_TITLE
 from siting.maps.legends import OSM_ATTRIBUTION as OSM_ATTRIBUTION
-from siting.maps.legends import _add_legend, _title_box
-from siting.maps.legends import _HtmlLegend as _HtmlLegend
+from siting.maps.legends import _Legend as _Legend
+from siting.maps.legends import _rank_legend, _title_box, _TitleBox
 from siting.maps.offline import _OFFLINE_BACKGROUND, _Attribution, _SelfContainedFigure
 from siting.maps.offline import OFFLINE_NOTE as OFFLINE_NOTE
-from siting.maps.popups import _rank_label, rank_explanation
+from siting.maps.popups import _rank_label, median_site, rank_explanation, site_label
 from siting.maps.view import _bounds_wgs84, _FitAroundControls, _sites_in_study_area
+from siting.ranking import ranking_basis
 
-__all__ = ["heat_density_grid", "rank_explanation", "study_map", "save_map"]
+__all__ = [
+    "heat_density_grid",
+    "median_site",
+    "rank_explanation",
+    "site_label",
+    "study_map",
+    "save_map",
+]
+
+# folium's page links Bootstrap, Font Awesome, glyphicons and Awesome Markers for widgets
+# and icons the study map never uses: only Leaflet and jQuery (folium's popups) stay.
+_USED_JS = ("leaflet", "jquery")
+_USED_CSS = ("leaflet_css",)
 
 
 def study_map(
@@ -67,9 +85,10 @@ def study_map(
     *,
     top_n_routes: int = 50,
     heat_cell_m: float = 100.0,
+    heat_crs: str | None = "EPSG:3035",
     title: str = "siting",
     tiles: str = "OpenStreetMap",
-    self_contained: bool = False,
+    self_contained: bool = True,
     street_density: gpd.GeoDataFrame | None = None,
     max_street_edges: int = 3_000,
     site_charts: dict[str, str] | None = None,
@@ -81,11 +100,17 @@ def study_map(
     heating, at most `max_street_edges` of the densest. `site_charts` maps a site id to HTML
     (e.g. :func:`siting.figures.monthly_svg`) appended to that site's popup.
 
+    The page works on any screen: on a phone (at most 600 px wide) the layer list starts
+    collapsed, the legend and the title box's details start closed and popups fit the
+    screen (:mod:`siting.maps.layout`). Markers that would overlap are moved apart.
+
     Parameters
     ----------
     sites : GeoDataFrame
         One row per candidate site (Point or Polygon) with at least ``site_id``, ``rank``
-        and ``feasible``; metric columns (see module contract) fill the popups.
+        and ``feasible``; metric columns (see module contract) fill the popups, ``label``
+        (else ``name``) names the site, ``address``, ``operator``, ``landuse`` and
+        ``osm_url`` say where it is.
     routes : GeoDataFrame, optional
         Route lines with ``site_id``, ``pipe_dn``, ``length_m``, ``capex_eur``.
     network : GeoDataFrame, optional
@@ -96,15 +121,21 @@ def study_map(
         Draw routes of the best `top_n_routes` feasible sites only.
     heat_cell_m : float
         Heat-density grid cell edge, metres.
+    heat_crs : str, optional
+        CRS of the heat-density grid: EPSG:3035 (default) is the grid of the study's
+        GeoTIFF (:func:`siting.raster.heat_density`), so the map shows the GeoTIFF's cells;
+        None bins in the buildings' CRS.
     title : str
         Text of the title box.
     tiles : str
-        Folium tile name or URL template (URLs are attributed to OpenStreetMap contributors).
+        Folium tile name or URL template (URLs are attributed to OpenStreetMap contributors);
+        used only when `self_contained` is False.
     self_contained : bool
-        Inline Leaflet and every other script/stylesheet from the copies installed with
-        siting (``siting/data/assets``), so the saved HTML opens without a network. Base-map
-        tiles cannot be offline: the layers are drawn on a plain background (the title box
-        says so) and `tiles` is ignored.
+        True (default): inline Leaflet and every other script/stylesheet from the copies
+        installed with siting (``siting/data/assets``), so the saved HTML opens without a
+        network. Base-map tiles cannot be offline: the layers are drawn on a plain
+        background (the title box says so) and `tiles` is ignored. False: link the scripts
+        from CDNs and draw `tiles` (needs a network to open).
 
     Returns
     -------
@@ -139,6 +170,8 @@ def study_map(
 
     # zoom_snap 0.25: fit the study area closely instead of jumping a whole zoom level out.
     m = folium.Map(location=center, zoom_start=13, tiles=None, control_scale=True, zoom_snap=0.25)
+    m.default_js = [(k, v) for k, v in m.default_js if k in _USED_JS]
+    m.default_css = [(k, v) for k, v in m.default_css if k in _USED_CSS]
     if self_contained:
         # Re-parent onto a figure that inlines the assets on every render (save, notebook).
         _SelfContainedFigure().add_child(m)
@@ -152,15 +185,18 @@ def study_map(
     else:
         is_url = "{" in tiles or "://" in tiles
         folium.TileLayer(tiles, attr=OSM_ATTRIBUTION if is_url else None, name="Base map").add_to(m)
+    add_style(m)
 
-    # Add order = drawing order: area fill at the bottom, site markers on top.
+    # Add order = drawing order: area fill at the bottom, site markers on top. Legend
+    # sections in the same order, bottom layer last (the sites, read first, on top).
+    sections = []
     if buildings is not None:
-        _add_heat_layer(m, buildings, heat_cell_m)
+        sections.append(_add_heat_layer(m, buildings, heat_cell_m, heat_crs))
     if street_density is not None and len(street_density):
         require_metric(street_density, "street_density")
-        _add_street_density_layer(m, street_density, max_street_edges)
+        sections.append(_add_street_density_layer(m, street_density, max_street_edges))
     if network is not None:
-        _add_network_layer(m, network)
+        sections.append(_add_network_layer(m, network))
 
     rank_cmap = _rank_colormap(sites)
     colors = _site_colors(sites, rank_cmap)
@@ -169,32 +205,38 @@ def study_map(
             str(sid): _rank_label(rank)
             for sid, rank in zip(sites["site_id"], sites["rank"], strict=True)
         }
+        label_of = {str(r["site_id"]): site_label(r) for _, r in sites.iterrows()}
         top_ids = _top_site_ids(sites, top_n_routes)
         if "pipe_dn" not in routes.columns and "pipe_dn" in sites.columns:
             # the study's routes carry the site's pipe size only in the ranking table
             dn_of = dict(zip(sites["site_id"].astype(str), sites["pipe_dn"], strict=True))
             routes = routes.assign(pipe_dn=routes["site_id"].astype(str).map(dn_of))
-        _add_routes_layer(m, routes, top_ids, rank_of, top_n_routes)
-    _add_sites_layer(m, sites, colors, _best_site(sites), site_charts)
-    _add_legend(m, rank_cmap)
+        sections.append(_add_routes_layer(m, routes, top_ids, rank_of, top_n_routes, label_of))
+    sites_layer = _add_sites_layer(m, sites, colors, median_site(sites), site_charts)
+    feasible = sites["feasible"].fillna(False).astype(bool)
+    ranks = pd.to_numeric(sites.loc[feasible, "rank"], errors="coerce").dropna()
+    max_rank = int(ranks.max()) if len(ranks) else 1
+    sections.append(_rank_legend(SITES_LAYER, max_rank, bool((~feasible).any())))
+    _Legend([s for s in reversed(sections) if s]).add_to(m)
 
-    n_feasible = int(sites["feasible"].fillna(False).astype(bool).sum())
-    m.get_root().html.add_child(
-        folium.Element(
-            _title_box(
-                title,
-                len(sites),
-                n_feasible,
-                top_n_routes,
-                self_contained,
-                int((~in_view).sum()),
-            )
+    _TitleBox(
+        _title_box(
+            title,
+            len(sites),
+            int(feasible.sum()),
+            top_n_routes,
+            self_contained,
+            int((~in_view).sum()),
+            ranking_basis(sites),
         )
-    )
+    ).add_to(m)
     folium.plugins.MeasureControl(
         position="bottomleft", primary_length_unit="meters", primary_area_unit="hectares"
     ).add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
+    layers = folium.LayerControl(collapsed=False)
+    layers.add_to(m)
+    _Responsive(layers).add_to(m)
+    _SpreadMarkers(sites_layer).add_to(m)
     # Once the page is drawn, fit into the largest area no control covers. (No folium
     # fit_bounds before it: its animated zoom would finish after, and undo, this one.)
     _FitAroundControls(bounds).add_to(m)

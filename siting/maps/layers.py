@@ -2,7 +2,8 @@
 the heat-density grid of buildings and the streets worth a pipe.
 
 Large inputs are aggregated before drawing (heat-density grid, top-N routes) so the HTML
-stays small enough to open in a browser.
+stays small enough to open in a browser. Each ``_add_*`` function returns its layer's
+legend section (see :mod:`siting.maps.legends`), or None when it drew nothing.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
+import pyproj
 
 from siting.area import require_metric
-from siting.errors import ConfigError, InputDataError
+from siting.errors import ConfigError
 from siting.maps.colours import (
     _NETWORK_COLOR,
     _dn_color,
-    _heat_colormap,
+    _heat_classes,
     _pipe_weight_px,
     _street_colormap,
     _text_color,
@@ -37,8 +38,15 @@ from siting.maps.frames import (
     _text,
     _to_wgs84,
 )
-from siting.maps.legends import _add_legend, _class_legend, _dn_legend_html, _HtmlLegend
-from siting.maps.popups import _eur, _rank_label, _site_popup_html
+from siting.maps.legends import (
+    _HEAT_OPACITY,
+    _dn_legend,
+    _heat_legend,
+    _network_legend,
+    _street_legend,
+)
+from siting.maps.popups import _eur, _rank_label, _site_popup_html, site_label
+from siting.raster import heat_density_cells
 
 SITES_LAYER = "Candidate sites"
 NETWORK_LAYER = "District-heating network"
@@ -48,16 +56,20 @@ STREET_DENSITY_LAYER = "Streets worth a pipe (linear heat density)"
 HEAT_COLUMN = "heat_demand_mwh_per_yr"
 DENSITY_COLUMN = "heat_density_mwh_per_ha_per_yr"
 
-_M2_PER_HA = 10_000.0
 # Above this many heat cells the HTML passes ~20 MB and browsers struggle.
 _MAX_HEAT_CELLS = 60_000
 
 
-def heat_density_grid(buildings: gpd.GeoDataFrame, cell_m: float = 100.0) -> gpd.GeoDataFrame:
-    """Aggregate building heat demand onto a square grid.
+def heat_density_grid(
+    buildings: gpd.GeoDataFrame,
+    cell_m: float = 100.0,
+    crs: str | pyproj.CRS | None = "EPSG:3035",
+) -> gpd.GeoDataFrame:
+    """Aggregate building heat demand onto the heat-density GeoTIFF's square grid.
 
-    Buildings are binned by centroid with floor division of x, y by `cell_m`, so cells
-    are aligned to multiples of `cell_m` in the buildings' CRS (same grid in every study).
+    The cells of :func:`siting.raster.heat_density_cells`: buildings binned by centroid,
+    with floor division of x, y by `cell_m` in `crs` (EPSG:3035 by default, the GeoTIFF's
+    grid, so the map's cells are the GeoTIFF's cells; None: the buildings' own CRS).
 
     Parameters
     ----------
@@ -66,11 +78,13 @@ def heat_density_grid(buildings: gpd.GeoDataFrame, cell_m: float = 100.0) -> gpd
         ``heat_demand_mwh_per_yr`` (NaN counts as 0).
     cell_m : float
         Cell edge length in metres.
+    crs : CRS, optional
+        CRS of the grid (projected, metres).
 
     Returns
     -------
     GeoDataFrame
-        One row per cell with non-zero demand, in the buildings' CRS: square ``geometry``,
+        One row per cell with non-zero demand, in `crs`: square ``geometry``,
         ``heat_demand_mwh_per_yr`` (cell sum), ``heat_density_mwh_per_ha_per_yr`` and
         ``n_buildings``. Sorted by cell (x, then y); total demand equals the buildings' total.
     """
@@ -78,64 +92,18 @@ def heat_density_grid(buildings: gpd.GeoDataFrame, cell_m: float = 100.0) -> gpd
         raise ConfigError(f"heat_cell_m must be a positive number of metres, got {cell_m!r}.")
     require_metric(buildings, "buildings")
     _require_columns(buildings, "buildings", [HEAT_COLUMN])
-
-    demand = pd.to_numeric(buildings[HEAT_COLUMN], errors="coerce").to_numpy(dtype=float)
-    if np.any(demand < 0):
-        n_neg = int(np.sum(demand < 0))
-        raise InputDataError(
-            f"buildings.{HEAT_COLUMN} has {n_neg} negative value(s); demand must be >= 0 MWh/yr."
-        )
-    centroids = shapely.centroid(buildings.geometry.to_numpy())
-    x_m = shapely.get_x(centroids)  # NaN for missing/empty geometries
-    y_m = shapely.get_y(centroids)
-    keep = np.isfinite(x_m) & np.isfinite(y_m) & np.isfinite(demand) & (demand > 0)
-
-    empty = gpd.GeoDataFrame(
-        {
-            HEAT_COLUMN: pd.Series(dtype=float),
-            DENSITY_COLUMN: pd.Series(dtype=float),
-            "n_buildings": pd.Series(dtype=np.int64),
-        },
-        geometry=gpd.GeoSeries([], crs=buildings.crs),
-        crs=buildings.crs,
-    )
-    if not keep.any():
-        return empty
-
-    ix = np.floor(x_m[keep] / cell_m).astype(np.int64)
-    iy = np.floor(y_m[keep] / cell_m).astype(np.int64)
-    # One int64 key per cell so a 1-D np.unique does the grouping (no loops, no axis=0 unique).
-    iy0 = iy.min()
-    ny = int(iy.max() - iy0) + 1
-    key = (ix - ix.min()) * ny + (iy - iy0)
-    cell_keys, inverse = np.unique(key, return_inverse=True)
-    inverse = inverse.ravel()
-    cell_mwh = np.bincount(inverse, weights=demand[keep], minlength=len(cell_keys))
-    cell_count = np.bincount(inverse, minlength=len(cell_keys))
-    cell_ix = cell_keys // ny + ix.min()
-    cell_iy = cell_keys % ny + iy0
-
-    x0 = cell_ix * cell_m
-    y0 = cell_iy * cell_m
-    cells = shapely.box(x0, y0, x0 + cell_m, y0 + cell_m)
-    cell_ha = cell_m * cell_m / _M2_PER_HA
-    return gpd.GeoDataFrame(
-        {
-            HEAT_COLUMN: cell_mwh,
-            DENSITY_COLUMN: cell_mwh / cell_ha,
-            "n_buildings": cell_count.astype(np.int64),
-        },
-        geometry=cells,
-        crs=buildings.crs,
-    )
+    return heat_density_cells(buildings, cell_m, crs, column=HEAT_COLUMN)
 
 
-def _add_heat_layer(m: folium.Map, buildings: gpd.GeoDataFrame, cell_m: float) -> None:
-    grid = heat_density_grid(buildings, cell_m)
+def _add_heat_layer(
+    m: folium.Map, buildings: gpd.GeoDataFrame, cell_m: float, crs: str | pyproj.CRS | None
+) -> str | None:
+    """The heat-density cells, one colour per class; returns the legend section."""
+    grid = heat_density_grid(buildings, cell_m, crs)
     if grid.empty:
-        return
+        return None
     density = grid[DENSITY_COLUMN].to_numpy()
-    colormap, breaks = _heat_colormap(density)
+    classes = _heat_classes(density)
 
     if len(grid) > _MAX_HEAT_CELLS:
         warnings.warn(
@@ -147,17 +115,21 @@ def _add_heat_layer(m: folium.Map, buildings: gpd.GeoDataFrame, cell_m: float) -
     drawn = grid.copy()
     drawn[DENSITY_COLUMN] = np.round(density, 0)
     drawn[HEAT_COLUMN] = np.round(grid[HEAT_COLUMN].to_numpy(), 0)
+    # the class of the exact density (not the rounded one shown), so a cell's colour is the
+    # class the GeoTIFF's value falls in
+    drawn["heat_class"] = classes.classify(density).astype(int)
+    colors = classes.colors
 
     layer = folium.FeatureGroup(name=HEAT_LAYER, show=True)
     folium.GeoJson(
-        _geojson(drawn[[DENSITY_COLUMN, HEAT_COLUMN, "n_buildings", "geometry"]]),
+        _geojson(drawn[[DENSITY_COLUMN, HEAT_COLUMN, "n_buildings", "heat_class", "geometry"]]),
         name=HEAT_LAYER,
         # Colour is computed here, not stored per feature: folium groups features by style,
-        # so the HTML carries one style per colour class instead of one per cell.
+        # so the HTML carries one style per class instead of one per cell.
         style_function=lambda f: {
-            "fillColor": colormap(f["properties"][DENSITY_COLUMN]),
-            "fillOpacity": 0.55,
-            "color": colormap(f["properties"][DENSITY_COLUMN]),
+            "fillColor": colors[f["properties"]["heat_class"]],
+            "fillOpacity": _HEAT_OPACITY,
+            "color": colors[f["properties"]["heat_class"]],
             "weight": 0.3,
         },
         tooltip=folium.GeoJsonTooltip(
@@ -167,36 +139,37 @@ def _add_heat_layer(m: folium.Map, buildings: gpd.GeoDataFrame, cell_m: float) -
         ),
     ).add_to(layer)
     layer.add_to(m)
-    _add_legend(m, _class_legend(colormap, breaks.tolist()))
+    return _heat_legend(HEAT_LAYER, classes)
 
 
-def _add_street_density_layer(m: folium.Map, streets: gpd.GeoDataFrame, limit: int) -> None:
+def _add_street_density_layer(m: folium.Map, streets: gpd.GeoDataFrame, limit: int) -> str | None:
     """Viable streets coloured by MWh per metre of street per year (off until ticked)."""
     lhd = "linear_heat_density_mwh_per_m"
     viable = streets[streets["viable"].astype(bool)] if "viable" in streets else streets
     viable = viable[[lhd, "geometry"]].sort_values(lhd, ascending=False, kind="stable")
     viable = _nonempty_geometries(viable.head(limit))
     if viable.empty:
-        return
+        return None
     cmap = _street_colormap(viable[lhd].to_numpy(dtype=float))
     data = _to_wgs84(viable).round({lhd: 2})
     layer = folium.FeatureGroup(name=STREET_DENSITY_LAYER, show=False)
     folium.GeoJson(
         json.loads(data.to_json()),
         style_function=lambda f: {
-            "color": cmap(min(f["properties"][lhd], cmap.vmax)),
+            "color": cmap(min(f["properties"][lhd], cmap.vmax))[:7],
             "weight": 4,
             "opacity": 0.9,
         },
         tooltip=folium.GeoJsonTooltip([lhd], aliases=["MWh per metre of street per year"]),
     ).add_to(layer)
     layer.add_to(m)
+    return _street_legend(STREET_DENSITY_LAYER, cmap.vmin, cmap.vmax, shown=False)
 
 
-def _add_network_layer(m: folium.Map, network: gpd.GeoDataFrame) -> None:
+def _add_network_layer(m: folium.Map, network: gpd.GeoDataFrame) -> str | None:
     network = _nonempty_geometries(network)
     if network.empty:
-        return
+        return None
     layer = folium.FeatureGroup(name=NETWORK_LAYER, show=True)
     is_line = network.geom_type.isin(["LineString", "MultiLineString", "LinearRing"])
     lines = network[is_line]
@@ -233,6 +206,7 @@ def _add_network_layer(m: folium.Map, network: gpd.GeoDataFrame) -> None:
                 tooltip=label,
             ).add_to(layer)
     layer.add_to(m)
+    return _network_legend(NETWORK_LAYER, pipes=not lines.empty, plants=not plants.empty)
 
 
 def _add_routes_layer(
@@ -241,10 +215,14 @@ def _add_routes_layer(
     top_ids: list[str],
     rank_of: dict[str, str],
     top_n: int,
-) -> None:
+    label_of: dict[str, str] | None = None,
+) -> str | None:
+    label_of = label_of or {}
     routes = _nonempty_geometries(routes)
     routes = routes[routes["site_id"].astype(str).isin(top_ids)]
-    layer = folium.FeatureGroup(name=f"Routes (top {top_n})", show=True)
+    name = f"Routes (top {top_n})"
+    layer = folium.FeatureGroup(name=name, show=True)
+    legend = None
     if not routes.empty:
         drawn = gpd.GeoDataFrame(
             {"site_id": routes["site_id"].astype(str).to_numpy()},
@@ -258,7 +236,7 @@ def _add_routes_layer(
         drawn["color"] = [_dn_color(d) for d in dn]
         summaries = []
         for sid, d, length, cost in zip(drawn["site_id"], dn, length_m, capex, strict=True):
-            label = f"{rank_of[sid]} {sid}" if sid in rank_of else sid
+            label = f"{rank_of[sid]} {label_of.get(sid, sid)}" if sid in rank_of else sid
             parts = [f"Route of {html.escape(label)}"]
             if np.isfinite(length):
                 parts.append(f"{length:,.0f} m")
@@ -282,15 +260,9 @@ def _add_routes_layer(
         ).add_to(layer)
         sizes = sorted({float(d) for d in dn if np.isfinite(d) and d > 0})
         if sizes:
-            _HtmlLegend(
-                _dn_legend_html(sizes),
-                "siting-dn-legend leaflet-control",
-                style=(
-                    "background:white;padding:5px 8px;border-radius:4px;font:12px sans-serif;"
-                    "box-shadow:0 1px 4px rgba(0,0,0,.3)"
-                ),
-            ).add_to(m)
+            legend = _dn_legend(name, sizes)
     layer.add_to(m)
+    return legend
 
 
 def _rank_icon(label: str, color: str, feasible: bool) -> folium.DivIcon:
@@ -316,9 +288,10 @@ def _add_sites_layer(
     m: folium.Map,
     sites: gpd.GeoDataFrame,
     colors: pd.Series,
-    best: pd.Series | None,
+    reference: pd.Series | None,
     charts: dict[str, str] | None = None,
-) -> None:
+) -> folium.FeatureGroup:
+    """A numbered marker per site (best on top) with its popup; returns the layer."""
     layer = folium.FeatureGroup(name=SITES_LAYER, show=True)
     points = sites.copy()
     # Polygons (site footprints) get a marker inside the footprint, not at a centroid outside it.
@@ -329,22 +302,27 @@ def _add_sites_layer(
     order = pd.to_numeric(points["rank"], errors="coerce").where(feasible, np.inf).fillna(np.inf)
     # Draw worst first so the best-ranked markers end up on top where they overlap.
     points = points.iloc[np.argsort(-order.to_numpy(), kind="stable")]
+    n = len(points)
     for i, (_, row) in enumerate(points.iterrows()):
         ok = bool(row["feasible"]) if not pd.isna(row["feasible"]) else False
-        site_id = html.escape(_text(row["site_id"]))
         rank = _num(row["rank"])
-        tip = f"{_rank_label(row['rank'])} {site_id}"
+        tip = f"{_rank_label(row['rank'])} {html.escape(site_label(row))}"
         if not ok:
             tip += " (not feasible)"
+        lonlat = (float(row.geometry.x), float(row.geometry.y))
         folium.Marker(
             location=[row.geometry.y, row.geometry.x],
             icon=_rank_icon(str(int(rank)) if rank is not None else "?", row["_color"], ok),
             tooltip=folium.Tooltip(tip),
             popup=folium.Popup(
-                _site_popup_html(row, best) + (charts or {}).get(str(row["site_id"]), ""),
-                max_width=400,
+                _site_popup_html(row, reference, lonlat)
+                + (charts or {}).get(str(row["site_id"]), ""),
+                max_width=360,
             ),
             # Leaflet stacks markers by latitude; keep the better rank on top instead.
             z_index_offset=1000 * i,
+            # best first when overlapping markers are spread around a circle (layout.py)
+            siting_order=n - i,
         ).add_to(layer)
     layer.add_to(m)
+    return layer

@@ -1,16 +1,25 @@
-"""Words for a site: its popup HTML, "why this rank" against the best site, and the money,
-rank and EnEfG phrases shared with tooltips."""
+"""Words for a site: its popup HTML (what and where it is, what it delivers), "why this
+rank" against the median feasible site, and the money, rank and EnEfG phrases shared with
+tooltips and the report."""
 
 from __future__ import annotations
 
 import html
 
+import numpy as np
 import pandas as pd
 
 from siting.maps.frames import _num, _text
 
 # EnEfG §11 ERF thresholds by the year a data center opens (MODEL.md §5).
 _ENEFG_LEVELS = ((2026, 0.10), (2027, 0.15), (2028, 0.20))
+# An LCOH difference below max(this, 3 % of the median LCOH) is not a reason for a rank.
+_MATERIAL_EUR_PER_MWH = 0.5
+_LCOH_TERMS = {
+    "capital": "lcoh_capital_eur_per_mwh",
+    "O&M": "lcoh_om_eur_per_mwh",
+    "electricity": "lcoh_electricity_eur_per_mwh",
+}
 
 
 def _eur(value: float) -> str:
@@ -43,6 +52,11 @@ def _rank_label(rank: object) -> str:
     return f"#{int(r)}" if r is not None else "unranked"
 
 
+def site_label(row: pd.Series) -> str:
+    """A site's display name: its `label`, else its `name`, else its `site_id`."""
+    return _text(row.get("label")) or _text(row.get("name")) or _text(row.get("site_id"))
+
+
 _COOLING_WORDS = {
     "air_coil": "air-coil water",
     "liquid": "liquid-cooling water",
@@ -60,123 +74,170 @@ def _source_words(row: pd.Series) -> str:
     return words
 
 
-def _lcoh_split(row: pd.Series) -> dict[str, float] | None:
-    """The three LCOH terms of a site (EUR/MWh), or None if the table lacks them."""
-    parts = {
-        "capital": _num(row.get("lcoh_capital_eur_per_mwh")),
-        "O&M": _num(row.get("lcoh_om_eur_per_mwh")),
-        "electricity": _num(row.get("lcoh_electricity_eur_per_mwh")),
-    }
-    if any(v is None for v in parts.values()):
+# --------------------------------------------------------------------------- why this rank
+
+
+def median_site(sites: pd.DataFrame) -> pd.Series | None:
+    """The median feasible site: each numeric column's median over the feasible sites.
+
+    The reference of every "why this rank" (`n_feasible` holds their number); None when no
+    feasible site has an LCOH.
+    """
+    if "feasible" not in sites or "lcoh_eur_per_mwh" not in sites:
         return None
-    return parts  # type: ignore[return-value]
+    ok = sites[sites["feasible"].fillna(False).astype(bool)]
+    ok = ok[pd.to_numeric(ok["lcoh_eur_per_mwh"], errors="coerce").notna()]
+    if ok.empty:
+        return None
+    numeric = pd.DataFrame(ok.drop(columns="geometry", errors="ignore")).apply(
+        pd.to_numeric, errors="coerce"
+    )
+    ref = numeric.median(numeric_only=True)
+    ref["n_feasible"] = len(ok)
+    return ref
 
 
-def _capital_reason(row: pd.Series, best: pd.Series) -> str:
-    """Why a site's capital cost per MWh is higher than the best site's, in a few words."""
-    reasons = []
-    route, route_best = _num(row.get("route_length_m")), _num(best.get("route_length_m"))
-    it_mw, it_best = _num(row.get("it_load_mw")), _num(best.get("it_load_mw"))
-    pipe, total = _num(row.get("pipe_capex_eur")), _num(row.get("capex_eur"))
-    pipe_b, total_b = _num(best.get("pipe_capex_eur")), _num(best.get("capex_eur"))
-    e, e_b = _num(row.get("delivered_heat_mwh_per_yr")), _num(best.get("delivered_heat_mwh_per_yr"))
-    pipe_heavy = False
-    if None not in (pipe, total, pipe_b, total_b) and e and e_b:
-        # CAPEX per MWh delivered, before annualising: is the pipe a big part of the excess?
-        extra = total / e - total_b / e_b  # type: ignore[operator]
-        pipe_heavy = extra > 0 and (pipe / e - pipe_b / e_b) > 0.3 * extra  # type: ignore[operator]
-    u, u_best = _num(row.get("utilisation")), _num(best.get("utilisation"))
-    if u is not None and u_best is not None and u < u_best - 0.05:
-        reasons.append(
-            f"the network takes only {100 * u:.0f} % of its heat (vs {100 * u_best:.0f} %), so "
-            "the plant "
-            "is paid off over fewer MWh"
-        )
-    no_split = pipe is None or pipe_b is None or not e or not e_b
-    if route is not None and route_best is not None and (pipe_heavy or no_split):
-        if route > max(2 * route_best, route_best + 50):
-            reasons.append(f"its pipe route is {route:,.0f} m (vs {route_best:,.0f} m)")
-    if it_mw is not None and it_best is not None and it_mw < 0.6 * it_best:
-        reasons.append(f"a smaller heat pump ({it_mw:g} MW IT vs {it_best:g} MW) costs more per MW")
-    return " and ".join(reasons)
+def _differ(a: float, b: float, fmt: str) -> tuple[str, str] | None:
+    """`a` and `b` formatted, or None when they would read the same (never "4.7 vs 4.7")."""
+    sa, sb = fmt.format(a), fmt.format(b)
+    return None if sa == sb else (sa, sb)
 
 
-def rank_explanation(site: pd.Series, best: pd.Series | None) -> str:
-    """Why `site` ranks where it does, in plain words, against the best site `best`.
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f} %"
 
-    Uses the table's LCOH split (capital, O&M, electricity), COP, cooling/source temperature,
-    route length and IT load. Empty string if the columns to say something are missing.
+
+def _reasons(term: str, site: pd.Series, ref: pd.Series, sign: float) -> list[str]:
+    """What makes a site's LCOH term higher (sign +1) or lower (-1) than the median's.
+
+    Only inputs that differ materially, in the direction that explains the term, are named,
+    and only when their printed values differ.
     """
-    rank = _num(site.get("rank"))
-    lcoh = _num(site.get("lcoh_eur_per_mwh"))
-    if best is None or lcoh is None or rank is None:
-        return ""
-    best_rank = _num(best.get("rank"))
-    best_lcoh = _num(best.get("lcoh_eur_per_mwh"))
-    if best_lcoh is None:
-        return ""
-    best_label = f"#{int(best_rank)}" if best_rank is not None else "the best site"
-    if _text(site.get("site_id")) == _text(best.get("site_id")):
-        text = "Ranked first: the lowest cost of heat of all feasible sites"
-        cop = _num(site.get("cop"))
-        src = _source_words(site)
-        if cop is not None and src:
-            text += f"; its heat pump lifts {src} (COP {cop:.1f})"
-        return text + "."
-    gap = lcoh - best_lcoh
-    if abs(gap) < 0.05:
-        return (
-            f"LCOH within 0.1 EUR/MWh of {best_label}; ranked after it on homes served "
-            "(or the weighted score)."
-        )
-    if gap < 0:
-        return (
-            f"LCOH {-gap:.1f} EUR/MWh below {best_label}, but ranked lower on the weighted "
-            "score (homes served, route length)."
-        )
-    head = f"LCOH {gap:.1f} EUR/MWh above {best_label}"
-    parts, parts_best = _lcoh_split(site), _lcoh_split(best)
-    if parts is None or parts_best is None:
-        return head + "."
-    diffs = {k: parts[k] - parts_best[k] for k in parts}
-    causes = []
-    for term, diff in sorted(diffs.items(), key=lambda kv: -kv[1]):
-        if diff <= max(0.25 * gap, 0.05):
-            continue
-        if term == "electricity":
-            cop, cop_b = _num(site.get("cop")), _num(best.get("cop"))
+    out = []
+
+    def value(key: str) -> tuple[float, float] | None:
+        a, b = _num(site.get(key)), _num(ref.get(key))
+        return None if a is None or b is None else (a, b)
+
+    route = value("route_length_m")
+    if term in ("capital", "O&M") and route:
+        a, b = route
+        if sign * (a - b) > max(50.0, 0.15 * b) and (pair := _differ(a, b, "{:,.0f}")):
+            out.append(f"{'longer' if sign > 0 else 'shorter'} route ({pair[0]} m vs {pair[1]} m)")
+    if term == "capital":
+        it = value("it_load_mw")
+        if it and -sign * (it[0] - it[1]) > 0.1 * it[1] and (pair := _differ(*it, "{:g}")):
+            size = "smaller" if sign > 0 else "larger"
+            out.append(f"{size} site ({pair[0]} MW IT vs {pair[1]} MW)")
+        u = value("utilisation")
+        if u and -sign * (u[0] - u[1]) > 0.03 and _pct(u[0]) != _pct(u[1]):
+            out.append(f"the network takes {_pct(u[0])} of its heat (vs {_pct(u[1])})")
+    if term in ("capital", "electricity"):
+        keep = value("transfer_efficiency")  # share of the heat pump's heat the route delivers
+        if keep and -sign * (keep[0] - keep[1]) > 0.01 and _pct(keep[0]) != _pct(keep[1]):
+            more = "more" if sign > 0 else "less"
+            out.append(
+                f"{more} heat lost on the route ({_pct(keep[0])} arrives vs {_pct(keep[1])})"
+            )
+    if term == "electricity":
+        cop = value("cop")
+        if cop and -sign * (cop[0] - cop[1]) > 0.02 * cop[1] and (pair := _differ(*cop, "{:.1f}")):
             src = _source_words(site)
-            why = "its heat pump needs more electricity per MWh"
-            if cop is not None and cop_b is not None:
-                why = (
-                    f"its heat pump runs on {src} (COP {cop:.1f} vs {cop_b:.1f})"
-                    if src
-                    else f"its heat pump has COP {cop:.1f} vs {cop_b:.1f}"
-                )
-            causes.append(f"electricity +{diff:.1f} EUR/MWh: {why}")
-        elif term == "capital":
-            why = _capital_reason(site, best)
-            causes.append(f"capital +{diff:.1f} EUR/MWh" + (f": {why}" if why else ""))
-        else:
-            causes.append(f"O&M +{diff:.1f} EUR/MWh")
-    if not causes:
-        return head + " (small differences in every cost term)."
-    return f"{head} because of " + "; ".join(causes) + "."
+            out.append(f"COP {pair[0]} vs {pair[1]}" + (f" ({src})" if src else ""))
+    return out
 
 
-def _site_popup_html(row: pd.Series, best: pd.Series | None = None) -> str:
-    """Plain-words summary of one site's metrics; missing values are left out.
+def rank_explanation(site: pd.Series, reference: pd.Series | None) -> str:
+    """Why `site` ranks where it does, from its LCOH split against the median feasible site.
 
-    An infeasible site shows only what it is and why it is not feasible: its zero or
-    missing metrics would only mislead.
+    `reference` is :func:`median_site` of the ranking. The LCOH terms (capital, O&M,
+    electricity) that differ materially from the median's, in the direction of the site's
+    LCOH gap, are cited, then the inputs that explain them (route length, IT load, the
+    share of heat the network takes, route losses, COP) when those differ too; equal values
+    are never given as a cause. Empty string when the columns to say something are missing.
     """
-    site_id = html.escape(_text(row.get("site_id")))
-    name = html.escape(_text(row.get("name")))
+    rank, lcoh = _num(site.get("rank")), _num(site.get("lcoh_eur_per_mwh"))
+    if reference is None or lcoh is None or rank is None:
+        return ""
+    ref_lcoh = _num(reference.get("lcoh_eur_per_mwh"))
+    n = int(_num(reference.get("n_feasible")) or 0)
+    if ref_lcoh is None:
+        return ""
+    if rank == 1 and n > 1:
+        head = f"Ranked first of {n} feasible sites, LCOH {lcoh:.1f} EUR/MWh"
+    elif rank == 1:
+        return f"The only feasible site, LCOH {lcoh:.1f} EUR/MWh."
+    else:
+        head = f"LCOH {lcoh:.1f} EUR/MWh"
+    if (score := _num(site.get("score"))) is not None:
+        head += f" (ranked by weighted score, {score:.2f})"
+    gap = lcoh - ref_lcoh
+    material = max(_MATERIAL_EUR_PER_MWH, 0.03 * abs(ref_lcoh))
+    if abs(gap) < material:
+        return f"{head}, close to the median feasible site's {ref_lcoh:.1f}."
+    sign = float(np.sign(gap))
+    head += f", {abs(gap):.1f} {'above' if gap > 0 else 'below'} the median feasible site's"
+    head += f" {ref_lcoh:.1f}"
+    diffs = {}
+    for term, col in _LCOH_TERMS.items():
+        a, b = _num(site.get(col)), _num(reference.get(col))
+        if a is not None and b is not None:
+            diffs[term] = a - b
+    terms, reasons = [], []
+    for term, diff in sorted(diffs.items(), key=lambda kv: -abs(kv[1])):
+        if sign * diff < max(0.3, 0.25 * abs(gap)):
+            continue
+        terms.append(f"{term} {diff:+.1f}")
+        reasons += [r for r in _reasons(term, site, reference, sign) if r not in reasons]
+    if not terms:
+        return head + " (small differences in every cost term)."
+    text = f"{head}: {', '.join(terms)} EUR/MWh"
+    return text + (f"; {', '.join(reasons)}." if reasons else ".")
+
+
+# --------------------------------------------------------------------------- popup
+
+
+def _where_html(row: pd.Series, lonlat: tuple[float, float] | None) -> list[str]:
+    """Address, operator, land use, coordinates and OSM link of a site (what it has)."""
+    lines = []
+    if address := _text(row.get("address")):
+        lines.append(html.escape(address))
+    facts = []
+    if operator := _text(row.get("operator")):
+        facts.append(f"operator {html.escape(operator)}")
+    if landuse := _text(row.get("landuse")):
+        facts.append(f"land use {html.escape(landuse)}")
+    if facts:
+        lines.append(", ".join(facts))
+    place = []
+    if lonlat is not None:
+        lon, lat = lonlat
+        ns, ew = "N" if lat >= 0 else "S", "E" if lon >= 0 else "W"
+        place.append(f"{abs(lat):.5f}° {ns}, {abs(lon):.5f}° {ew}")
+    url = _text(row.get("osm_url"))
+    if url.startswith("https://www.openstreetmap.org/"):
+        place.append(
+            f'<a href="{html.escape(url)}" target="_blank" rel="noopener">on OpenStreetMap</a>'
+        )
+    place.append(f'<span style="color:#666">id {html.escape(_text(row.get("site_id")))}</span>')
+    lines.append(" · ".join(place))
+    return lines
+
+
+def _site_popup_html(
+    row: pd.Series,
+    reference: pd.Series | None = None,
+    lonlat: tuple[float, float] | None = None,
+) -> str:
+    """Plain-words summary of one site; missing values are left out.
+
+    An infeasible site shows only what and where it is and why it is not feasible: its
+    zero or missing metrics would only mislead.
+    """
     feasible = bool(row.get("feasible", False)) if not pd.isna(row.get("feasible")) else False
-    header = f"<b>{_rank_label(row.get('rank'))} {site_id}</b>"
-    if name:
-        header += f" &ndash; {name}"
-    lines = [header]
+    lines = [f"<b>{_rank_label(row.get('rank'))} {html.escape(site_label(row))}</b>"]
+    lines += _where_html(row, lonlat)
     it_mw = _num(row.get("it_load_mw"))
     if not feasible:
         reason = html.escape(_text(row.get("reason"))) or "no reason given"
@@ -185,7 +246,7 @@ def _site_popup_html(row: pd.Series, best: pd.Series | None = None) -> str:
             src = _source_words(row)
             lines.append(f"IT load {it_mw:,.1f} MW" + (f", {html.escape(src)}" if src else ""))
         lines.append("Ranked after all feasible sites.")
-        return '<div style="font-size:12px;line-height:1.45">' + "<br>".join(lines) + "</div>"
+        return '<div class="siting-popup">' + "<br>".join(lines) + "</div>"
 
     mode = _text(row.get("mode"))
     if mode == "existing_network":
@@ -239,6 +300,6 @@ def _site_popup_html(row: pd.Series, best: pd.Series | None = None) -> str:
         lines.append(f"Avoids {co2:,.0f} t CO2 per year")
     if (erf := _num(row.get("erf"))) is not None:
         lines.append(_erf_text(erf))
-    if why := rank_explanation(row, best):
+    if why := rank_explanation(row, reference):
         lines.append(f'<span style="color:#1f4e79"><b>Why this rank:</b> {html.escape(why)}</span>')
-    return '<div style="font-size:12px;line-height:1.45">' + "<br>".join(lines) + "</div>"
+    return '<div class="siting-popup">' + "<br>".join(lines) + "</div>"

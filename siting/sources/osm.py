@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 WGS84 = "EPSG:4326"
 HEAT_SUBSTANCES = {"heat", "hot_water", "hot water", "steam", "district_heating"}
 RAILWAY_KINDS = ("rail", "light_rail", "subway", "tram")  # lines a trench must cross
+ADDRESS_TAGS = ("addr:street", "addr:housenumber", "addr:postcode", "addr:city")
 XML_SUFFIXES = (".osm", ".osm.gz", ".osm.bz2", ".xml", ".xml.gz", ".osm.xml", ".osm.xml.gz")
 
 
@@ -44,6 +45,9 @@ class OsmData:
     data_centers : features tagged `telecom=data_center` or `building=data_center`.
     source : the file read (or the place name).
     railways : `railway=rail|light_rail|subway|tram` lines (crossing costs); empty when none.
+    addresses : address points (nodes with `addr:housenumber`; columns `addr:street`,
+        `addr:housenumber`, `addr:postcode`, `addr:city`), to name candidate sites where the
+        address is a separate node, as in Denmark; empty when none.
     """
 
     streets: gpd.GeoDataFrame
@@ -54,6 +58,7 @@ class OsmData:
     data_centers: gpd.GeoDataFrame
     source: str
     railways: gpd.GeoDataFrame = field(default_factory=lambda: _empty())
+    addresses: gpd.GeoDataFrame = field(default_factory=lambda: _empty())
 
 
 def _empty() -> gpd.GeoDataFrame:
@@ -292,6 +297,14 @@ def _read_pbf(path: Path, source: str, streets: bool = True) -> OsmData:
             dc = osm.get_data_by_custom_criteria(
                 custom_filter={"telecom": ["data_center", "data_centre"]}, filter_type="keep"
             )
+            # address nodes (Denmark and others map addresses apart from the buildings)
+            addresses = osm.get_data_by_custom_criteria(
+                custom_filter={"addr:housenumber": True},
+                filter_type="keep",
+                keep_ways=False,
+                keep_relations=False,
+                tags_as_columns=list(ADDRESS_TAGS),
+            )
         except Exception as exc:  # protobuf DecodeError, zlib.error, KeyError, ... from pyrosm
             raise InputDataError(
                 f"OSM file {source} could not be parsed as OpenStreetMap PBF "
@@ -320,6 +333,10 @@ def _read_pbf(path: Path, source: str, streets: bool = True) -> OsmData:
         plants = plants[heat_out]
     landuse = _clean(landuse, "Polygon")
     data_centers = _clean(dc, None)
+    addresses = _clean(addresses, None)
+    if len(addresses):
+        cols = [c for c in ("id", *ADDRESS_TAGS) if c in addresses]
+        addresses = addresses[addresses.geom_type == "Point"][[*cols, "geometry"]]
     if len(buildings):
         is_dc = tag_values(buildings, "building").astype(str).isin(["data_center", "data_centre"])
         if is_dc.any():
@@ -344,6 +361,7 @@ def _read_pbf(path: Path, source: str, streets: bool = True) -> OsmData:
         data_centers=data_centers.reset_index(drop=True),
         source=source,
         railways=railways,
+        addresses=addresses.reset_index(drop=True),
     )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from siting.config import COOLING_TYPES, Study
 from siting.errors import ConfigError, InputDataError
@@ -34,6 +35,33 @@ NON_RESIDENTIAL_BUILDINGS = {
     "depot",
 }
 SITE_COLUMNS = ["site_id", "name", "origin", "it_load_mw", "cooling", "geometry"]
+# What a reader needs to find a generated site: a display label, its address, operator and
+# land use from OSM, and a link to the OSM feature ("" where OSM says nothing).
+SITE_INFO_COLUMNS = ["label", "address", "operator", "landuse", "osm_url"]
+GENERATED_COLUMNS = [*SITE_COLUMNS[:2], *SITE_INFO_COLUMNS, *SITE_COLUMNS[2:]]
+
+# A generated site's kind in words, by where it came from (labels such as "Warehouse,
+# Tietgens Allé 10" instead of an OSM id).
+_BUILDING_WORDS = {
+    "industrial": "Industrial building",
+    "warehouse": "Warehouse",
+    "commercial": "Commercial building",
+    "office": "Office building",
+    "retail": "Retail building",
+    "supermarket": "Supermarket",
+    "manufacture": "Factory",
+    "factory": "Factory",
+    "hangar": "Hangar",
+    "data_center": "Data center",
+    "data_centre": "Data center",
+    "storage_tank": "Storage tank",
+    "depot": "Depot",
+}
+_LANDUSE_WORDS = {"industrial": "Industrial parcel", "commercial": "Commercial parcel"}
+# An address point inside a site or this close to its outline is the site's address; one
+# within _NEAR_STREET_M names the street the site is near (label only).
+_ADDRESS_REACH_M = 25.0
+_NEAR_STREET_M = 250.0
 
 
 def read_sites(path: str | Path, study: Study) -> gpd.GeoDataFrame:
@@ -123,6 +151,7 @@ def generate_sites(
     landuse: gpd.GeoDataFrame,
     data_centers: gpd.GeoDataFrame,
     study: Study,
+    addresses: gpd.GeoDataFrame | None = None,
 ) -> gpd.GeoDataFrame:
     """Propose candidate sites from OSM (all layers in one projected metric CRS).
 
@@ -131,12 +160,17 @@ def generate_sites(
     `min_site_building_m2`. Candidates closer than 100 m to one already kept are dropped
     (de-duplication). Ids come from OSM ids, so they are stable across runs; at most
     `max_generated_sites` are kept, largest first.
+
+    Each site carries `SITE_INFO_COLUMNS`: its OSM name, address (its own ``addr:*`` tags,
+    else the nearest of `addresses` (OSM address points) within 25 m), operator, land use
+    and OSM link, and a display `label` (the name, else e.g. "Industrial parcel, Tietgens
+    Allé 10").
     """
     crs = buildings.crs if len(buildings) else landuse.crs
     cand = candidate_table(buildings, landuse, data_centers, study)
     if cand is None:
-        return gpd.GeoDataFrame(columns=SITE_COLUMNS, geometry="geometry", crs=crs)
-    sites = finalize_candidates(cand, study)
+        return gpd.GeoDataFrame(columns=GENERATED_COLUMNS, geometry="geometry", crs=crs)
+    sites = finalize_candidates(cand, study, addresses)
     log.info("generated %d candidate sites from OSM", len(sites))
     return sites
 
@@ -155,24 +189,30 @@ def candidate_table(
     crs = buildings.crs if len(buildings) else landuse.crs
     frames = []
     if len(data_centers):
-        frames.append(_candidates(data_centers, "osm data center", priority=0))
+        frames.append(_candidates(data_centers, "osm data center", 0, landuse))
     if len(landuse):
         parcels = landuse[landuse.area >= study.min_site_parcel_m2]
-        frames.append(_candidates(parcels, "osm land use", priority=1))
+        frames.append(_candidates(parcels, "osm land use", 1, landuse))
     if len(buildings):
         kind = tag_values(buildings, "building").fillna("").astype(str).str.lower()
         large = buildings[
             kind.isin(NON_RESIDENTIAL_BUILDINGS) & (buildings.area >= study.min_site_building_m2)
         ]
-        frames.append(_candidates(large, "osm building", priority=2))
+        frames.append(_candidates(large, "osm building", 2, landuse))
     frames = [f for f in frames if len(f)]
     if not frames:
         return None
     return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
 
 
-def finalize_candidates(cand: gpd.GeoDataFrame, study: Study) -> gpd.GeoDataFrame:
-    """Sort, de-duplicate (100 m), cap at `max_generated_sites` and give study defaults."""
+def finalize_candidates(
+    cand: gpd.GeoDataFrame, study: Study, addresses: gpd.GeoDataFrame | None = None
+) -> gpd.GeoDataFrame:
+    """Sort, de-duplicate (100 m), cap at `max_generated_sites` and give study defaults.
+
+    Sites without an address of their own take the nearest OSM address point of
+    `addresses` within 25 m; then each gets its display `label`.
+    """
     # stable order: priority, then larger first, then id (no ties left to chance)
     cand = cand.sort_values(["priority", "area_m2", "site_id"], ascending=[True, False, True])
     cand = cand.drop_duplicates("site_id").reset_index(drop=True)
@@ -182,28 +222,150 @@ def finalize_candidates(cand: gpd.GeoDataFrame, study: Study) -> gpd.GeoDataFram
     cand["origin"] = cand["origin"].astype(str)
     cand["it_load_mw"] = float(study.default_it_load_mw)
     cand["cooling"] = study.default_cooling
-    return cand[SITE_COLUMNS]
+    for col in ("kind", *SITE_INFO_COLUMNS):  # tables from before these columns existed
+        if col not in cand:
+            cand[col] = ""
+    cand = _with_address_points(cand, addresses)
+    cand["label"] = _labels(cand)
+    return cand[GENERATED_COLUMNS]
 
 
-def _candidates(gdf: gpd.GeoDataFrame, origin: str, priority: int) -> gpd.GeoDataFrame:
+_CANDIDATE_COLUMNS = [*GENERATED_COLUMNS, "kind", "near_street", "priority", "area_m2"]
+
+
+def _candidates(
+    gdf: gpd.GeoDataFrame, origin: str, priority: int, landuse: gpd.GeoDataFrame
+) -> gpd.GeoDataFrame:
     if len(gdf) == 0:
-        return gpd.GeoDataFrame(columns=[*SITE_COLUMNS, "priority", "area_m2"], geometry="geometry")
+        return gpd.GeoDataFrame(columns=_CANDIDATE_COLUMNS, geometry="geometry")
     osm_type = (
         gdf["osm_type"].astype(str) if "osm_type" in gdf else pd.Series("way", index=gdf.index)
     )
     osm_id = gdf["id"].astype("int64").astype(str) if "id" in gdf else gdf.index.astype(str)
-    names = tag_values(gdf, "name").fillna("").astype(str)
+
+    def text(key: str) -> pd.Series:
+        return tag_values(gdf, key).fillna("").astype(str).str.strip()
+
+    own_landuse = text("landuse")
+    if origin == "osm land use":
+        kind = own_landuse.map(_LANDUSE_WORDS).fillna("Land-use parcel")
+    elif origin == "osm data center":
+        kind = pd.Series("Data center", index=gdf.index)
+    else:
+        kind = text("building").str.lower().map(_BUILDING_WORDS).fillna("Building")
     return gpd.GeoDataFrame(
         {
             "site_id": ("osm-" + osm_type + "-" + osm_id).values,
-            "name": names.values,
+            "name": text("name").values,
+            "label": "",
+            "address": _address_text(
+                text("addr:street"),
+                text("addr:housenumber"),
+                text("addr:postcode"),
+                text("addr:city"),
+            ).values,
+            "operator": text("operator").values,
+            "landuse": own_landuse.where(own_landuse != "", _parcel_landuse(gdf, landuse)).values,
+            "osm_url": ("https://www.openstreetmap.org/" + osm_type + "/" + osm_id).values,
             "origin": origin,
+            "kind": kind.values,
+            "near_street": "",
             "priority": priority,
             "area_m2": gdf.area.values,
         },
         geometry=gdf.geometry.values,
         crs=gdf.crs,
     )
+
+
+def _address_text(
+    street: pd.Series, number: pd.Series, postcode: pd.Series, city: pd.Series
+) -> pd.Series:
+    """'Tietgens Allé 10, 5220 Odense SØ' from the addr:* parts ('' without a street)."""
+    place = (postcode + " " + city).str.strip()
+    line = (street + " " + number).str.strip()
+    full = line.where(place == "", line + ", " + place)
+    return full.where(street != "", "")
+
+
+def _parcel_landuse(gdf: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame) -> pd.Series:
+    """The `landuse` of the industrial/commercial parcel each feature lies in ('' if none)."""
+    out = pd.Series("", index=gdf.index, dtype=object)
+    if len(gdf) == 0 or len(landuse) == 0:
+        return out
+    values = tag_values(landuse, "landuse").fillna("").astype(str).to_numpy()
+    points = gdf.geometry.representative_point().to_numpy()
+    inside, parcel = landuse.sindex.query(points, predicate="within")
+    first = pd.Series(parcel, index=inside).groupby(level=0).min()  # lowest index: stable
+    out.iloc[first.index.to_numpy()] = values[first.to_numpy()]
+    return out
+
+
+def _with_address_points(
+    cand: gpd.GeoDataFrame, addresses: gpd.GeoDataFrame | None
+) -> gpd.GeoDataFrame:
+    """Fill `address` (and `near_street`) of sites without one from OSM address points."""
+    cand = cand.copy()
+    cand["near_street"] = cand["near_street"].fillna("") if "near_street" in cand else ""
+    if addresses is None or len(addresses) == 0 or len(cand) == 0:
+        return cand
+    addresses = addresses.to_crs(cand.crs)
+
+    def text(key: str) -> pd.Series:
+        return tag_values(addresses, key).fillna("").astype(str).str.strip()
+
+    street, number = text("addr:street"), text("addr:housenumber")
+    full = _address_text(street, number, text("addr:postcode"), text("addr:city")).to_numpy()
+    street = street.to_numpy()
+    has_street = street != ""
+    need = np.flatnonzero(cand["address"].fillna("").astype(str).to_numpy() == "")
+    geoms = cand.geometry.to_numpy()
+    centres = cand.geometry.representative_point().to_numpy()
+    for reach_m, column, values in (
+        (_ADDRESS_REACH_M, "address", full),
+        (_NEAR_STREET_M, "near_street", street),
+    ):
+        if len(need) == 0:
+            break
+        site, point = addresses.sindex.query(geoms[need], predicate="dwithin", distance=reach_m)
+        keep = has_street[point]
+        site, point = need[site[keep]], point[keep]
+        if len(site) == 0:
+            continue
+        dist = shapely.distance(centres[site], addresses.geometry.to_numpy()[point])
+        # the nearest to the site's centre; ties by the address point's order (stable)
+        order = np.lexsort([point, dist, site])
+        site, point = site[order], point[order]
+        first = np.r_[True, site[1:] != site[:-1]]
+        cand.iloc[site[first], cand.columns.get_loc(column)] = values[point[first]]
+        if column == "address":
+            need = np.setdiff1d(need, site[first])
+    return cand
+
+
+def _labels(cand: pd.DataFrame) -> pd.Series:
+    """A site's display label: its name, else its kind and address, operator, street or size."""
+    labels = []
+    for row in cand.itertuples(index=False):
+        name, kind = str(row.name or "").strip(), str(row.kind or "") or "Site"
+        address = str(row.address or "").split(",")[0].strip()
+        if name:
+            labels.append(name)
+        elif address:
+            labels.append(f"{kind}, {address}")
+        elif row.operator:
+            labels.append(f"{kind}, {row.operator}")
+        elif row.near_street:
+            labels.append(f"{kind} near {row.near_street}")
+        else:
+            area_m2 = float(row.area_m2) if "area_m2" in cand else float("nan")
+            if not np.isfinite(area_m2):
+                labels.append(kind)
+            elif area_m2 >= 10_000:
+                labels.append(f"{kind}, {area_m2 / 10_000:.1f} ha")
+            else:
+                labels.append(f"{kind}, {area_m2:,.0f} m²")
+    return pd.Series(labels, index=cand.index, dtype=object)
 
 
 def _dedupe(xy: np.ndarray, min_distance_m: float) -> np.ndarray:

@@ -45,6 +45,7 @@ LAYERS = (
     "landuse",
     "data_centers",
     "railways",
+    "addresses",
 )
 META_FILE = "siting_osm.json"
 STORE_VERSION = 1
@@ -270,6 +271,10 @@ def read_osm_parquet(
     data = {}
     for name in LAYERS:
         if name not in layers:
+            data[name] = gpd.GeoDataFrame({"geometry": gpd.GeoSeries([], crs=WGS84)}, crs=WGS84)
+            continue
+        if name == "addresses" and not (path / f"{name}.parquet").exists():
+            # a store written before address points were kept: no names from addresses
             data[name] = gpd.GeoDataFrame({"geometry": gpd.GeoSeries([], crs=WGS84)}, crs=WGS84)
             continue
         kwargs = {"bbox": tuple(geom.bounds)} if geom is not None else {}

@@ -13,7 +13,8 @@ from siting import recovery
 from siting.area import Area, reproject
 from siting.config import Params, Study
 from siting.errors import InputDataError
-from siting.sources.sites import generate_sites, normalise_sites
+from siting.ranking import ranking_basis
+from siting.sources.sites import SITE_INFO_COLUMNS, generate_sites, normalise_sites
 
 
 @dataclass
@@ -36,9 +37,13 @@ def generate_candidates(
     """
     p = study.params
     if sites is not None:
-        sites = reproject(normalise_sites(sites, study), area.crs, "sites")
+        sites = with_site_info(
+            _keep_site_info(sites, reproject(normalise_sites(sites, study), area.crs, "sites"))
+        )
     else:
-        sites = generate_sites(area.buildings, area.landuse, area.data_centers, study)
+        sites = generate_sites(
+            area.buildings, area.landuse, area.data_centers, study, area.addresses
+        )
         if len(sites) == 0:
             raise InputDataError(
                 f"no candidate sites found in {area.source}: it has no data centers, no "
@@ -56,7 +61,38 @@ def generate_candidates(
             "area of the extract (or an extract covering the sites), and check the sites "
             "file's CRS."
         )
-    return Candidates(sites=sites, inside=inside)
+    basis = ranking_basis(sites)
+    return Candidates(sites=sites, inside=inside, notes=[basis] if basis else [])
+
+
+def _keep_site_info(given: gpd.GeoDataFrame, sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The label, address, ... columns of given sites (by site_id), which normalising drops.
+
+    A tile of a tiled run gets the whole study's generated sites this way; so does a
+    notebook passing its own sites.
+    """
+    cols = [c for c in SITE_INFO_COLUMNS if c in given.columns]
+    if not cols or "site_id" not in given.columns:
+        return sites
+    info = pd.DataFrame(given[["site_id", *cols]]).drop_duplicates("site_id")
+    info = info.assign(site_id=info["site_id"].astype(str)).set_index("site_id")
+    out = sites.copy()
+    for col in cols:
+        out[col] = info[col].reindex(out["site_id"].astype(str)).to_numpy()
+    return out
+
+
+def with_site_info(sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """`sites` with every `SITE_INFO_COLUMNS` column; a missing label is the name or the id."""
+    sites = sites.copy()
+    for col in SITE_INFO_COLUMNS:
+        if col not in sites:
+            sites[col] = ""
+        sites[col] = sites[col].fillna("").astype(str)
+    name = sites["name"].fillna("").astype(str).str.strip()
+    fallback = name.where(name != "", sites["site_id"].astype(str))
+    sites["label"] = sites["label"].where(sites["label"].str.strip() != "", fallback)
+    return sites
 
 
 def lonlat_box(geoms: gpd.GeoSeries) -> str:
@@ -103,6 +139,7 @@ def size_sources(sites: gpd.GeoDataFrame, p: Params) -> pd.DataFrame:
         )
     cop = np.broadcast_to(cop, src_in.shape).astype(float)
     it_mw = sites["it_load_mw"].to_numpy(dtype=float)
+    info = with_site_info(sites)
     rec = recovery.annual_recovery(
         it_mw,
         capture_fraction=f_cap,
@@ -117,6 +154,7 @@ def size_sources(sites: gpd.GeoDataFrame, p: Params) -> pd.DataFrame:
         {
             "site_id": sites["site_id"].to_numpy(),
             "name": sites["name"].to_numpy(),
+            **{col: info[col].to_numpy() for col in SITE_INFO_COLUMNS},
             "origin": sites["origin"].to_numpy(),
             "it_load_mw": it_mw,
             "cooling": cooling,

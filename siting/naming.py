@@ -1,0 +1,23 @@
+"""Names for display: a study's name, taken from its input file when it was left unnamed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Study.name's default (siting.config): a study nobody named.
+_UNNAMED = "study"
+
+
+def display_name(study: object) -> str:
+    """The study's name, or for an unnamed study ("study") its OSM file's stem in words.
+
+    ``copenhagen_north_lyngby_2022.osm.pbf`` gives "Copenhagen north lyngby 2022"; a study
+    without a file (or a named one) keeps its name.
+    """
+    name = str(getattr(study, "name", "") or "").strip()
+    osm = getattr(study, "osm_path", None)
+    if name and name != _UNNAMED or not osm:
+        return name or _UNNAMED
+    stem = Path(str(osm)).name.split(".")[0]
+    words = " ".join(stem.replace("_", " ").replace("-", " ").split())
+    return words[:1].upper() + words[1:] if words else _UNNAMED
