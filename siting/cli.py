@@ -61,11 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     common.add_argument("--no-map", action="store_true", help="skip writing map.html")
     common.add_argument(
-        "--offline",
+        "--cdn",
         action="store_true",
-        help="self-contained map.html: Leaflet etc. inlined, opens without a network "
-        "(no base-map tiles)",
+        help="map.html loads Leaflet from CDNs and shows OSM base-map tiles (needs internet); "
+        "default: self-contained, opens offline",
     )
+    common.add_argument("--offline", action="store_true", help=argparse.SUPPRESS)  # v1 flag
 
     demo = sub.add_parser(
         "demo",
@@ -234,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             results = run(study, progress=not args.quiet and sys.stderr.isatty())
         files = results.to_files(
-            study.out_dir, map_html=not args.no_map, self_contained=args.offline
+            study.out_dir, map_html=not args.no_map, self_contained=not args.cdn
         )
     except SitingError as exc:
         if args.debug:
@@ -293,7 +294,13 @@ def _report(args: argparse.Namespace) -> int:
     osm = read_osm(study.osm_path)  # read once: the study and the sensitivity re-runs share it
     results = run(study, osm=osm, progress=not args.quiet and sys.stderr.isatty())
     # the same result set as `siting run` (ranking, gpkg, map, GeoTIFF) plus the report
-    files = write_report(results, args.out, osm=osm, map_html=not getattr(args, "no_map", False))
+    files = write_report(
+        results,
+        args.out,
+        osm=osm,
+        map_html=not getattr(args, "no_map", False),
+        self_contained=not getattr(args, "cdn", False),
+    )
     if not args.quiet:
         print(f"{display_name(results.study)}: report and results written to {args.out}")
         for key, path in files.items():
@@ -336,21 +343,27 @@ def _demand_line(d: dict) -> str:
 
 
 def _summary(results, files: dict[str, Path]) -> str:
+    from siting.maps.popups import site_label
+    from siting.naming import display_name
+    from siting.stages.networks import homes_standard
+
     sites = results.sites
     n_ok = int(sites["feasible"].sum())
     lines = [
-        f"{results.study.name}: {len(sites)} sites ranked ({n_ok} feasible, mode "
+        f"{display_name(results.study)}: {len(sites)} sites ranked ({n_ok} feasible, mode "
         f"{results.mode}) in {results.timings_s.get('total_s', 0):.1f} s",
     ]
     best = results.best()
     if best is not None:
-        name = f" ({best['name']})" if best.get("name") else ""
+        name = f" ({site_label(best)})"
         lines.append(
             f"best site: {best['site_id']}{name}: LCOH {best['lcoh_eur_per_mwh']:.1f} EUR/MWh, "
             f"{best['delivered_heat_mwh_per_yr']:,.0f} MWh/yr delivered, "
             f"{best['homes_served']:,.0f} homes, route {best['route_length_m']:,.0f} m DN"
             f"{best['pipe_dn']}"
         )
+        if results.mode == "existing_network":
+            lines.append(f"homes counted at the {homes_standard(results.study.params)[1]}")
     else:
         reasons = sites["reason"].value_counts().head(3)
         lines.append("no feasible site; most common reasons: " + "; ".join(reasons.index))

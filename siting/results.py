@@ -68,7 +68,7 @@ class Results:
         cols = [
             ("rank", "rank", "{:.0f}"),
             ("site", "site_id", "{}"),
-            ("name", "name", "{}"),
+            ("name", "label", "{}"),
             ("IT MW", "it_load_mw", "{:,.1f}"),
             ("route m", "route_length_m", "{:,.0f}"),
             ("delivered MWh/yr", "delivered_heat_mwh_per_yr", "{:,.0f}"),
@@ -96,8 +96,8 @@ class Results:
             net = "new local networks (no existing network to tap)"
         notes = "".join(f"<li>{esc(n)}</li>" for n in self.notes)
         return (
-            f"<div><b>siting: {esc(self.study.name)}</b> &middot; {len(self.sites)} candidate "
-            f"sites, {len(ok)} feasible &middot; {net}"
+            f"<div><b>siting: {esc(display_name(self.study))}</b> &middot; "
+            f"{len(self.sites)} candidate sites, {len(ok)} feasible &middot; {net}"
             f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
             + (
                 f"<details><summary>{len(self.notes)} notes</summary><ul>{notes}</ul></details>"
@@ -154,7 +154,7 @@ class Results:
         self,
         out_dir: str | Path | None = None,
         map_html: bool = True,
-        self_contained: bool = False,
+        self_contained: bool = True,
     ) -> dict[str, Path]:
         """Write `ranking.csv`, `results.gpkg` (sites, routes, buildings[, network]) and `map.html`.
 
