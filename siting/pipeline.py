@@ -96,6 +96,15 @@ class Runner:
             self._bar.close()
 
 
+def served_demand_mwh(sites: gpd.GeoDataFrame, fallback: float) -> float:
+    """The largest annual demand a feasible site serves (the network figure a reader sees)."""
+    if "served_demand_mwh_per_yr" in sites:
+        served = sites.loc[sites["feasible"].astype(bool), "served_demand_mwh_per_yr"]
+        if served.notna().any():
+            return float(served.max())
+    return float(fallback)
+
+
 def as_study(config: Study | dict | str | Path) -> Study:
     """A :class:`Study` from a Study, a mapping or a YAML path."""
     if isinstance(config, Study):
@@ -113,10 +122,23 @@ def run_single(
     sites: gpd.GeoDataFrame | None = None,
     street_graph: Any = None,
     progress: bool = False,
+    network_from_extract: bool | None = None,
+    network_demand_mwh: float | None = None,
 ) -> Results:
-    """The whole study in one process: every stage of `STAGES` in order (see `siting.run`)."""
+    """The whole study in one process: every stage of `STAGES` in order (see `siting.run`).
+
+    `network_from_extract` says a given `network` is an extract's OSM pipes (not a user's
+    file); `network_demand_mwh` is the demand of the buildings its pipes serve, computed
+    over a larger area (tiled runs pass both; otherwise they are worked out here).
+    """
     p, r = study.params, Runner(progress=progress)
-    given = dict(osm=osm, network=network, sites=sites, want_cache=street_graph is None)
+    given = dict(
+        osm=osm,
+        network=network,
+        sites=sites,
+        want_cache=street_graph is None,
+        network_from_extract=network_from_extract,
+    )
     inputs = r("load_inputs", stages.load_inputs, study, **given)
     prep = r("prepare_area", stages.prepare_area, study, inputs)
     area = prep.area
@@ -142,6 +164,7 @@ def run_single(
         sites=cand.sites,
         registry=inputs.registry,
         street_density=dem.street_density,
+        near_pipes_mwh=network_demand_mwh,
     )
     table = r("size_sources", stages.size_sources, cand.sites, p)
     conn = r(
@@ -169,7 +192,7 @@ def run_single(
         mode=nets.mode,
         timings_s={**r.timings_s, "graph_cache_hit": float(inputs.cached_graph is not None)},
         weather=inputs.weather,
-        network_demand_mwh_per_yr=nets.annual_demand_mwh,
+        network_demand_mwh_per_yr=served_demand_mwh(ranked, nets.annual_demand_mwh),
         notes=r.notes,
         street_density=dem.street_density,
         dh_areas=nets.dh_areas,

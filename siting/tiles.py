@@ -62,7 +62,7 @@ from siting.area import Area, reproject
 from siting.cache import file_sha256
 from siting.config import Params, Study
 from siting.errors import InputDataError, SitingError
-from siting.pipeline import as_study, run_single
+from siting.pipeline import as_study, run_single, served_demand_mwh
 from siting.ranking import RANKING_BASIS_START, ranking_basis
 from siting.results import Results
 from siting.routing import ACCESS_MULTIPLIER
@@ -342,9 +342,16 @@ def _prepare_tile(
         }
 
 
-def _tile_study_run(study: Study, osm: OsmData, network, sites) -> Results:
-    """One tile's study (a seam the tests replace to make a tile fail)."""
-    return run_single(study, osm=osm, network=network, sites=sites)
+def _tile_study_run(
+    study: Study, osm: OsmData, network, sites, area: dict[str, Any] | None = None
+) -> Results:
+    """One tile's study (a seam the tests replace to make a tile fail).
+
+    `area` holds the whole-area facts the tile must use: where the network came from
+    (`network_from_extract`) and the demand of the buildings its pipes serve
+    (`network_demand_mwh`).
+    """
+    return run_single(study, osm=osm, network=network, sites=sites, **(area or {}))
 
 
 def _run_tile(
@@ -357,6 +364,7 @@ def _run_tile(
     network: gpd.GeoDataFrame | None,
     sites: gpd.GeoDataFrame,
     out_dir: str,
+    area: dict[str, Any] | None = None,
 ) -> dict:
     """Run one tile's study and write its results to `out_dir` (atomically)."""
     t0 = time.perf_counter()
@@ -364,7 +372,7 @@ def _run_tile(
         crs = pyproj.CRS.from_wkt(crs_wkt)
         buffer, core = shapely.from_wkb(buffer_wkb), shapely.from_wkb(core_wkb)
         osm = read_osm_parquet(store, _buffer_lonlat(buffer, crs))
-        res = _tile_study_run(study, osm, network, sites)
+        res = _tile_study_run(study, osm, network, sites, area)
         table = res.sites.drop(columns=[c for c in ("rank", "pareto", "score") if c in res.sites])
         given = sites.set_index("site_id")
         for col in ("origin", "name"):  # run() re-normalises given sites as origin "file"
@@ -626,10 +634,12 @@ def run_tiled(
             use_cache=False,
             sites_path=None,
             network_path=None,
-            params=p.replace(network_annual_demand_mwh=network_mwh)
-            if mode == "existing_network"
-            else p,
         )
+        # whole-area facts every tile uses (the demand near the pipes of the whole extract)
+        area_facts = {
+            "network_from_extract": study.network_path is None,
+            "network_demand_mwh": network_mwh if need_demand else None,
+        }
         config_key = _study_hash(tile_study) + input_key
         t = time.perf_counter()
         report, futs, dirs = [], {}, {}
@@ -656,6 +666,7 @@ def run_tiled(
                     config_key,
                     sorted(mine["site_id"]),
                     _frame_hash(mine),
+                    area_facts,
                 ]
             )
             key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
@@ -675,6 +686,7 @@ def run_tiled(
                 tile_network(i),
                 mine,
                 str(out_dir),
+                area_facts,
                 key=f"siting-tile-{tid}-{key}-{time.time_ns()}",
                 pure=False,
             )
@@ -764,13 +776,17 @@ def run_tiled(
         - SNAP_TOLERANCE_M
     )
     feas = table["feasible"].to_numpy(dtype=bool)
-    if mode == "existing_network":
-        mults = {**pipes.STREET_CLASS_MULTIPLIER, **p.street_class_multiplier}
-        m_min = min(min(mults.values()), pipes.STREET_DEFAULT_MULTIPLIER, ACCESS_MULTIPLIER)
-        cost = table["route_cost_eq_m"].to_numpy(dtype=float)
-        exact = ~feas | (cost <= m_min * (margin - p.max_snap_distance_m))
-    else:
-        exact = ~feas | (margin >= p.local_search_radius_m + p.max_snap_distance_m)
+    # each tile decided its own mode (DH areas and registry networks are found per tile)
+    tile_mode = table["mode"].to_numpy() if "mode" in table else np.full(len(table), mode)
+    mode = "existing_network" if (tile_mode == "existing_network").any() else mode
+    mults = {**pipes.STREET_CLASS_MULTIPLIER, **p.street_class_multiplier}
+    m_min = min(min(mults.values()), pipes.STREET_DEFAULT_MULTIPLIER, ACCESS_MULTIPLIER)
+    cost = table["route_cost_eq_m"].to_numpy(dtype=float)
+    exact = ~feas | np.where(
+        tile_mode == "existing_network",
+        cost <= m_min * (margin - p.max_snap_distance_m),
+        margin >= p.local_search_radius_m + p.max_snap_distance_m,
+    )
     unverified = sorted(table.loc[~exact, "site_id"].astype(str))
     # the single run's rank stage on the merged table (same columns, geometry last)
     site_geoms = gpd.GeoDataFrame({"site_id": table["site_id"]}, geometry=table.geometry, crs=crs)
@@ -781,7 +797,6 @@ def run_tiled(
         gpd.GeoDataFrame(pd.concat(routes, ignore_index=True), crs=crs),
     )
     all_buildings = gpd.GeoDataFrame(pd.concat(buildings, ignore_index=True), crs=crs)
-    notes.extend(stages.network_demand_notes(network, p, network_mwh, mode))
     if failed:
         notes.append(
             "tiles failed, their sites are missing from the ranking: "
@@ -808,7 +823,7 @@ def run_tiled(
         mode=mode,
         timings_s=timings,
         weather=stages.weather_of(study),
-        network_demand_mwh_per_yr=network_mwh,
+        network_demand_mwh_per_yr=served_demand_mwh(ranked_gdf, network_mwh),
         notes=notes,
         tiles=report_gdf,
         failed_tiles=failed,

@@ -61,10 +61,10 @@ def test_tiled_lyngby_equals_single_run_with_failure_and_rerun(tmp_path, monkeyp
 
     real = tl._tile_study_run
 
-    def poisoned(study, osm, network, sites):
+    def poisoned(study, osm, network, sites, area=None):
         if best in set(sites["site_id"]):
             raise RuntimeError("poisoned tile")
-        return real(study, osm, network, sites)
+        return real(study, osm, network, sites, area)
 
     monkeypatch.setattr(tl, "_tile_study_run", poisoned)
     first = run_tiled(study, tiles, workdir=tmp_path, processes=False)
@@ -93,9 +93,18 @@ def test_tiled_lyngby_equals_single_run_with_failure_and_rerun(tmp_path, monkeyp
 
 
 def test_short_overlap_flags_routes_it_cannot_prove(tmp_path):
-    """With 3 km of overlap the tiles really are cut; routes proven uncut match exactly."""
+    """With 3 km of overlap the tiles really are cut; routes proven uncut match exactly.
+
+    Only the extract's one mapped plant as the network (no registry, no DH areas), so most
+    routes are long: the setting where a short overlap cannot prove them.
+    """
     path = shared_file("osm", "copenhagen_north_lyngby_2022.osm.pbf")
-    study = Study(osm_path=path, use_cache=False)
+    study = Study(
+        osm_path=path,
+        use_cache=False,
+        use_builtin_registry=False,
+        params=siting.Params(dh_areas=False),
+    )
     single = siting.run(study).ranking.set_index("site_id")
     tiled = run_tiled(
         study, make_tiles(path, n=4, overlap_m=3000), workdir=tmp_path, processes=False

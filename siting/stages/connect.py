@@ -166,11 +166,13 @@ def existing_network_routes(
     row = tap_row[np.maximum(routed.tap, 0)]
     for col, out, fill in (
         ("network_source", "network_source", ""),
-        ("area_id", "tap_area_id", None),
+        ("area_id", "tap_area_id", ""),
         ("serves_mwh_per_yr", "tap_serves_mwh_per_yr", np.nan),
     ):
         if col in network:
             values = network[col].to_numpy()[row]
+            if isinstance(fill, str):  # text: "" where none, never None/NaN
+                values = pd.Series(values, dtype=object).fillna("").astype(str).to_numpy()
             table[out] = np.where(tapped, values, fill)
     too_long = table["feasible"] & (table["route_length_m"] > p.max_route_length_m)
     table.loc[too_long, "feasible"] = False

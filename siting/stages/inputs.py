@@ -119,11 +119,13 @@ def load_inputs(
     network: gpd.GeoDataFrame | None = None,
     sites: gpd.GeoDataFrame | None = None,
     want_cache: bool = True,
+    network_from_extract: bool | None = None,
 ) -> Inputs:
     """Read what the study names (inputs already given are used as they are).
 
     The street graph cache is looked up first (`study.use_cache`): on a hit the extract is
     read without its streets. `want_cache=False` skips the lookup (a graph is given).
+    `network_from_extract` says a given `network` is an extract's OSM pipes, not a file.
     """
     p = study.params
     cached = graph_key = None
@@ -143,7 +145,7 @@ def load_inputs(
         osm = read_osm(study.osm_path, streets=cached is None)
     if network is None and study.network_path is not None:
         network = read_network(study.network_path)
-    from_extract = False
+    from_extract = bool(network_from_extract) and network is not None
     if network is None and study.use_osm_network:
         network = network_from_osm(osm.heat_pipes, osm.heat_plants)
         from_extract = network is not None

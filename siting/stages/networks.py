@@ -84,6 +84,7 @@ def find_networks(
     sites: gpd.GeoDataFrame | None = None,
     registry: NetworkRegistry | None = None,
     street_density: gpd.GeoDataFrame | None = None,
+    near_pipes_mwh: float | None = None,
 ) -> Networks:
     """The taps, the mode and each site's network (see the module docstring).
 
@@ -99,6 +100,8 @@ def find_networks(
     registry : the network registry (None: no registry facts).
     street_density : linear heat density per street edge (`estimate_demand`); where a
         registry network serves the place, its viable streets are where its mains likely run.
+    near_pipes_mwh : the demand of the buildings the network's pipes serve, when computed
+        over a larger area than `buildings` (a tiled run); else computed here.
     """
     notes: list[str] = []
     if network is not None and len(network) and from_extract and not _tappable(network, graph, p):
@@ -114,7 +117,9 @@ def find_networks(
     parts: list[gpd.GeoDataFrame] = []
     near_mwh = 0.0
     if network is not None and len(network):
-        near_mwh = network_demand_mwh(network, buildings, p)
+        near_mwh = (
+            network_demand_mwh(network, buildings, p) if near_pipes_mwh is None else near_pipes_mwh
+        )
         parts.append(_as_taps(network, "file" if user_file else "osm", near_mwh))
     areas = None
     reg_areas = _registry_areas(registry, buildings.crs, sites, p)
@@ -143,7 +148,6 @@ def find_networks(
             min_cell_mwh_per_ha=p.dh_area_min_cell_mwh_per_ha,
             min_area_gwh_per_yr=min_gwh,
         )
-        areas["area_id"] = "dh-" + areas["area_id"].astype(str)
         if len(areas):
             taps = _area_taps(graph, areas, "heat_density_areas", p)
             if matched:  # part of a registry network: it takes what the network takes
@@ -310,13 +314,13 @@ def registry_notes(site_nets: pd.DataFrame, p: Params) -> list[str]:
             else ""
         )
         out.append(
-            f"{len(rows)} site(s) feed {r['network_name']} ({nid}): "
+            f"sites feed {r['network_name']} ({nid}): "
             f"{r['network_annual_heat_mwh'] / 1e6:,.2f} TWh delivered in {r['network_year']:.0f}"
             f"{system_txt}; must-run (waste, surplus heat, solar) "
             f"{(r['network_must_run_mwh_per_yr'] + r['network_solar_mwh_per_yr']) / 1e3:,.0f} "
             f"GWh/yr; displaced heat {r['network_ef_displaced_t_per_mwh'] * 1000:,.0f} kg "
-            f"CO2/MWh from its fuel mix; matched {r['network_how_matched']} "
-            f"(Danish Energy Agency plant statistics via the siting registry)"
+            f"CO2/MWh from its fuel mix (how each site matched: network_how_matched; "
+            f"figures: Danish Energy Agency plant statistics via the siting registry)"
             + (
                 "; params.network_annual_demand_mwh overrides the demand"
                 if p.network_annual_demand_mwh > 0
