@@ -343,13 +343,13 @@ def attach_networks(table: pd.DataFrame, networks: Networks, p: Params) -> pd.Da
     parameter is left at its default, else from the parameters.
     """
     t = table.copy()
+    ids = t["site_id"].to_numpy()
+    sn = networks.site_networks
+    for col in REGISTRY_COLUMNS:  # the same columns in every study, NaN where none matched
+        t[col] = sn[col].reindex(ids).to_numpy() if col in sn else np.nan
     if networks.mode != EXISTING:
         t["network_source"] = LOCAL
         return t
-    ids = t["site_id"].to_numpy()
-    sn = networks.site_networks
-    for col in REGISTRY_COLUMNS:
-        t[col] = sn[col].reindex(ids).to_numpy() if col in sn else np.nan
     matched = t["network_id"].notna().to_numpy()
     annual = t["network_annual_heat_mwh"].to_numpy(dtype=float)
     system = t["network_system_annual_heat_mwh"].to_numpy(dtype=float)
