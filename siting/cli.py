@@ -85,6 +85,27 @@ def _parser() -> argparse.ArgumentParser:
     inputs.add_argument("--osm", type=Path, help=_field_help("osm_path"))
     inputs.add_argument("--network", type=Path, help=_field_help("network_path"))
     inputs.add_argument("--sites", type=Path, help=_field_help("sites_path"))
+    inputs.add_argument("--networks", type=Path, metavar="FILE", help=_field_help("networks_path"))
+    inputs.add_argument(
+        "--no-registry",
+        action="store_true",
+        help="do not match sites to the built-in Danish network registry",
+    )
+    inputs.add_argument(
+        "--it-load-profile", type=Path, metavar="FILE", help=_field_help("it_load_path")
+    )
+    inputs.add_argument(
+        "--source-temperature",
+        type=Path,
+        metavar="FILE",
+        help=_field_help("source_temperature_path"),
+    )
+    inputs.add_argument(
+        "--electricity-price",
+        type=Path,
+        metavar="FILE",
+        help=_field_help("electricity_price_path"),
+    )
     inputs.add_argument(
         "--config",
         type=Path,
@@ -187,6 +208,16 @@ def _study_from_args(args: argparse.Namespace):
         changes["network_path"] = args.network
     if args.sites:
         changes["sites_path"] = args.sites
+    for arg, key in (
+        ("networks", "networks_path"),
+        ("it_load_profile", "it_load_path"),
+        ("source_temperature", "source_temperature_path"),
+        ("electricity_price", "electricity_price_path"),
+    ):
+        if getattr(args, arg, None):
+            changes[key] = getattr(args, arg)
+    if getattr(args, "no_registry", False):
+        changes["use_builtin_registry"] = False
     if args.out:
         changes["out_dir"] = args.out
     if args.it_load_mw is not None:

@@ -99,7 +99,7 @@ class Params:
         3.0, "K", "Water-to-water exchanger approach (direct exchange and preheat limits)",
         "[M] MODEL.md §8.1", ge=0, typical=(2.0, 5.0))
     cop_max: float = param(
-        7.0, "-", "Practical ceiling of a large heat pump's COP", "[M] MODEL.md §8.1", gt=1,
+        7.0, "ratio", "Practical ceiling of a large heat pump's COP", "[M] MODEL.md §8.1", gt=1,
         typical=(6.0, 8.0))
     hp_availability: float = param(
         0.95, "share", "Heat-pump availability (planned maintenance in summer weeks)",

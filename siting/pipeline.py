@@ -131,57 +131,27 @@ def run_single(
     file); `network_demand_mwh` is the demand of the buildings its pipes serve, computed
     over a larger area (tiled runs pass both; otherwise they are worked out here).
     """
-    p, r = study.params, Runner(progress=progress)
-    given = dict(
-        osm=osm,
-        network=network,
-        sites=sites,
-        want_cache=street_graph is None,
-        network_from_extract=network_from_extract,
-    )
-    inputs = r("load_inputs", stages.load_inputs, study, **given)
-    prep = r("prepare_area", stages.prepare_area, study, inputs)
+    p, r, s = study.params, Runner(progress=progress), stages
+    # one line per stage reads as the pipeline it is
+    # fmt: off
+    inputs = r("load_inputs", s.load_inputs, study, osm=osm, network=network, sites=sites,
+               want_cache=street_graph is None, network_from_extract=network_from_extract)
+    prep = r("prepare_area", s.prepare_area, study, inputs)
     area = prep.area
-    graph = r("street_graph", stages.street_graph, study, inputs, area, street_graph).graph
-    dem = r(
-        "estimate_demand",
-        stages.estimate_demand,
-        study,
-        area.buildings,
-        inputs.weather,
-        graph,
-        area.landuse,
-    )
-    cand = r("generate_candidates", stages.generate_candidates, study, area, inputs.sites)
-    nets = r(
-        "find_networks",
-        stages.find_networks,
-        p,
-        area.network,
-        graph,
-        dem.buildings,
-        from_extract=prep.network_from_extract,
-        sites=cand.sites,
-        registry=inputs.registry,
-        street_density=dem.street_density,
-        near_pipes_mwh=network_demand_mwh,
-    )
-    table = r("size_sources", stages.size_sources, cand.sites, p)
-    conn = r(
-        "connect",
-        stages.connect,
-        graph,
-        nets,
-        dem.buildings,
-        cand.sites,
-        table,
-        cand.inside,
-        p,
-        study.max_route_geometries,
-    )
-    operated = r("operate", stages.operate, conn.table, p, inputs.weather, nets, inputs.series)
-    priced = r("price", stages.price, operated.table, p)
-    ranked, routes = r("rank", stages.rank, priced, study, cand.sites, conn.routes)
+    graph = r("street_graph", s.street_graph, study, inputs, area, street_graph).graph
+    dem = r("estimate_demand", s.estimate_demand, study, area.buildings, inputs.weather, graph,
+            area.landuse)
+    cand = r("generate_candidates", s.generate_candidates, study, area, inputs.sites)
+    nets = r("find_networks", s.find_networks, p, area.network, graph, dem.buildings,
+             from_extract=prep.network_from_extract, sites=cand.sites, registry=inputs.registry,
+             street_density=dem.street_density, near_pipes_mwh=network_demand_mwh)
+    table = r("size_sources", s.size_sources, cand.sites, p)
+    conn = r("connect", s.connect, graph, nets, dem.buildings, cand.sites, table, cand.inside, p,
+             study.max_route_geometries)
+    operated = r("operate", s.operate, conn.table, p, inputs.weather, nets, inputs.series)
+    priced = r("price", s.price, operated.table, p)
+    ranked, routes = r("rank", s.rank, priced, study, cand.sites, conn.routes)
+    # fmt: on
     r.close()
     return Results(
         study=study,

@@ -156,8 +156,8 @@ def test_help_params_lists_every_field_with_unit_default_range_and_source():
         unit = "none" if info.unit == "-" else info.unit
         assert f"Unit: {unit}." in text and info.source in text, name
     assert (
-        "electricity_price_eur_per_mwh : float, default 80 Electricity price paid by the heat "
-        "pump. Unit: EUR/MWh. Valid: >= 0. Typical: 40–150. Source: [M] MODEL.md §5." in text
+        "pue : float, default 1.2 PUE: total data-center energy / IT energy (for ERF). Unit: "
+        "ratio. Valid: >= 1. Source: [M] MODEL.md §1." in text
     )
     assert "default_it_load_mw : float, default 5" in " ".join(Study.__doc__.split())
 
