@@ -226,3 +226,49 @@ def test_no_registry_outside_denmark_and_when_switched_off(demo_results, odense_
     r = siting.run(study, sites=_one_site(study.osm_path, 5.0))
     assert r.sites["network_id"].isna().all()
     assert not any("Fjernvarme Fyn" in n for n in r.notes)
+
+
+def test_a_users_registry_file_gives_the_network(demo_results, helsinki_osm, tmp_path):
+    """--networks FILE: Helen's figure (6,885 GWh sold in 2021) for the Helsinki demo."""
+    centre = demo_results.buildings.geometry.centroid.union_all().centroid
+    lonlat = gpd.GeoSeries([centre], crs=demo_results.buildings.crs).to_crs(4326).iloc[0]
+    path = tmp_path / "networks.csv"
+    pd.DataFrame(
+        {
+            "network_id": ["helen"],
+            "name": ["Helen district heating"],
+            "annual_heat_mwh": [6_885_000],
+            "year": [2021],
+            "supply_area_km2": [200.0],
+            "fuel_natural_gas_mwh": [4_000_000],
+            "heat_natural_gas_mwh": [3_600_000],
+            "fuel_coal_mwh": [3_000_000],
+            "heat_coal_mwh": [2_700_000],
+            "lon": [lonlat.x],
+            "lat": [lonlat.y],
+        }
+    ).to_csv(path, index=False)
+    study = demo_results.study.replace(networks_path=path)
+    r = siting.run(study, osm=helsinki_osm)
+    ok = r.sites[r.sites["feasible"]]
+    assert (ok["network_id"] == "helen").all()
+    assert (ok["served_demand_mwh_per_yr"] == 6_885_000).all()
+    # gas at 56.1 and coal at 94.6 t/TJ of fuel, over the heat they make (IPCC 2006)
+    t_per_mwh_fuel = {"gas": 56.1 * 0.0036, "coal": 94.6 * 0.0036}
+    expected = (4_000_000 * t_per_mwh_fuel["gas"] + 3_000_000 * t_per_mwh_fuel["coal"]) / 6_300_000
+    assert ok["co2_factor_displaced_kg_per_mwh"].iloc[0] == pytest.approx(1000 * expected, rel=0.02)
+    # a bigger network than the DH areas: the 30 MW site no longer outgrows it in summer
+    big = ok.set_index("site_id").loc["hel-7"]
+    was = demo_results.sites.set_index("site_id").loc["hel-7"]
+    assert big["utilisation"] > was["utilisation"]
+    assert any("Helen district heating" in n for n in r.notes)
+
+
+def test_flats_served_beside_homes_at_the_standard(demo_results):
+    ok = demo_results.sites[demo_results.sites["feasible"]]
+    assert (ok["flats_served"] == np.floor(ok["delivered_heat_mwh_per_yr"] / 7.8)).all()
+    assert (ok["homes_served"] == np.floor(ok["delivered_heat_mwh_per_yr"] / 14.0)).all()
+    assert ok["homes_standard"].str.contains("14.0 MWh").all()
+    legacy = siting.Params(homes_standard="dk_house_legacy")
+    homes = siting.stages.networks.homes_served(ok["delivered_heat_mwh_per_yr"].to_numpy(), legacy)
+    assert (homes == np.floor(ok["delivered_heat_mwh_per_yr"] / 18.1)).all()

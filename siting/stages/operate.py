@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from siting import homes
 from siting.config import Params
 from siting.hourly import (
     hourly_recovery,
@@ -18,7 +19,7 @@ from siting.hourly import (
 )
 from siting.networks.supply import must_run_profile_mw
 from siting.stages.inputs import HourlySeries
-from siting.stages.networks import Networks, attach_networks, homes_served
+from siting.stages.networks import Networks, attach_networks, homes_served, homes_standard
 
 
 @dataclass
@@ -42,9 +43,16 @@ def operate(
     must-run supply, CO2 factor and heat price.
     """
     table = attach_networks(table, networks, p)
-    return Operated(
-        yearly_operation(table, p, weather, networks.annual_demand_mwh, networks.mode, series)
+    t = yearly_operation(table, p, weather, networks.annual_demand_mwh, networks.mode, series)
+    # the same heat counted as Danish standard flats (7.8 MWh/yr [V S30]) beside homes
+    delivered = t["delivered_heat_mwh_per_yr"].to_numpy(dtype=float)
+    t["flats_served"] = np.asarray(homes.flats_served(np.maximum(delivered, 0.0))).astype(int)
+    t["homes_standard"] = (
+        homes_standard(p)[1]
+        if networks.mode == "existing_network"
+        else "dwellings of the connected buildings (new local network)"
     )
+    return Operated(t)
 
 
 def demand_shape(outdoor_c: np.ndarray, p: Params, loss_share: float = 0.0) -> np.ndarray:
