@@ -83,6 +83,25 @@ def koege(heat_pump_max_mw):
     )
 
 
+def odense(pbf: Path):
+    """Meta's Odense data center through siting.run, defaults only: 100,000 MWh/yr recovered
+    at a site in the SE Odense extract; the registry finds Fjernvarme Fyn (MODEL.md §8.3)."""
+    import geopandas as gpd
+
+    import siting
+    from siting.sources.osm import read_osm
+
+    p = siting.Params()
+    it_mw = 100_000 / (8760 * p.utilisation_it * p.capture_fraction["air_coil"])
+    centre = read_osm(pbf).buildings.to_crs(25832).union_all().centroid
+    sites = gpd.GeoDataFrame(
+        {"site_id": ["meta"], "it_load_mw": [it_mw], "cooling": ["air_coil"]},
+        geometry=[centre],
+        crs=25832,
+    )
+    return siting.run(siting.Study(osm_path=pbf), sites=sites).sites.iloc[0]
+
+
 def main() -> None:
     rows: list[tuple[str, float, float, str]] = []  # (figure, tool, published, tolerance)
     rows.append(("DEA COP 25->15/35->70", heat_pump_operation(25, 15, 35, 70).cop, 5.0, "+-5 %"))
@@ -112,6 +131,16 @@ def main() -> None:
                 rows.append((f"  Espoo COP, {label}", c, 3.8, "info"))
     else:
         print(f"Espoo skipped: {HELSINKI_EPW} is absent (set SITING_SHARED_DATA)")
+    odense_pbf = HELSINKI_EPW.parents[1] / "osm" / "odense_se_2025.osm.pbf"
+    if odense_pbf.exists():
+        site = odense(odense_pbf)
+        homes = site["delivered_heat_mwh_per_yr"] / 18.1
+        rows.append(("Odense (public API) homes at 18.1 MWh", homes, 6900.0, "+-15 %"))
+        rows.append(("Odense heat pump size [MW]", site["heat_pump_mw"], 25.0, "+-30 %"))
+        rows.append(("Odense capex [MEUR]", site["capex_eur"] / 1e6, 18.1, "+-25 %"))
+        rows.append(("  Odense utilisation (>= 0.9)", site["utilisation"], 0.9, ">="))
+    else:
+        print(f"Odense skipped: {odense_pbf} is absent (set SITING_SHARED_DATA)")
     capped, full = koege(21.0), koege(None)
     rows.append(
         ("Koege delivered, 21 MW heat pump [MWh]", capped.delivered_heat_mwh_per_yr, 184e3, "<=")
