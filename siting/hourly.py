@@ -19,7 +19,7 @@ scalars, 1-D arrays of length ``n_hours`` (one profile shared by all sites), ``(
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ from siting.recovery import (
     ETA_PRACTICAL,
     PINCH_K,
     PUE,
+    Record,
     carnot_cop,
     enefg_flags,
     heat_pump_operation,
@@ -230,7 +231,7 @@ def _rows(a: NDArray[Any], sl: slice) -> NDArray[Any]:
 
 
 @dataclass(frozen=True)
-class HourlyResult:
+class HourlyResult(Record):
     """Annual totals of the hourly model, per site (floats for a scalar site input).
 
     Energies are sums over the hours given (MWh per year when the weather is one year).
@@ -268,14 +269,7 @@ class HourlyResult:
     electricity_cost_eur_per_yr: Any  # sum(W_el * price); nan without a price series
     hourly: dict[str, NDArray[Any]] | None = None
 
-    def __getitem__(self, key: str) -> Any:
-        if key not in self.__dataclass_fields__:
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Annual fields as a ``dict`` (``hourly`` left out)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "hourly"}
+    _not_in_dict = ("hourly",)  # to_dict(): the annual fields
 
 
 # --- heat-pump availability ----------------------------------------------------------------------

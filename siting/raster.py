@@ -174,18 +174,7 @@ def _write_density(
     if not (isinstance(cell_m, int | float) and math.isfinite(cell_m) and cell_m > 0):
         raise ConfigError(f"cell_m must be a positive number of metres, got {cell_m!r}.")
     target = _metric_target_crs(crs)
-    require_metric(buildings, "buildings")
-    if column not in buildings.columns:
-        raise InputDataError(
-            f"buildings have no column {column!r}; run siting.demand.estimate(buildings) first "
-            "or pass column= the name of your values."
-        )
-    values = pd.to_numeric(buildings[column], errors="coerce").to_numpy(dtype=float)
-    if np.any(values < 0):
-        raise InputDataError(
-            f"buildings.{column} has {int(np.sum(values < 0))} negative value(s); densities "
-            "must be >= 0."
-        )
+    values = _building_values(buildings, column, "densities must be >= 0")
     ix, iy, values = _cell_index(buildings, values, cell_m, target)
     if bounds is None and len(values) == 0:
         raise InputDataError(
@@ -287,19 +276,8 @@ def heat_density_cells(
     """
     if not (isinstance(cell_m, int | float) and math.isfinite(cell_m) and cell_m > 0):
         raise ConfigError(f"cell_m must be a positive number of metres, got {cell_m!r}.")
-    require_metric(buildings, "buildings")
+    values = _building_values(buildings, column, "demand must be >= 0 MWh/yr")
     target = _metric_target_crs(buildings.crs if crs is None else crs)
-    if column not in buildings.columns:
-        raise InputDataError(
-            f"buildings have no column {column!r}; run siting.demand.estimate(buildings) first "
-            "or pass column= the name of your values."
-        )
-    values = pd.to_numeric(buildings[column], errors="coerce").to_numpy(dtype=float)
-    if np.any(values < 0):
-        raise InputDataError(
-            f"buildings.{column} has {int(np.sum(values < 0))} negative value(s); demand must "
-            "be >= 0 MWh/yr."
-        )
     ix, iy, values = _cell_index(buildings, values, cell_m, target)
     columns = {
         HEAT_COLUMN: pd.Series(dtype=float),
@@ -591,6 +569,22 @@ def allocate_to_buildings(
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _building_values(buildings: gpd.GeoDataFrame, column: str, rule: str) -> np.ndarray:
+    """`buildings[column]` as floats, checked: metric CRS, the column there, none negative."""
+    require_metric(buildings, "buildings")
+    if column not in buildings.columns:
+        raise InputDataError(
+            f"buildings have no column {column!r}; run siting.demand.estimate(buildings) first "
+            "or pass column= the name of your values."
+        )
+    values = pd.to_numeric(buildings[column], errors="coerce").to_numpy(dtype=float)
+    if np.any(values < 0):
+        raise InputDataError(
+            f"buildings.{column} has {int(np.sum(values < 0))} negative value(s); {rule}."
+        )
+    return values
 
 
 def _xy(t: Affine, col: np.ndarray, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

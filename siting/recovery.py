@@ -87,6 +87,26 @@ ETA_PRACTICAL = 0.61
 _SERIES_ITERATIONS = 5
 
 
+class Record:
+    """Mixin for the model's result dataclasses: ``result["field"]`` and ``to_dict()``.
+
+    Fields listed in ``_not_in_dict`` (e.g. large hourly arrays) stay out of the dict.
+    """
+
+    _not_in_dict: tuple[str, ...] = ()
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.__dataclass_fields__:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as a ``dict`` (same keys as the attribute names)."""
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name not in self._not_in_dict
+        }
+
+
 class ModelRangeWarning(UserWarning):
     """An input lies outside the range a correlation was fitted on; the result is extrapolated."""
 
@@ -354,7 +374,7 @@ def practical_cop(
 
 
 @dataclass(frozen=True)
-class HeatPumpOperation:
+class HeatPumpOperation(Record):
     """How a source stream heats the network: direct exchange, preheat exchanger + heat pump, or
     heat pump alone (MODEL.md s8.1). Fields are floats/bools or arrays broadcast over the inputs.
 
@@ -375,15 +395,6 @@ class HeatPumpOperation:
     heat_pump_heat_mw: Any  # of which by the heat pump's condenser
     electricity_mw: Any  # heat-pump electricity
     arrangement: str = "series"
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in self.__dataclass_fields__:
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def to_dict(self) -> dict[str, Any]:
-        """All fields as a ``dict``."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def heat_pump_operation(
@@ -509,7 +520,7 @@ def heat_pump_operation(
 
 
 @dataclass(frozen=True)
-class RecoveryResult:
+class RecoveryResult(Record):
     """Annual heat-recovery figures for one or many sites (MODEL.md s1-3).
 
     Fields are floats (scalar inputs) or arrays broadcast over the inputs. Powers in MW, energies
@@ -528,15 +539,6 @@ class RecoveryResult:
     meets_enefg_2026: Any  # erf >= 0.10
     meets_enefg_2027: Any  # erf >= 0.15
     meets_enefg_2028: Any  # erf >= 0.20
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in self.__dataclass_fields__:
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def to_dict(self) -> dict[str, Any]:
-        """All fields as a ``dict`` (same keys as the attribute names)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def _check_range(

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from siting.errors import InputDataError
+from siting.sources.text_tables import header_separator, read_text_csv
 
 __all__ = [
     "PRICE_UNITS",
@@ -99,24 +100,14 @@ def _read_table(path: Path, label: str) -> pd.DataFrame:
         if isinstance(df.index, pd.DatetimeIndex):
             df = df.reset_index()
         return df
-    with open(path, encoding="utf-8-sig", errors="replace") as fh:
-        header = fh.readline()
-    # The header decides the separator; a decimal comma in the data cannot fool it.
-    sep = max((",", ";", "\t"), key=header.count)
-    try:
-        return pd.read_csv(
-            path,
-            sep=sep,
-            dtype=str,
-            skipinitialspace=True,
-            keep_default_na=False,  # show the user the raw text of a bad cell
-            encoding="utf-8-sig",
-        )
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise SeriesError(
-            f"{label} could not be read as CSV ({exc}). Give a header line and two columns: "
-            "a timestamp (e.g. 2024-01-01 00:00) and the value."
-        ) from exc
+    sep, _ = header_separator(path)
+    return read_text_csv(
+        path,
+        sep,
+        f"{label}: give a header line and two columns: a timestamp (e.g. 2024-01-01 00:00) "
+        "and the value.",
+        SeriesError,
+    )
 
 
 def _pick_columns(

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from siting.errors import ConfigError, InputDataError
+from siting.sources.text_tables import header_separator, read_text_csv
 
 __all__ = [
     "TYPICAL_DK_ANNUAL_AMPLITUDE_K",
@@ -439,29 +440,18 @@ def _pick(columns: list[str], keys: tuple[str, ...], exclude: str | None) -> str
 
 def _read_csv(path: Path, year: int | None) -> pd.Series:
     name = f"weather CSV {path}"
-    with open(path, encoding="utf-8-sig", errors="replace") as fh:
-        header = fh.readline()
-    # The header decides the separator; a comma inside a decimal number cannot fool it.
-    sep = max((",", ";", "\t"), key=header.count)
-    if header.count(sep) == 0:
+    sep, count = header_separator(path)
+    if count == 0:
         raise InputDataError(
             f"{name} has one column; it needs a timestamp column and a temperature column "
             "(degC) separated by commas, e.g. 'time,outdoor_c'."
         )
-    try:
-        df = pd.read_csv(
-            path,
-            sep=sep,
-            dtype=str,
-            skipinitialspace=True,
-            keep_default_na=False,  # show the user the raw text of a bad cell
-            encoding="utf-8-sig",
-        )
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputDataError(
-            f"{name} could not be read as CSV ({exc}). Give a CSV with a header line and two "
-            "columns: timestamp (e.g. 2024-01-01 00:00) and outdoor temperature in degC."
-        ) from exc
+    df = read_text_csv(
+        path,
+        sep,
+        f"{name}: give a CSV with a header line and two columns: timestamp (e.g. 2024-01-01 "
+        "00:00) and outdoor temperature in degC.",
+    )
     cols = [str(c) for c in df.columns]
     if len(cols) < 2:
         raise InputDataError(
