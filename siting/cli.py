@@ -126,7 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     inputs.add_argument(
         "--annual",
         action="store_true",
-        help="use MODEL.md's annual shortcut (E = Q x 8760 x "
+        help="use docs/model.md's annual shortcut (E = Q x 8760 x "
         f"{describe(Params)['annual_utilisation'].default:g}) instead of the hourly model "
         "(params.recovery_model: annual)",
     )

@@ -1,4 +1,4 @@
-"""Study configuration: one validated object, every default from MODEL.md.
+"""Study configuration: one validated object, every default from docs/model.md.
 
 A study is a :class:`Study` (where the inputs are, what to write) holding a flat
 :class:`Params` (the model's numbers). Both load from YAML or Python; an unknown
@@ -50,7 +50,7 @@ OSM_HIGHWAY_VALUES = frozenset(
 @document
 @dataclass(frozen=True)
 class Params:
-    """Model parameters (MODEL.md). Every field can be overridden in the study config.
+    """Model parameters (docs/model.md). Every field can be overridden in the study config.
 
     Each field's description, unit, limits, typical range and source are declared once,
     below, with `param()` (siting.params_meta). Source tags: [V Sn] read in cited source n,
@@ -59,51 +59,54 @@ class Params:
 
     # a table, one field per call (not one argument per line), so the formatter is off
     # fmt: off
-    # --- heat source (MODEL.md §1)
+    # --- heat source (docs/model.md §1)
     # typical: air coil 0.85-0.97, direct liquid 0.7-0.9
     capture_fraction: dict[str, float] = param(
         {"air_coil": 0.95, "liquid": 0.80, "immersion": 0.95}, "share",
-        "Share of IT heat captured into water, by cooling type", "[M] MODEL.md §1", gt=0, le=1,
+        "Share of IT heat captured into water, by cooling type", "[M] docs/model.md §1", gt=0, le=1,
         typical=(0.70, 0.97), keys=COOLING_TYPES)
     # typical: air coil 20-30 [V S11], hot air 30-45 [V S23], direct liquid 45-60 [M]
     source_in_c: dict[str, float] = param(
         {"air_coil": 27.0, "liquid": 50.0, "immersion": 50.0}, "°C",
         "Cooling water from the data center (heat-pump source in), by cooling type",
-        "[V S2,S3] air coil; [M] liquid; MODEL.md §1", typical=(20.0, 60.0), keys=COOLING_TYPES)
+        "[V S2,S3] air coil; [M] liquid; "
+        "docs/model.md §1", typical=(20.0, 60.0), keys=COOLING_TYPES)
     source_out_c: dict[str, float] = param(
         {"air_coil": 17.0, "liquid": 40.0, "immersion": 40.0}, "°C",
         "Cooling water back to the data center (source out), by cooling type",
-        "[M] ~10 K below source in, MODEL.md §1", keys=COOLING_TYPES)
+        "[M] ~10 K below source in, docs/model.md §1", keys=COOLING_TYPES)
     utilisation_it: float = param(
-        0.8, "share", "Average IT load as share of nameplate", "[M] MODEL.md §1", gt=0, le=1,
+        0.8, "share", "Average IT load as share of nameplate", "[M] docs/model.md §1", gt=0, le=1,
         typical=(0.6, 1.0))
     pue: float = param(
-        1.2, "ratio", "PUE: total data-center energy / IT energy (for ERF)", "[M] MODEL.md §1",
+        1.2, "ratio", "PUE: total data-center energy / IT energy (for ERF)", "[M] docs/model.md §1",
         ge=1)
-    # --- heat pump (MODEL.md §2)
+    # --- heat pump (docs/model.md §2)
     eta_lorenz: float = param(
-        0.50, "share", "Lorenz efficiency of the heat pump", "[D from V S26] MODEL.md §2", gt=0,
+        0.50, "share", "Lorenz efficiency of the heat pump", "[D from V S26] "
+        "docs/model.md §2", gt=0,
         le=1, typical=(0.40, 0.55))
     cop_model: str = param(
         "practical", "-",
         "COP model: practical (Lorenz with refrigerant pinch, capped; preheat and direct "
         "exchange where the source allows), textbook Lorenz, or the conservative Jesper et al. "
-        "regression", "MODEL.md §2, §8.1, [V S25]", choices=("practical", "lorenz", "jesper"))
+        "regression", "docs/model.md §2, §8.1, [V S25]", choices=("practical", "lorenz", "jesper"))
     eta_practical: float = param(
         0.61, "share", "Efficiency of the practical COP model (fitted to DEA's 5.0; Kajaani "
-        "checks it)", "[D from V S26] MODEL.md §8.1", gt=0, le=1, typical=(0.58, 0.64))
+        "checks it)", "[D from V S26] docs/model.md §8.1", gt=0, le=1, typical=(0.58, 0.64))
     pinch_k: float = param(
         4.0, "K", "Refrigerant-side pinch: evaporation below the source, condensation above "
-        "the sink", "[M] MODEL.md §8.1", ge=0, typical=(3.0, 5.0))
+        "the sink", "[M] docs/model.md §8.1", ge=0, typical=(3.0, 5.0))
     approach_k: float = param(
         3.0, "K", "Water-to-water exchanger approach (direct exchange and preheat limits)",
-        "[M] MODEL.md §8.1", ge=0, typical=(2.0, 5.0))
+        "[M] docs/model.md §8.1", ge=0, typical=(2.0, 5.0))
     cop_max: float = param(
-        7.0, "ratio", "Practical ceiling of a large heat pump's COP", "[M] MODEL.md §8.1", gt=1,
+        7.0, "ratio", "Practical ceiling of a large heat pump's COP", "[M] "
+        "docs/model.md §8.1", gt=1,
         typical=(6.0, 8.0))
     hp_availability: float = param(
         0.95, "share", "Heat-pump availability (planned maintenance in summer weeks)",
-        "[M] MODEL.md §8.1", gt=0, le=1, typical=(0.90, 0.98))
+        "[M] docs/model.md §8.1", gt=0, le=1, typical=(0.90, 0.98))
     maintenance_weeks: float = param(
         4.0, "weeks", "Planned maintenance block per year (in the low-demand summer)", "[M]",
         ge=0, le=52, typical=(2.0, 6.0))
@@ -112,34 +115,35 @@ class Params:
         ge=0, le=52, typical=(26.0, 32.0))
     min_part_load: float = param(
         0.25, "share", "Lowest stable load of one heat-pump unit, share of its capacity",
-        "[M] MODEL.md §8.1", ge=0, lt=1, typical=(0.1, 0.4))
+        "[M] docs/model.md §8.1", ge=0, lt=1, typical=(0.1, 0.4))
     max_unit_mw: float = param(
         5.0, "MW", "Largest heat-pump unit (a plant is split in equal units up to this)",
         "[M]; Odense: nine units for up to 25 MW [V S2]", gt=0, typical=(2.0, 10.0))
-    # --- network temperatures and annual use (MODEL.md §3)
+    # --- network temperatures and annual use (docs/model.md §3)
     supply_temp_c: float = param(
         75.0, "°C", "District-heating supply temperature (hourly model: if supply_curve is off)",
-        "[V S3,S24] MODEL.md §3", typical=(70.0, 85.0))
+        "[V S3,S24] docs/model.md §3", typical=(70.0, 85.0))
     return_temp_c: float = param(
-        40.0, "°C", "District-heating return temperature", "[V S3,S24] MODEL.md §3",
+        40.0, "°C", "District-heating return temperature", "[V S3,S24] docs/model.md §3",
         typical=(35.0, 50.0))
     annual_utilisation: float = param(
         0.75, "share", "Share of available heat the network takes over a year (u, annual model)",
-        "[V S13] MODEL.md §3", gt=0, le=1)
-    # --- transmission pipe (MODEL.md §4)
+        "[V S13] docs/model.md §3", gt=0, le=1)
+    # --- transmission pipe (docs/model.md §4)
     pipe_delta_t_k: float = param(
-        35.0, "K", "Supply minus return across the transmission pipe (sizing)", "[D] MODEL.md §4",
+        35.0, "K", "Supply minus return across the transmission pipe (sizing)", "[D] "
+        "docs/model.md §4",
         gt=0, typical=(30.0, 40.0))
     street_class_multiplier: dict[str, float] = param(
-        {}, "factor", "Trench-cost multiplier by OSM highway class; {} = MODEL.md defaults",
-        "[D] MODEL.md §4", keys=sorted(OSM_HIGHWAY_VALUES))
+        {}, "factor", "Trench-cost multiplier by OSM highway class; {} = docs/model.md defaults",
+        "[D] docs/model.md §4", keys=sorted(OSM_HIGHWAY_VALUES))
     excluded_highways: tuple[str, ...] = param(
         EXCLUDED_HIGHWAYS,
         "-", "OSM highway classes a transmission route never follows", "setting")
     # the route search carries it as metres of the reference trench (routing.CROSSING_REFERENCE_*)
     crossing_cost_eur: float = param(
         0.0, "EUR", "Extra cost per motorway/trunk/rail crossing (0 = off)",
-        "MODEL.md §4 (user setting)", ge=0)
+        "docs/model.md §4 (user setting)", ge=0)
     heat_pump_max_supply_c: float = param(
         90.0, "°C",
         "Hottest supply a site's heat pump delivers; hotter network pipes are not tapped", "[M]",
@@ -148,11 +152,11 @@ class Params:
         500.0, "m", "A site farther than this from any street is flagged", "setting", gt=0)
     max_route_length_m: float = param(
         20_000.0, "m", "Longest transmission route screened", "setting", gt=0)
-    pipe_life_yr: float = param(40.0, "yr", "Pipe economic life", "[M] MODEL.md §4", gt=0)
+    pipe_life_yr: float = param(40.0, "yr", "Pipe economic life", "[M] docs/model.md §4", gt=0)
     pipe_om_fraction: float = param(
-        0.01, "share/yr", "Pipe O&M per year, as share of pipe CAPEX", "[M] MODEL.md §4")
+        0.01, "share/yr", "Pipe O&M per year, as share of pipe CAPEX", "[M] docs/model.md §4")
     pipe_vom_eur_per_mwh_km: float = param(
-        0.1, "EUR/MWh/km", "Pipe variable O&M per MWh carried and km", "[V S27] MODEL.md §4")
+        0.1, "EUR/MWh/km", "Pipe variable O&M per MWh carried and km", "[V S27] docs/model.md §4")
     # --- new local network (DESIGN.md mode 2)
     linear_heat_density_min_mwh_per_m: float = param(
         1.5, "MWh/m/yr", "Lowest linear heat density at which a new local network is viable",
@@ -160,26 +164,28 @@ class Params:
     local_search_radius_m: float = param(
         3_000.0, "m", "Route length searched around a site for a new local network", "setting",
         gt=0)
-    # --- heat pump economics (MODEL.md §5)
-    heat_pump_life_yr: float = param(25.0, "yr", "Heat-pump life", "[V S26] MODEL.md §5", gt=0)
+    # --- heat pump economics (docs/model.md §5)
+    heat_pump_life_yr: float = param(25.0, "yr", "Heat-pump life", "[V S26] docs/model.md §5", gt=0)
     heat_pump_fom_eur_per_mw_yr: float = param(
-        2_000.0, "EUR/MW/yr", "Heat-pump fixed O&M per MW of heat output", "[V S26] MODEL.md §5")
+        2_000.0, "EUR/MW/yr", "Heat-pump fixed O&M per MW of heat output", "[V S26] "
+        "docs/model.md §5")
     heat_pump_vom_eur_per_mwh: float = param(
-        2.0, "EUR/MWh", "Heat-pump variable O&M per MWh delivered", "[V S26] MODEL.md §5")
+        2.0, "EUR/MWh", "Heat-pump variable O&M per MWh delivered", "[V S26] docs/model.md §5")
     heat_pump_capex_factor: float = param(
-        1.0, "factor", "Scales the MODEL.md heat-pump CAPEX curve",
-        "setting; range MODEL.md §5 (10 MW: 0.57-0.95 M EUR/MW around 0.70)", gt=0,
+        1.0, "factor", "Scales the docs/model.md heat-pump CAPEX curve",
+        "setting; range docs/model.md §5 (10 MW: 0.57-0.95 M EUR/MW around 0.70)", gt=0,
         typical=(0.57 / 0.70, 0.95 / 0.70))
     pipe_cost_factor: float = param(
         1.0, "factor", "Scales the trench cost table (e.g. local prices)",
         "setting; range [M] (paved vs open ground)", gt=0, typical=(0.75, 1.5))
     discount_rate: float = param(
-        0.04, "share/yr", "Discount rate (social 3.5 %, utility 5 %)", "[V S38] MODEL.md §5", ge=0,
+        0.04, "share/yr", "Discount rate (social 3.5 %, utility 5 %)", "[V S38] "
+        "docs/model.md §5", ge=0,
         lt=1, typical=(0.035, 0.05))
     electricity_price_eur_per_mwh: float = param(
         80.0, "EUR/MWh",
         "Electricity energy price (spot) paid by the heat pump; taxes and grid tariffs are "
-        "added; an hourly series (electricity_price_path) replaces it", "[M] MODEL.md §5",
+        "added; an hourly series (electricity_price_path) replaces it", "[M] docs/model.md §5",
         ge=0, typical=(40.0, 150.0))
     electricity_tax_eur_per_mwh: float = param(
         0.54, "EUR/MWh",
@@ -192,29 +198,30 @@ class Params:
         13.4, "EUR/MWh", "Distribution (DSO) tariff per MWh at 10 kV", "[M] Elnet Øst 2021 basis",
         ge=0, typical=(8.0, 27.0))
     heat_price_eur_per_mwh: float = param(
-        70.0, "EUR/MWh", "Price of the heat replaced (NPV reference)", "[V S43] MODEL.md §5", ge=0)
+        70.0, "EUR/MWh", "Price of the heat replaced (NPV reference)", "[V S43] "
+        "docs/model.md §5", ge=0)
     analysis_years: float = param(25.0, "yr", "Years of the NPV analysis", "setting", gt=0)
     ef_displaced_t_per_mwh: float = param(
         0.204 / 0.95, "t CO2/MWh", "CO2 of the heat replaced (gas boiler: 0.204 fuel / 0.95)",
-        "[V S33] MODEL.md §5")
+        "[V S33] docs/model.md §5")
     ef_electricity_t_per_mwh: float = param(
         0.135, "t CO2/MWh", "CO2 of grid electricity (BR18 2025; 2030: 0.047)",
-        "[V S31] MODEL.md §5")
-    # --- buildings and homes (MODEL.md §6)
+        "[V S31] docs/model.md §5")
+    # --- buildings and homes (docs/model.md §6)
     # typical: a flat (7.8) .. the pre-2025 standard house (18.1)
     mwh_per_home: float = param(
         14.0, "MWh/yr", "Heat per home (2025 Danish standard house; 18.1 = pre-2025 claims)",
-        "[V S30] MODEL.md §6", gt=0, typical=(7.8, 18.1))
+        "[V S30] docs/model.md §6", gt=0, typical=(7.8, 18.1))
     net_to_gross: float = param(
-        0.8, "share", "Net (heated) floor area / gross floor area", "MODEL.md §6", gt=0, le=1)
+        0.8, "share", "Net (heated) floor area / gross floor area", "docs/model.md §6", gt=0, le=1)
     dwelling_area_house_m2: float = param(
-        125.0, "m²", "Net floor area per dwelling in a house", "[V S30] MODEL.md §6", gt=0)
+        125.0, "m²", "Net floor area per dwelling in a house", "[V S30] docs/model.md §6", gt=0)
     dwelling_area_flat_m2: float = param(
-        80.0, "m²", "Net floor area per dwelling in a flat", "[V S30] MODEL.md §6", gt=0)
+        80.0, "m²", "Net floor area per dwelling in a flat", "[V S30] docs/model.md §6", gt=0)
     min_heated_footprint_m2: float = param(
         30.0, "m²", "Smaller buildings (sheds, garages) carry no heat demand", "setting")
     floor_height_m: float = param(
-        3.0, "m", "Storey height (levels from a building's height)", "MODEL.md §6", gt=0)
+        3.0, "m", "Storey height (levels from a building's height)", "docs/model.md §6", gt=0)
     full_load_hours_h: float = param(
         2_000.0, "h/yr", "Full-load hours: building peak = annual demand / this", "[M]", gt=0)
     house_footprint_max_m2: float = param(
@@ -222,9 +229,9 @@ class Params:
     homes_standard: str = param(
         "dk_house_2025", "-",
         "Standard home for homes_served: dk_house_2025 (14.0 MWh), dk_house_legacy (18.1, the "
-        "2017-2024 claims), dk_flat (7.8) or custom (mwh_per_home)", "[V S30] MODEL.md §6",
+        "2017-2024 claims), dk_flat (7.8) or custom (mwh_per_home)", "[V S30] docs/model.md §6",
         choices=("dk_house_2025", "dk_house_legacy", "dk_flat", "custom"))
-    # --- building calibration on Danish measured consumption (MODEL.md §8.2; siting.demand)
+    # --- building calibration on Danish measured consumption (docs/model.md §8.2; siting.demand)
     eaves_m: float = param(
         0.3, "m", "Roof overhang taken off OSM outlines to get BBR outer-wall area", "[M]",
         ge=0, le=2, typical=(0.0, 0.6))
@@ -258,15 +265,16 @@ class Params:
     # calibration; keys are building classes (house, apartments, office, ...) or construction
     # periods ("<=1962", "1963-1978", "1979-1998", "1999-2006", ">=2007")
     specific_demand_by_class_kwh_per_m2: dict[str, float] = param(
-        {}, "kWh/m²/yr", "Heat demand per net m² by building class; {} = MODEL.md §6 values",
-        "[M] MODEL.md §6", ge=0)
+        {}, "kWh/m²/yr", "Heat demand per net m² by building class; {} = docs/model.md §6 values",
+        "[M] docs/model.md §6", ge=0)
     specific_demand_by_period_kwh_per_m2: dict[str, float] = param(
-        {}, "kWh/m²/yr", "Heat demand per net m² by construction period; {} = MODEL.md §6 values",
-        "[M] MODEL.md §6", ge=0)
-    # --- hourly model (MODEL.md §3): a year of weather decides how much heat the network takes
+        {}, "kWh/m²/yr", "Heat demand per net m² by construction period; {} = "
+        "docs/model.md §6 values",
+        "[M] docs/model.md §6", ge=0)
+    # --- hourly model (docs/model.md §3): a year of weather decides how much heat the network takes
     recovery_model: str = param(
         "hourly", "-", "Heat delivered from an hourly weather year, or annual: Q x 8760 x u",
-        "MODEL.md §3", choices=("hourly", "annual"))
+        "docs/model.md §3", choices=("hourly", "annual"))
     network_annual_demand_mwh: float = param(
         0.0, "MWh/yr", "Existing network's annual heat demand; 0 = estimated from buildings",
         "setting", ge=0)
@@ -274,22 +282,22 @@ class Params:
         100.0, "m", "Buildings this near a pipe count as the network's load", "setting")
     share_max: float = param(
         1.0, "share", "Largest share of the network's hourly load one site may cover",
-        "MODEL.md §3", gt=0, le=1)
+        "docs/model.md §3", gt=0, le=1)
     dhw_share: float = param(
         0.2, "share", "Domestic hot water share of annual demand, flat over the year",
-        "[M] MODEL.md §3", ge=0, lt=1)
-    heating_base_c: float = param(17.0, "°C", "Heating degree-hour base", "MODEL.md §3")
+        "[M] docs/model.md §3", ge=0, lt=1)
+    heating_base_c: float = param(17.0, "°C", "Heating degree-hour base", "docs/model.md §3")
     supply_curve: bool = param(
         True, "-", "Supply temperature follows outdoor temperature (off: supply_temp_c)",
-        "MODEL.md §3")
+        "docs/model.md §3")
     supply_cold_c: float = param(
-        80.0, "°C", "Supply temperature at outdoor_cold_c", "MODEL.md §3 example")
+        80.0, "°C", "Supply temperature at outdoor_cold_c", "docs/model.md §3 example")
     outdoor_cold_c: float = param(
-        -12.0, "°C", "Outdoor temperature of the supply_cold_c point", "MODEL.md §3 example")
+        -12.0, "°C", "Outdoor temperature of the supply_cold_c point", "docs/model.md §3 example")
     supply_warm_c: float = param(
-        70.0, "°C", "Supply temperature at outdoor_warm_c and above", "MODEL.md §3 example")
+        70.0, "°C", "Supply temperature at outdoor_warm_c and above", "docs/model.md §3 example")
     outdoor_warm_c: float = param(
-        15.0, "°C", "Outdoor temperature of the supply_warm_c point", "MODEL.md §3 example")
+        15.0, "°C", "Outdoor temperature of the supply_warm_c point", "docs/model.md §3 example")
     network_loss_share: float = param(
         0.2, "share",
         "Distribution losses of an existing network, flat over the year, as share of the heat "
@@ -312,7 +320,7 @@ class Params:
     must_run_from_registry: bool = param(
         True, "-",
         "Waste incineration, surplus heat and solar of the matched registry network serve the "
-        "load before the data center", "MODEL.md §8.4")
+        "load before the data center", "docs/model.md §8.4")
     must_run_mwh_per_yr: float = param(
         0.0, "MWh/yr", "Further must-run supply of the existing network, flat over the year",
         "setting", ge=0)
@@ -382,7 +390,7 @@ class Study:
     default_it_load_mw: float = param(
         5.0, "MW", "IT load of sites without their own", "setting", gt=0)
     default_cooling: str = param(
-        "air_coil", "-", "Cooling type of sites without their own", "MODEL.md §1",
+        "air_coil", "-", "Cooling type of sites without their own", "docs/model.md §1",
         choices=COOLING_TYPES)
     ranking: str = param(
         "lcoh", "-", "Ranking method: cheapest heat first, or a weighted score", "DESIGN.md",
@@ -429,7 +437,7 @@ class Study:
     use_cache: bool = param(
         True, "-", "Cache the street graph on disk ($SITING_CACHE_DIR, ~/.cache/siting)", "setting")
     params: Params = param(
-        unit="-", desc="Model parameters (siting.Params)", source="MODEL.md", factory=Params)
+        unit="-", desc="Model parameters (siting.Params)", source="docs/model.md", factory=Params)
     # fmt: on
 
     def __post_init__(self) -> None:

@@ -1,10 +1,10 @@
-"""Building floor area, dwellings, annual and peak heat demand (MODEL.md §6 and §8.2).
+"""Building floor area, dwellings, annual and peak heat demand (docs/model.md §6 and §8.2).
 
 Each OSM building gets a class (from ``siting/data/building_classes.csv``, or for untyped
 ``building=yes`` from its context), a number of levels, a heated floor area, a construction
 period, a specific heat demand and from these an annual heat demand, a design peak and a number
 of dwellings. The model is calibrated on Danish measured consumption, each step on its own
-evidence (MODEL.md §8.2):
+evidence (docs/model.md §8.2):
 
 * floor area: the footprint is an aerial roof outline, so the eaves are taken off to get the
   outer-wall area BBR measures; times the levels (tags, height, tagged neighbours, else a class
@@ -97,7 +97,7 @@ EAVES_M = 0.3
 # Params: roof_level_area_factor (0.5-0.8).
 ROOF_LEVEL_AREA_FACTOR = 0.65
 
-# --- context rules for untyped building=yes (MODEL.md §8.2) -------------------------------
+# --- context rules for untyped building=yes (docs/model.md §8.2) -------------------------------
 # A small building next to a much larger one is its garage, carport or shed: tagged garages,
 # carports and sheds in the north Copenhagen extract have median footprints of 35-39 m2 and
 # 90th percentiles of 53-66 m2 [D]; a Danish detached house is rarely under 60 m2 [M].
@@ -144,9 +144,9 @@ _LANDUSE_PRIORITY = {**{k: i for i, k in enumerate(_LANDUSE_ROWS)}, "residential
 
 # Specific demand of residential buildings by construction year (kWh per m2 of heated = BBR
 # floor area per year): detached houses on district heating, Vojens Fjernvarme 2021 [V,
-# MODEL.md §8.2]: 1921-62 154, 1963-78 115, 1979-98 103, 1999-2006 93. Buildings before 1921
+# docs/model.md §8.2]: 1921-62 154, 1963-78 115, 1979-98 103, 1999-2006 93. Buildings before 1921
 # get the oldest measured band (most are renovated). >= 2007 (BR08 and later): 93 x 60/85 = 66,
-# the MODEL.md §6 ratio of >= 2007 to 1999-2006 [M]. Upper year bound of each period inclusive.
+# the docs/model.md §6 ratio of >= 2007 to 1999-2006 [M]. Upper year bound of each period inclusive.
 _PERIOD_UPPER_YEAR = np.array([1962, 1978, 1998, 2006])
 _PERIOD_LABELS = np.array(
     ["<=1962", "1963-1978", "1979-1998", "1999-2006", ">=2007"],
@@ -314,7 +314,7 @@ def estimate(
     )
     n_addr, addr_covered = _address_counts(gdf, tags, geoms, is_polygon, addresses, params)
 
-    # --- class: tags, else context (MODEL.md §8.2)
+    # --- class: tags, else context (docs/model.md §8.2)
     table = _class_table()
     row, tag_src = _resolve_class(tags, table)
     row, class_rule = _classify_untyped(
@@ -414,7 +414,7 @@ def estimate(
     heat_mwh = floor_area_m2 * specific / 1_000.0
 
     # --- dwellings: building:flats, else addresses (houses: one each; blocks: at least one per
-    # stairwell), else heated area / the standard home area (BBR areas, MODEL.md §6).
+    # stairwell), else heated area / the standard home area (BBR areas, docs/model.md §6).
     # A flats tag makes a building residential (flats above shops).
     flats_used = flats_ok & heated
     residential = residential | flats_ok
@@ -607,7 +607,7 @@ def calibration_report(buildings_estimated: gpd.GeoDataFrame) -> pd.DataFrame:
         ``"all"`` for the class total) with ``buildings``, ``floor_area_m2`` (heated),
         ``heat_mwh_per_yr``, ``kwh_per_m2``, ``dwellings``, ``mwh_per_dwelling``,
         ``median_mwh_per_dwelling`` (per building), ``reference_kwh_per_m2`` and
-        ``reference`` (the Danish measured value of MODEL.md §8.2 for that class and period,
+        ``reference`` (the Danish measured value of docs/model.md §8.2 for that class and period,
         NaN where there is none), and for homes ``standard_mwh`` (14.0 house 2025 / 7.8 flat),
         ``legacy_standard_mwh`` (18.1, houses) and ``vs_standard`` (MWh per dwelling /
         standard). Only heated buildings count.
@@ -680,7 +680,7 @@ def calibration_report(buildings_estimated: gpd.GeoDataFrame) -> pd.DataFrame:
 
 
 def _reference(building_class: str, period: str) -> tuple[float, str]:
-    """Danish measured kWh/m² (MODEL.md §8.2) for a class and period, and its source."""
+    """Danish measured kWh/m² (docs/model.md §8.2) for a class and period, and its source."""
     if building_class in _RESIDENTIAL_CLASSES and period in PERIOD_SPECIFIC_DEMAND_KWH_PER_M2:
         if period == ">=2007":
             return PERIOD_SPECIFIC_DEMAND_KWH_PER_M2[period], "Vojens 1999-2006 x 60/85 [M]"
@@ -746,7 +746,7 @@ def _classify_untyped(
     landuse: tuple[np.ndarray, np.ndarray],
     params: Params,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Class-table row and rule label for every building (MODEL.md §8.2).
+    """Class-table row and rule label for every building (docs/model.md §8.2).
 
     Typed buildings keep their tag (rule ``tag:<key=value>``). Untyped ones (building=yes or
     an unknown value with no hint tag) go through, first match wins: ``tag:building:flats``,

@@ -1,6 +1,6 @@
 """Costs, levelised cost of heat, NPV and CO2 of a data-center heat-recovery project.
 
-Implements MODEL.md section 5, with the heat pump's electricity priced as energy + Danish
+Implements docs/model.md section 5, with the heat pump's electricity priced as energy + Danish
 electricity tax + grid tariffs (weighted by its own hourly consumption when the hourly model
 gives one). Pure numpy: arguments may be scalars or arrays with one value per
 site and broadcast together; scalar inputs give Python ``float`` results. Money in EUR (2015 EUR
@@ -55,10 +55,10 @@ __all__ = [
 
 CapexItem = tuple[ArrayLike, ArrayLike, ArrayLike]  # (capex_eur, life_yr, om_fraction_per_yr)
 
-# Defaults with MODEL.md tags ([V] read in source, [D] derived, [M] engineering default).
-DISCOUNT_RATE = 0.04  # MODEL.md s5 default
+# Defaults with docs/model.md tags ([V] read in source, [D] derived, [M] engineering default).
+DISCOUNT_RATE = 0.04  # docs/model.md s5 default
 DISCOUNT_RATE_SOCIAL = 0.035  # [V S38] Danish Ministry of Finance
-DISCOUNT_RATE_UTILITY = 0.05  # MODEL.md s5
+DISCOUNT_RATE_UTILITY = 0.05  # docs/model.md s5
 ELECTRICITY_PRICE_EUR_PER_MWH = 80.0  # [M] range 40-150
 REFERENCE_HEAT_PRICE_EUR_PER_MWH = 70.0  # [V S43] Danish variable DH tariffs 600-810 DKK/MWh
 NPV_HORIZON_YR = 25.0  # = heat-pump life [V S26]; see npv_eur for the convention
@@ -127,7 +127,7 @@ def _rate(rate: ArrayLike) -> NDArray[Any]:
 
 
 def crf(rate: ArrayLike, years: ArrayLike) -> Any:
-    """Capital recovery factor ``r(1+r)^n / ((1+r)^n - 1)`` (MODEL.md s5).
+    """Capital recovery factor ``r(1+r)^n / ((1+r)^n - 1)`` (docs/model.md s5).
 
     Parameters
     ----------
@@ -221,7 +221,7 @@ def lcoh_eur_per_mwh(
     delivered_mwh_per_yr: ArrayLike,
     discount_rate: ArrayLike,
 ) -> Any:
-    """Levelised cost of heat delivered to the network [EUR/MWh] (MODEL.md s5).
+    """Levelised cost of heat delivered to the network [EUR/MWh] (docs/model.md s5).
 
     ``(sum_i capex_i * CRF(r, n_i) + FOM + sum_i capex_i * om_i + E * (VOM + p_el / COP)) / E``
 
@@ -319,7 +319,7 @@ cop, delivered_mwh_per_yr, discount_rate
 
 
 def heat_pump_capex_eur_per_mw(size_mw: ArrayLike) -> Any:
-    """Specific CAPEX of a large heat pump [EUR per MW heat output] (MODEL.md s5, [V S26,S25]).
+    """Specific CAPEX of a large heat pump [EUR per MW heat output] (docs/model.md s5, [V S26,S25]).
 
     Linear interpolation in ``log(size)`` through 1 MW 1.28 M, 3 MW 0.885 M, 10 MW 0.70 M EUR/MW.
     Flat beyond the ends (sizes < 1 MW cost 1.28 M/MW, > 10 MW 0.70 M/MW): no economy-of-scale
@@ -336,7 +336,8 @@ def co2_avoided_t_per_yr(
     ef_displaced_t_per_mwh: ArrayLike = EF_DISPLACED_GAS_BOILER_T_PER_MWH,
     ef_electricity_t_per_mwh: ArrayLike = EF_ELECTRICITY_DK_2025_T_PER_MWH,
 ) -> Any:
-    """CO2 avoided per year [t]: ``E_del * ef_displaced - W_el * ef_electricity`` (MODEL.md s5).
+    """CO2 avoided per year [t]: ``E_del * ef_displaced - W_el * ef_electricity``
+    (docs/model.md s5).
 
     Defaults: displaced heat from a natural-gas boiler (0.204 t/MWh fuel / 0.95) and Danish 2025
     grid electricity (0.135 t/MWh). Negative when the heat pump emits more than it displaces.

@@ -1,4 +1,5 @@
-"""Linear heat density along streets: MWh/yr per metre of street (MODEL.md §4, DESIGN.md mode 2).
+"""Linear heat density along streets: MWh/yr per metre of street (docs/model.md §4, DESIGN.md
+mode 2).
 
 Each heated building is served from its nearest street edge (the service pipe runs from the
 footprint to that street), so an edge carries the demand of the buildings that would connect to

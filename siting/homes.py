@@ -1,10 +1,10 @@
-"""How many homes a quantity of heat serves, at a named Danish standard (MODEL.md §6).
+"""How many homes a quantity of heat serves, at a named Danish standard (docs/model.md §6).
 
 "Homes served" = delivered heat / heat per home. The heat per home is a *standard*, and claims
 made with different standards are not comparable, so every result comes with the label of the
 standard it used. Pure numpy; no geo library.
 
-Standards [V S30] (installator.dk, hvacfokus.dk; MODEL.md §6 and §8.2):
+Standards [V S30] (installator.dk, hvacfokus.dk; docs/model.md §6 and §8.2):
 
 * ``dk_house_2025``: Danish standard house from 2025, 14.0 MWh/yr on 125 m² (112 kWh/m²).
 * ``dk_house_legacy``: the standard house of the district-heating price statistics used in
@@ -43,7 +43,7 @@ class HomeStandard:
     mwh_per_yr : heat per home and year [MWh/yr].
     floor_area_m2 : the home's BBR floor area [m²], or None where the source gives none.
     label : text for reports, naming the standard and its figure.
-    source : citation key in MODEL.md.
+    source : citation key in docs/model.md.
     """
 
     mwh_per_yr: float

@@ -1,6 +1,6 @@
 """Hourly heat recovery over a year: weather, network demand and heat-pump limits per site.
 
-The hourly counterpart of :func:`siting.recovery.annual_recovery` (MODEL.md s1-3, s8.1). Where
+The hourly counterpart of :func:`siting.recovery.annual_recovery` (docs/model.md s1-3, s8.1). Where
 the annual model multiplies by a fixed utilisation ``u``, here the network's hourly demand decides
 how much of the data center's heat it takes:
 
@@ -61,14 +61,15 @@ __all__ = [
     "unit_count",
 ]
 
-DHW_SHARE = 0.2  # [M] flat domestic-hot-water share of annual network demand, MODEL.md s3
-HEATING_BASE_C = 17.0  # [M] base temperature of heating degree-hours, MODEL.md s3
-# Weather-compensation curve, MODEL.md s3: 80 degC at -12 degC falling linearly to 70 at 15 degC.
+DHW_SHARE = 0.2  # [M] flat domestic-hot-water share of annual network demand, docs/model.md s3
+HEATING_BASE_C = 17.0  # [M] base temperature of heating degree-hours, docs/model.md s3
+# Weather-compensation curve, docs/model.md s3: 80 degC at -12 degC falling linearly to 70 at
+# 15 degC.
 SUPPLY_COLD_C = 80.0
 OUTDOOR_COLD_C = -12.0
 SUPPLY_WARM_C = 70.0
 OUTDOOR_WARM_C = 15.0
-# Heat-pump operation, MODEL.md s8.1 ([M]: engineering defaults with a range, not facts).
+# Heat-pump operation, docs/model.md s8.1 ([M]: engineering defaults with a range, not facts).
 HP_AVAILABILITY = 0.95  # [M] share of capacity-hours available, 0.90-0.98
 MAINTENANCE_WEEKS = 4.0  # [M] planned maintenance block in the low-demand summer, 2-6 weeks
 MAINTENANCE_START_WEEK = 28.0  # [M] 8 July: the block covers July-early August
@@ -110,7 +111,7 @@ def network_demand_profile(
     *,
     dtype: type = np.float64,
 ) -> NDArray[Any]:
-    """Hourly district-heating demand [MW] of one or many networks (MODEL.md s3).
+    """Hourly district-heating demand [MW] of one or many networks (docs/model.md s3).
 
     Space heating is proportional to heating degree-hours ``max(0, base_c - T(t))``; domestic
     hot water is a flat ``dhw_share`` of the annual demand. Each row sums to its ``annual_mwh``
@@ -162,7 +163,7 @@ def supply_temperature_curve(
     t_supply_warm_c: float = SUPPLY_WARM_C,
     t_outdoor_warm_c: float = OUTDOOR_WARM_C,
 ) -> NDArray[np.float64]:
-    """Network supply temperature [degC] from a weather-compensation curve (MODEL.md s3).
+    """Network supply temperature [degC] from a weather-compensation curve (docs/model.md s3).
 
     Linear between (``t_outdoor_cold_c``, ``t_supply_cold_c``) and (``t_outdoor_warm_c``,
     ``t_supply_warm_c``), held constant outside. The return temperature is a constant parameter
@@ -250,7 +251,7 @@ class HourlyResult(Record):
     wasted_heat_mwh_per_yr: Any  # recovered - reused: captured but rejected to air
     electricity_mwh_per_yr: Any  # heat-pump electricity
     dc_energy_mwh_per_yr: Any  # P_IT * utilisation_it * PUE summed (ERF denominator)
-    utilisation: Any  # delivered / available (MODEL.md s3 "u")
+    utilisation: Any  # delivered / available (docs/model.md s3 "u")
     heat_pump_max_mw: Any  # heat-pump output cap used (sized to peak deliverable by default)
     peak_delivered_mw: Any  # highest hourly delivery into the network
     full_load_hours: Any  # delivered / heat_pump_max_mw
@@ -282,7 +283,7 @@ def heat_pump_availability_profile(
     maintenance_weeks: float = MAINTENANCE_WEEKS,
     maintenance_start_week: float = MAINTENANCE_START_WEEK,
 ) -> NDArray[np.float64]:
-    """Hourly share of the heat pump's capacity that is available (MODEL.md s8.1).
+    """Hourly share of the heat pump's capacity that is available (docs/model.md s8.1).
 
     The capacity-hours lost, ``(1 - availability) * n_hours``, are taken as planned maintenance
     in one block of ``maintenance_weeks`` weeks starting at week ``maintenance_start_week``
@@ -421,7 +422,8 @@ def _cop_table(
     if cop_model == "lorenz":
         cop = np.asarray(lorenz_cop(src_in, src_out, ret, sup, eta), dtype=float)
     else:
-        # Jesper regression, capped by the Carnot COP at the log-mean temperatures (MODEL.md s2).
+        # Jesper regression, capped by the Carnot COP at the log-mean temperatures
+        # (docs/model.md s2).
         cop = np.minimum(
             np.asarray(jesper_cop(src_in, sup), dtype=float),
             np.asarray(carnot_cop(src_in, src_out, ret, sup), dtype=float),
@@ -613,7 +615,8 @@ def hourly_recovery(
     dtype: type = np.float64,
     chunk_sites: int | None = None,
 ) -> HourlyResult:
-    """Heat a data center delivers into a district-heating network, hour by hour (MODEL.md s1-3,
+    """Heat a data center delivers into a district-heating network, hour by hour (docs/model.md
+    s1-3,
     s8.1).
 
     Hour ``t`` of site ``i``::
@@ -655,7 +658,7 @@ def hourly_recovery(
     supply_c : hourly input, optional
         Network supply temperature [degC]; default the weather-compensation curve.
     cop_model : {"lorenz", "jesper", "practical"}
-        "practical" is MODEL.md s8.1 (:func:`siting.recovery.heat_pump_operation`: direct
+        "practical" is docs/model.md s8.1 (:func:`siting.recovery.heat_pump_operation`: direct
         exchange, preheat exchanger, pinch-shifted Lorenz COP capped at ``cop_max``); "lorenz"
         the textbook s2 model (inf when the sink mean is at or below the source mean); "jesper"
         the conservative regression (capped at Carnot).
@@ -672,7 +675,8 @@ def hourly_recovery(
         tank charging is not held to the minimum part load.
     availability : float or array (n_hours,), default 1.0
         Share of the heat pump's capacity available: a number (spread as planned maintenance
-        by :func:`heat_pump_availability_profile`; 0.95 is the MODEL.md s8.1 value) or an hourly
+        by :func:`heat_pump_availability_profile`; 0.95 is the docs/model.md s8.1 value) or an
+        hourly
         capacity factor in [0, 1]. Direct-exchange hours are not affected.
     maintenance_weeks, maintenance_start_week : float
         The maintenance block for a numeric ``availability`` (defaults 4 weeks from week 28).
@@ -701,7 +705,7 @@ def hourly_recovery(
     Returns
     -------
     HourlyResult
-        Annual totals per site. ``utilisation`` = delivered / available (MODEL.md s3), where
+        Annual totals per site. ``utilisation`` = delivered / available (docs/model.md s3), where
         available is the deliverable heat before the heat-pump cap and availability; ``erf``
         counts the data center's heat actually used (not the heat-pump electricity) over
         ``it_load_mw * utilisation_it * pue`` summed over the hours.

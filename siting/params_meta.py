@@ -50,9 +50,9 @@ class ParamInfo:
     description : what it is, in plain words.
     unit : unit of the value (of each value, for a mapping); ``"-"`` for text and flags.
     source : where the default comes from: ``"[V S26]"`` read in a cited source, ``"[D]"``
-        derived, ``"[M]"`` engineering default, ``"MODEL.md §4"``, or ``"setting"`` (a
+        derived, ``"[M]"`` engineering default, ``"docs/model.md §4"``, or ``"setting"`` (a
         screening choice of the user, not a fact about the world).
-    typical : (low, high) plausible range, MODEL.md's where it gives one. Values outside it
+    typical : (low, high) plausible range, docs/model.md's where it gives one. Values outside it
         are allowed; the sensitivity sweep uses the same ends.
     bounds : hard limits, a subset of ``gt``, ``ge``, ``lt``, ``le``; a number outside them
         (or not finite) is a ConfigError. For a mapping they apply to every value.

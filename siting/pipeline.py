@@ -70,7 +70,7 @@ class Runner:
         self._t0 = time.perf_counter()
         self._bar = None
         if progress:
-            from tqdm.auto import tqdm
+            tqdm = _progress_bar_class()
 
             self._bar = tqdm(total=len(self.stages), unit="stage", leave=False)
 
@@ -94,6 +94,17 @@ class Runner:
         self.timings_s["total_s"] = time.perf_counter() - self._t0
         if self._bar is not None:
             self._bar.close()
+
+
+def _progress_bar_class():
+    """tqdm's notebook bar where ipywidgets exists, else its text bar (no TqdmWarning)."""
+    import importlib.util
+
+    if importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.auto import tqdm
+    else:
+        from tqdm.std import tqdm
+    return tqdm
 
 
 def served_demand_mwh(sites: gpd.GeoDataFrame, fallback: float) -> float:

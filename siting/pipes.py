@@ -1,6 +1,6 @@
 """Transmission pipe tables: sizing, heat loss, trench cost and street-class multipliers.
 
-Implements MODEL.md section 4. Pure numpy: capacities [MW] and costs may be scalars or arrays
+Implements docs/model.md section 4. Pure numpy: capacities [MW] and costs may be scalars or arrays
 (one value per site); scalar inputs give Python scalars back.
 """
 
@@ -39,7 +39,7 @@ __all__ = [
 STANDARD_DN: tuple[int, ...] = (100, 150, 200, 250, 300, 400, 500, 600)
 # Inner diameters of EN 253 pre-insulated steel service pipes (outer x wall, mm): 114.3x3.6,
 # 168.3x4.0, 219.1x4.5, 273.0x5.0, 323.9x5.6, 406.4x6.3, 508.0x6.3, 610.0x6.3. With these the
-# physics formula reproduces the MODEL.md s4 table within ~1.2 %.
+# physics formula reproduces the docs/model.md s4 table within ~1.2 %.
 INNER_DIAMETER_M: dict[int, float] = {
     100: 0.1071,
     150: 0.1603,
@@ -53,8 +53,8 @@ INNER_DIAMETER_M: dict[int, float] = {
 # Water at ~60 degC (between 75 supply and 40 return): density and specific heat.
 WATER_DENSITY_KG_M3 = 983.0
 WATER_CP_J_KG_K = 4185.0
-DESIGN_VELOCITY_M_S = 2.0  # MODEL.md s4
-# MODEL.md s4 [D]: capacity [MW] at 2 m/s by delta T [K] -> {DN: MW}.
+DESIGN_VELOCITY_M_S = 2.0  # docs/model.md s4
+# docs/model.md s4 [D]: capacity [MW] at 2 m/s by delta T [K] -> {DN: MW}.
 CAPACITY_TABLE_MW: dict[int, dict[int, float]] = {
     30: {100: 2.2, 150: 5.0, 200: 8.6, 250: 13.5, 300: 19.0, 400: 30.0, 500: 48.0, 600: 69.0},
     40: {100: 3.0, 150: 6.7, 200: 11.4, 250: 17.9, 300: 25.0, 400: 40.0, 500: 64.0, 600: 92.0},
@@ -76,7 +76,7 @@ HX_STATION_LOSS = 0.05  # [V S27] heat-exchanger station
 PUMPING_ELECTRICITY_FRACTION = 0.02  # [V S27] of the energy carried
 CONNECTION_HX_CAPEX_EUR_PER_MW = 100_000.0  # [V S28]
 CONNECTION_PUMPS_CAPEX_EUR_PER_MW = 90_000.0  # [V S28]
-# Trench-cost multiplier by OSM highway=* class [D: DEA paved vs Hotmaps ~2.8x], MODEL.md s4.
+# Trench-cost multiplier by OSM highway=* class [D: DEA paved vs Hotmaps ~2.8x], docs/model.md s4.
 STREET_CLASS_MULTIPLIER: dict[str, float] = {
     "motorway": 2.5,
     "motorway_link": 2.5,
@@ -134,7 +134,7 @@ def _capacity_per_m2_mw(delta_t_k: ArrayLike, velocity_m_s: ArrayLike) -> NDArra
 def pipe_capacity_mw(
     dn: ArrayLike, delta_t_k: ArrayLike, velocity_m_s: ArrayLike = DESIGN_VELOCITY_M_S
 ) -> Any:
-    """Heat a pipe carries: ``P = rho * c_p * v * pi * D_i^2 / 4 * dT`` [MW] (MODEL.md s4).
+    """Heat a pipe carries: ``P = rho * c_p * v * pi * D_i^2 / 4 * dT`` [MW] (docs/model.md s4).
 
     Parameters
     ----------
@@ -186,7 +186,8 @@ def select_dn(
     delta_t_k: ArrayLike = 35.0,
     velocity_m_s: ArrayLike = DESIGN_VELOCITY_M_S,
 ) -> Any:
-    """Smallest standard DN whose capacity at ``velocity_m_s`` carries ``peak_mw`` (MODEL.md s4).
+    """Smallest standard DN whose capacity at ``velocity_m_s`` carries ``peak_mw``
+    (docs/model.md s4).
 
     Returns an ``int`` (or int array). Peaks above DN600 capacity return 600; call
     :func:`select_pipe` to get the number of parallel DN600 lines needed.
@@ -195,7 +196,7 @@ def select_dn(
 
 
 def trench_cost_eur_per_m(capacity_mw: ArrayLike) -> Any:
-    """Transmission trench cost [2015 EUR/m] from the Hotmaps table (MODEL.md s4, [V S28]).
+    """Transmission trench cost [2015 EUR/m] from the Hotmaps table (docs/model.md s4, [V S28]).
 
     Linear interpolation on capacity between 1.9 and 125 MW; flat (end value) outside. Multiply by
     :func:`street_multiplier` for paved urban routes.
@@ -206,7 +207,7 @@ def trench_cost_eur_per_m(capacity_mw: ArrayLike) -> Any:
 
 
 def loss_fraction_per_km(capacity_mw: ArrayLike) -> Any:
-    """Heat loss per km as a fraction of heat carried (DEA, MODEL.md s4, [V S27]).
+    """Heat loss per km as a fraction of heat carried (DEA, docs/model.md s4, [V S27]).
 
     0.03 below 20 MW, 0.01 from 20 to 100 MW inclusive, 0.005 above 100 MW.
     """
@@ -254,7 +255,7 @@ def street_multiplier(
     table: Mapping[str, float] | None = None,
     default: float = STREET_DEFAULT_MULTIPLIER,
 ) -> Any:
-    """Trench-cost multiplier for each OSM ``highway=*`` value (MODEL.md s4).
+    """Trench-cost multiplier for each OSM ``highway=*`` value (docs/model.md s4).
 
     Parameters
     ----------

@@ -219,7 +219,8 @@ def _write_density(
         "unit": unit,
         "quantity": quantity,
         "source": source
-        or f"siting.raster from building column {column!r} (siting.demand.estimate, MODEL.md §6)",
+        or f"siting.raster from building column {column!r} (siting.demand.estimate, "
+        "docs/model.md §6)",
         "attribution": attribution,
         "total": f"{float(totals.sum()):.6f}",
         "total_unit": total_unit,

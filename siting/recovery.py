@@ -1,6 +1,6 @@
 """Heat recovery from a data center and the heat pump that lifts it to network temperature.
 
-Implements MODEL.md sections 1-3 and the practical heat pump of s8.1 (direct exchange, preheat
+Implements docs/model.md sections 1-3 and the practical heat pump of s8.1 (direct exchange, preheat
 exchanger, refrigerant-side pinch, COP cap). Pure numpy: every function accepts scalars or
 arrays (one value per candidate site) and broadcasts; scalar inputs give Python ``float`` (or
 ``bool``) results.
@@ -57,14 +57,14 @@ __all__ = [
 
 ABSOLUTE_ZERO_C = -273.15
 
-# Defaults, tagged as in MODEL.md ([V] read in source, [D] derived, [M] engineering default).
-CAPTURE_FRACTION_AIR_COIL = 0.95  # [M] 0.85-0.97, MODEL.md s1
-CAPTURE_FRACTION_DLC = 0.80  # [M] 0.7-0.9, MODEL.md s1
-CAPTURE_FRACTION_IMMERSION = 0.95  # [M] MODEL.md s1
-UTILISATION_IT = 0.8  # [M] share of IT nameplate drawn on average, MODEL.md s1
-PUE = 1.2  # [M] MODEL.md s1
-ETA_LORENZ = 0.50  # [D from V S26] 0.40-0.55, MODEL.md s2
-UTILISATION_ANNUAL = 0.75  # [V S13] share of available heat the network takes, MODEL.md s3
+# Defaults, tagged as in docs/model.md ([V] read in source, [D] derived, [M] engineering default).
+CAPTURE_FRACTION_AIR_COIL = 0.95  # [M] 0.85-0.97, docs/model.md s1
+CAPTURE_FRACTION_DLC = 0.80  # [M] 0.7-0.9, docs/model.md s1
+CAPTURE_FRACTION_IMMERSION = 0.95  # [M] docs/model.md s1
+UTILISATION_IT = 0.8  # [M] share of IT nameplate drawn on average, docs/model.md s1
+PUE = 1.2  # [M] docs/model.md s1
+ETA_LORENZ = 0.50  # [D from V S26] 0.40-0.55, docs/model.md s2
+UTILISATION_ANNUAL = 0.75  # [V S13] share of available heat the network takes, docs/model.md s3
 HOURS_PER_YR = 8760.0
 JESPER_DT_MIN_K = 10.0  # [V S25] validity range of the Jesper et al. 2021 regression
 JESPER_DT_MAX_K = 78.0  # [V S25]
@@ -74,7 +74,7 @@ MWH_PER_FLAT_DK = 7.8  # [V S30]
 MWH_PER_HOME_DK_LEGACY = 18.1  # [V S30] used in claims 2017-2024, 130 m2
 # EnEfG s11 ERF levels for data centers opening from Jul 2026 / Jul 2027 / Jul 2028 [V S35].
 ENEFG_ERF_THRESHOLDS = {2026: 0.10, 2027: 0.15, 2028: 0.20}
-# Practical heat pump, MODEL.md s8.1.
+# Practical heat pump, docs/model.md s8.1.
 APPROACH_K = 3.0  # [M] water-to-water exchanger approach: direct exchange / preheat limit
 PINCH_K = 4.0  # [M] 3-5 K refrigerant-side pinch: evaporate below the source, condense above sink
 COP_MAX = 7.0  # [M] 6-8, practical ceiling of large heat pumps (best ~5.8 at a 40 K lift)
@@ -145,7 +145,7 @@ def _log_mean_k(a_k: NDArray[np.float64], b_k: NDArray[np.float64]) -> NDArray[n
 
 
 def log_mean_temp_k(t_in_c: ArrayLike, t_out_c: ArrayLike) -> Any:
-    """Logarithmic mean temperature of a stream, in kelvin (MODEL.md s2).
+    """Logarithmic mean temperature of a stream, in kelvin (docs/model.md s2).
 
     Parameters
     ----------
@@ -213,7 +213,7 @@ def lorenz_cop(
     sink_out_c: ArrayLike,
     eta: ArrayLike = ETA_LORENZ,
 ) -> Any:
-    """Heat-pump heating COP from the Lorenz efficiency (MODEL.md s2).
+    """Heat-pump heating COP from the Lorenz efficiency (docs/model.md s2).
 
     Parameters
     ----------
@@ -255,7 +255,8 @@ def lorenz_cop(
 
 
 def jesper_cop(source_in_c: ArrayLike, sink_out_c: ArrayLike) -> Any:
-    """Conservative heat-pump COP from the Jesper et al. 2021 regression (MODEL.md s2, [V S25]).
+    """Conservative heat-pump COP from the Jesper et al. 2021 regression (docs/model.md s2, [V
+    S25]).
 
     ``COP = 1.4480e12 * (dT + 177.46) ** -4.9460`` with ``dT = sink_out_c - source_in_c`` [K].
 
@@ -338,7 +339,7 @@ def practical_cop(
     pinch_k: ArrayLike = PINCH_K,
     cop_max: ArrayLike = COP_MAX,
 ) -> Any:
-    """COP of a real heat pump between two water streams (MODEL.md s8.1), always finite.
+    """COP of a real heat pump between two water streams (docs/model.md s8.1), always finite.
 
     The refrigerant evaporates ``pinch_k`` below the source's log-mean temperature and condenses
     ``pinch_k`` above the sink's; ``eta`` is a Lorenz efficiency at those temperatures::
@@ -376,7 +377,8 @@ def practical_cop(
 @dataclass(frozen=True)
 class HeatPumpOperation(Record):
     """How a source stream heats the network: direct exchange, preheat exchanger + heat pump, or
-    heat pump alone (MODEL.md s8.1). Fields are floats/bools or arrays broadcast over the inputs.
+    heat pump alone (docs/model.md s8.1). Fields are floats/bools or arrays broadcast over the
+    inputs.
 
     Arrangement: **series**. The data-center water passes the preheat exchanger first and then
     the evaporator; the network return passes the exchanger first and then the condenser.
@@ -521,7 +523,7 @@ def heat_pump_operation(
 
 @dataclass(frozen=True)
 class RecoveryResult(Record):
-    """Annual heat-recovery figures for one or many sites (MODEL.md s1-3).
+    """Annual heat-recovery figures for one or many sites (docs/model.md s1-3).
 
     Fields are floats (scalar inputs) or arrays broadcast over the inputs. Powers in MW, energies
     in MWh per year. Supports ``result["name"]`` and :meth:`to_dict` as well as attribute access.
@@ -566,7 +568,8 @@ def annual_recovery(
     annual_utilisation: ArrayLike = UTILISATION_ANNUAL,
     hours_per_yr: float = HOURS_PER_YR,
 ) -> RecoveryResult:
-    """Annual recovered, delivered and reused heat and the ERF of a data center (MODEL.md s1-3).
+    """Annual recovered, delivered and reused heat and the ERF of a data center (docs/model.md
+    s1-3).
 
     Parameters
     ----------
@@ -660,7 +663,7 @@ def annual_recovery(
 
 
 def enefg_flags(erf: ArrayLike) -> dict[str, Any]:
-    """`meets_enefg_2026/2027/2028`: ERF >= 10/15/20 % (EnEfG §11, MODEL.md §5)."""
+    """`meets_enefg_2026/2027/2028`: ERF >= 10/15/20 % (EnEfG §11, docs/model.md §5)."""
     erf = np.asarray(erf, dtype=float)
     return {f"meets_enefg_{year}": erf >= level for year, level in ENEFG_ERF_THRESHOLDS.items()}
 
@@ -668,7 +671,7 @@ def enefg_flags(erf: ArrayLike) -> dict[str, Any]:
 def homes_served(
     delivered_mwh_per_yr: ArrayLike, mwh_per_home: ArrayLike = MWH_PER_HOME_DK_2025
 ) -> Any:
-    """Number of homes whose annual heat demand the delivered heat covers (MODEL.md s6).
+    """Number of homes whose annual heat demand the delivered heat covers (docs/model.md s6).
 
     Parameters
     ----------

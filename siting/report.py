@@ -90,13 +90,13 @@ GLOSSARY = (
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
 TOP_N = 10
 
-# Ranges of the sensitivity tornado (MODEL.md ranges where it gives them).
+# Ranges of the sensitivity tornado (docs/model.md ranges where it gives them).
 
 # --------------------------------------------------------------------------- assumptions
 
 
 def changed_params(params: Params, defaults: Params | None = None) -> pd.DataFrame:
-    """Every parameter of `params` that differs from the MODEL.md defaults (``Params()``).
+    """Every parameter of `params` that differs from the docs/model.md defaults (``Params()``).
 
     Mappings (e.g. ``source_in_c``) are compared key by key and reported as ``key: value``.
     Returns columns ``parameter``, ``description``, ``unit``, ``value``, ``default``; the
@@ -176,7 +176,7 @@ def _swept_label(name: str) -> tuple[str, str]:
 def sensitivity(results, site_id: str | None = None, osm=None) -> tuple[float, list[Sensitivity]]:
     """LCOH of a site (default: the best) with each uncertain input at its low/high end.
 
-    A thin view of :func:`siting.sensitivity` (MODEL.md ranges; economics-only inputs
+    A thin view of :func:`siting.sensitivity` (docs/model.md ranges; economics-only inputs
     re-priced, the others re-run on the extract). Returns (base LCOH, one bar per input,
     largest swing first).
     """
@@ -500,7 +500,8 @@ def _sources(results) -> list[Markup]:
     else:
         items.append("Candidate sites: generated from the OpenStreetMap extract.")
     items += [
-        "Model and default parameters: siting MODEL.md: heat-pump and transport costs from the "
+        "Model and default parameters: siting "
+        "docs/model.md: heat-pump and transport costs from the "
         "Danish Energy Agency technology data (via PyPSA technology-data), trench costs from "
         "Hotmaps, CO2 factors from BR18, homes from the Danish standard house (14 MWh/yr).",
         "Weather for the load-duration curve: siting's built-in typical Danish year (a fitted "

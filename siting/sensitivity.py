@@ -1,6 +1,6 @@
 """Sensitivity of a study to its key inputs: one-at-a-time sweeps, tornado, rank stability.
 
-Each parameter is set to the low and the high end of its MODEL.md range while the others
+Each parameter is set to the low and the high end of its docs/model.md range while the others
 keep their study values, and the whole study is re-run on the already-parsed inputs (so
 routing, demand and the hourly model all respond, not just the economics).
 """
@@ -25,9 +25,9 @@ from siting.study import run
 
 log = logging.getLogger(__name__)
 
-# (low, high) per parameter; MODEL.md ranges where it gives one, [M] engineering spread else
+# (low, high) per parameter; docs/model.md ranges where it gives one, [M] engineering spread else
 # the inputs the tornado sweeps, each over its plausible range from the field metadata
-# (siting.config, MODEL.md: electricity 40-150 EUR/MWh, Lorenz eta 0.40-0.55, ...)
+# (siting.config, docs/model.md: electricity 40-150 EUR/MWh, Lorenz eta 0.40-0.55, ...)
 SWEPT = (
     "electricity_price_eur_per_mwh",
     "eta_practical",

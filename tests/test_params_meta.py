@@ -157,7 +157,7 @@ def test_help_params_lists_every_field_with_unit_default_range_and_source():
         assert f"Unit: {unit}." in text and info.source in text, name
     assert (
         "pue : float, default 1.2 PUE: total data-center energy / IT energy (for ERF). Unit: "
-        "ratio. Valid: >= 1. Source: [M] MODEL.md §1." in text
+        "ratio. Valid: >= 1. Source: [M] docs/model.md §1." in text
     )
     assert "default_it_load_mw : float, default 5" in " ".join(Study.__doc__.split())
 

@@ -101,7 +101,7 @@ def test_html_has_attribution_sources_and_assumptions(written):
     page = written.read_text(encoding="utf-8")
     assert "© OpenStreetMap contributors" in page and "ODbL" in page
     assert "helsinki" in page.lower()  # the extract is named
-    assert "All model parameters are the MODEL.md defaults." in page  # the demo changes none
+    assert "All model parameters are the docs/model.md defaults." in page  # the demo changes none
     for heading in ("Top sites", "Cost breakdown", "Sensitivity", "Assumptions", "Data sources"):
         assert f"<h2>{heading}" in page
 

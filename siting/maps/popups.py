@@ -11,7 +11,7 @@ import pandas as pd
 
 from siting.maps.frames import _num, _text
 
-# EnEfG §11 ERF thresholds by the year a data center opens (MODEL.md §5).
+# EnEfG §11 ERF thresholds by the year a data center opens (docs/model.md §5).
 _ENEFG_LEVELS = ((2026, 0.10), (2027, 0.15), (2028, 0.20))
 # An LCOH difference below max(this, 3 % of the median LCOH) is not a reason for a rank.
 _MATERIAL_EUR_PER_MWH = 0.5

@@ -1,4 +1,5 @@
-"""District-heating areas from heat density where pipes are unknown (Hotmaps method, MODEL.md §8.4).
+"""District-heating areas from heat density where pipes are unknown (Hotmaps method,
+docs/model.md §8.4).
 
 The Hotmaps calculation module "District heating potential areas: user-defined thresholds"
 (HotMaps/dh_potential, cm/app/api_v1/my_calculation_module_directory/CM/CM_TUW4/

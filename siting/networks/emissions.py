@@ -1,4 +1,4 @@
-"""CO2 of the heat a data center's heat displaces in a network (MODEL.md §8.4). Pure: no geo.
+"""CO2 of the heat a data center's heat displaces in a network (docs/model.md §8.4). Pure: no geo.
 
 Method
 ------
@@ -14,7 +14,7 @@ delivered from it). The waste heat pushes out the producers that are neither mus
 with ``ef_f`` the IPCC 2006 default factor per TJ of fuel (x 0.0036 TJ/MWh), waste counted at
 its fossil share, biomass 0 (Danish accounting), and electricity for heat pumps and electric
 boilers at the grid factor. When no displaced fuel has heat (no data, or only must-run), the
-MODEL.md §5 default applies: a natural-gas boiler, 0.204 t/MWh fuel / 0.95.
+docs/model.md §5 default applies: a natural-gas boiler, 0.204 t/MWh fuel / 0.95.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ __all__ = [
 
 TJ_PER_MWH = 0.0036
 # IPCC 2006 Guidelines Vol. 2 (Energy) Table 2.2 default CO2 factors, t CO2 per TJ of fuel
-# (MODEL.md §8.4 [V]); waste oil: the same table's "waste oils" 73.3 [V]. Waste is the
+# (docs/model.md §8.4 [V]); waste oil: the same table's "waste oils" 73.3 [V]. Waste is the
 # non-biomass fraction's factor, applied to WASTE_FOSSIL_SHARE of the waste's energy.
 IPCC_T_CO2_PER_TJ: dict[str, float] = {
     "natural_gas": 56.1,
@@ -56,12 +56,12 @@ IPCC_T_CO2_PER_TJ: dict[str, float] = {
     "refinery_gas": 57.6,
     "waste": 91.7,
 }
-WASTE_FOSSIL_SHARE = 0.4  # [M] 0.3-0.6 of municipal waste energy is fossil (MODEL.md §8.4)
-# biomass counts 0 as in Danish accounting (MODEL.md §8.4)
+WASTE_FOSSIL_SHARE = 0.4  # [M] 0.3-0.6 of municipal waste energy is fossil (docs/model.md §8.4)
+# biomass counts 0 as in Danish accounting (docs/model.md §8.4)
 BIOMASS_FUELS = ("biogas", "straw", "wood_chips", "wood_waste", "wood_pellets", "bio_oil")
 # no fuel burnt: surplus heat, solar, hydro, ambient heat lifted by heat pumps
 FUEL_FREE_FUELS = ("fuel_free", "solar", "hydro", "ambient_heat")
-EF_ELECTRICITY_T_PER_MWH = 0.135  # BR18 2025 grid factor [V S31], MODEL.md §5
+EF_ELECTRICITY_T_PER_MWH = 0.135  # BR18 2025 grid factor [V S31], docs/model.md §5
 GAS_BOILER_T_PER_MWH = 0.204 / 0.95  # gas 0.204 t/MWh fuel [V S33] / 0.95 boiler efficiency
 # Every fuel key the registry knows (the DEA plant statistics' fuels, in English).
 FUELS: tuple[str, ...] = (
@@ -70,7 +70,7 @@ FUELS: tuple[str, ...] = (
     *FUEL_FREE_FUELS,
     "electricity",
 )
-# must-run supply serves the load first (MODEL.md §8.4): waste incineration and surplus heat
+# must-run supply serves the load first (docs/model.md §8.4): waste incineration and surplus heat
 MUST_RUN_FUELS = ("waste", "fuel_free")
 # producers a data center's heat does not push out: must-run and solar
 NOT_DISPLACED_FUELS = ("waste", "fuel_free", "solar")
@@ -134,7 +134,7 @@ def displaced_emissions(
         .., "heat_mwh": ..}}`` or ``{fuel: (fuel_mwh, heat_mwh)}``, or a DataFrame indexed by
         fuel with columns ``fuel_for_heat_mwh`` (or ``fuel_mwh``) and ``heat_mwh``.
     ef_electricity_t_per_mwh
-        Grid factor for electricity used by heat pumps and electric boilers (MODEL.md §5).
+        Grid factor for electricity used by heat pumps and electric boilers (docs/model.md §5).
     waste_fossil_share
         Fossil share of waste energy (0-1); only matters when waste is displaced.
     not_displaced
@@ -142,7 +142,7 @@ def displaced_emissions(
     factors_t_per_tj
         Overrides of :data:`IPCC_T_CO2_PER_TJ`.
     fallback_t_per_mwh
-        Used when no displaced fuel delivers heat (default: gas boiler, MODEL.md §5).
+        Used when no displaced fuel delivers heat (default: gas boiler, docs/model.md §5).
 
     Returns
     -------
@@ -178,7 +178,7 @@ def displaced_emissions(
             fallback_used=True,
             method=(
                 "no displaceable producer with heat in the fuel mix; default natural-gas "
-                f"boiler {fallback_t_per_mwh:.3f} t/MWh (MODEL.md §5)"
+                f"boiler {fallback_t_per_mwh:.3f} t/MWh (docs/model.md §5)"
             ),
         )
     top = sorted(by_fuel.items(), key=lambda kv: -kv[1][0])[:4]

@@ -107,7 +107,7 @@ class NetworkMatch:
 
     @property
     def ef_displaced_t_per_mwh(self) -> float:
-        """t CO2 per MWh displaced, with the default factors (MODEL.md §8.4)."""
+        """t CO2 per MWh displaced, with the default factors (docs/model.md §8.4)."""
         return self.displaced().t_per_mwh
 
     def as_row(self) -> dict[str, Any]:

@@ -392,7 +392,7 @@ def _fuel_columns(columns: pd.Index, source: str) -> list[str]:
     out = []
     for c in columns:
         m = _FUEL_COL.match(str(c))
-        if not m or c == "annual_heat_mwh":
+        if not m or c in NETWORK_COLUMNS:  # e.g. heat_price_eur_per_mwh is not a fuel
             continue
         if m.group(2) not in FUELS:
             close = difflib.get_close_matches(m.group(2), FUELS, n=1)

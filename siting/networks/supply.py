@@ -1,6 +1,6 @@
 """Hourly must-run supply of a network: the heat a data center cannot displace. Pure numpy.
 
-MODEL.md §8.4: waste incineration and fuel-free surplus heat serve the load first, flat over
+docs/model.md §8.4: waste incineration and fuel-free surplus heat serve the load first, flat over
 the year and capped by demand [M]; solar heat follows a monthly profile [M]; the data center
 competes for the rest (``demand - must_run``). Heat above the demand in an hour is curtailed
 (cooled away or stored elsewhere), not carried to later hours.

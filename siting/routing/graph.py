@@ -4,7 +4,7 @@ graph, its crossings of motorways and railways, and its plain-array disk form.
 The graph users see is networkx (:meth:`StreetGraph.to_networkx`, and any osmnx graph
 goes in through :meth:`StreetGraph.from_networkx`); the solver works on a scipy sparse
 matrix built once. Edge cost is in "equivalent metres": length x street-class
-multiplier (MODEL.md §4). Trench cost per metre for a given pipe size scales every
+multiplier (docs/model.md §4). Trench cost per metre for a given pipe size scales every
 edge alike, so ONE cost-weighted search serves every site whatever its DN.
 
 Crossings: a street edge that geometrically crosses a motorway/trunk or a railway line

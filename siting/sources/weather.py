@@ -12,7 +12,7 @@ on any length; it only assumes the series is one year when it labels totals ``pe
 
 Heating degree days (:func:`heating_degree_days`) follow the usual daily-mean convention
 (sum over days of ``max(0, base - daily mean)``), which is what DMI and Eurostat publish; the
-hourly demand model itself uses degree-*hours* (MODEL.md s3).
+hourly demand model itself uses degree-*hours* (docs/model.md s3).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Stages `generate_candidates` and `size_sources`: the candidate sites, and each one's heat
-source and heat pump (MODEL.md §1-3) before any pipe is routed."""
+source and heat pump (docs/model.md §1-3) before any pipe is routed."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def lonlat_box(geoms: gpd.GeoSeries) -> str:
 
 
 def size_sources(sites: gpd.GeoDataFrame, p: Params) -> pd.DataFrame:
-    """Per-site heat source, heat pump and annual recovery (MODEL.md §1-3), vectorised.
+    """Per-site heat source, heat pump and annual recovery (docs/model.md §1-3), vectorised.
 
     One row per site: temperatures, COP, recovered heat, the heat pump's size (for the
     nameplate IT load, not the average) and the heat it could offer at annual utilisation u.
@@ -114,7 +114,7 @@ def size_sources(sites: gpd.GeoDataFrame, p: Params) -> pd.DataFrame:
     f_cap = np.array([p.capture_fraction[c] for c in cooling])
     preheat = np.zeros(len(sites))
     cop_hp = np.full(len(sites), np.nan)  # practical model: the heat pump alone
-    if p.cop_model == "practical":  # MODEL.md §8.1: preheat, pinch, cap
+    if p.cop_model == "practical":  # docs/model.md §8.1: preheat, pinch, cap
         op = recovery.heat_pump_operation(
             src_in,
             src_out,

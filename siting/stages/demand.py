@@ -36,7 +36,7 @@ class Demand:
 
 
 def climate_factor(study: Study, weather: pd.Series, p: Params) -> float:
-    """Demand scale for a weather file's climate (MODEL.md §6: scale by local degree-days).
+    """Demand scale for a weather file's climate (docs/model.md §6: scale by local degree-days).
 
     The specific demands (kWh/m²) are Danish figures, so the reference is the typical Danish
     year; only the space-heating share (1 - dhw_share) scales. 1.0 without a weather file.
@@ -71,7 +71,7 @@ def estimate_demand(
     graph: StreetGraph,
     landuse: gpd.GeoDataFrame | None = None,
 ) -> Demand:
-    """Buildings' heat demand (MODEL.md §6, §8.2) and the linear heat density of each street.
+    """Buildings' heat demand (docs/model.md §6, §8.2) and the linear heat density of each street.
 
     `landuse` (the extract's land-use polygons) helps classify untyped buildings.
     """

@@ -65,7 +65,7 @@ class Inputs:
 
 
 def street_multipliers(p: Params) -> dict[str, float]:
-    """Cost multiplier per OSM highway class: MODEL.md §4 defaults, the user's on top."""
+    """Cost multiplier per OSM highway class: docs/model.md §4 defaults, the user's on top."""
     return {**pipes.STREET_CLASS_MULTIPLIER, **p.street_class_multiplier}
 
 

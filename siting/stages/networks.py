@@ -300,6 +300,12 @@ def _areas_note(areas: gpd.GeoDataFrame, p: Params, min_gwh: float, matched: boo
     )
 
 
+def _source_of(row: pd.Series) -> str:
+    """Where a matched network's figures come from (the registry row's own source)."""
+    text = row.get("network_source_note")
+    return str(text) if isinstance(text, str) and text.strip() else "the network registry"
+
+
 def registry_notes(site_nets: pd.DataFrame, p: Params) -> list[str]:
     """One line per registry network the sites matched: name, heat, year, fuels, source."""
     if not len(site_nets) or site_nets["network_id"].isna().all():
@@ -320,7 +326,7 @@ def registry_notes(site_nets: pd.DataFrame, p: Params) -> list[str]:
             f"{(r['network_must_run_mwh_per_yr'] + r['network_solar_mwh_per_yr']) / 1e3:,.0f} "
             f"GWh/yr; displaced heat {r['network_ef_displaced_t_per_mwh'] * 1000:,.0f} kg "
             f"CO2/MWh from its fuel mix (how each site matched: network_how_matched; "
-            f"figures: Danish Energy Agency plant statistics via the siting registry)"
+            f"figures: {_source_of(r)})"
             + (
                 "; params.network_annual_demand_mwh overrides the demand"
                 if p.network_annual_demand_mwh > 0

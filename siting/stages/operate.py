@@ -214,7 +214,7 @@ def yearly_operation(
 ) -> pd.DataFrame:
     """Heat the network takes over the year, electricity, reuse and waste per site.
 
-    "annual": the MODEL.md §3 shortcut, E = Q_delivered × 8760 × u (as routed above).
+    "annual": the docs/model.md §3 shortcut, E = Q_delivered × 8760 × u (as routed above).
     "hourly": hour by hour against the weather-driven demand of what each site serves (the
     existing network, or its own local network's buildings), limited by the heat pump and
     `share_max`; the heat leaving the heat pump passes the route's transfer efficiency.

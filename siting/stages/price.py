@@ -1,4 +1,4 @@
-"""Stages `price` and `rank`: CAPEX, OPEX, LCOH, NPV, CO2 and ERF per site (MODEL.md §4-5,
+"""Stages `price` and `rank`: CAPEX, OPEX, LCOH, NPV, CO2 and ERF per site (docs/model.md §4-5,
 numpy only), then the ranking, score and Pareto front."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from siting.stages.networks import site_prices
 
 
 def price(table: pd.DataFrame, p: Params) -> pd.DataFrame:
-    """CAPEX, LCOH, NPV, CO2 and ERF per site (MODEL.md §4-5), vectorised over sites."""
+    """CAPEX, LCOH, NPV, CO2 and ERF per site (docs/model.md §4-5), vectorised over sites."""
     t = table.copy()
     feas = t["feasible"].to_numpy()
     peak = t["heat_pump_mw"].to_numpy()
