@@ -27,6 +27,7 @@ import io
 import logging
 import math
 import os
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -360,7 +361,7 @@ def load_duration_figure(delivered: np.ndarray, available: np.ndarray, title: st
 
 
 def tornado_figure(base: float, bars: list[Sensitivity], title: str):
-    fig = _figure(8, 0.9 + 0.45 * max(len(bars), 2))
+    fig = _figure(9, 1.0 + 0.6 * max(len(bars), 2))
     ax = fig.subplots()
     y = np.arange(len(bars))
     for i, s in enumerate(bars):
@@ -378,7 +379,8 @@ def tornado_figure(base: float, bars: list[Sensitivity], title: str):
                 fontsize=8,
             )
     ax.axvline(base, color="0.2", lw=1)
-    ax.set_yticks(y, [s.label for s in bars])
+    # the labels are the parameters' own descriptions: wrap them so the bars keep their room
+    ax.set_yticks(y, [textwrap.fill(s.label, 32) for s in bars], fontsize=8)
     ax.invert_yaxis()
     lo = min([base] + [min(s.lcoh_low, s.lcoh_high) for s in bars])
     hi = max([base] + [max(s.lcoh_low, s.lcoh_high) for s in bars])
