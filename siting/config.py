@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from siting import validate
 from siting.errors import ConfigError
 
 COOLING_TYPES = ("air_coil", "liquid", "immersion")
@@ -266,11 +267,8 @@ class Study:
         if not path.is_file():
             raise ConfigError(f"study config {path} does not exist; check the path.")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except UnicodeDecodeError as exc:
-            raise ConfigError(
-                f"study config {path} is not a UTF-8 text file ({exc.reason}); give a YAML file."
-            ) from exc
+            # bounded: size, and alias expansion (a "billion laughs" file is refused)
+            data = validate.load_yaml_file(path) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(
                 f"study config {path} is not valid YAML: {_yaml_problem(exc)}"
@@ -280,10 +278,13 @@ class Study:
                 f"study config {path} must be a mapping of keys (name:, osm_path:, params: ...), "
                 f"got a {type(data).__name__}; write one `key: value` per line."
             )
+        validate.check_raw_config(data, f"study config {path}")
         try:
-            return cls.from_dict(data, base_dir=path.parent)
+            study = cls.from_dict(data, base_dir=path.parent)
         except ConfigError as exc:
             raise ConfigError(f"study config {path}: {exc}") from exc
+        validate.check_study(study, where=f"study config {path}")  # plausible ranges
+        return study
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
@@ -343,7 +344,7 @@ def _check_types(obj: Any, where: str) -> None:
             if not isinstance(value, tuple | list) or not all(isinstance(v, str) for v in value):
                 problem = "a list of text values"
         if problem:
-            raise ConfigError(f"{prefix}{f.name} must be {problem}, got {value!r}.")
+            raise ConfigError(f"{prefix}{f.name} must be {problem}, got {validate.brief(value)}.")
 
 
 def _field_names(cls: type) -> list[str]:

@@ -20,6 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from siting import validate
 from siting.errors import InputDataError
 
 log = logging.getLogger(__name__)
@@ -102,10 +103,22 @@ def _to_pbf(path: Path, workdir: Path, fmt: str = "osm") -> Path:
         with osmium.SimpleWriter(str(target)) as writer:
             for obj in osmium.FileProcessor(osmium.io.File(str(path), fmt)):
                 writer.add(obj)
-    except Exception as exc:  # pyosmium raises RuntimeError/ValueError subclasses
+    except OSError as exc:  # the temp folder: full disk, permissions
         raise InputDataError(
-            f"{path} could not be parsed as OSM XML ({exc}). Give an OpenStreetMap extract "
-            "(.osm.pbf, .osm, .osm.gz), e.g. from Geofabrik or the OSM export."
+            f"{path} could not be converted to PBF in the temporary folder {workdir} "
+            f"({exc.strerror or exc}); {validate.fix_for_os_error(exc, reading=False)} "
+            "(set TMPDIR to a folder with space)."
+        ) from exc
+    except Exception as exc:  # pyosmium raises RuntimeError/ValueError subclasses
+        damaged = any(w in str(exc).lower() for w in ("gzip", "bzip", "zlib", "compress"))
+        fix = (
+            "the compressed file is corrupt or truncated: download the extract again"
+            if damaged
+            else "Give an OpenStreetMap extract (.osm.pbf, .osm, .osm.gz), e.g. from "
+            "Geofabrik or the OSM export"
+        )
+        raise InputDataError(
+            f"{path} could not be parsed as OSM XML ({validate.brief(str(exc), 200)}); {fix}."
         ) from exc
     return target
 
@@ -117,6 +130,7 @@ def _check_file(path: Path) -> None:
         raise InputDataError(f"OSM input {path} is a folder; give an .osm.pbf or .osm file.")
     if path.stat().st_size == 0:
         raise InputDataError(f"OSM file {path} is empty; download the extract again.")
+    validate.check_readable(path, "OSM file")
 
 
 def _looks_like_pbf(path: Path) -> bool:
@@ -207,6 +221,7 @@ def _xml_format(path: Path) -> str | None:
     """osmium format name ("osm", "osm.gz", "osm.bz2") if `path` holds OSM XML, else None."""
     import bz2
     import gzip
+    import zlib
 
     with path.open("rb") as fh:
         magic = fh.read(3)
@@ -219,8 +234,15 @@ def _xml_format(path: Path) -> str | None:
     try:
         with opener(path, "rb") as fh:
             head = fh.read(4096)
-    except (OSError, EOFError, ValueError):
-        return None
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
+        if opener is open:
+            return None
+        # the magic bytes say compressed, the stream says damaged (zlib.error is no OSError)
+        raise InputDataError(
+            f"OSM file {path} is a {fmt.split('.')[-1]} file whose compressed data is corrupt "
+            f"or truncated ({exc}); download the extract again (and "
+            f"check it with `{'gzip' if fmt.endswith('gz') else 'bzip2'} -t FILE`)."
+        ) from exc
     return fmt if b"<osm" in head else None
 
 
