@@ -7,8 +7,8 @@ opens anywhere and can be e-mailed. Beside it the same figures are written as PN
 - ``load_duration.png``: hourly heat of the top site over a typical Danish year;
 - ``sensitivity.png``: tornado of the top site's LCOH over the uncertain inputs.
 
-Everything is written in a temporary folder inside `out_dir` and moved into place only when
-complete (report.html last), so a failure leaves no partial report.
+The files are published as one set (:mod:`siting.outputs`, like the study's results): a
+reader sees the whole earlier report or the whole new one; a failure leaves no partial report.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from siting import hourly
 from siting.config import Params
 from siting.errors import SitingError
 from siting.figures import site_hourly
-from siting.outputs import staged_output
+from siting.outputs import check_output_dir, staged_output
 from siting.sensitivity import DEFAULT_RANGES
 from siting.sensitivity import sensitivity as sweep
 from siting.sources.weather import typical_danish_year
@@ -565,7 +565,7 @@ def build_report(results, out_dir: str | os.PathLike[str], *, osm=None) -> Path:
     -------
     Path of ``report.html``.
     """
-    out = Path(out_dir).expanduser()
+    out = check_output_dir(out_dir)  # before the sensitivity runs: a bad folder fails fast
     sites = results.sites
     top = sites[sites["feasible"].astype(bool)].head(TOP_N)
     figures: dict[str, bytes] = {}
@@ -599,8 +599,7 @@ def build_report(results, out_dir: str | os.PathLike[str], *, osm=None) -> Path:
 
 
 def _write_atomically(out: Path, figures: dict[str, bytes], page: str) -> Path:
-
-    with staged_output(out, "report") as stage:
+    with staged_output(out, "report", legacy_names=(*FIGURES, REPORT_NAME)) as stage:
         for name, data in figures.items():
             (stage.dir / name).write_bytes(data)
         (stage.dir / REPORT_NAME).write_text(page, encoding="utf-8")

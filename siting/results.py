@@ -12,11 +12,14 @@ import pandas as pd
 
 from siting import demand
 from siting.config import Study
+from siting.errors import OutputError
 from siting.figures import monthly_svg, site_hourly
 from siting.maps import study_map
-from siting.outputs import staged_output
+from siting.outputs import check_output_dir, staged_output
 from siting.raster import heat_density
 
+# every name `to_files` may write (an earlier set's files are known by these before manifests)
+RESULT_FILES = ("ranking.csv", "results.gpkg", "heat_density.tif", "map.html")
 # the buildings layer: OSM identity, then every column siting.demand.estimate adds
 BUILDING_COLUMNS = ["osm_id", "building", "name", *demand.OUTPUT_COLUMNS]
 
@@ -154,11 +157,17 @@ class Results:
     ) -> dict[str, Path]:
         """Write `ranking.csv`, `results.gpkg` (sites, routes, buildings[, network]) and `map.html`.
 
-        Files are written in a temporary folder beside `out_dir` and moved into place only
-        when all are complete, so a failure never leaves half-written outputs.
+        The files are published as one set (:mod:`siting.outputs`): a reader of `out_dir`
+        sees the whole earlier set or the whole new one, never a mix, whenever the process
+        stops; files of the earlier set not written now (`map.html` with
+        ``map_html=False``) go with it; your other files in `out_dir` stay. An empty or
+        unwritable `out_dir` is an OutputError before anything is written.
         ``self_contained=True`` writes a map that opens without a network (see `map`).
         """
-        with staged_output(Path(out_dir or self.study.out_dir)) as stage:
+        if out_dir is not None and not str(out_dir).strip():
+            raise OutputError("out_dir is empty; give a folder name, e.g. 'results'.")
+        out = check_output_dir(out_dir if out_dir is not None else self.study.out_dir)
+        with staged_output(out, "results", legacy_names=RESULT_FILES) as stage:
             tmp = stage.dir
             names = {"ranking": "ranking.csv", "gpkg": "results.gpkg"}
             self.ranking.to_csv(tmp / names["ranking"], index=False)
