@@ -9,7 +9,8 @@ A run writes its files into a *staging* folder and publishes them in one step:
   results) moved across. Then ``renameat2(RENAME_EXCHANGE)`` swaps the two folders in one
   atomic step and the old set is deleted. Whatever instant the process dies, the output
   folder holds the whole earlier set or the whole new one, and files of the earlier set
-  this run does not write (``map.html`` after ``--no-map``) leave with the old set.
+  this run does not write (``map.html`` after ``--no-map``) leave with the old set. Your
+  files are carried as hard links (never missing from the folder); folders are moved.
   The output folder is a new directory afterwards: a shell sitting in it must ``cd`` into
   it again to see the new files.
 * **files** (fallback: no ``renameat2`` (not Linux, old kernel, a file system that refuses
@@ -117,9 +118,13 @@ def _probe_writable(folder: Path, out: Path) -> None:
         os.unlink(name)
     except OSError as exc:
         what = "written to" if folder == out else f"created (in {folder})"
+        fix = {
+            errno.EROFS: "the disk is read-only: choose another --out folder",
+            errno.ENOSPC: "the disk is full: free space or choose another --out folder",
+            errno.EDQUOT: "the disk quota is used up: free space or choose another --out folder",
+        }.get(exc.errno, "choose another --out folder or fix its permissions (ls -ld)")
         raise OutputError(
-            f"output folder {out} cannot be {what}: {exc.strerror or exc}; "
-            + fix_for_os_error(exc, reading=False).replace("choose", "choose another --out, or")
+            f"output folder {out} cannot be {what}: {exc.strerror or exc}; {fix}."
         ) from exc
 
 
@@ -343,9 +348,26 @@ def _restore_carried(staging: Path, out: Path, what: str) -> None:
             continue
         target = out / entry.name
         if target.exists() or target.is_symlink():
+            with contextlib.suppress(OSError):
+                if os.path.samestat(entry.lstat(), target.lstat()):
+                    continue  # a hard link of a file that never left
             target = out / f"{entry.name}.recovered-{int(time.time())}"
         with contextlib.suppress(OSError):
             os.rename(entry, target)
+
+
+def _carry(src: Path, dst: Path) -> None:
+    """Put an entry of the old folder into the new one: a file by a hard link (it stays in
+    the old folder too, so a reader or a killed run never finds it missing), a folder by
+    a rename (restored by the next run if this one dies before the swap).
+    """
+    if not src.is_dir() or src.is_symlink():
+        try:
+            os.link(src, dst, follow_symlinks=False)
+            return
+        except OSError:
+            pass  # no hard links here (FAT, some network file systems): move it
+    os.rename(src, dst)
 
 
 def _remove_old_probes(folder: Path, age_s: float = 60.0) -> None:
@@ -442,7 +464,7 @@ class Staging:
             if name in old_own or name in _CONTROL or name in files:
                 continue  # this kind's old set: leaves with the old folder
             _delay()
-            os.rename(entry, self.dir / name)  # yours, other kinds, tiles/: carried across
+            _carry(entry, self.dir / name)  # yours, other kinds, tiles/: carried across
         mode = os.stat(self.out)
         os.chmod(self.dir, stat.S_IMODE(mode.st_mode))
         if os.geteuid() == 0 and (mode.st_uid, mode.st_gid) != (0, 0):
@@ -510,10 +532,15 @@ def staged_output(
         else:
             tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{what}.", dir=out))
         lock_fd = _flock(tmp, blocking=True)  # alive: the next run's cleanup leaves it
-    except OSError as exc:
+        _test_hook(f"staging {what} in {tmp}")
+        _delay()
+    except BaseException as exc:  # an OSError, or a signal while setting up
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+        _unlock(lock_fd)
         _remove_empty(created)
+        if not isinstance(exc, OSError):
+            raise
         raise OutputError(
             f"output folder {out} cannot be created or written ({exc.strerror or exc}); "
             "choose another --out folder (one you can write to, not an existing file)."
@@ -527,7 +554,7 @@ def staged_output(
             raise OutputError(
                 f"could not write the {what} to {out}: {problem}; free disk space (or raise "
                 "the quota or file-size limit), or choose another --out folder. The earlier "
-                "results there are unchanged."
+                f"{what} there are unchanged."
             ) from exc
         if isinstance(exc, OSError) and not staging.published:
             raise OutputError(
@@ -557,7 +584,7 @@ def _disk_problem(exc: BaseException, folder: Path) -> str | None:
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         if isinstance(e, OSError) and e.errno in _DISK_ERRNOS:
-            return f"the disk is full ({e.strerror})"
+            return _no_room(e)
         if any(w in str(e).lower() for w in _DISK_WORDS):
             return f"the disk is full ({' '.join(str(e).split())[:120]})"
         e = e.__cause__ or e.__context__
@@ -571,18 +598,26 @@ def disk_full(folder: Path, probe_bytes: int = 1 << 20) -> str | None:
     try:
         fd, name = tempfile.mkstemp(prefix=PROBE_PREFIX, dir=folder)
     except OSError as exc:
-        return f"the disk is full ({exc.strerror})" if exc.errno in _DISK_ERRNOS else None
+        return _no_room(exc) if exc.errno in _DISK_ERRNOS else None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(b"\0" * probe_bytes)
             fh.flush()
             os.fsync(fh.fileno())
     except OSError as exc:
-        return f"the disk is full ({exc.strerror})" if exc.errno in _DISK_ERRNOS else None
+        return _no_room(exc) if exc.errno in _DISK_ERRNOS else None
     finally:
         with contextlib.suppress(OSError):
             os.unlink(name)
     return None
+
+
+def _no_room(exc: OSError) -> str:
+    if exc.errno == errno.EFBIG:
+        return f"a file-size limit was reached ({exc.strerror}; ulimit -f)"
+    if exc.errno == errno.EDQUOT:
+        return f"the disk quota is used up ({exc.strerror})"
+    return f"the disk is full ({exc.strerror})"
 
 
 # --------------------------------------------------------------------------- helpers

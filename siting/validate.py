@@ -361,7 +361,7 @@ def check_readable(path: Path, what: str) -> None:
 
 # --------------------------------------------------------------------------- table values
 
-_DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_DECIMAL = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
 
 
 def is_missing(v: Any) -> bool:
