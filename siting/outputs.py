@@ -356,18 +356,19 @@ def _restore_carried(staging: Path, out: Path, what: str) -> None:
             os.rename(entry, target)
 
 
-def _carry(src: Path, dst: Path) -> None:
+def _carry(src: Path, dst: Path) -> bool:
     """Put an entry of the old folder into the new one: a file by a hard link (it stays in
     the old folder too, so a reader or a killed run never finds it missing), a folder by
-    a rename (restored by the next run if this one dies before the swap).
+    a rename (restored by the next run if this one dies before the swap). True if moved.
     """
     if not src.is_dir() or src.is_symlink():
         try:
             os.link(src, dst, follow_symlinks=False)
-            return
+            return False
         except OSError:
             pass  # no hard links here (FAT, some network file systems): move it
     os.rename(src, dst)
+    return True
 
 
 def _remove_old_probes(folder: Path, age_s: float = 60.0) -> None:
@@ -459,19 +460,27 @@ class Staging:
         old_own = self._old_own(old)
         _write_json(self.dir / MANIFEST, self._manifest(old, files))
         _test_hook(f"publishing {self.what} to {self.out} (exchange)")
-        for entry in _listdir(self.out):
-            name = entry.name
-            if name in old_own or name in _CONTROL or name in files:
-                continue  # this kind's old set: leaves with the old folder
+        moved: list[str] = []  # folders carried by rename: put back if the swap fails
+        try:
+            for entry in _listdir(self.out):
+                name = entry.name
+                if name in old_own or name in _CONTROL or name in files:
+                    continue  # this kind's old set: leaves with the old folder
+                _delay()
+                if _carry(entry, self.dir / name):  # yours, other kinds, tiles/
+                    moved.append(name)
+            mode = os.stat(self.out)
+            os.chmod(self.dir, stat.S_IMODE(mode.st_mode))
+            if os.geteuid() == 0 and (mode.st_uid, mode.st_gid) != (0, 0):
+                with contextlib.suppress(OSError):
+                    os.chown(self.dir, mode.st_uid, mode.st_gid)
             _delay()
-            _carry(entry, self.dir / name)  # yours, other kinds, tiles/: carried across
-        mode = os.stat(self.out)
-        os.chmod(self.dir, stat.S_IMODE(mode.st_mode))
-        if os.geteuid() == 0 and (mode.st_uid, mode.st_gid) != (0, 0):
-            with contextlib.suppress(OSError):
-                os.chown(self.dir, mode.st_uid, mode.st_gid)
-        _delay()
-        exchange(self.dir, self.out)  # the one step: the folder is now the new set
+            exchange(self.dir, self.out)  # the one step: the folder is now the new set
+        except BaseException:
+            for name in moved:  # the old folder is still the output folder: restore it
+                with contextlib.suppress(OSError):
+                    os.rename(self.dir / name, self.out / name)
+            raise
         _fsync_dir(self.out.parent)
         _delay()
         _test_hook("published")
@@ -484,17 +493,36 @@ class Staging:
             "what": self.what,
             "names": sorted(old_own | set(files)),
         }
+        # the old set's files, hard-linked aside: an error (not a kill) rolls back to them
+        backup = self.dir / ".old"
+        backup.mkdir()
+        kept = []
+        for name in sorted(marker["names"]):
+            with contextlib.suppress(OSError):
+                os.link(self.out / name, backup / name, follow_symlinks=False)
+                kept.append(name)
         _write_json(self.out / INCOMPLETE, marker)  # first: readers know a set is mixed
         _test_hook(f"publishing {self.what} to {self.out} (files)")
-        for name in sorted(old_own - set(files)):
-            _delay()
-            with contextlib.suppress(FileNotFoundError):
-                (self.out / name).unlink()
-        for name in files:
-            _delay()
-            os.replace(self.dir / name, self.out / name)
-        _write_json(self.dir / MANIFEST, self._manifest(old, files))
-        os.replace(self.dir / MANIFEST, self.out / MANIFEST)
+        try:
+            for name in sorted(old_own - set(files)):
+                _delay()
+                with contextlib.suppress(FileNotFoundError):
+                    (self.out / name).unlink()
+            for name in files:
+                _delay()
+                os.replace(self.dir / name, self.out / name)
+            _write_json(self.dir / MANIFEST, self._manifest(old, files))
+            os.replace(self.dir / MANIFEST, self.out / MANIFEST)
+        except BaseException:
+            for name in marker["names"]:
+                with contextlib.suppress(OSError):
+                    if name in kept:
+                        os.replace(backup / name, self.out / name)
+                    else:
+                        (self.out / name).unlink()
+            with contextlib.suppress(OSError):
+                (self.out / INCOMPLETE).unlink()
+            raise
         _fsync_dir(self.out)
         _delay()
         (self.out / INCOMPLETE).unlink()  # last: the set is whole

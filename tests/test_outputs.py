@@ -199,3 +199,40 @@ def test_full_disk_while_writing_is_an_output_error_and_keeps_the_set(tmp_path, 
     with pytest.raises(OutputError, match="the disk is full.*unchanged"), staged_output(out):
         raise LibraryError("no such table: buildings")
     assert (out / "a.csv").read_text() == "1"
+
+
+def test_a_failed_publication_restores_everything(tmp_path, mode, monkeypatch):
+    """An error (not a kill) inside the publication: the earlier set, your files and your
+    folders are all where they were, and no marker claims a mix."""
+    out = tmp_path / "out"
+    _publish(out, {"a.csv": "1", "map.html": "1"})
+    (out / "tiles").mkdir()
+    (out / "tiles" / "t.json").write_text("{}")
+    (out / "notes.txt").write_text("mine")
+    before = {p.name for p in out.iterdir()}
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith("b.gpkg"):
+            raise OSError(5, "Input/output error")
+        return real_replace(src, dst)
+
+    def exchange(a, b):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(outputs.os, "replace", replace)
+    monkeypatch.setattr(outputs, "exchange", exchange)
+    with pytest.raises(OutputError, match="could not write the results"):
+        _publish(out, {"a.csv": "2", "b.gpkg": "2"})
+    monkeypatch.undo()
+    assert {p.name for p in out.iterdir()} == before
+    assert (out / "a.csv").read_text() == "1" and (out / "map.html").read_text() == "1"
+    assert (out / "tiles" / "t.json").exists()
+    check_complete(out, deep=True)
+    assert not _tmp_dirs(out) and not _tmp_dirs(tmp_path)
+
+
+def test_the_current_folder_is_published_file_by_file(tmp_path, monkeypatch):
+    """Swapping the current directory would leave the shell in a deleted folder."""
+    monkeypatch.chdir(tmp_path)
+    assert outputs._choose_mode(Path(".").absolute()) == "files"
