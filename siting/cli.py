@@ -363,13 +363,15 @@ def _run_tiled(study, args: argparse.Namespace):
 
     from siting.errors import ConfigError
     from siting.sources.network import read_vector
-    from siting.tiles import make_tiles, probe_scheduler, run_tiled
+    from siting.tiles import default_tile_count, make_tiles, probe_scheduler, run_tiled
 
     # dask logs each worker start and stop at INFO; its warnings are about its own shutdown
     logging.getLogger("distributed").setLevel(logging.DEBUG if args.debug else logging.ERROR)
     address = probe_scheduler(args.scheduler) if args.scheduler is not None else None
-    spec = (args.tiles if args.tiles is not None else "4").strip()
-    if re.fullmatch(r"[+-]?\d+", spec):
+    spec = None if args.tiles is None else args.tiles.strip()
+    if spec is None:  # --scheduler alone: 4 tiles, or fewer on a small area
+        tiles = make_tiles(study, n=default_tile_count(study), params=study.params, crs=study.crs)
+    elif re.fullmatch(r"[+-]?\d+", spec):
         tiles = make_tiles(study, n=int(spec), params=study.params, crs=study.crs)
     else:
         path = Path(spec).expanduser()

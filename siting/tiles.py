@@ -282,6 +282,13 @@ def max_grid_tiles(area_m: shapely.Geometry, study: Any = None) -> tuple[int, st
     return limit, why
 
 
+def default_tile_count(study: Study, n: int = 4) -> int:
+    """`n` grid tiles, or fewer when the study's area and sites cannot use that many."""
+    area = area_geometry(study)
+    crs = pyproj.CRS.from_user_input(study.crs) if study.crs else area.estimate_utm_crs()
+    return max(1, min(n, max_grid_tiles(area.to_crs(crs).iloc[0], study)[0]))
+
+
 def assign_tiles(points: gpd.GeoSeries, tiles: gpd.GeoDataFrame) -> np.ndarray:
     """Tile id of each point: the first core containing it, else the nearest core."""
     pts = points.to_crs(tiles.crs).values
@@ -751,7 +758,7 @@ def _gather(client, futures: dict[str, Any]) -> dict[str, dict]:
 
 def run_tiled(
     study: Study | dict | str | Path,
-    tiles: gpd.GeoDataFrame | int,
+    tiles: gpd.GeoDataFrame | int | None = None,
     client: Any = None,
     workdir: str | Path | None = None,
     strict: bool = False,
@@ -763,7 +770,8 @@ def run_tiled(
     Parameters
     ----------
     study : a Study (or mapping / YAML path); `osm_path` a PBF or a GeoParquet store.
-    tiles : from :func:`make_tiles`, or a number of grid tiles.
+    tiles : from :func:`make_tiles`, or a number of grid tiles (None: 4, or fewer when the
+        area and its sites cannot use 4; see :func:`max_grid_tiles`).
     client : a dask.distributed Client or scheduler address; None starts a LocalCluster of
         `n_workers` single-threaded worker processes (`processes=False`: threads).
     workdir : where the GeoParquet store and the finished tiles are kept (a re-run skips
@@ -773,6 +781,8 @@ def run_tiled(
     study = as_study(study)
     p = study.params
     t0 = time.perf_counter()
+    if tiles is None:
+        tiles = default_tile_count(study)
     if isinstance(tiles, int):
         tiles = make_tiles(study, n=tiles, params=p, crs=study.crs)
     # what can fail fast fails before anything is written: the user's files, the scheduler
@@ -1091,6 +1101,7 @@ __all__ = [
     "assign_tiles",
     "default_overlap_m",
     "check_scheduler_address",
+    "default_tile_count",
     "make_tiles",
     "max_grid_tiles",
     "probe_scheduler",

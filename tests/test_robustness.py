@@ -447,11 +447,20 @@ def test_item13_scheduler_address_is_checked(address, expected, helsinki_pbf, tm
         assert "tcp://HOST:PORT" in proc.stderr
 
 
-def test_item13_a_real_scheduler_is_accepted():
+def test_item13_a_real_scheduler_is_accepted(helsinki_pbf, tmp_path):
+    """A dask scheduler at a tcp:// address passes the probe and runs the study; without
+    --tiles the small demo area is one tile (not the 4 it cannot use)."""
     from dask.distributed import LocalCluster
 
     with LocalCluster(n_workers=1, processes=False, protocol="tcp", dashboard_address=None) as c:
-        assert probe_scheduler(c.scheduler_address) == c.scheduler_address
+        address = c.scheduler_address
+        assert probe_scheduler(address) == address
+        out = tmp_path / "o"
+        proc = _cli(
+            "run", "-q", "--osm", str(helsinki_pbf), "--scheduler", address, "--out", str(out)
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert_one_set(out)
 
 
 def _processes_with(tag: str) -> list[int]:
