@@ -106,6 +106,8 @@ PARAM_RANGES: dict[str, Range] = {
     "pue": Range("", 1.0, 10.0, 1.0, 2.5),
     "discount_rate": Range("", 0.0, 1.0, 0.0, 0.15),
     "max_route_length_m": Range("m", 0.0, 1e6, 100.0, 50_000.0, min_exclusive=True),
+    # cost of a metre of trench along a street class relative to the reference street
+    "street_class_multiplier": Range("", 0.0, 100.0, 0.2, 20.0, min_exclusive=True),
 }
 
 _warned: set[str] = set()
