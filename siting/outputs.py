@@ -291,7 +291,7 @@ def clean_leftovers(out_dir: str | os.PathLike[str]) -> list[Path]:
         for path in _listdir(out.parent):
             if path.name.startswith(prefix) and path.is_dir() and not path.is_symlink():
                 what = path.name[len(prefix) :].split(".")[0]
-                if _remove_dead(path, out if out.is_dir() else None, what):
+                if _remove_dead(path, out, what):
                     removed.append(path)
     if out.is_dir():
         for path in _listdir(out):
@@ -353,6 +353,7 @@ def _restore_carried(staging: Path, out: Path, what: str) -> None:
                     continue  # a hard link of a file that never left
             target = out / f"{entry.name}.recovered-{int(time.time())}"
         with contextlib.suppress(OSError):
+            out.mkdir(parents=True, exist_ok=True)  # (the folder was removed meanwhile)
             os.rename(entry, target)
 
 
