@@ -686,25 +686,43 @@ def _workers_ignore_sigint():
     """
     import multiprocessing
 
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or "forkserver" not in multiprocessing.get_all_start_methods()
-    ):
+    with _quiet_worker_logs():
+        if (
+            threading.current_thread() is not threading.main_thread()
+            or "forkserver" not in multiprocessing.get_all_start_methods()
+        ):
+            yield
+            return
+        import dask
+        from distributed.utils import get_mp_context
+
+        with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
+            get_mp_context()  # dask sets the server's preload list the first time
+            from multiprocessing import forkserver
+
+            old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                forkserver.ensure_running()
+            finally:
+                signal.signal(signal.SIGINT, old)
+            yield
+
+
+@contextlib.contextmanager
+def _quiet_worker_logs():
+    """Worker processes log dask's INFO chatter (connections opened and closed) to our
+    stderr; they configure logging from the environment when they import dask, so the
+    processes started here log errors only, unless the user set the level themselves.
+    """
+    key = "DASK_LOGGING__DISTRIBUTED"
+    if key in os.environ:
         yield
         return
-    import dask
-    from distributed.utils import get_mp_context
-
-    with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
-        get_mp_context()  # dask sets the server's preload list the first time
-        from multiprocessing import forkserver
-
-        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            forkserver.ensure_running()
-        finally:
-            signal.signal(signal.SIGINT, old)
+    os.environ[key] = "error"
+    try:
         yield
+    finally:
+        os.environ.pop(key, None)
 
 
 def _quiet_dask_logs() -> None:
