@@ -48,6 +48,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -632,8 +633,10 @@ def probe_scheduler(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> str:
     return address
 
 
-def _client(client: Any, processes: bool, n_workers: int):
-    """(client, owned): a given Client, a scheduler address, or a new LocalCluster."""
+def _client(client: Any, processes: bool, n_workers: int, worker_log: Path | None = None):
+    """(client, owned): a given Client, a scheduler address, or a new LocalCluster
+    (its worker processes write their output to `worker_log`, see _workers_ignore_sigint).
+    """
     from dask.distributed import Client, LocalCluster
 
     if client is None:
@@ -642,16 +645,22 @@ def _client(client: Any, processes: bool, n_workers: int):
         warnings.filterwarnings(
             "ignore", message=r"Port \d+ is already in use", category=UserWarning
         )
+        # held until the cluster is closed (_close_quietly): workers dask starts or
+        # restarts later are started the same way
+        stack = contextlib.ExitStack()
         try:
-            with _workers_ignore_sigint():
-                cluster = LocalCluster(
-                    n_workers=n_workers,
-                    threads_per_worker=1,
-                    processes=processes,
-                    dashboard_address=None,
-                    silence_logs=logging.CRITICAL,  # shutdown chatter; task errors come back
-                )
-            return Client(cluster), True
+            if processes:
+                stack.enter_context(_workers_ignore_sigint(worker_log))
+            cluster = LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=1,
+                processes=processes,
+                dashboard_address=None,
+                silence_logs=logging.CRITICAL,  # shutdown chatter; task errors come back
+            )
+            cl = Client(cluster)
+            cl._siting_stack = stack
+            return cl, True
         except BaseException:  # Ctrl-C while it starts: close what started, quietly
             from distributed.deploy.spec import SpecCluster
 
@@ -660,6 +669,7 @@ def _client(client: Any, processes: bool, n_workers: int):
                 with contextlib.suppress(BaseException):
                     half.close(timeout=2)
                 _forget_cluster(half)
+            stack.close()
             raise
     if isinstance(client, str):
         address = probe_scheduler(client)
@@ -674,15 +684,18 @@ def _client(client: Any, processes: bool, n_workers: int):
 
 
 @contextlib.contextmanager
-def _workers_ignore_sigint():
+def _workers_ignore_sigint(worker_log: Path | None = None):
     """Start worker processes that ignore SIGINT, so Ctrl-C in a terminal reaches only us.
 
     Ctrl-C goes to the terminal's whole process group, and workers interrupted mid-task
     print tracebacks. Workers are forked from a multiprocessing *forkserver* started with
     SIGINT ignored (the server then hands its children the ignored signal); the parent is
     deaf to SIGINT only for the few milliseconds that server takes to start. The parent
-    handles Ctrl-C and closes the cluster, which stops the workers. Not on the main
-    thread, or without forkserver (Windows), workers start as dask starts them.
+    handles Ctrl-C and closes the cluster, which stops the workers. The server's (and so
+    the workers') stdout and stderr go to `worker_log` when given: a worker starting
+    while the run is being stopped fails with a traceback nobody needs on the terminal.
+    Not on the main thread, or without forkserver (Windows), workers start as dask
+    starts them.
     """
     import multiprocessing
 
@@ -702,10 +715,32 @@ def _workers_ignore_sigint():
 
             old = signal.signal(signal.SIGINT, signal.SIG_IGN)
             try:
-                forkserver.ensure_running()
+                with _output_to(worker_log):
+                    forkserver.ensure_running()
             finally:
                 signal.signal(signal.SIGINT, old)
             yield
+
+
+@contextlib.contextmanager
+def _output_to(path: Path | None):
+    """Point this process's stdout/stderr (fds 1, 2) at `path` while a child is started."""
+    if path is None:
+        yield
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    saved = [os.dup(1), os.dup(2)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for f in (fd, *saved):
+            os.close(f)
 
 
 @contextlib.contextmanager
@@ -749,6 +784,9 @@ def _close_quietly(cl: Any, interrupted: bool) -> None:
     finally:
         if interrupted and cluster is not None:
             _forget_cluster(cluster)
+        stack = getattr(cl, "_siting_stack", None)
+        if stack is not None:
+            stack.close()
 
 
 def _forget_cluster(cluster: Any) -> None:
@@ -851,7 +889,9 @@ def run_tiled(
         return network.iloc[hit]
 
     cl, owned = (
-        (connected, True) if connected is not None else _client(client, processes, n_workers)
+        (connected, True)
+        if connected is not None
+        else _client(client, processes, n_workers, worker_log=workdir / "workers.log")
     )
     interrupted = False
     try:
