@@ -313,7 +313,7 @@ def _environment_problem(exc: BaseException, out: Path | None) -> str | None:
             )
     text = " ".join(str(exc).split()).lower()
     if any(w in text for w in ("no space left", "disk is full", "file too large", "quota")):
-        return f"the disk is full ({_one_line(exc)}); free disk space or write elsewhere."
+        return f"the disk is full ({_one_line(exc)[:120]}); free disk space or write elsewhere."
     # libraries report a full disk in their own words ("no such table: buildings"): probe
     folders = [Path(tempfile.gettempdir()), cache_dir()]
     if out is not None:

@@ -605,21 +605,25 @@ _DISK_WORDS = ("no space left", "file too large", "disk is full", "disk quota", 
 def _disk_problem(exc: BaseException, folder: Path) -> str | None:
     """ "the disk is full (...)" when `exc` (or its cause) says so, or a probe write fails.
 
-    Libraries writing GeoPackage/GeoTIFF often report a full disk as something else
-    ("no such table: buildings"), so any failed write is followed by a 1 MiB probe.
+    Libraries writing GeoPackage/GeoTIFF often report a full disk in their own words
+    ("no such table: buildings", "database or disk is full"), so any failed write is
+    followed by a 1 MiB probe in the same folder, which names the errno.
     """
+    if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+        return None
     seen = set()
     e: BaseException | None = exc
+    said_full = False
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         if isinstance(e, OSError) and e.errno in _DISK_ERRNOS:
             return _no_room(e)
-        if any(w in str(e).lower() for w in _DISK_WORDS):
-            return f"the disk is full ({' '.join(str(e).split())[:120]})"
+        said_full = said_full or any(w in str(e).lower() for w in _DISK_WORDS)
         e = e.__cause__ or e.__context__
-    if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
-        return None
-    return disk_full(folder)
+    probed = disk_full(folder)
+    if probed is None and said_full:
+        return "the disk is full (as the file writer reported)"
+    return probed
 
 
 def disk_full(folder: Path, probe_bytes: int = 1 << 20) -> str | None:

@@ -713,3 +713,51 @@ def test_item20_full_disk_elsewhere_is_not_a_bug(monkeypatch, tmp_path, capsys):
     rc = main(["run", "-q", "--osm", "x.osm.pbf", "--out", str(tmp_path / "o")])
     (line,) = _lines(capsys.readouterr().err)
     assert rc == 1 and "the disk is full" in line and "bug" not in line
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 1.2 MB tmpfs (needs root and mount rights; skipped elsewhere)."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1200k", "tmpfs", str(mnt)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_item20_full_disk_for_real(tiny_disk, helsinki_pbf):
+    """ENOSPC on a real (tiny) disk: one line, the earlier results kept, nothing left."""
+    out = tiny_disk / "out"
+    args = ["run", "-q", "--osm", str(helsinki_pbf), "--no-cache"]
+    proc = _cli(*args, "--no-map", "--out", str(out))  # ~0.55 MB: fits
+    assert proc.returncode == 0, proc.stderr
+    before = assert_one_set(out)
+    proc = _cli(*args, "--out", str(out))  # a second set with its map (~0.8 MB) does not
+    assert proc.returncode == 1
+    (line,) = _lines(proc.stderr)
+    assert f"could not write the results to {out}: the disk is full" in line
+    assert "No space left on device" in line and "unchanged" in line
+    assert assert_one_set(out) == before and not _leftovers(out)
+
+
+def test_item20_full_temporary_disk_is_named(tiny_disk, tmp_path):
+    """An XML extract is converted to PBF in TMPDIR; a full TMPDIR is said to be full
+    (it read as "probably corrupt" before)."""
+    xml = shared_file("osm", "aarhus_center_2021.osm")  # ~0.8 MB XML, ~0.15 MB as PBF
+    (tiny_disk / "filler").write_bytes(b"\0" * 1_150_000)  # leaves ~50 kB
+    proc = _cli(
+        "run", "-q", "--osm", str(xml), "--out", str(tmp_path / "o"),
+        env=_env(TMPDIR=str(tiny_disk)),
+    )  # fmt: skip
+    assert proc.returncode == 1
+    (line,) = _lines(proc.stderr)
+    assert str(xml) in line and "the disk is full" in line and "TMPDIR" in line
+    assert "corrupt" not in line and "bug" not in line

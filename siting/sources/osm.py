@@ -22,6 +22,7 @@ import pandas as pd
 
 from siting import validate
 from siting.errors import InputDataError
+from siting.outputs import disk_full
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,12 @@ def _to_pbf(path: Path, workdir: Path, fmt: str = "osm") -> Path:
             "(set TMPDIR to a folder with space)."
         ) from exc
     except Exception as exc:  # pyosmium raises RuntimeError/ValueError subclasses
+        full = disk_full(workdir)  # osmium reports a failed write in its own words
+        if full:
+            raise InputDataError(
+                f"{path} could not be converted to PBF in the temporary folder {workdir}: "
+                f"{full}; free space there or set TMPDIR to a folder on a disk with room."
+            ) from exc
         damaged = any(w in str(exc).lower() for w in ("gzip", "bzip", "zlib", "compress"))
         fix = (
             "the compressed file is corrupt or truncated: download the extract again"
@@ -315,6 +322,15 @@ def _read_pbf(path: Path, source: str, streets: bool = True) -> OsmData:
                 custom_filter={"telecom": ["data_center", "data_centre"]}, filter_type="keep"
             )
         except Exception as exc:  # protobuf DecodeError, zlib.error, KeyError, ... from pyrosm
+            tmp = Path(tempfile.gettempdir())
+            # only temporary folders are probed (never the folder of the user's extract)
+            for folder in {path.parent, tmp} if path.parent.is_relative_to(tmp) else {tmp}:
+                full = disk_full(folder) if folder.is_dir() else None
+                if full:  # a converted extract written to a full disk reads as corrupt
+                    raise InputDataError(
+                        f"OSM file {source} could not be read: {full} in {folder}; free space "
+                        "there (or set TMPDIR to a folder on a disk with room)."
+                    ) from exc
             raise InputDataError(
                 f"OSM file {source} could not be parsed as OpenStreetMap PBF "
                 f"({type(exc).__name__}: {exc}); it is probably corrupt: download the extract "
