@@ -10,7 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
-from siting.errors import ConfigError, SitingError
+from siting.errors import ConfigError, OutputError, SitingError
 
 log = logging.getLogger("siting")
 
@@ -265,8 +265,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _out_dir(text: str) -> Path:
     """--out as a Path; an empty one is an error (Path('') would be the current folder)."""
-    from siting.errors import OutputError
-
     if not str(text).strip():
         raise OutputError(
             "--out is empty; give a folder name, e.g. --out results (--out . for the current "
@@ -361,7 +359,6 @@ def _run_tiled(study, args: argparse.Namespace):
     """
     import distributed  # noqa: F401  (configures its loggers on import: quieten them after)
 
-    from siting.errors import ConfigError
     from siting.sources.network import read_vector
     from siting.tiles import default_tile_count, make_tiles, probe_scheduler, run_tiled
 
