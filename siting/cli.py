@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from siting.config import Params, Study
-from siting.errors import ConfigError, SitingError
+from siting.errors import ConfigError, OutputError, SitingError
 from siting.params_meta import describe
 
 log = logging.getLogger("siting")
@@ -77,9 +80,7 @@ def _parser() -> argparse.ArgumentParser:
             "Helen's heat pipelines from OSM as the network, sites generated from OSM."
         ),
     )
-    demo.add_argument(
-        "--out", type=Path, default=Path("siting-out/demo"), help="output folder [%(default)s]"
-    )
+    demo.add_argument("--out", default="siting-out/demo", help="output folder [%(default)s]")
 
     inputs = argparse.ArgumentParser(add_help=False)
     inputs.add_argument("--osm", type=Path, help=_field_help("osm_path"))
@@ -145,7 +146,11 @@ def _parser() -> argparse.ArgumentParser:
             "buildings, network) and OUT/map.html. Options given here override the config file."
         ),
     )
-    run.add_argument("--out", type=Path, help=_field_help("out_dir"))
+    run.add_argument(
+        "--out",
+        help=_field_help("out_dir")
+        + "; its result files are replaced as one set, your other files in it are kept",
+    )
     run.add_argument(
         "--tiles",
         metavar="N|FILE",
@@ -170,7 +175,7 @@ def _parser() -> argparse.ArgumentParser:
             "glossary, data sources), and its figures as PNG."
         ),
     )
-    report.add_argument("--out", type=Path, required=True, help="folder for the report")
+    report.add_argument("--out", required=True, help="folder for the report")
     report.add_argument("--demo", action="store_true", help="report on the built-in demo study")
     report.add_argument("--quiet", "-q", action="store_true", help="print only errors")
     report.add_argument("--verbose", "-v", action="store_true", help="log each stage")
@@ -218,8 +223,8 @@ def _study_from_args(args: argparse.Namespace):
             changes[key] = getattr(args, arg)
     if getattr(args, "no_registry", False):
         changes["use_builtin_registry"] = False
-    if args.out:
-        changes["out_dir"] = args.out
+    if args.out is not None:
+        changes["out_dir"] = _out_dir(args.out)
     if args.it_load_mw is not None:
         changes["default_it_load_mw"] = args.it_load_mw
     if args.no_osm_network:
@@ -240,6 +245,14 @@ def _study_from_args(args: argparse.Namespace):
     return study.replace(**changes)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: clean up, one line, exit 143."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `siting` console script; returns the exit code."""
     parser = _parser()
@@ -255,13 +268,28 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("pyogrio", "fiona", "rasterio", "urllib3", "matplotlib", "pyrosm"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    old_term = None
+    if threading.current_thread() is threading.main_thread():
+        old_term = signal.signal(signal.SIGTERM, _on_sigterm)
+    from siting import outputs
+
+    before = len(outputs.published)
+    out_shown = None
     try:
         from siting.study import demo_study, run
+        from siting.validate import check_study
 
         if args.command == "report":
             return _report(args)
-        study = demo_study(args.out) if args.command == "demo" else _study_from_args(args)
-        if getattr(args, "tiles", None) or getattr(args, "scheduler", None):
+        if args.command == "demo":
+            study = demo_study(_out_dir(args.out))
+        else:
+            study = _study_from_args(args)
+        check_study(study)  # plausible ranges, before any work
+        out_shown = study.out_dir
+        outputs.check_output_dir(study.out_dir)  # writable, before any work
+        outputs.clean_leftovers(study.out_dir)  # staging folders of killed runs
+        if getattr(args, "tiles", None) is not None or getattr(args, "scheduler", None):
             results = _run_tiled(study, args)
         else:
             results = run(study, progress=not args.quiet and sys.stderr.isatty())
@@ -273,18 +301,33 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"siting: error: {_one_line(exc)}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("siting: interrupted; no output was written.", file=sys.stderr)
-        return 130
-    except Exception as exc:  # a bug, not bad input: still one line unless --debug
+    except KeyboardInterrupt as exc:
+        code = 143 if isinstance(exc, _Terminated) else 130
+        # what is torn down at exit after an interrupt (dask's cluster hooks) stays quiet
+        sys.unraisablehook = lambda unraisable: None
+        if len(outputs.published) > before:
+            where = outputs.published[-1]
+            print(f"siting: interrupted; the results in {where} are complete.", file=sys.stderr)
+        else:
+            print("siting: interrupted; no output was written.", file=sys.stderr)
+        return code
+    except Exception as exc:
         if args.debug:
             raise
+        line = _environment_problem(exc, out_shown)
+        if line is not None:  # the machine, not siting: say what and where
+            print(f"siting: error: {line}", file=sys.stderr)
+            return 1
+        # a bug, not bad input: still one line unless --debug
         print(
             f"siting: error: unexpected {type(exc).__name__}: {_one_line(exc)} (this is a bug in "
             "siting; rerun with --debug for the traceback and report it)",
             file=sys.stderr,
         )
         return 1
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
     if not args.quiet:
         print(_summary(results, files))
     return 0
@@ -312,22 +355,93 @@ def _schema(out: Path | None) -> int:
     return 0
 
 
+def _out_dir(text: str) -> Path:
+    """--out as a Path; an empty one is an error (Path('') would be the current folder)."""
+    if not str(text).strip():
+        raise OutputError(
+            "--out is empty; give a folder name, e.g. --out results (--out . for the current "
+            "folder)."
+        )
+    return Path(text)
+
+
+def _environment_problem(exc: BaseException, out: Path | None) -> str | None:
+    """One line for a failure the machine caused (permissions, full disk, I/O), else None."""
+    import errno
+    import tempfile
+
+    from siting.cache import cache_dir
+    from siting.outputs import disk_full
+    from siting.validate import fix_for_os_error
+
+    chain, e = [], exc
+    while e is not None and e not in chain:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    env_errnos = (
+        errno.EACCES,
+        errno.EPERM,
+        errno.ENOSPC,
+        errno.EFBIG,
+        errno.EDQUOT,
+        errno.EROFS,
+        errno.EIO,
+        errno.ENOENT,
+        errno.EISDIR,
+        errno.ENOTDIR,
+        errno.EMFILE,
+        errno.ENFILE,
+        errno.ENOMEM,
+    )
+    for e in chain:
+        if isinstance(e, OSError) and e.errno in env_errnos:
+            where = f"{e.filename}: " if e.filename else ""
+            return f"{where}{e.strerror}; {fix_for_os_error(e, reading=None)}"
+        if isinstance(e, MemoryError):
+            return (
+                "out of memory; run on a machine with more memory, or split the area (--tiles N)."
+            )
+    text = " ".join(str(exc).split()).lower()
+    if any(w in text for w in ("no space left", "disk is full", "file too large", "quota")):
+        return f"the disk is full ({_one_line(exc)[:120]}); free disk space or write elsewhere."
+    # libraries report a full disk in their own words ("no such table: buildings"): probe
+    folders = [Path(tempfile.gettempdir()), cache_dir()]
+    if out is not None:
+        folders.insert(0, out if out.is_dir() else out.parent)
+    for folder in folders:
+        if folder.is_dir():
+            problem = disk_full(folder)
+            if problem:
+                return (
+                    f"{problem} in {folder} ({type(exc).__name__}: {_one_line(exc)[:120]}); "
+                    "free disk space there, or point --out, TMPDIR or SITING_CACHE_DIR to a "
+                    "disk with room."
+                )
+    return None
+
+
 def _report(args: argparse.Namespace) -> int:
+    from siting import outputs
     from siting.naming import display_name
     from siting.report import write_report
     from siting.sources.osm import read_osm
     from siting.study import demo_study, run
+    from siting.validate import check_study
 
+    out = _out_dir(args.out)
     if args.demo:
-        study = demo_study(args.out)
+        study = demo_study(out)
     else:
         study = _study_from_args(args)
+    check_study(study)
+    outputs.check_output_dir(out)  # before any work
+    outputs.clean_leftovers(out)
     osm = read_osm(study.osm_path)  # read once: the study and the sensitivity re-runs share it
     results = run(study, osm=osm, progress=not args.quiet and sys.stderr.isatty())
     # the same result set as `siting run` (ranking, gpkg, map, GeoTIFF) plus the report
     files = write_report(
         results,
-        args.out,
+        out,
         osm=osm,
         map_html=not getattr(args, "no_map", False),
         self_contained=not getattr(args, "cdn", False),
@@ -340,18 +454,36 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _run_tiled(study, args: argparse.Namespace):
-    """`siting run --tiles`: the study split into tiles, each a Dask task (siting.tiles)."""
-    from siting.tiles import make_tiles, run_tiled
+    """`siting run --tiles`: the study split into tiles, each a Dask task (siting.tiles).
 
-    spec = args.tiles or "4"
-    if spec.isdigit():
+    Checked before anything runs: the scheduler answers (within a few seconds), and
+    --tiles is a whole number from 1 to what the area and sites can use, or a polygon file.
+    """
+    import distributed  # noqa: F401  (configures its loggers on import: quieten them after)
+
+    from siting.sources.network import read_vector
+    from siting.tiles import default_tile_count, make_tiles, probe_scheduler, run_tiled
+
+    # dask logs each worker start and stop at INFO; its warnings are about its own shutdown
+    logging.getLogger("distributed").setLevel(logging.DEBUG if args.debug else logging.ERROR)
+    address = probe_scheduler(args.scheduler) if args.scheduler is not None else None
+    spec = None if args.tiles is None else args.tiles.strip()
+    if spec is None:  # --scheduler alone: 4 tiles, or fewer on a small area
+        tiles = make_tiles(study, n=default_tile_count(study), params=study.params, crs=study.crs)
+    elif re.fullmatch(r"[+-]?\d+", spec):
         tiles = make_tiles(study, n=int(spec), params=study.params, crs=study.crs)
     else:
-        import geopandas as gpd
-
-        polygons = gpd.read_file(spec)
+        path = Path(spec).expanduser()
+        if not path.exists():
+            raise ConfigError(
+                f"--tiles {spec!r} is neither a number of tiles (a whole number, 1 or more) nor "
+                "an existing polygon file; give e.g. --tiles 4 or --tiles supply_areas.gpkg."
+            )
+        polygons = read_vector(
+            path, "tiles file", "Give a polygon layer (GeoJSON, GeoPackage, Shapefile)."
+        )
         tiles = make_tiles(study, polygons=polygons, params=study.params, crs=study.crs)
-    results = run_tiled(study, tiles, client=args.scheduler, workdir=study.out_dir / "tiles")
+    results = run_tiled(study, tiles, client=address, workdir=study.out_dir / "tiles")
     for failed in results.failed_tiles:
         print(f"siting: tile {failed['tile_id']} failed: {failed['error']}", file=sys.stderr)
     return results

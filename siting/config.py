@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from siting import validate
 from siting.errors import ConfigError
 from siting.params_meta import check_fields, document, param
 
@@ -498,11 +499,8 @@ class Study:
         if not path.is_file():
             raise ConfigError(f"study config {path} does not exist; check the path.")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except UnicodeDecodeError as exc:
-            raise ConfigError(
-                f"study config {path} is not a UTF-8 text file ({exc.reason}); give a YAML file."
-            ) from exc
+            # bounded: size, and alias expansion (a "billion laughs" file is refused)
+            data = validate.load_yaml_file(path) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(
                 f"study config {path} is not valid YAML: {_yaml_problem(exc)}"
@@ -512,10 +510,13 @@ class Study:
                 f"study config {path} must be a mapping of keys (name:, osm_path:, params: ...), "
                 f"got a {type(data).__name__}; write one `key: value` per line."
             )
+        validate.check_raw_config(data, f"study config {path}")
         try:
-            return cls.from_dict(data, base_dir=path.parent)
+            study = cls.from_dict(data, base_dir=path.parent)
         except ConfigError as exc:
             raise ConfigError(f"study config {path}: {exc}") from exc
+        validate.check_study(study, where=f"study config {path}")  # plausible ranges
+        return study
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

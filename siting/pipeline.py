@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import geopandas as gpd
 
-from siting import stages
+from siting import stages, validate
 from siting.config import Study
 from siting.results import Results
 from siting.sources.osm import OsmData
@@ -117,12 +117,20 @@ def served_demand_mwh(sites: gpd.GeoDataFrame, fallback: float) -> float:
 
 
 def as_study(config: Study | dict | str | Path) -> Study:
-    """A :class:`Study` from a Study, a mapping or a YAML path."""
+    """A :class:`Study` from a Study, a mapping or a YAML path, its values range-checked.
+
+    A value past its plausible limit (:mod:`siting.validate`) is a ConfigError; one in
+    the unusual band is logged as a warning (once).
+    """
     if isinstance(config, Study):
-        return config
-    if isinstance(config, dict):
-        return Study.from_dict(config)
-    return Study.from_yaml(config)
+        study = config
+    elif isinstance(config, dict):
+        validate.check_raw_config(config, "study")
+        study = Study.from_dict(config)
+    else:
+        return Study.from_yaml(config)  # checks the ranges itself, naming the file
+    validate.check_study(study)
+    return study
 
 
 def run_single(

@@ -10,10 +10,9 @@ too, and can be e-mailed. Beside it the same figures are written as PNG files:
 - ``sensitivity.png``: tornado of the top site's LCOH over the uncertain inputs.
 
 `write_report` is `siting report`: the study's whole result set (``Results.to_files``:
-ranking.csv, results.gpkg, map.html, heat_density.tif) and the report, from one run.
-
-Everything is written in a temporary folder inside `out_dir` and moved into place only when
-complete (report.html last), so a failure leaves no partial report.
+ranking.csv, results.gpkg, map.html, heat_density.tif) and the report, from one run,
+published as ONE set (:mod:`siting.outputs`): a reader sees the whole earlier set or the whole
+new one, never new results beside an old report; a failure leaves nothing partial.
 """
 
 from __future__ import annotations
@@ -44,9 +43,10 @@ from siting.figures import site_hourly
 from siting.locator import locator_map_figure
 from siting.maps.popups import median_site, rank_explanation, site_label
 from siting.naming import display_name
-from siting.outputs import staged_output
+from siting.outputs import check_output_dir, staged_output
 from siting.params_meta import NO_UNIT, describe
 from siting.ranking import ranking_basis
+from siting.results import RESULT_FILES
 from siting.sensitivity import DEFAULT_RANGES
 from siting.sensitivity import sensitivity as sweep
 from siting.sources.weather import typical_danish_year
@@ -663,8 +663,9 @@ def build_report(results, out_dir: str | os.PathLike[str], *, osm=None) -> Path:
     -------
     Path of ``report.html``.
     """
+    out = check_output_dir(out_dir)  # before the sensitivity runs: a bad folder fails fast
     page, figures = _render(results, osm)
-    return _write_atomically(Path(out_dir).expanduser(), figures, page)
+    return _write_atomically(out, figures, page)
 
 
 def write_report(
@@ -686,16 +687,22 @@ def write_report(
     -------
     dict of what was written: the keys of ``Results.to_files`` and ``report``.
     """
-    out = Path(out_dir).expanduser()
+    out = check_output_dir(out_dir)  # before any work
     page, figures = _render(results, osm, "map.html" if map_html else None)
-    files = dict(results.to_files(out, map_html=map_html, self_contained=self_contained))
-    files["report"] = _write_atomically(out, figures, page)
+    legacy = (*RESULT_FILES, *FIGURES, REPORT_NAME)
+    with staged_output(out, "results", legacy_names=legacy) as stage:
+        names = results.write_into(stage.dir, map_html=map_html, self_contained=self_contained)
+        for name, data in figures.items():
+            (stage.dir / name).write_bytes(data)
+        (stage.dir / REPORT_NAME).write_text(page, encoding="utf-8")
+        final = stage.publish([*names.values(), *figures, REPORT_NAME])
+    files = {key: final[name] for key, name in names.items()}
+    files["report"] = final[REPORT_NAME]
     return files
 
 
 def _write_atomically(out: Path, figures: dict[str, bytes], page: str) -> Path:
-
-    with staged_output(out, "report") as stage:
+    with staged_output(out, "report", legacy_names=(*FIGURES, REPORT_NAME)) as stage:
         for name, data in figures.items():
             (stage.dir / name).write_bytes(data)
         (stage.dir / REPORT_NAME).write_text(page, encoding="utf-8")

@@ -12,12 +12,15 @@ import pandas as pd
 
 from siting import demand
 from siting.config import Study
+from siting.errors import OutputError
 from siting.figures import monthly_svg, site_hourly
 from siting.maps import study_map
 from siting.naming import display_name
-from siting.outputs import staged_output
+from siting.outputs import check_output_dir, staged_output
 from siting.raster import heat_density
 
+# every name `to_files` may write (an earlier set's files are known by these before manifests)
+RESULT_FILES = ("ranking.csv", "results.gpkg", "heat_density.tif", "map.html")
 # the buildings layer: OSM identity, then every column siting.demand.estimate adds
 BUILDING_COLUMNS = ["osm_id", "building", "name", *demand.OUTPUT_COLUMNS]
 
@@ -158,34 +161,50 @@ class Results:
     ) -> dict[str, Path]:
         """Write `ranking.csv`, `results.gpkg` (sites, routes, buildings[, network]) and `map.html`.
 
-        Files are written in a temporary folder beside `out_dir` and moved into place only
-        when all are complete, so a failure never leaves half-written outputs.
+        The files are published as one set (:mod:`siting.outputs`): a reader of `out_dir`
+        sees the whole earlier set or the whole new one, never a mix, whenever the process
+        stops; files of the earlier set not written now (`map.html` with
+        ``map_html=False``) go with it; your other files in `out_dir` stay. An empty or
+        unwritable `out_dir` is an OutputError before anything is written.
         ``self_contained=True`` writes a map that opens without a network (see `map`).
         """
-        with staged_output(Path(out_dir or self.study.out_dir)) as stage:
-            tmp = stage.dir
-            names = {"ranking": "ranking.csv", "gpkg": "results.gpkg"}
-            self.ranking.to_csv(tmp / names["ranking"], index=False)
-            gpkg = tmp / names["gpkg"]
-            write_layer(self.sites, gpkg, "sites")
-            write_layer(self.routes, gpkg, "routes")
-            write_layer(self.buildings, gpkg, "buildings")
-            if self.street_density is not None:
-                lhd = self.street_density
-                write_layer(lhd[lhd["heat_demand_mwh_per_yr"] > 0], gpkg, "street_heat_density")
-            if self.dh_areas is not None and len(self.dh_areas):
-                write_layer(self.dh_areas, gpkg, "dh_areas")
-            if self.network is not None and len(self.network):
-                write_layer(self.network, gpkg, "network")
-            if len(self.buildings):
-                # Hotmaps-compatible 100 m grid in EPSG:3035, MWh/ha/yr
-                names["heat_density"] = "heat_density.tif"
-                heat_density(self.buildings, tmp / names["heat_density"], source=self.study.name)
-            if map_html:
-                names["map"] = "map.html"
-                self.map(self_contained=self_contained).save(str(tmp / names["map"]))
+        if out_dir is not None and not str(out_dir).strip():
+            raise OutputError("out_dir is empty; give a folder name, e.g. 'results'.")
+        out = check_output_dir(out_dir if out_dir is not None else self.study.out_dir)
+        with staged_output(out, "results", legacy_names=RESULT_FILES) as stage:
+            names = self.write_into(stage.dir, map_html=map_html, self_contained=self_contained)
             final = stage.publish(list(names.values()))
         return {key: final[name] for key, name in names.items()}
+
+    def write_into(
+        self, folder: Path, map_html: bool = True, self_contained: bool = True
+    ) -> dict[str, str]:
+        """Write the result files into `folder` (a staging folder); return key -> file name.
+
+        `to_files` publishes them; `siting.report.write_report` publishes them together
+        with the report as one set.
+        """
+        names = {"ranking": "ranking.csv", "gpkg": "results.gpkg"}
+        self.ranking.to_csv(folder / names["ranking"], index=False)
+        gpkg = folder / names["gpkg"]
+        write_layer(self.sites, gpkg, "sites")
+        write_layer(self.routes, gpkg, "routes")
+        write_layer(self.buildings, gpkg, "buildings")
+        if self.street_density is not None:
+            lhd = self.street_density
+            write_layer(lhd[lhd["heat_demand_mwh_per_yr"] > 0], gpkg, "street_heat_density")
+        if self.dh_areas is not None and len(self.dh_areas):
+            write_layer(self.dh_areas, gpkg, "dh_areas")
+        if self.network is not None and len(self.network):
+            write_layer(self.network, gpkg, "network")
+        if len(self.buildings):
+            # Hotmaps-compatible 100 m grid in EPSG:3035, MWh/ha/yr
+            names["heat_density"] = "heat_density.tif"
+            heat_density(self.buildings, folder / names["heat_density"], source=self.study.name)
+        if map_html:
+            names["map"] = "map.html"
+            self.map(self_contained=self_contained).save(str(folder / names["map"]))
+        return names
 
 
 def write_layer(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:

@@ -38,8 +38,8 @@ def run(
     progress : show a progress bar over the stages.
     tiles, client : run tile by tile on Dask (:func:`siting.tiles.run_tiled`): `tiles` a
         number of grid tiles or :func:`siting.tiles.make_tiles` output (default 4 when only
-        `client` is given); `client` a dask.distributed Client or scheduler address (default
-        a local cluster of 2 worker processes).
+        `client` is given, fewer on an area too small for 4); `client` a dask.distributed
+        Client or scheduler address (default a local cluster of 2 worker processes).
 
     Returns
     -------
@@ -47,7 +47,7 @@ def run(
     """
     study = as_study(config)
     if tiles is not None or client is not None:
-        return run_tiled(study, 4 if tiles is None else tiles, client=client)
+        return run_tiled(study, tiles, client=client)  # None: 4 tiles, or what the area uses
     return run_single(
         study, osm=osm, network=network, sites=sites, street_graph=street_graph, progress=progress
     )

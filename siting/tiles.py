@@ -37,16 +37,23 @@ fails is reported with its id and error; the other tiles' results are kept.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import logging
 import math
 import os
+import re
 import shutil
+import signal
+import sys
 import tempfile
+import threading
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,7 +68,8 @@ from siting import pipes, stages
 from siting.area import Area, reproject
 from siting.cache import file_sha256
 from siting.config import Params, Study
-from siting.errors import InputDataError, SitingError
+from siting.errors import ConfigError, InputDataError, SitingError
+from siting.outputs import clean_tmp_dirs
 from siting.pipeline import as_study, run_single, served_demand_mwh
 from siting.ranking import RANKING_BASIS_START, ranking_basis
 from siting.results import Results
@@ -80,6 +88,10 @@ log = logging.getLogger(__name__)
 
 TILE_FORMAT = 1
 SNAP_TOLERANCE_M = 50.0  # the lon/lat buffer used to read a tile differs from the metric one
+MIN_TILE_SIDE_M = 1_000.0  # smallest useful grid tile (see max_grid_tiles)
+CONNECT_TIMEOUT_S = 5.0  # a scheduler that does not answer within this is reported
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx", "inproc")
+TILE_TMP_PREFIX = ".siting-tmp-tile-"
 
 
 # --------------------------------------------------------------------------- partitioning
@@ -185,10 +197,26 @@ def make_tiles(
     -------
     GeoDataFrame (metric CRS) with `tile_id`, `overlap_m` and the core polygon as geometry.
     """
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1):
+        raise ConfigError(
+            f"the number of tiles must be a whole number of 1 or more, got {n!r}; use e.g. "
+            "--tiles 4 (or a polygon file, one tile per polygon)."
+        )
     area = area_geometry(area_or_bounds)
     target = pyproj.CRS.from_user_input(crs) if crs is not None else area.estimate_utm_crs()
     area_m = area.to_crs(target)
     shape = area_m.iloc[0]
+    if n is not None and polygons is None and grid_m is None:
+        limit, why = max_grid_tiles(shape, area_or_bounds)
+        if n > limit:
+            raise ConfigError(
+                f"{n} tiles are more than this study can use: {why}; "
+                + (
+                    f"use at most {limit} tiles (a few per worker are enough)."
+                    if limit > 1
+                    else "run it as one study (without tiles)."
+                )
+            )
     overlap = float(default_overlap_m(params) if overlap_m is None else overlap_m)
     if overlap < 0:
         raise ValueError(f"overlap_m must be >= 0, got {overlap}")
@@ -222,6 +250,45 @@ def make_tiles(
     return gpd.GeoDataFrame(
         {"tile_id": ids.to_numpy(), "overlap_m": overlap}, geometry=cores, crs=target
     )
+
+
+def max_grid_tiles(area_m: shapely.Geometry, study: Any = None) -> tuple[int, str]:
+    """How many grid tiles an area (metric polygon) and a study's sites can use, and why.
+
+    A tile's core should be at least `MIN_TILE_SIDE_M` on a side (routes run for
+    kilometres; smaller cores only repeat their neighbours' work), and a tile without a
+    candidate site does no work: the sites file's feature count, else
+    `max_generated_sites`, bounds the number too.
+    """
+    x0, y0, x1, y1 = area_m.bounds
+    w_m, h_m = x1 - x0, y1 - y0
+    by_area = max(1, int(w_m // MIN_TILE_SIDE_M)) * max(1, int(h_m // MIN_TILE_SIDE_M))
+    why = (
+        f"the {w_m / 1000:.1f} km × {h_m / 1000:.1f} km area holds at most {by_area} tile"
+        f"{'s' * (by_area > 1)} of {MIN_TILE_SIDE_M / 1000:g} km × {MIN_TILE_SIDE_M / 1000:g} km"
+    )
+    limit = by_area
+    if isinstance(study, Study):
+        n_sites, source = study.max_generated_sites, "sites generated from OSM (at most)"
+        if study.sites_path is not None:
+            try:
+                import pyogrio
+
+                n_sites = int(pyogrio.read_info(study.sites_path)["features"])
+                source = f"sites in {study.sites_path}"
+            except Exception:  # the study's own read reports a bad file
+                n_sites = limit
+        if 0 < n_sites < limit:
+            limit = n_sites
+            why += f", and there are {n_sites} {source}"
+    return limit, why
+
+
+def default_tile_count(study: Study, n: int = 4) -> int:
+    """`n` grid tiles, or fewer when the study's area and sites cannot use that many."""
+    area = area_geometry(study)
+    crs = pyproj.CRS.from_user_input(study.crs) if study.crs else area.estimate_utm_crs()
+    return max(1, min(n, max_grid_tiles(area.to_crs(crs).iloc[0], study)[0]))
 
 
 def assign_tiles(points: gpd.GeoSeries, tiles: gpd.GeoDataFrame) -> np.ndarray:
@@ -368,6 +435,7 @@ def _run_tile(
 ) -> dict:
     """Run one tile's study and write its results to `out_dir` (atomically)."""
     t0 = time.perf_counter()
+    tmp = lock = None
     try:
         crs = pyproj.CRS.from_wkt(crs_wkt)
         buffer, core = shapely.from_wkb(buffer_wkb), shapely.from_wkb(core_wkb)
@@ -379,7 +447,9 @@ def _run_tile(
             table[col] = given[col].reindex(table["site_id"]).to_numpy()
         buildings = res.buildings[_core_mask(res.buildings, core)]
         final = Path(out_dir)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f"{TILE_TMP_PREFIX}{final.name}-", dir=final.parent))
+        lock = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY)  # alive: the next run leaves it
+        fcntl.flock(lock, fcntl.LOCK_EX)
         table.to_parquet(tmp / "sites.parquet")
         routes = res.routes.drop(columns=[c for c in ("rank", "capex_eur") if c in res.routes])
         routes.to_parquet(tmp / "routes.parquet")
@@ -397,6 +467,7 @@ def _run_tile(
         if final.exists():  # a stale, unfinished attempt
             shutil.rmtree(final)
         os.replace(tmp, final)
+        tmp = None
         return {"tile_id": tile_id, "ok": True, **info}
     except Exception as exc:
         return {
@@ -406,6 +477,11 @@ def _run_tile(
             "traceback": traceback.format_exc(),
             "seconds": time.perf_counter() - t0,
         }
+    finally:
+        if tmp is not None:  # failed half-way: no partial tile is left
+            shutil.rmtree(tmp, ignore_errors=True)
+        if lock is not None:
+            os.close(lock)
 
 
 # --------------------------------------------------------------------------- orchestration
@@ -460,21 +536,277 @@ def _ensure_store(study: Study, tiles: gpd.GeoDataFrame, workdir: Path) -> tuple
     return path, str(key) + str(meta.get("area_wkt"))
 
 
-def _client(client: Any, processes: bool, n_workers: int):
-    """(client, owned): a given Client, a scheduler address, or a new LocalCluster."""
+def check_scheduler_address(address: str) -> tuple[str, str, int]:
+    """(address, host, port) of a dask scheduler address, checked; ConfigError otherwise.
+
+    Accepted: ``tcp://HOST:PORT`` (also tls, ws, wss, ucx) or ``HOST:PORT`` (tcp).
+    """
+    text = str(address).strip()
+    usage = "give it as tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786"
+    if not text:
+        raise ConfigError(f"the scheduler address is empty; {usage}.")
+    scheme, rest = text.split("://", 1) if "://" in text else ("tcp", text)
+    scheme = scheme.lower()
+    if scheme in ("http", "https"):
+        raise ConfigError(
+            f"scheduler address {text!r} is a web address (the dashboard?); the scheduler "
+            f"speaks its own protocol: {usage} (8786 is the scheduler's usual port)."
+        )
+    if scheme not in SCHEDULER_SCHEMES:
+        raise ConfigError(
+            f"scheduler address {text!r} has an unknown scheme {scheme!r}; {usage} (schemes: "
+            f"{', '.join(SCHEDULER_SCHEMES)})."
+        )
+    if scheme == "inproc":
+        return text, "", 0
+    m = re.fullmatch(
+        r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([A-Za-z0-9._-]+):(\d{1,5})", rest.rstrip("/")
+    )
+    if m is None:
+        raise ConfigError(f"scheduler address {text!r} is not HOST:PORT; {usage}.")
+    host = m.group(1) or m.group(3)
+    port = int(m.group(2) or m.group(4))
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"scheduler address {text!r}: port {port} is not 1-65535; {usage}.")
+    shown_host = f"[{host}]" if m.group(1) else host
+    return f"{scheme}://{shown_host}:{port}", host, port
+
+
+def probe_scheduler(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> str:
+    """Check a scheduler answers at `address` within `timeout_s`; return the address.
+
+    A TCP connection first (a closed port fails at once), then for tcp:// the dask
+    handshake (something else listening, e.g. a web server, would hang a client). Raises a
+    one-line ConfigError naming the address.
+    """
+    import socket
+    import threading
+
+    address, host, port = check_scheduler_address(address)
+    if not host:
+        return address
+    fix = "start the scheduler (`dask scheduler`) or leave out --scheduler for a local cluster"
+    result: dict[str, Any] = {}
+
+    def connect() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout_s).close()
+            result["ok"] = True
+        except OSError as exc:
+            result["error"] = exc
+
+    worker = threading.Thread(target=connect, daemon=True)  # name lookups can hang too
+    worker.start()
+    worker.join(timeout_s + 1.0)
+    if "ok" not in result:
+        exc = result.get("error")
+        if exc is None or isinstance(exc, TimeoutError | socket.timeout):
+            why = f"no answer within {timeout_s:g} s"
+        elif isinstance(exc, socket.gaierror):
+            why = f"host {host!r} not found"
+        else:
+            why = exc.strerror or str(exc)
+        raise ConfigError(f"cannot reach the dask scheduler at {address} ({why}); {fix}.")
+    if not address.startswith("tcp://"):
+        return address
+
+    def handshake() -> None:
+        import asyncio
+
+        from distributed.comm import connect as dask_connect
+
+        async def ask() -> Any:
+            comm = await dask_connect(address, timeout=timeout_s)
+            try:
+                await comm.write({"op": "identity", "reply": True})
+                return await comm.read()
+            finally:
+                await comm.close()
+
+        async def bounded() -> Any:
+            return await asyncio.wait_for(ask(), timeout_s)
+
+        try:
+            result["identity"] = asyncio.run(bounded())
+        except BaseException as exc:  # timeout, protocol error: reported below
+            result["hs_error"] = exc
+
+    worker = threading.Thread(target=handshake, daemon=True)  # own loop: works in Jupyter
+    worker.start()
+    worker.join(timeout_s + 2.0)
+    ident = result.get("identity")
+    if not isinstance(ident, dict) or ident.get("type") != "Scheduler":
+        raise ConfigError(
+            f"something listens at {address} but it is not a dask scheduler (no dask "
+            f"answer within {timeout_s:g} s); check the address: the scheduler's port is "
+            "usually 8786 (8787 is its dashboard)."
+        )
+    return address
+
+
+def _client(client: Any, processes: bool, n_workers: int, worker_log: Path | None = None):
+    """(client, owned): a given Client, a scheduler address, or a new LocalCluster
+    (its worker processes write their output to `worker_log`, see _workers_ignore_sigint).
+    """
     from dask.distributed import Client, LocalCluster
 
     if client is None:
-        cluster = LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=1,
-            processes=processes,
-            dashboard_address=None,
+        # the scheduler's HTTP endpoint falls back to a free port when 8787 is taken; the
+        # dashboard is off, so the warning about it is noise
+        warnings.filterwarnings(
+            "ignore", message=r"Port \d+ is already in use", category=UserWarning
         )
-        return Client(cluster), True
+        # held until the cluster is closed (_close_quietly): workers dask starts or
+        # restarts later are started the same way
+        stack = contextlib.ExitStack()
+        try:
+            if processes:
+                stack.enter_context(_workers_ignore_sigint(worker_log))
+            cluster = LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=1,
+                processes=processes,
+                dashboard_address=None,
+                silence_logs=logging.CRITICAL,  # shutdown chatter; task errors come back
+            )
+            cl = Client(cluster)
+            cl._siting_stack = stack
+            return cl, True
+        except BaseException:  # Ctrl-C while it starts: close what started, quietly
+            from distributed.deploy.spec import SpecCluster
+
+            _quiet_dask_logs()
+            for half in list(SpecCluster._instances):
+                with contextlib.suppress(BaseException):
+                    half.close(timeout=2)
+                _forget_cluster(half)
+            stack.close()
+            raise
     if isinstance(client, str):
-        return Client(client), True
+        address = probe_scheduler(client)
+        try:
+            return Client(address, timeout=2 * CONNECT_TIMEOUT_S), True
+        except (OSError, TimeoutError) as exc:
+            raise ConfigError(
+                f"cannot connect to the dask scheduler at {address} ({exc}); check the "
+                "address or leave out --scheduler for a local cluster."
+            ) from exc
     return client, False
+
+
+@contextlib.contextmanager
+def _workers_ignore_sigint(worker_log: Path | None = None):
+    """Start worker processes that ignore SIGINT, so Ctrl-C in a terminal reaches only us.
+
+    Ctrl-C goes to the terminal's whole process group, and workers interrupted mid-task
+    print tracebacks. Workers are forked from a multiprocessing *forkserver* started with
+    SIGINT ignored (the server then hands its children the ignored signal); the parent is
+    deaf to SIGINT only for the few milliseconds that server takes to start. The parent
+    handles Ctrl-C and closes the cluster, which stops the workers. The server's (and so
+    the workers') stdout and stderr go to `worker_log` when given: a worker starting
+    while the run is being stopped fails with a traceback nobody needs on the terminal.
+    Not on the main thread, or without forkserver (Windows), workers start as dask
+    starts them.
+    """
+    import multiprocessing
+
+    with _quiet_worker_logs():
+        if (
+            threading.current_thread() is not threading.main_thread()
+            or "forkserver" not in multiprocessing.get_all_start_methods()
+        ):
+            yield
+            return
+        import dask
+        from distributed.utils import get_mp_context
+
+        with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
+            get_mp_context()  # dask sets the server's preload list the first time
+            from multiprocessing import forkserver
+
+            old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                with _output_to(worker_log):
+                    forkserver.ensure_running()
+            finally:
+                signal.signal(signal.SIGINT, old)
+            yield
+
+
+@contextlib.contextmanager
+def _output_to(path: Path | None):
+    """Point this process's stdout/stderr (fds 1, 2) at `path` while a child is started."""
+    if path is None:
+        yield
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    saved = [os.dup(1), os.dup(2)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for f in (fd, *saved):
+            os.close(f)
+
+
+@contextlib.contextmanager
+def _quiet_worker_logs():
+    """Worker processes log dask's INFO chatter (connections opened and closed) to our
+    stderr; they configure logging from the environment when they import dask, so the
+    processes started here log errors only, unless the user set the level themselves.
+    """
+    key = "DASK_LOGGING__DISTRIBUTED"
+    if key in os.environ:
+        yield
+        return
+    os.environ[key] = "error"
+    try:
+        yield
+    finally:
+        os.environ.pop(key, None)
+
+
+def _quiet_dask_logs() -> None:
+    """Silence dask's loggers for good: after Ctrl-C its teardown only reports itself."""
+    for name in ("distributed", "asyncio", "tornado"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
+def _close_quietly(cl: Any, interrupted: bool) -> None:
+    """Close a client and its cluster; after Ctrl-C quickly and without their chatter
+    (workers still busy are killed by their nanny, or exit with this process).
+    """
+    if interrupted:
+        _quiet_dask_logs()
+    timeout = 2 if interrupted else 10
+    cluster = getattr(cl, "cluster", None)
+    try:
+        cl.close(timeout=timeout)
+        if cluster is not None:
+            cluster.close(timeout=timeout)
+    except BaseException:  # a second Ctrl-C, a worker already gone: nothing left to keep
+        if not interrupted:
+            raise
+    finally:
+        if interrupted and cluster is not None:
+            _forget_cluster(cluster)
+        stack = getattr(cl, "_siting_stack", None)
+        if stack is not None:
+            stack.close()
+
+
+def _forget_cluster(cluster: Any) -> None:
+    """Keep dask's exit hook from closing `cluster` again (another 10 s wait after Ctrl-C);
+    its worker processes watch ours and exit with it.
+    """
+    from distributed.deploy.spec import SpecCluster
+
+    SpecCluster._instances.discard(cluster)
 
 
 def _gather(client, futures: dict[str, Any]) -> dict[str, dict]:
@@ -493,7 +825,7 @@ def _gather(client, futures: dict[str, Any]) -> dict[str, dict]:
 
 def run_tiled(
     study: Study | dict | str | Path,
-    tiles: gpd.GeoDataFrame | int,
+    tiles: gpd.GeoDataFrame | int | None = None,
     client: Any = None,
     workdir: str | Path | None = None,
     strict: bool = False,
@@ -505,7 +837,8 @@ def run_tiled(
     Parameters
     ----------
     study : a Study (or mapping / YAML path); `osm_path` a PBF or a GeoParquet store.
-    tiles : from :func:`make_tiles`, or a number of grid tiles.
+    tiles : from :func:`make_tiles`, or a number of grid tiles (None: 4, or fewer when the
+        area and its sites cannot use 4; see :func:`max_grid_tiles`).
     client : a dask.distributed Client or scheduler address; None starts a LocalCluster of
         `n_workers` single-threaded worker processes (`processes=False`: threads).
     workdir : where the GeoParquet store and the finished tiles are kept (a re-run skips
@@ -515,10 +848,24 @@ def run_tiled(
     study = as_study(study)
     p = study.params
     t0 = time.perf_counter()
-    workdir = Path(workdir or Path(study.out_dir) / "tiles").expanduser()
-    workdir.mkdir(parents=True, exist_ok=True)
+    if tiles is None:
+        tiles = default_tile_count(study)
     if isinstance(tiles, int):
         tiles = make_tiles(study, n=tiles, params=p, crs=study.crs)
+    # what can fail fast fails before anything is written: the user's files, the scheduler
+    user_network = read_network(study.network_path) if study.network_path is not None else None
+    user_sites = read_sites(study.sites_path, study) if study.sites_path is not None else None
+    connected = None
+    if isinstance(client, str):
+        connected = client = _client(client, processes, n_workers)[0]
+    workdir = Path(workdir or Path(study.out_dir) / "tiles").expanduser()
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        clean_tmp_dirs(workdir / "tiles", TILE_TMP_PREFIX)  # tiles of killed runs
+    except BaseException:
+        if connected is not None:
+            _close_quietly(connected, True)
+        raise
     tiles = tiles.reset_index(drop=True)
     if tiles["tile_id"].duplicated().any():
         raise InputDataError("tile ids must be unique.")
@@ -536,10 +883,8 @@ def run_tiled(
     timings: dict[str, float] = {"store_s": time.perf_counter() - t0}
 
     # the network: read once (a file, or the extract's heat pipes and plants; small layers)
-    network = None
-    if study.network_path is not None:
-        network = read_network(study.network_path)
-    elif study.use_osm_network:
+    network = user_network
+    if network is None and study.use_osm_network:
         heat = read_osm_parquet(store, layers=("heat_pipes", "heat_plants"))
         network = network_from_osm(heat.heat_pipes, heat.heat_plants)
     if network is not None:
@@ -554,8 +899,12 @@ def run_tiled(
             hit = network.sindex.nearest(tiles.geometry.iloc[i])[1][:1]
         return network.iloc[hit]
 
-    owned = False
-    cl, owned = _client(client, processes, n_workers)
+    cl, owned = (
+        (connected, True)
+        if connected is not None
+        else _client(client, processes, n_workers, worker_log=workdir / "workers.log")
+    )
+    interrupted = False
     try:
         # pass 1: candidate sites, network-demand shares and hulls per tile core
         t = time.perf_counter()
@@ -599,8 +948,8 @@ def run_tiled(
             network_mwh = float(sum(r.get("mwh", 0.0) for r in prep.values()))
 
         # the sites: a file, or the candidates of all cores ranked and capped once
-        if study.sites_path is not None:
-            sites = reproject(read_sites(study.sites_path, study), crs, "sites")
+        if user_sites is not None:
+            sites = reproject(user_sites, crs, "sites")
         else:
             frames = [r["candidates"] for r in prep.values() if r.get("candidates") is not None]
             if not frames:
@@ -692,12 +1041,12 @@ def run_tiled(
             )
         done = _gather(cl, futs)
         timings["tiles_s"] = time.perf_counter() - t
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
         if owned:
-            cluster = getattr(cl, "cluster", None)
-            cl.close()
-            if cluster is not None:
-                cluster.close()
+            _close_quietly(cl, interrupted)
 
     failed = []
     for row in report:
@@ -836,6 +1185,10 @@ __all__ = [
     "area_geometry",
     "assign_tiles",
     "default_overlap_m",
+    "check_scheduler_address",
+    "default_tile_count",
     "make_tiles",
+    "max_grid_tiles",
+    "probe_scheduler",
     "run_tiled",
 ]

@@ -19,14 +19,18 @@ from siting.cli import main
 from siting.errors import OutputError, SitingError
 
 OUTPUTS = ("ranking.csv", "results.gpkg", "heat_density.tif", "map.html")
+MANIFEST = ".siting-manifest.json"  # lists the published set (siting.outputs)
 
 
 def assert_no_output(out: Path) -> None:
-    """Nothing a failed run could have left: no result files, no temp folder."""
+    """Nothing a failed run could have left: no result files, no staging folder (the
+    exchange publication stages beside the output folder, the fallback inside it)."""
+    beside = [p.name for p in out.parent.iterdir()] if out.parent.exists() else []
+    assert not [n for n in beside if n.startswith(".siting-tmp-")], beside
     if not out.exists():
         return
     names = {p.name for p in out.iterdir()}
-    assert not names & set(OUTPUTS), names
+    assert not names & {*OUTPUTS, MANIFEST}, names
     assert not [n for n in names if n.startswith(".siting-tmp-")], names
 
 
@@ -111,7 +115,7 @@ def test_cli_failed_run_keeps_previous_good_output(demo_results, helsinki_pbf, t
     out = tmp_path / "out"
     demo_results.to_files(out)
     before = digest(out)
-    assert set(before) == set(OUTPUTS)
+    assert set(before) == {*OUTPUTS, MANIFEST}
     rc = main(["run", "--osm", str(helsinki_pbf), "--it-load-mw", "-5", "--out", str(out)])
     assert rc == 1 and "siting: error:" in capsys.readouterr().err
     assert digest(out) == before  # same files, same bytes, no temp folder

@@ -9,7 +9,7 @@ import re
 import pytest
 
 import siting
-from siting import cli, report
+from siting import cli, outputs, report
 from siting.config import Params
 from siting.errors import OutputError
 
@@ -25,7 +25,8 @@ def written(demo_results, helsinki_osm, tmp_path_factory):
 def test_files_exist_and_figures_are_png(written):
     assert written.name == "report.html"
     names = sorted(p.name for p in written.parent.iterdir())
-    assert names == sorted(["report.html", *report.FIGURES])  # no temp folder left behind
+    # no temp folder left behind; the manifest lists the set (siting.outputs)
+    assert names == sorted([outputs.MANIFEST, "report.html", *report.FIGURES])
     for name in report.FIGURES:
         data = (written.parent / name).read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 5_000, name
@@ -185,7 +186,8 @@ def test_no_partial_output_on_failure(demo_results, helsinki_osm, tmp_path, monk
     assert not (tmp_path / "new").exists()
     monkeypatch.undo()
 
-    # a failure while moving files into place: nothing of the report is left
+    # a failure while publishing (siting.outputs): nothing of the report is left, in the
+    # folder swap and in the file-by-file fallback alike
     out.mkdir(parents=True)
     real_replace = report.os.replace
 
@@ -194,10 +196,18 @@ def test_no_partial_output_on_failure(demo_results, helsinki_osm, tmp_path, monk
             raise OSError(28, "No space left on device")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(report.os, "replace", replace)
-    with pytest.raises(OutputError, match="could not write the report"):
-        report.build_report(demo_results, out, osm=helsinki_osm)
-    assert list(out.iterdir()) == []
+    def exchange(a, b):
+        raise OSError(28, "No space left on device")
+
+    for mode in ("exchange", "files"):
+        monkeypatch.setenv(outputs.MODE_ENV, mode)
+        monkeypatch.setattr(report.os, "replace", replace)
+        monkeypatch.setattr(outputs, "exchange", exchange)
+        with pytest.raises(OutputError, match="could not write the report"):
+            report.build_report(demo_results, out, osm=helsinki_osm)
+        monkeypatch.undo()
+        assert list(out.iterdir()) == []
+        assert not [p for p in out.parent.iterdir() if p.name.startswith(".siting-tmp-")]
 
 
 def test_cli_report_writes_the_run_outputs_too_from_one_run(tmp_path, capsys, monkeypatch):

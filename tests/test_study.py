@@ -150,6 +150,7 @@ def test_hourly_network_demand_and_storage(helsinki_osm, tmp_path):
 def test_files_written_atomically(demo_results, tmp_path):
     files = demo_results.to_files(tmp_path / "out")
     assert {p.name for p in (tmp_path / "out").iterdir()} == {
+        ".siting-manifest.json",  # the published set (siting.outputs)
         "ranking.csv",
         "results.gpkg",
         "heat_density.tif",

@@ -20,7 +20,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from siting import validate
 from siting.errors import InputDataError
+from siting.outputs import disk_full
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +109,28 @@ def _to_pbf(path: Path, workdir: Path, fmt: str = "osm") -> Path:
         with osmium.SimpleWriter(str(target)) as writer:
             for obj in osmium.FileProcessor(osmium.io.File(str(path), fmt)):
                 writer.add(obj)
-    except Exception as exc:  # pyosmium raises RuntimeError/ValueError subclasses
+    except OSError as exc:  # the temp folder: full disk, permissions
         raise InputDataError(
-            f"{path} could not be parsed as OSM XML ({exc}). Give an OpenStreetMap extract "
-            "(.osm.pbf, .osm, .osm.gz), e.g. from Geofabrik or the OSM export."
+            f"{path} could not be converted to PBF in the temporary folder {workdir} "
+            f"({exc.strerror or exc}); {validate.fix_for_os_error(exc, reading=False)} "
+            "(set TMPDIR to a folder with space)."
+        ) from exc
+    except Exception as exc:  # pyosmium raises RuntimeError/ValueError subclasses
+        full = disk_full(workdir)  # osmium reports a failed write in its own words
+        if full:
+            raise InputDataError(
+                f"{path} could not be converted to PBF in the temporary folder {workdir}: "
+                f"{full}; free space there or set TMPDIR to a folder on a disk with room."
+            ) from exc
+        damaged = any(w in str(exc).lower() for w in ("gzip", "bzip", "zlib", "compress"))
+        fix = (
+            "the compressed file is corrupt or truncated: download the extract again"
+            if damaged
+            else "Give an OpenStreetMap extract (.osm.pbf, .osm, .osm.gz), e.g. from "
+            "Geofabrik or the OSM export"
+        )
+        raise InputDataError(
+            f"{path} could not be parsed as OSM XML ({validate.brief(str(exc), 200)}); {fix}."
         ) from exc
     return target
 
@@ -122,6 +142,7 @@ def _check_file(path: Path) -> None:
         raise InputDataError(f"OSM input {path} is a folder; give an .osm.pbf or .osm file.")
     if path.stat().st_size == 0:
         raise InputDataError(f"OSM file {path} is empty; download the extract again.")
+    validate.check_readable(path, "OSM file")
 
 
 def _looks_like_pbf(path: Path) -> bool:
@@ -212,6 +233,7 @@ def _xml_format(path: Path) -> str | None:
     """osmium format name ("osm", "osm.gz", "osm.bz2") if `path` holds OSM XML, else None."""
     import bz2
     import gzip
+    import zlib
 
     with path.open("rb") as fh:
         magic = fh.read(3)
@@ -224,8 +246,15 @@ def _xml_format(path: Path) -> str | None:
     try:
         with opener(path, "rb") as fh:
             head = fh.read(4096)
-    except (OSError, EOFError, ValueError):
-        return None
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
+        if opener is open:
+            return None
+        # the magic bytes say compressed, the stream says damaged (zlib.error is no OSError)
+        raise InputDataError(
+            f"OSM file {path} is a {fmt.split('.')[-1]} file whose compressed data is corrupt "
+            f"or truncated ({exc}); download the extract again (and "
+            f"check it with `{'gzip' if fmt.endswith('gz') else 'bzip2'} -t FILE`)."
+        ) from exc
     return fmt if b"<osm" in head else None
 
 
@@ -306,6 +335,15 @@ def _read_pbf(path: Path, source: str, streets: bool = True) -> OsmData:
                 tags_as_columns=list(ADDRESS_TAGS),
             )
         except Exception as exc:  # protobuf DecodeError, zlib.error, KeyError, ... from pyrosm
+            tmp = Path(tempfile.gettempdir())
+            # only temporary folders are probed (never the folder of the user's extract)
+            for folder in {path.parent, tmp} if path.parent.is_relative_to(tmp) else {tmp}:
+                full = disk_full(folder) if folder.is_dir() else None
+                if full:  # a converted extract written to a full disk reads as corrupt
+                    raise InputDataError(
+                        f"OSM file {source} could not be read: {full} in {folder}; free space "
+                        "there (or set TMPDIR to a folder on a disk with room)."
+                    ) from exc
             raise InputDataError(
                 f"OSM file {source} could not be parsed as OpenStreetMap PBF "
                 f"({type(exc).__name__}: {exc}); it is probably corrupt: download the extract "

@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from siting import validate
 from siting.config import COOLING_TYPES, Study
 from siting.errors import ConfigError, InputDataError
-from siting.sources.network import ensure_crs
+from siting.sources.network import ensure_crs, read_vector
 from siting.sources.osm import tag_values
 
 log = logging.getLogger(__name__)
@@ -69,36 +70,71 @@ def read_sites(path: str | Path, study: Study) -> gpd.GeoDataFrame:
 
     Optional columns: `site_id` (else `site-1`, `site-2`, ... in file order), `name`,
     `it_load_mw` (else the study's `default_it_load_mw`), `cooling` (air_coil, liquid,
-    immersion; else the study default).
+    immersion; else the study default). Every value is checked here (see
+    :func:`normalise_sites`).
     """
     path = Path(path).expanduser()
-    if not path.exists():
-        raise InputDataError(f"sites file {path} does not exist; check the path.")
-    try:
-        gdf = gpd.read_parquet(path) if path.suffix.lower() == ".parquet" else gpd.read_file(path)
-    except Exception as exc:
-        raise InputDataError(
-            f"sites file {path} could not be read as vector data ({exc}); give GeoJSON, "
-            "GeoPackage, Shapefile or GeoParquet of points or polygons."
-        ) from exc
+    gdf = read_vector(
+        path,
+        "sites file",
+        "Give GeoJSON, GeoPackage, Shapefile or GeoParquet of points or polygons.",
+    )
     return normalise_sites(gdf, study, name=str(path))
 
 
+# field names that look like ours but are not used (warned: a typo would be ignored)
+_SITE_LOOKALIKE = ("load", "mw", "kw", "cool", "it_")
+
+
 def normalise_sites(gdf: gpd.GeoDataFrame, study: Study, name: str = "sites") -> gpd.GeoDataFrame:
-    """Validate a sites table and fill defaults (ids, IT load, cooling)."""
-    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty].reset_index(drop=True)
+    """Validate a sites table and fill defaults (ids, IT load, cooling).
+
+    A row without geometry, a degenerate geometry (zero-area polygon, non-finite
+    coordinates), an IT load that is not a plain number ("20 MW"), not positive or past
+    the plausible maximum, or an unknown cooling type is an error naming the row.
+    """
+    gdf = gdf.reset_index(drop=True)
+    # upper-case field names (ArcGIS, some .dbf writers) are the same fields
+    lower = {str(c).lower(): c for c in gdf.columns if c != gdf.geometry.name}
+    gdf = gdf.rename(
+        columns={
+            lower[k]: k
+            for k in ("site_id", "name", "it_load_mw", "cooling")
+            if k not in gdf.columns and k in lower
+        }
+    )
+    ids_given = "site_id" in gdf.columns
+    raw_ids = [None if validate.is_missing(v) else v for v in gdf["site_id"]] if ids_given else None
+    labels = [validate.row_label(i, raw_ids) for i in range(len(gdf))]
     if len(gdf) == 0:
         raise InputDataError(f"{name} has no site geometries; give points or polygons.")
-    gdf = ensure_crs(gdf, name)
-    ok = gdf.geom_type.isin(["Point", "Polygon", "MultiPolygon", "MultiPoint"])
-    if not ok.all():
+    missing = (gdf.geometry.isna() | gdf.geometry.is_empty).to_numpy()
+    if missing.all():
+        raise InputDataError(f"{name} has no site geometries; give points or polygons.")
+    if missing.any():
+        rows = [labels[i] for i in np.flatnonzero(missing)]
         raise InputDataError(
-            f"{name}: sites must be points or polygons; row {int(np.argmin(ok.values))} is "
-            f"a {gdf.geom_type[~ok].iloc[0]}."
+            f"{name}: {_some(rows)} {'has' if len(rows) == 1 else 'have'} no geometry; give "
+            "each site a point or polygon, or remove the row."
+        )
+    gdf = ensure_crs(gdf, name)
+    ok = gdf.geom_type.isin(["Point", "Polygon", "MultiPolygon", "MultiPoint"]).to_numpy()
+    if not ok.all():
+        i = int(np.argmin(ok))
+        raise InputDataError(
+            f"{name}: sites must be points or polygons; {labels[i]} is a {gdf.geom_type[i]}."
+        )
+    problems = validate.geometry_problems(gdf.geometry.values, lines=False)
+    if problems:
+        shown = [f"{labels[i]} {text}" for i, text in problems]
+        more = f" (and {len(shown) - 3} more)" if len(shown) > 3 else ""
+        raise InputDataError(
+            f"{name}: {'; '.join(shown[:3])}{more}; fix these geometries (QGIS: Vector > "
+            "Geometry Tools > Fix Geometries) or give the sites as points."
         )
     out = gpd.GeoDataFrame(geometry=gdf.geometry.values, crs=gdf.crs)
-    if "site_id" in gdf.columns:
-        ids = gdf["site_id"].astype(str)
+    if ids_given:
+        ids = pd.Series([f"site-{i + 1}" if v is None else str(v) for i, v in enumerate(raw_ids)])
         dup = ids[ids.duplicated()]
         if len(dup):
             raise InputDataError(f"{name}: site_id {dup.iloc[0]!r} appears more than once.")
@@ -107,18 +143,22 @@ def normalise_sites(gdf: gpd.GeoDataFrame, study: Study, name: str = "sites") ->
         out["site_id"] = [f"site-{i + 1}" for i in range(len(gdf))]
     out["name"] = gdf["name"].fillna("").astype(str).values if "name" in gdf else ""
     out["origin"] = "file"
+    fix = (
+        "Give each site's nameplate IT load in MW as a plain number (e.g. 20), or leave it "
+        "empty to use default_it_load_mw."
+    )
     if "it_load_mw" in gdf.columns:
-        load = pd.to_numeric(gdf["it_load_mw"], errors="coerce")
-        load = load.fillna(study.default_it_load_mw)
+        given = validate.parse_numbers(gdf["it_load_mw"], "it_load_mw", name, labels, "MW", fix)
+        load = np.where(np.isnan(given), study.default_it_load_mw, given)
     else:
-        load = pd.Series(study.default_it_load_mw, index=gdf.index)
-    load = load.astype(float)
-    bad = ~np.isfinite(load.values) | (load.values <= 0)
+        given = np.full(len(gdf), np.nan)
+        load = np.full(len(gdf), float(study.default_it_load_mw))
+    bad = ~np.isfinite(load) | (load <= 0)
     if bad.any():
         n_bad = int(bad.sum())
         listed = ", ".join(
             f"{sid!r} ({value:g} MW)"
-            for sid, value in zip(out["site_id"][bad], load.values[bad], strict=True)
+            for sid, value in zip(out["site_id"][bad], load[bad], strict=True)
         )
         raise ConfigError(
             f"{name}: it_load_mw must be a positive number of MW, but site{'s' * (n_bad > 1)} "
@@ -126,12 +166,19 @@ def normalise_sites(gdf: gpd.GeoDataFrame, study: Study, name: str = "sites") ->
             "give each site's nameplate IT load in MW (leave it empty to use "
             "default_it_load_mw)."
         )
-    out["it_load_mw"] = load.values.astype(float)
+    validate.check_range(given, "it_load_mw", name, labels, validate.IT_LOAD_MW, fix)
+    out["it_load_mw"] = load.astype(float)
     cooling = (
-        gdf["cooling"].fillna(study.default_cooling).astype(str).str.strip().str.lower()
+        gdf["cooling"]
+        .map(lambda v: None if validate.is_missing(v) else v if isinstance(v, str) else str(v))
+        .fillna(study.default_cooling)
+        .astype(str)
+        .str.strip()
+        .str.lower()
         if "cooling" in gdf.columns
         else pd.Series(study.default_cooling, index=gdf.index)
     )
+    cooling = cooling.where(cooling != "", study.default_cooling)
     unknown = ~cooling.isin(COOLING_TYPES)
     if unknown.any():
         i = int(np.argmax(unknown.values))
@@ -139,11 +186,27 @@ def normalise_sites(gdf: gpd.GeoDataFrame, study: Study, name: str = "sites") ->
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigError(
             f"{name}: site {out['site_id'].iloc[i]!r} has unknown cooling "
-            f"{cooling.iloc[i]!r}{hint}; use one of {', '.join(COOLING_TYPES)} or leave it "
-            "empty for default_cooling."
+            f"{validate.brief(cooling.iloc[i], 40)}{hint}; use one of "
+            f"{', '.join(COOLING_TYPES)} or leave it empty for default_cooling."
         )
     out["cooling"] = cooling.values
+    known = {"site_id", "name", "it_load_mw", "cooling", gdf.geometry.name}
+    lookalike = [
+        str(c)
+        for c in gdf.columns
+        if c not in known and any(w in str(c).lower() for w in _SITE_LOOKALIKE)
+    ]
+    if lookalike:
+        validate.warn_once(
+            f"{name}: field{'s' * (len(lookalike) > 1)} "
+            f"{', '.join(repr(c) for c in lookalike)} not used; a site's IT load is read from "
+            "`it_load_mw` (MW) and its cooling from `cooling` (any case)."
+        )
     return out[SITE_COLUMNS]
+
+
+def _some(rows: list[str]) -> str:
+    return ", ".join(rows[:3]) + (f" (and {len(rows) - 3} more)" if len(rows) > 3 else "")
 
 
 def generate_sites(

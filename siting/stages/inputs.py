@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from siting import cache, pipes
+from siting import cache, pipes, validate
 from siting.area import Area
 from siting.config import Params, Study
 from siting.errors import InputDataError
@@ -138,6 +138,7 @@ def load_inputs(
         path = study.osm_path.expanduser()
         # a missing or bad file falls through to read_osm's error
         if want_cache and study.use_cache and path.is_file():
+            validate.check_readable(path, "OSM file")  # hashed first: name a permission fault
             graph_key = cache.graph_key(
                 path, street_multipliers(p), p.excluded_highways, p.crossing_cost_eur, study.crs
             )
