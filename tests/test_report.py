@@ -230,7 +230,7 @@ def test_cli_report_writes_the_run_outputs_too_from_one_run(tmp_path, capsys, mo
     names = {p.name for p in out.iterdir()}
     assert {"ranking.csv", "results.gpkg", "map.html", "heat_density.tif"} <= names
     assert {"report.html", *report.FIGURES} <= names
-    assert not [n for n in names if n.startswith(".")]  # no staging folder left
+    assert [n for n in names if n.startswith(".")] == [outputs.MANIFEST]  # no staging left
     ranking = pd.read_csv(out / "ranking.csv")
     page = (out / "report.html").read_text(encoding="utf-8")
     rows = re.findall(r'<tr class="site" data-site-id="([^"]+)">', page)

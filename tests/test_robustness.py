@@ -54,7 +54,15 @@ from siting.tiles import probe_scheduler
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ("ranking.csv", "results.gpkg", "heat_density.tif", "map.html")
-REPORT = ("report.html", "cost_breakdown.png", "load_duration.png", "sensitivity.png")
+REPORT = (
+    "report.html",
+    "locator_map.png",
+    "cost_breakdown.png",
+    "load_duration.png",
+    "sensitivity.png",
+)
+# `siting report` publishes the run's results and its report together, as one set
+REPORT_RUN = RESULTS + REPORT
 DELAY_S = 0.3  # each publication step sleeps this long in the kill tests
 
 
@@ -205,11 +213,12 @@ def test_item01_sigterm_during_publication_finishes_the_set(old_set, helsinki_pb
 
 
 def test_item02_report_is_published_as_one_set(tmp_path):
-    """`siting report` uses the same publication: a kill leaves the old report or the new."""
+    """`siting report` uses the same publication: a kill leaves the old results and report
+    or the new ones, never new results beside an old report."""
     out = tmp_path / "report"
     proc = _cli("report", "--demo", "-q", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
-    old_id = assert_one_set(out, "report", REPORT)
+    old_id = assert_one_set(out, "results", REPORT_RUN)
     env = _env(**{outputs.DELAY_ENV: str(DELAY_S)})
     ids = set()
     for after_s in (0.1, 0.5):
@@ -217,7 +226,7 @@ def test_item02_report_is_published_as_one_set(tmp_path):
         time.sleep(after_s)
         proc.kill()
         proc.wait(timeout=30)
-        ids.add(assert_one_set(out, "report", REPORT))
+        ids.add(assert_one_set(out, "results", REPORT_RUN))
         outputs.clean_leftovers(out)
         assert not _leftovers(out)
     assert old_id in ids  # the first kill (0.1 s) lands before the swap
