@@ -48,6 +48,10 @@ class OsmData:
     addresses : address points (nodes with `addr:housenumber`; columns `addr:street`,
         `addr:housenumber`, `addr:postcode`, `addr:city`), to name candidate sites where the
         address is a separate node, as in Denmark; empty when none.
+    power : the power grid: `power=substation|plant|line|cable|minor_line` with `voltage`
+        (:func:`siting.sources.power.read_power`); empty when none.
+    exclusions : land no data center may take, with its `exclusion` kind (residential,
+        water, protected_area, nature_reserve; :func:`siting.sources.power.read_exclusions`).
     """
 
     streets: gpd.GeoDataFrame
@@ -59,6 +63,8 @@ class OsmData:
     source: str
     railways: gpd.GeoDataFrame = field(default_factory=lambda: _empty())
     addresses: gpd.GeoDataFrame = field(default_factory=lambda: _empty())
+    power: gpd.GeoDataFrame = field(default_factory=lambda: _empty())
+    exclusions: gpd.GeoDataFrame = field(default_factory=lambda: _empty())
 
 
 def _empty() -> gpd.GeoDataFrame:
@@ -305,6 +311,10 @@ def _read_pbf(path: Path, source: str, streets: bool = True) -> OsmData:
                 keep_relations=False,
                 tags_as_columns=list(ADDRESS_TAGS),
             )
+            # the power grid and the land a data center may not take (siting.sources.power)
+            from siting.sources.power import read_exclusions, read_power
+
+            power, exclusions = read_power(osm), read_exclusions(osm)
         except Exception as exc:  # protobuf DecodeError, zlib.error, KeyError, ... from pyrosm
             raise InputDataError(
                 f"OSM file {source} could not be parsed as OpenStreetMap PBF "
@@ -362,6 +372,8 @@ def _read_pbf(path: Path, source: str, streets: bool = True) -> OsmData:
         source=source,
         railways=railways,
         addresses=addresses.reset_index(drop=True),
+        power=power,
+        exclusions=exclusions,
     )
 
 
