@@ -68,7 +68,12 @@ from siting.results import Results
 from siting.routing import ACCESS_MULTIPLIER
 from siting.sources.network import network_from_osm, read_network
 from siting.sources.osm import WGS84, OsmData
-from siting.sources.sites import candidate_table, finalize_candidates, read_sites
+from siting.sources.sites import (
+    candidate_table,
+    exclusion_zones,
+    finalize_candidates,
+    read_sites,
+)
 from siting.sources.stream import (
     clip_to_parquet,
     is_parquet_store,
@@ -293,7 +298,7 @@ def _prepare_tile(
         osm = read_osm_parquet(
             store,
             _buffer_lonlat(buffer, crs),
-            layers=("streets", "buildings", "landuse", "data_centers"),
+            layers=("streets", "buildings", "landuse", "data_centers", "exclusions"),
         )
         if len(osm.buildings) == 0 and len(osm.streets) == 0:
             return {"tile_id": tile_id, "ok": True, "empty": True}
@@ -319,6 +324,7 @@ def _prepare_tile(
                 lu[_core_mask(lu, core)] if len(lu) else lu,
                 dc[_core_mask(dc, core)] if len(dc) else dc,
                 study,
+                exclusion_zones(osm.exclusions, study, crs),
             )
         if need_demand and network is not None and len(network) and len(buildings):
             # the single run's estimate (study._network_demand_mwh) sums buildings: near a
@@ -599,6 +605,7 @@ def run_tiled(
             network_mwh = float(sum(r.get("mwh", 0.0) for r in prep.values()))
 
         # the sites: a file, or the candidates of all cores ranked and capped once
+        site_notes: list[str] = []
         if study.sites_path is not None:
             sites = reproject(read_sites(study.sites_path, study), crs, "sites")
         else:
@@ -614,6 +621,7 @@ def run_tiled(
             # address points name the sites, as in the single run (a small layer)
             addresses = read_osm_parquet(store, layers=("addresses",)).addresses.to_crs(crs)
             sites = finalize_candidates(cand, study, addresses)
+            site_notes = list(sites.attrs.get("notes", []))
         inside = sites.geometry.intersects(shapely.buffer(hull, p.max_snap_distance_m))
         if not inside.any():
             raise InputDataError(
@@ -728,7 +736,7 @@ def run_tiled(
         )
 
     # merge: one table, re-ranked; routes and buildings of all tiles
-    tables, routes, buildings, notes, tile_timings = [], [], [], [], {}
+    tables, routes, buildings, notes, tile_timings = [], [], [], list(site_notes), {}
     for row in ran:
         d = dirs[row["tile_id"]]
         tables.append(gpd.read_parquet(d / "sites.parquet"))
