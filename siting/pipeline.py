@@ -39,6 +39,7 @@ STAGES: tuple[str, ...] = (
     "find_networks",
     "size_sources",
     "connect",
+    "connect_grid",
     "operate",
     "price",
     "rank",
@@ -179,7 +180,17 @@ def run_single(
         p,
         study.max_route_geometries,
     )
-    operated = r("operate", stages.operate, conn.table, p, inputs.weather, nets, inputs.series)
+    grid = r(
+        "connect_grid",
+        stages.connect_grid,
+        graph,
+        area.power,
+        cand.sites,
+        conn.table,
+        p,
+        study.max_route_geometries,
+    )
+    operated = r("operate", stages.operate, grid.table, p, inputs.weather, nets, inputs.series)
     priced = r("price", stages.price, operated.table, p)
     ranked, routes = r("rank", stages.rank, priced, study, cand.sites, conn.routes)
     r.close()
@@ -197,4 +208,6 @@ def run_single(
         street_density=dem.street_density,
         dh_areas=nets.dh_areas,
         series=inputs.series,
+        grid_lines=grid.lines,
+        substations=grid.substations,
     )
