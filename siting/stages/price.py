@@ -125,6 +125,12 @@ def price(table: pd.DataFrame, p: Params) -> pd.DataFrame:
         t["lcoh_om_eur_per_mwh"] = np.where(feas, annual_om / delivered + vom, np.nan)
         t["lcoh_electricity_eur_per_mwh"] = np.where(feas, el_price / cop_eff, np.nan)
         t["lcoh_grid_eur_per_mwh"] = np.where(feas, grid_annual / delivered, np.nan)
+    # everything the site costs a year (the LCOH's numerator): what a portfolio sums
+    t["annual_cost_eur_per_yr"] = np.where(
+        feas,
+        annual_capex + annual_om + grid_annual + delivered * vom + el_price * electricity,
+        np.nan,
+    )
     reused = np.where(feas, t["reused_heat_mwh_per_yr"].to_numpy(), 0.0)
     erf = reused / t["dc_energy_mwh_per_yr"].to_numpy()
     t["co2_factor_displaced_kg_per_mwh"] = 1000.0 * ef_displaced
