@@ -134,6 +134,8 @@ class Results:
         kwargs.setdefault("top_n_routes", self.study.top_n_routes)
         kwargs.setdefault("title", f"siting: {display_name(self.study)}")
         kwargs.setdefault("street_density", self.street_density)
+        kwargs.setdefault("grid_lines", self.grid_lines)
+        kwargs.setdefault("substations", self.substations)
         if "site_charts" not in kwargs and self.weather is not None:
             kwargs["site_charts"] = self._monthly_charts(kwargs["top_n_routes"])
         return study_map(
