@@ -186,7 +186,9 @@ def substations(power: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
                 source[missing[best.index.to_numpy()]] = "lines"
     osm_type = sub["osm_type"].fillna("way").astype(str) if "osm_type" in sub else "way"
     ids = sub["id"].astype("int64").astype(str) if "id" in sub else sub.index.astype(str)
-    role = sub["substation"] if "substation" in sub else pd.Series(None, index=sub.index)
+    role = (sub["substation"] if "substation" in sub else pd.Series(None, index=sub.index)).astype(
+        object
+    )
     return gpd.GeoDataFrame(
         {
             "substation_id": (osm_type + "/" + ids).to_numpy(),

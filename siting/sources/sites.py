@@ -213,7 +213,9 @@ def exclusion_zones(
         user = _read_user_zones(study.exclusion_path)
         parts.append(
             gpd.GeoDataFrame(
-                {"exclusion": "user"}, geometry=user.to_crs(crs).geometry.to_numpy(), crs=crs
+                {"exclusion": np.full(len(user), "user", dtype=object)},
+                geometry=user.to_crs(crs).geometry.to_numpy(),
+                crs=crs,
             )
         )
     parts = [z for z in parts if len(z)]
