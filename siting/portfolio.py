@@ -11,10 +11,14 @@ delivery is then taken off its network's demand. Sites on different networks do 
 compete. The objective is the portfolio's NPV (default), its delivered heat, or its LCOH
 (annual cost / delivered heat, lowest).
 
-Greedy is not always optimal (a site taken early can crowd out a better pair). On small
-cases (at most `exact_limit` subsets) the exact optimum is found by trying every set of K
-sites, each dispatched in merit order (cheapest standalone LCOH first), and the gap is
-reported: (exact - greedy) / |exact| of the objective, both sets dispatched the same way.
+Greedy is not always optimal: a large site taken first crowds out cheaper ones that
+together are worth more. Two cheap repairs follow: the chosen sites are also tried in merit
+order (cheapest standalone LCOH first, so the cheap heat is served first), and one-for-one
+swaps with the best remaining sites are tried while one raises the objective. Every figure
+comes from sequential dispatch: each site delivers what the network still takes after the
+sites listed before it. On small cases (at most `exact_limit` ordered sets) the exact
+optimum over every ordered set of K sites is found too, and the gap is reported:
+(exact - chosen) / |exact| of the objective.
 
 Results per chosen site: its marginal delivered heat, homes, CO2, LCOH and NPV, and what it
 would claim alone (the ranking's view); the totals; the method and the gap
@@ -42,7 +46,10 @@ from siting.stages.price import price
 OBJECTIVES = ("npv", "delivered_heat", "lcoh")
 METHOD_GREEDY = "greedy"
 METHOD_EXACT = "exact"
-EXACT_LIMIT = 2_000  # subsets tried at most by the exact search
+EXACT_LIMIT = 10_000  # ordered sets tried at most by the exact search
+SWAP_POOL = 10  # swap-in candidates of the local search: at least this many, or 2 K
+SWAP_ROUNDS = 3  # local-search rounds (each tries every one-for-one swap once)
+_BATCH_SETS = 64  # sets dispatched together (memory: sets x hours x 8 bytes x ~10)
 # operation columns the marginal run replaces (the rest of a site's row stays as ranked)
 _OPERATION = (
     "heat_pump_delivered_mwh_per_yr",
@@ -56,6 +63,40 @@ _OPERATION = (
     "storage_gain_mwh_per_yr",
     "electricity_price_weighted_eur_per_mwh",
     "exchanger_heat_mwh_per_yr",
+)
+# the ranking columns the marginal runs read (the hourly model, price(), the networks); the
+# rest are left out so each run copies and prices a narrow table
+_INPUTS = (
+    "site_id",
+    "label",
+    "mode",
+    "feasible",
+    "it_load_mw",
+    "cooling",
+    "heat_pump_mw",
+    "cop_system",
+    "transfer_efficiency",
+    "served_demand_mwh_per_yr",
+    "must_run_flat_mwh_per_yr",
+    "must_run_solar_mwh_per_yr",
+    "connected_demand_mwh_per_yr",
+    "dwellings_connected",
+    "network_id",
+    "tap_area_id",
+    "network_source",
+    "route_cost_eq_m",
+    "route_length_m",
+    "crossing_cost_eq_m",
+    "crossing_capex_eur",
+    "routed_pipe_capex_eur",
+    "connection_station",
+    "grid_distance_m",
+    "grid_demand_mw",
+    "network_ef_displaced_t_per_mwh",
+    "network_heat_price_eur_per_mwh",
+    "recovered_heat_mwh_per_yr",
+    "dc_energy_mwh_per_yr",
+    *_OPERATION,
 )
 # what portfolio.csv reports per site: (column of the priced table, name of the figure)
 _FIGURES = (
@@ -73,16 +114,17 @@ class Portfolio:
 
     Attributes
     ----------
-    sites : one row per chosen site in the order chosen: `pick`, `site_id`, `label`,
-        `network`, `it_load_mw`, `capex_eur`, the marginal figures (`marginal_*`: with the
-        sites before it on its network) and the standalone ones (`standalone_*`: alone on
-        its network, as the ranking screens it).
-    method : "greedy" or "exact".
+    sites : one row per chosen site in dispatch order (`dispatch`: each site delivers what
+        its network still takes after the sites before it; `pick`: the greedy step that
+        chose it), `site_id`, `label`, `network`, `it_load_mw`, `capex_eur`, the marginal
+        figures (`marginal_*`) and the standalone ones (`standalone_*`: alone on its
+        network, as the ranking screens it), and `heat_shared_away_mwh_per_yr`.
+    method : "greedy" (with its repairs) or "exact".
     objective : "npv", "delivered_heat" or "lcoh".
-    value : the objective of the chosen set, dispatched in the order chosen.
-    exact_value, greedy_value : the objective of the exact optimum and of the greedy set,
-        both dispatched in merit order (None where the exact search was not run).
-    gap : (exact_value - greedy_value) / |exact_value| (None where not run; 0 = optimal).
+    value : the objective of the chosen sites (LCOH as its negative).
+    greedy_value : the objective of the greedy picks alone, in the order picked.
+    exact_value : the exact optimum over every ordered set (None where not run).
+    gap : (exact_value - value) / |exact_value| (None where not run; 0 = optimal).
     hourly_delivered_mw : (K, hours) heat each chosen site delivers into its network.
     network_demand_mw : per network, its hourly demand after must-run supply (MW).
     network_of : per chosen site, its network's key in `network_demand_mw`.
@@ -108,9 +150,11 @@ class Portfolio:
         how = (
             "greedy: each step adds the site that raises the portfolio's "
             f"{_OBJECTIVE_WORDS[self.objective]} most, run hour by hour against the demand "
-            "the sites before it leave on its network"
+            "the sites before it leave on its network; then the chosen sites in merit order "
+            "if better, and one-for-one swaps with the best remaining sites while they raise "
+            "it (each site dispatched against the demand the ones listed before it leave)"
             if self.method == METHOD_GREEDY
-            else "exact: every set of K sites tried, each dispatched in merit order"
+            else "exact: every ordered set of K sites tried"
         )
         if self.gap is None:
             return how + "; optimality gap not computed (too many subsets for the exact search)"
@@ -119,7 +163,12 @@ class Portfolio:
     def to_frame(self) -> pd.DataFrame:
         """The chosen sites and a `total` row (sums; LCOH weighted by delivered heat)."""
         df = self.sites.copy()
-        total: dict[str, Any] = {"pick": np.nan, "site_id": "total", "label": "portfolio"}
+        total: dict[str, Any] = {
+            "dispatch": np.nan,
+            "pick": np.nan,
+            "site_id": "total",
+            "label": "portfolio",
+        }
         for prefix in ("marginal", "standalone"):
             for _, name in _FIGURES:
                 col = f"{prefix}_{name}"
@@ -131,7 +180,8 @@ class Portfolio:
             total[col] = float(np.nansum(df[col].to_numpy(dtype=float)))
         total["network"] = ", ".join(dict.fromkeys(df["network"].astype(str)))
         df = pd.concat([df, pd.DataFrame([total])], ignore_index=True)
-        df["pick"] = df["pick"].astype("Int64")  # the total row has none
+        for col in ("dispatch", "pick"):  # the total row has none
+            df[col] = df[col].astype("Int64")
         df["method"] = self.method_text
         df["objective"] = self.objective
         df["optimality_gap"] = np.nan if self.gap is None else self.gap
@@ -190,7 +240,8 @@ class _Engine:
     """The candidates, their networks' demand, and the marginal runs against it."""
 
     def __init__(self, table: pd.DataFrame, p: Params, weather: pd.Series, mode: str, series):
-        self.t = table.reset_index(drop=True)
+        cols = [c for c in dict.fromkeys(_INPUTS) if c in table]
+        self.t = table[cols].reset_index(drop=True)
         self.p = p
         self.mode = mode
         self.series = series or HourlySeries()
@@ -215,20 +266,30 @@ class _Engine:
     def run(
         self, rows: np.ndarray, left: np.ndarray, hourly: bool = False
     ) -> tuple[pd.DataFrame, np.ndarray | None]:
-        """Rows `rows` (one network) against the demand `left` on it: priced marginal table
-        and, with `hourly`, each site's hourly delivery into the network (MW)."""
+        """Rows `rows` against the demand `left` on their network: the priced marginal table
+        and, with `hourly`, each site's hourly delivery into the network (MW).
+
+        `left` is one hourly row shared by all `rows` (one network), or one row per site
+        (sites of several sets or networks run at once).
+        """
         rows = np.asarray(rows, dtype=np.int64)
-        key = self.key[rows[0]]
-        cap = np.minimum(self.p.share_max * self.demand[key], np.maximum(left, 0.0))
         keep = np.maximum(self.keep[rows], 1e-9)
-        top = keep.min()
-        # one shared row in heat-pump terms, scaled per site by its route's efficiency
+        left = np.asarray(left, dtype=float)
+        if left.ndim == 1:
+            cap = np.minimum(self.p.share_max * self.demand[self.key[rows[0]]], np.maximum(left, 0))
+            top = keep.min()
+            # one shared row in heat-pump terms, scaled per site by its route's efficiency
+            demand, share = cap / top, np.clip(top / keep, 1e-12, 1.0)
+        else:
+            full = np.vstack([self.demand[key] for key in self.key[rows]])
+            cap = np.minimum(self.p.share_max * full, np.maximum(left, 0.0))
+            demand, share = cap / keep[:, None], 1.0
         res = recover_hourly(
             self.t.iloc[rows],
             self.p,
             self.outdoor,
-            cap / top,
-            np.clip(top / keep, 1e-12, 1.0),
+            demand,
+            share,
             self.series,
             return_hourly=hourly,
         )
@@ -309,6 +370,7 @@ def portfolio(
     *,
     exact: bool | None = None,
     exact_limit: int = EXACT_LIMIT,
+    improve: bool = True,
     candidates: list[str] | None = None,
 ) -> Portfolio:
     """Choose `k` of a study's feasible sites together (see the module docstring).
@@ -319,10 +381,13 @@ def portfolio(
     k : how many sites to choose (at most the feasible sites).
     objective : "npv" (default; the portfolio's NPV against the heat it replaces),
         "delivered_heat" or "lcoh" (the portfolio's annual cost / delivered heat).
-    exact : also find the exact optimum and the greedy method's gap (None: when there are
-        at most `exact_limit` subsets; True: choose by the exact search, error if there
-        are more subsets than `exact_limit`; False: greedy only).
+    exact : also find the exact optimum and the method's gap (None: when there are at most
+        `exact_limit` ordered sets; True: choose by the exact search, error if there are
+        more than `exact_limit`; False: greedy only).
     candidates : site ids to choose from (default: every feasible site).
+    improve : after the greedy picks, try one-for-one swaps with the `SWAP_POOL` best
+        remaining sites (by their standalone objective), each set dispatched in merit order,
+        while a swap raises the objective (at most `SWAP_ROUNDS` rounds).
 
     Returns
     -------
@@ -353,7 +418,6 @@ def portfolio(
         )
     p = results.study.params
     engine = _Engine(pool, p, weather, results.mode, getattr(results, "series", None))
-    n_subsets = math.comb(len(pool), k)
     notes = []
     if p.recovery_model != "hourly":
         notes.append(
@@ -361,28 +425,42 @@ def portfolio(
             "(sharing a network's demand needs its hours)"
         )
     standalone = _standalone(engine)
-    order, marginal, flows = _greedy(engine, k, objective)
+    picks, marginal, flows = _greedy(engine, k, objective)
+    greedy_value = _value(marginal, objective)
+    # better than greedy alone: the chosen sites in merit order (cheapest heat first) when
+    # that order delivers more value than the order they were picked in
+    order, value = picks, greedy_value
+    merit = _merit_order(standalone)
+    by_merit = sorted(picks, key=merit.index)
+    if by_merit != picks:
+        (merit_value,) = _dispatch_many(engine, [by_merit], objective)
+        if _better(merit_value, value):
+            order, value = by_merit, merit_value
+    if improve:
+        order, value = _improve(engine, order, value, objective, standalone, merit, k)
+    if order != picks:
+        marginal, flows = _dispatch(engine, order)
     method = METHOD_GREEDY
-    exact_value = greedy_value = gap = None
-    run_exact = (n_subsets <= exact_limit) if exact is None else bool(exact)
+    exact_value = gap = None
+    n_sequences = math.perm(len(pool), k)
+    run_exact = (n_sequences <= exact_limit) if exact is None else bool(exact)
     if run_exact:
-        if n_subsets > exact_limit:
+        if n_sequences > exact_limit:
             raise ConfigError(
-                f"the exact search would try {n_subsets:,} sets of {k} of {len(pool)} sites, "
-                f"more than exact_limit ({exact_limit:,}); use the greedy method "
-                "(exact=False) or fewer candidates."
+                f"the exact search would try {n_sequences:,} ordered sets of {k} of "
+                f"{len(pool)} sites, more than exact_limit ({exact_limit:,}); use the greedy "
+                "method (exact=False) or fewer candidates."
             )
-        merit = _merit_order(standalone)
-        best_set, exact_value = _exact(engine, k, objective, merit)
-        greedy_value = _dispatch_value(engine, sorted(order, key=merit.index), objective)
-        scale = abs(exact_value) if exact_value not in (0.0,) and np.isfinite(exact_value) else 1.0
-        gap = max(0.0, (exact_value - greedy_value) / scale)
-        if exact:  # chosen by the exact search: report that set in merit order
-            order = sorted(best_set, key=merit.index)
+        best_order, exact_value = _exact(engine, k, objective)
+        value = _value(marginal, objective)
+        scale = abs(exact_value) if exact_value != 0 and np.isfinite(exact_value) else 1.0
+        gap = max(0.0, (exact_value - value) / scale)
+        if exact:  # chosen by the exact search
+            order = best_order
             marginal, flows = _dispatch(engine, order)
             method = METHOD_EXACT
             gap = 0.0
-    sites = _sites_table(engine, order, marginal, standalone)
+    sites = _sites_table(engine, order, marginal, standalone, picks)
     return Portfolio(
         sites=sites,
         method=method,
@@ -451,6 +529,66 @@ def _greedy(
     return order, marginal, flows
 
 
+def _better(value: float, than: float) -> bool:
+    return value > than + 1e-9 * max(1.0, abs(than))
+
+
+def _dispatch_many(engine: _Engine, sequences: list[list[int]], objective: str) -> list[float]:
+    """The objective of each sequence of sites (one after the other on their networks),
+    run together: step q runs the q-th site of every sequence at once."""
+    values: list[float] = []
+    for start in range(0, len(sequences), _BATCH_SETS):
+        batch = sequences[start : start + _BATCH_SETS]
+        left = [dict(engine.demand) for _ in batch]
+        chosen: list[list[pd.Series]] = [[] for _ in batch]
+        steps = len(batch[0])
+        for q in range(steps):
+            rows = np.array([seq[q] for seq in batch], dtype=np.int64)
+            rest = np.vstack([left[i][engine.key[r]] for i, r in enumerate(rows)])
+            priced, flows = engine.run(rows, rest, hourly=q < steps - 1)
+            for i, r in enumerate(rows):
+                chosen[i].append(priced.iloc[i])
+                if flows is not None:
+                    key = engine.key[r]
+                    left[i][key] = np.maximum(left[i][key] - flows[i], 0.0)
+        values += [_value(rows_, objective) for rows_ in chosen]
+    return values
+
+
+def _improve(
+    engine: _Engine,
+    order: list[int],
+    value: float,
+    objective: str,
+    standalone: pd.DataFrame,
+    merit: list[int],
+    k: int,
+) -> tuple[list[int], float]:
+    """One-for-one swaps with the best remaining sites while one raises the objective."""
+    n = len(engine.t)
+    if n == k:
+        return order, value
+    alone = {
+        "npv": standalone["npv_eur"],
+        "delivered_heat": standalone["delivered_heat_mwh_per_yr"],
+        "lcoh": -standalone["lcoh_eur_per_mwh"],
+    }[objective].to_numpy(dtype=float)
+    by_value = [int(i) for i in np.argsort(-np.nan_to_num(alone, nan=-np.inf), kind="stable")]
+    pool = max(SWAP_POOL, 2 * k)
+    for _ in range(SWAP_ROUNDS):
+        chosen = set(order)
+        ins = [r for r in by_value if r not in chosen][:pool]
+        sets = [sorted((chosen - {out}) | {new}, key=merit.index) for out in order for new in ins]
+        if not sets:
+            break
+        values = _dispatch_many(engine, sets, objective)
+        best = int(np.argmax(values))
+        if not _better(values[best], value):
+            break
+        order, value = sets[best], values[best]
+    return order, value
+
+
 def _dispatch(engine: _Engine, order: list[int]) -> tuple[list[pd.Series], list[np.ndarray]]:
     """Run `order` one after the other, each against the demand the ones before it left."""
     left = {key: d.copy() for key, d in engine.demand.items()}
@@ -464,29 +602,27 @@ def _dispatch(engine: _Engine, order: list[int]) -> tuple[list[pd.Series], list[
     return marginal, flows
 
 
-def _dispatch_value(engine: _Engine, order: list[int], objective: str) -> float:
-    return _value(_dispatch(engine, order)[0], objective)
+def _exact(engine: _Engine, k: int, objective: str) -> tuple[list[int], float]:
+    """The best ordered set of `k` sites (each dispatched against what the ones before it
+    left) by trying every one.
 
-
-def _exact(engine: _Engine, k: int, objective: str, merit: list[int]) -> tuple[list[int], float]:
-    """The best set of `k` by trying every one, each dispatched in merit order.
-
-    Sets are walked as merit-ordered prefixes (depth first): at each prefix the sites that
-    may follow it are run together against the demand it leaves, once, and every set that
-    starts with the prefix shares that run.
+    Sequences are walked as prefixes (depth first): at each prefix the sites that may follow
+    it are run together against the demand it leaves, once, and every sequence that starts
+    with the prefix shares that run. Ties keep the first found (lowest site ids first).
     """
     best: tuple[float, list[int]] = (-np.inf, [])
+    everyone = list(range(len(engine.t)))
 
-    def walk(start: int, chosen: list[int], rows: list[pd.Series], left: dict) -> None:
+    def walk(chosen: list[int], rows: list[pd.Series], left: dict) -> None:
         nonlocal best
-        nxt_rows = merit[start : len(merit) - (k - len(chosen)) + 1]
+        nxt_rows = [r for r in everyone if r not in chosen]
         runs: dict[int, tuple[pd.Series, np.ndarray]] = {}
         for key in dict.fromkeys(engine.key[nxt_rows]):
             group = np.array([r for r in nxt_rows if engine.key[r] == key])
-            priced, flows = engine.run(group, left[key], hourly=True)
+            priced, flows = engine.run(group, left[key], hourly=len(chosen) + 1 < k)
             for j, row in enumerate(group):
-                runs[int(row)] = (priced.iloc[j], flows[j])
-        for offset, row in enumerate(nxt_rows):
+                runs[int(row)] = (priced.iloc[j], None if flows is None else flows[j])
+        for row in nxt_rows:
             priced_row, flow = runs[row]
             chosen_now, rows_now = [*chosen, row], [*rows, priced_row]
             if len(chosen_now) == k:
@@ -497,20 +633,25 @@ def _exact(engine: _Engine, k: int, objective: str, merit: list[int]) -> tuple[l
             key = engine.key[row]
             after = dict(left)
             after[key] = np.maximum(left[key] - flow, 0.0)
-            walk(start + offset + 1, chosen_now, rows_now, after)
+            walk(chosen_now, rows_now, after)
 
-    walk(0, [], [], {key: d.copy() for key, d in engine.demand.items()})
+    walk([], [], {key: d.copy() for key, d in engine.demand.items()})
     return best[1], best[0]
 
 
 def _sites_table(
-    engine: _Engine, order: list[int], marginal: list[pd.Series], standalone: pd.DataFrame
+    engine: _Engine,
+    order: list[int],
+    marginal: list[pd.Series],
+    standalone: pd.DataFrame,
+    picks: list[int],
 ) -> pd.DataFrame:
     rows = []
-    for pick, (row, m) in enumerate(zip(order, marginal, strict=True), start=1):
+    for dispatch, (row, m) in enumerate(zip(order, marginal, strict=True), start=1):
         alone = standalone.iloc[row]
         out = {
-            "pick": pick,
+            "dispatch": dispatch,
+            "pick": picks.index(row) + 1 if row in picks else np.nan,
             "site_id": str(m["site_id"]),
             "label": str(m.get("label", "") or m["site_id"]),
             "network": str(engine.key[row]),
