@@ -62,6 +62,11 @@ def candidates(n: int, p: Params, seed: int = 0) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(t, geometry=sites.geometry.values, crs=sites.crs)
 
 
+def chosen_runs(chosen) -> int:
+    """Site-years the hourly model ran (every candidate of every step, swaps included)."""
+    return int(getattr(chosen, "runs", 0))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sites", type=int, default=2_000)
@@ -97,6 +102,9 @@ def main() -> None:
             float(total["standalone_delivered_heat_mwh_per_yr"])
         ),
         "max_hourly_excess_mw": excess,
+        "npv_greedy_picks_eur": round(chosen.greedy_value),
+        "npv_chosen_eur": round(chosen.value),
+        "marginal_runs": chosen_runs(chosen),
         "cpu": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
     }

@@ -143,6 +143,7 @@ class Portfolio:
     network_demand_mw: dict[str, np.ndarray] = field(default_factory=dict)
     network_of: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    runs: int = 0  # site-years the hourly model ran to choose (every candidate, every step)
 
     @property
     def method_text(self) -> str:
@@ -475,6 +476,7 @@ def portfolio(
         network_demand_mw=dict(engine.demand),
         network_of=[str(engine.key[i]) for i in order],
         notes=notes,
+        runs=engine.runs,
     )
 
 

@@ -390,6 +390,10 @@ def _run_tile(
         routes = res.routes.drop(columns=[c for c in ("rank", "capex_eur") if c in res.routes])
         routes.to_parquet(tmp / "routes.parquet")
         buildings.to_parquet(tmp / "buildings.parquet")
+        for name in ("grid_lines", "substations"):  # the power grid (stage connect_grid)
+            layer = getattr(res, name, None)
+            if layer is not None and len(layer):
+                layer.to_parquet(tmp / f"{name}.parquet")
         info = {
             "tile_id": tile_id,
             "mode": res.mode,
@@ -737,11 +741,15 @@ def run_tiled(
 
     # merge: one table, re-ranked; routes and buildings of all tiles
     tables, routes, buildings, notes, tile_timings = [], [], [], list(site_notes), {}
+    grid_parts: dict[str, list[gpd.GeoDataFrame]] = {"grid_lines": [], "substations": []}
     for row in ran:
         d = dirs[row["tile_id"]]
         tables.append(gpd.read_parquet(d / "sites.parquet"))
         routes.append(gpd.read_parquet(d / "routes.parquet"))
         buildings.append(gpd.read_parquet(d / "buildings.parquet"))
+        for name in ("grid_lines", "substations"):
+            if (d / f"{name}.parquet").is_file():
+                grid_parts[name].append(gpd.read_parquet(d / f"{name}.parquet"))
         info = json.loads((d / "done.json").read_text())
         notes.extend(n for n in info["notes"] if n not in notes)
         for k, v in info["timings_s"].items():
@@ -805,6 +813,13 @@ def run_tiled(
         gpd.GeoDataFrame(pd.concat(routes, ignore_index=True), crs=crs),
     )
     all_buildings = gpd.GeoDataFrame(pd.concat(buildings, ignore_index=True), crs=crs)
+    # each site's cable from its own tile; a substation read by several tiles once
+    grid = {
+        name: gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=crs) if parts else None
+        for name, parts in grid_parts.items()
+    }
+    if grid["substations"] is not None:
+        grid["substations"] = grid["substations"].drop_duplicates("substation_id")
     if failed:
         notes.append(
             "tiles failed, their sites are missing from the ranking: "
@@ -836,6 +851,8 @@ def run_tiled(
         tiles=report_gdf,
         failed_tiles=failed,
         unverified_sites=unverified,
+        grid_lines=grid["grid_lines"],
+        substations=grid["substations"],
     )
 
 
