@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from siting.errors import InputDataError
+from siting.sources.power import read_exclusions, read_power
 
 log = logging.getLogger(__name__)
 
@@ -312,8 +313,6 @@ def _read_pbf(path: Path, source: str, streets: bool = True) -> OsmData:
                 tags_as_columns=list(ADDRESS_TAGS),
             )
             # the power grid and the land a data center may not take (siting.sources.power)
-            from siting.sources.power import read_exclusions, read_power
-
             power, exclusions = read_power(osm), read_exclusions(osm)
         except Exception as exc:  # protobuf DecodeError, zlib.error, KeyError, ... from pyrosm
             raise InputDataError(
