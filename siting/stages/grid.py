@@ -229,29 +229,25 @@ def _lines(
 
 
 def _notes(t: pd.DataFrame, subs: gpd.GeoDataFrame, p: Params) -> list[str]:
+    """What an analyst must know about the grid connections (no counts: the tiles of a
+    tiled study must say the same thing; the ranking's columns have the numbers)."""
     if not len(subs):
         return [
             "the extract maps no power substations (power=substation): the sites' grid "
             "connections are not priced; use an extract with the power grid to compare them"
         ]
-    found = t["substation_id"].astype(str) != ""
-    roads = int((t["grid_distance_basis"] == ALONG_ROADS).sum())
-    far = int((found & ~t["grid_within_reach"].astype(bool)).sum())
-    kv = subs["voltage_kv"].to_numpy(dtype=float)
-    levels = ", ".join(
-        f"{int((kv >= lo).sum())} of >= {lo:g} kV" for lo in sorted({*t["grid_voltage_min_kv"]})
+    how = (
+        "along the streets where they reach both ends, else in a straight line"
+        if p.grid_distance_method == "roads"
+        else "in a straight line"
     )
-    text = (
-        f"power grid: {len(subs)} substations/plants mapped ({levels}); each site connects "
-        f"to the nearest of its voltage (grid_voltage_kv_by_mw), {roads} of {len(t)} "
-        f"measured along the streets, {int(found.sum()) - roads} in a straight line "
-        f"(grid_distance_basis), at {p.grid_connection_eur_per_mw_km:,.0f} EUR per MW per km"
-    )
-    if far:
-        text += f"; {far} site(s) beyond grid_max_distance_m are flagged (grid_flag)"
-    if (~found).any():
-        text += f"; {int((~found).sum())} site(s) have no substation of their voltage mapped"
-    return [text]
+    return [
+        "power grid from OSM: each site connects to the nearest substation of the voltage its "
+        f"size needs (grid_voltage_kv_by_mw), measured {how} (grid_distance_basis), at "
+        f"{p.grid_connection_eur_per_mw_km:,.0f} EUR per MW per km (grid_capex_eur, "
+        f"lcoh_grid_eur_per_mwh); sites farther than {p.grid_max_distance_m / 1000:g} km "
+        "(grid_max_distance_m) are flagged, not dropped (grid_flag)"
+    ]
 
 
 __all__ = [
