@@ -300,10 +300,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _portfolio_summary(chosen) -> str:
     """Lines on the chosen portfolio: each site's marginal heat, the total and the method."""
-    lines = [f"portfolio of {chosen.k} of {chosen.n_candidates} feasible sites:"]
+    lines = [
+        f"portfolio of {chosen.k} of {chosen.n_candidates} feasible sites, in dispatch order "
+        "(each takes what its network still needs after the ones above it):"
+    ]
     for row in chosen.sites.itertuples(index=False):
         lines.append(
-            f"  {row.pick}. {row.site_id} ({row.label}): "
+            f"  {row.dispatch}. {row.site_id} ({row.label}, picked {row.pick}): "
             f"{row.marginal_delivered_heat_mwh_per_yr:,.0f} MWh/yr "
             f"(alone {row.standalone_delivered_heat_mwh_per_yr:,.0f}), "
             f"{row.marginal_homes_served:,.0f} homes, LCOH {row.marginal_lcoh_eur_per_mwh:.1f}"
