@@ -7,10 +7,12 @@ Quick start::
     results.sites.head()      # the ranking
     results.map()             # folium map, inline in Jupyter
     results.to_files("out")   # ranking.csv, results.gpkg, map.html
+    siting.portfolio(results, 3).to_frame()  # three sites chosen together on one network
 """
 
 from siting.config import Params, Study
 from siting.errors import SitingError
+from siting.portfolio import portfolio
 from siting.sensitivity import sensitivity
 from siting.study import Results, demo_study, run
 
@@ -21,6 +23,7 @@ __all__ = [
     "SitingError",
     "Study",
     "demo_study",
+    "portfolio",
     "run",
     "sensitivity",
     "__version__",

@@ -34,6 +34,8 @@ class Area:
     source: str
     railways: gpd.GeoDataFrame | None = None  # rail/light-rail/subway/tram lines (crossings)
     addresses: gpd.GeoDataFrame | None = None  # OSM address points (names of generated sites)
+    power: gpd.GeoDataFrame | None = None  # substations, plants, lines (siting.sources.power)
+    exclusions: gpd.GeoDataFrame | None = None  # land a data center may not take
 
     @classmethod
     def from_osm(
@@ -84,6 +86,8 @@ class Area:
             source=osm.source,
             railways=osm.railways.to_crs(target),
             addresses=osm.addresses.to_crs(target),
+            power=osm.power.to_crs(target),
+            exclusions=osm.exclusions.to_crs(target),
         )
 
 

@@ -26,6 +26,7 @@ EPILOG = """examples:
   siting run --osm city.osm.pbf --out results   any OSM extract, defaults for the rest
   siting run --osm city.osm.pbf --network dh.gpkg --sites sites.geojson --out results
   siting run --config study.yaml --out results  every setting from a YAML study file
+  siting run --osm city.osm.pbf --portfolio 3   also choose 3 sites together (portfolio.csv)
   siting report --demo --out report             one-page HTML report of a study
   siting schema --out study.schema.json         JSON Schema of the study YAML (for editors)
 """
@@ -125,6 +126,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     inputs.add_argument("--weather", type=Path, metavar="FILE", help=_field_help("weather_path"))
     inputs.add_argument(
+        "--exclusions", type=Path, metavar="FILE", help=_field_help("exclusion_path")
+    )
+    inputs.add_argument(
         "--annual",
         action="store_true",
         help="use docs/model.md's annual shortcut (E = Q x 8760 x "
@@ -156,6 +160,20 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N|FILE",
         help="run as N grid tiles, or one tile per polygon of FILE (e.g. supply areas), as "
         "Dask tasks; finished tiles are kept under OUT/tiles and skipped on a re-run",
+    )
+    run.add_argument(
+        "--portfolio",
+        type=_positive_int,
+        metavar="K",
+        help="also choose K sites together, each seeing the hourly demand the sites before "
+        "it leave on their network (greedy; optimality gap against the exact search on small "
+        "cases); writes OUT/portfolio.csv",
+    )
+    run.add_argument(
+        "--portfolio-objective",
+        choices=("npv", "delivered_heat", "lcoh"),
+        default="npv",
+        help="what the portfolio maximises: NPV, delivered heat, or lowest LCOH [%(default)s]",
     )
     run.add_argument(
         "--scheduler",
@@ -198,6 +216,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (the portfolio's size)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"K must be a whole number >= 1, got {text!r}")
+    return value
+
+
 def _version() -> str:
     from siting import __version__
 
@@ -233,6 +262,8 @@ def _study_from_args(args: argparse.Namespace):
         changes["ranking"] = args.rank_by
     if args.weather:
         changes["weather_path"] = args.weather
+    if getattr(args, "exclusions", None):
+        changes["exclusion_path"] = args.exclusions
     if args.no_cache:
         changes["use_cache"] = False
     if args.annual:
@@ -296,6 +327,12 @@ def main(argv: list[str] | None = None) -> int:
         files = results.to_files(
             study.out_dir, map_html=not args.no_map, self_contained=not args.cdn
         )
+        chosen = None
+        if getattr(args, "portfolio", None):
+            from siting.portfolio import portfolio
+
+            chosen = portfolio(results, args.portfolio, args.portfolio_objective)
+            files["portfolio"] = chosen.to_csv(Path(study.out_dir) / "portfolio.csv")
     except SitingError as exc:
         if args.debug:
             raise
@@ -330,7 +367,31 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, old_term)
     if not args.quiet:
         print(_summary(results, files))
+        if chosen is not None:
+            print(_portfolio_summary(chosen))
     return 0
+
+
+def _portfolio_summary(chosen) -> str:
+    """Lines on the chosen portfolio: each site's marginal heat, the total and the method."""
+    lines = [
+        f"portfolio of {chosen.k} of {chosen.n_candidates} feasible sites, in dispatch order "
+        "(each takes what its network still needs after the ones above it):"
+    ]
+    for row in chosen.sites.itertuples(index=False):
+        lines.append(
+            f"  {row.dispatch}. {row.site_id} ({row.label}, picked {row.pick}): "
+            f"{row.marginal_delivered_heat_mwh_per_yr:,.0f} MWh/yr "
+            f"(alone {row.standalone_delivered_heat_mwh_per_yr:,.0f}), "
+            f"{row.marginal_homes_served:,.0f} homes, LCOH {row.marginal_lcoh_eur_per_mwh:.1f}"
+        )
+    total = chosen.to_frame().iloc[-1]
+    lines.append(
+        f"  total {total['marginal_delivered_heat_mwh_per_yr']:,.0f} MWh/yr, "
+        f"{total['marginal_homes_served']:,.0f} homes (the same sites alone claim "
+        f"{total['standalone_delivered_heat_mwh_per_yr']:,.0f} MWh/yr); {chosen.method_text}"
+    )
+    return "\n".join(lines)
 
 
 def _schema(out: Path | None) -> int:

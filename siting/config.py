@@ -31,8 +31,11 @@ PATH_FIELDS = (
     "it_load_path",
     "source_temperature_path",
     "electricity_price_path",
+    "exclusion_path",
 )
-SCORE_CRITERIA = ("lcoh", "homes_served", "route_length", "co2")
+SCORE_CRITERIA = ("lcoh", "homes_served", "route_length", "co2", "grid_distance")
+# land a generated site may not take (siting.sources.power.EXCLUSION_TAGS)
+SITE_EXCLUSION_KINDS = ("residential", "water", "protected_area", "nature_reserve")
 # OSM highway classes a transmission pipe is not laid along (paths, steps, planned roads, ...)
 EXCLUDED_HIGHWAYS = tuple(
     "footway steps path pedestrian cycleway bridleway corridor elevator escalator proposed "
@@ -329,6 +332,38 @@ class Params:
         0.0, "MWh", "Daily-cycle storage tank per site (0 = none)", "setting", ge=0)
     heat_pump_max_mw: float = param(
         0.0, "MW", "Heat-pump output cap per site (0 = sized to its peak)", "setting", ge=0)
+    # --- the data center's power-grid connection (siting.stages.grid)
+    grid_connection_eur_per_mw_km: float = param(
+        3_300.0, "EUR/MW/km",
+        "Grid connection: cable from the site to its substation, per MW of the site's grid "
+        "demand and km", "[D] 442 EUR/MW/km HVAC overhead line (PyPSA technology-data, "
+        "Hagspiel et al. 2014 Tab. A.2, EUR2011) x 7.5, the middle of the 5-10x cost of an "
+        "underground cable over an overhead line (EC background paper 'Undergrounding of "
+        "electricity lines in Europe', 2003)", ge=0, typical=(2_200.0, 4_400.0))
+    grid_connection_life_yr: float = param(
+        40.0, "yr", "Grid connection (cable) economic life",
+        "[V] PyPSA technology-data 'HVAC overhead' lifetime (Hagspiel et al. 2014)", gt=0)
+    grid_connection_om_fraction: float = param(
+        0.02, "share/yr", "Grid connection O&M per year, as share of its CAPEX",
+        "[V] PyPSA technology-data 'HVAC overhead' FOM 2 %/yr (Hagspiel et al. 2014)", ge=0,
+        lt=1)
+    # keys: the site's grid demand in MW from which the voltage applies (IT load x PUE plus
+    # the heat pump's electricity); values: the lowest substation voltage it connects at
+    grid_voltage_kv_by_mw: dict[str, float] = param(
+        {"0": 10.0, "10": 30.0, "50": 110.0, "200": 220.0}, "kV",
+        "Lowest substation voltage a site connects at, by its grid demand (MW from which it "
+        "applies)", "[V] UK practice for data centres (yobitel.com 'DC substation'): 33 kV "
+        "for 10-100 MW, 132 kV for 50-300 MW, 275/400 kV from 200 MW; mapped to the voltage "
+        "classes OSM tags (10, 30-60, 110-150, 220-400 kV)", ge=0)
+    grid_max_distance_m: float = param(
+        8_000.0, "m", "A site farther than this from a substation of its voltage is flagged "
+        "(not dropped)", "[V] dataacre.io 'Data center land requirements': under 1 mile from "
+        "a substation ideal, under 5 miles (8 km) workable, over 20 (32 km) a dealbreaker",
+        gt=0, typical=(1_600.0, 32_000.0))
+    grid_distance_method: str = param(
+        "roads", "-", "Distance to the substation: along the street graph (straight line "
+        "where no street reaches), or straight line for every site", "setting",
+        choices=("roads", "straight_line"))
     # fmt: on
 
     def __post_init__(self) -> None:
@@ -397,7 +432,7 @@ class Study:
         "lcoh", "-", "Ranking method: cheapest heat first, or a weighted score", "DESIGN.md",
         choices=("lcoh", "score"))
     score_weights: dict[str, float] = param(
-        {"lcoh": 0.5, "homes_served": 0.3, "route_length": 0.2}, "weight",
+        {"lcoh": 0.4, "homes_served": 0.3, "route_length": 0.1, "grid_distance": 0.2}, "weight",
         "Weights of the criteria in the score ranking", "setting", keys=SCORE_CRITERIA)
     use_osm_network: bool = param(
         True, "-", "Use heat pipelines (man_made=pipeline) found in the OSM extract", "setting")
@@ -435,6 +470,20 @@ class Study:
     top_n_routes: int = param(50, "count", "Routes drawn on the map", "setting")
     max_route_geometries: int = param(
         2_000, "count", "Route lines built, cheapest first (all routes get costs)", "setting")
+    site_it_density_mw_per_ha: float = param(
+        2.0, "MW/ha", "Generated sites: IT load per hectare of usable parcel (0 = every "
+        "generated site gets default_it_load_mw)", "[D] hyperscale campuses draw 100-500 MW "
+        "on 100-500+ acres (powerreadysites.com 'Data center site requirements'): ~1 MW/acre "
+        "= 2.5 MW/ha of grid demand, / PUE 1.2 = 2 MW IT per ha", ge=0, typical=(1.0, 5.0))
+    max_site_it_load_mw: float = param(
+        100.0, "MW", "Generated sites: largest IT load a parcel gets", "[D] the lower end of "
+        "a hyperscale campus (100-500 MW, powerreadysites.com)", gt=0, typical=(50.0, 300.0))
+    site_exclusions: tuple[str, ...] = param(
+        SITE_EXCLUSION_KINDS, "-", "Generated sites: land they may not take (OSM residential "
+        "land use, water, protected areas, nature reserves)", "setting")
+    exclusion_path: Path | None = param(
+        None, "-", "Generated sites: polygons they may not take besides OSM's (e.g. flood "
+        "zones; GeoJSON/GPKG/Shapefile/GeoParquet)", "setting")
     use_cache: bool = param(
         True, "-", "Cache the street graph on disk ($SITING_CACHE_DIR, ~/.cache/siting)", "setting")
     params: Params = param(
@@ -451,6 +500,14 @@ class Study:
             object.__setattr__(self, "out_dir", Path(self.out_dir))
         if isinstance(self.params, dict):
             object.__setattr__(self, "params", Params.from_dict(self.params))
+        if isinstance(self.site_exclusions, list):
+            object.__setattr__(self, "site_exclusions", tuple(self.site_exclusions))
+        unknown_kinds = set(self.site_exclusions) - set(SITE_EXCLUSION_KINDS)
+        if unknown_kinds:
+            raise ConfigError(
+                f"site_exclusions has unknown kinds {sorted(unknown_kinds)}; use any of "
+                f"{', '.join(SITE_EXCLUSION_KINDS)} (exclusion_path adds your own polygons)."
+            )
         unknown = set(self.score_weights) - set(SCORE_CRITERIA)
         if unknown:
             raise ConfigError(
@@ -573,6 +630,12 @@ def _check_params(p: Params) -> None:
             "the supply-temperature curve (supply_cold_c, supply_warm_c) must stay above "
             f"return_temp_c ({p.return_temp_c} °C); raise the curve or set supply_curve: false."
         )
+    bad_mw = [k for k in p.grid_voltage_kv_by_mw if not _is_mw_key(k)]
+    if bad_mw or not p.grid_voltage_kv_by_mw:
+        raise ConfigError(
+            f"params.grid_voltage_kv_by_mw keys must be MW from which a voltage applies (numbers "
+            f">= 0 written as text, e.g. {{'0': 10, '10': 30}}); got {sorted(map(str, bad_mw))}."
+        )
     for key in ("capture_fraction", "source_in_c", "source_out_c"):
         missing = set(COOLING_TYPES) - set(getattr(p, key))
         if missing:
@@ -582,3 +645,11 @@ def _check_params(p: Params) -> None:
             raise ConfigError(
                 f"params.source_in_c[{cooling!r}] must be above source_out_c (water is cooled)."
             )
+
+
+def _is_mw_key(key: Any) -> bool:
+    try:
+        value = float(key)
+    except (TypeError, ValueError):
+        return False
+    return value >= 0 and value == value and value != float("inf")

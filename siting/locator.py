@@ -4,7 +4,9 @@ For the report: a PNG that needs no script, no network and no tile server, so th
 stays self-contained, prints, and can be e-mailed. It draws the heat-density cells of the
 study's GeoTIFF grid as context, the district-heating network, every candidate as a small
 dot, and the top sites as numbered circles in the map's rank colours with their routes;
-circles that would overlap are moved apart with a thin line to the site.
+circles that would overlap are moved apart with a thin line to the site. Where the study
+found the power grid, each top site's cable to its substation is drawn dashed, with the
+substation as a diamond and its voltage.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pandas as pd
 
 from siting.maps.colours import (
     _DN_COLORS,
+    _GRID_COLOR,
     _INFEASIBLE_COLOR,
     _NETWORK_COLOR,
     _heat_classes,
@@ -43,7 +46,14 @@ def locator_map_figure(results, top: pd.DataFrame, width_in: float = 8.0):
     routes = results.routes
     if routes is not None and len(routes):
         routes = routes[routes["site_id"].astype(str).isin(top_ids)]
-    x0, y0, x1, y1 = _view(top if len(top) else sites, routes)
+    grid = getattr(results, "grid_lines", None)
+    if grid is not None and len(grid):
+        grid = grid[grid["site_id"].astype(str).isin(top_ids)]
+    x0, y0, x1, y1 = _view(
+        top if len(top) else sites,
+        routes,
+        grid if grid is not None and len(grid) else None,
+    )
     aspect = (y1 - y0) / (x1 - x0)
     fig = Figure(figsize=(width_in, min(max(width_in * aspect, 4.0), 11.0)), dpi=110)
     ax = fig.add_axes((0, 0, 1, 1))
@@ -72,6 +82,8 @@ def locator_map_figure(results, top: pd.DataFrame, width_in: float = 8.0):
             ax.scatter(pts.x, pts.y, marker="s", s=40, color=_NETWORK_COLOR, zorder=3)
     if routes is not None and len(routes):
         routes.plot(ax=ax, color=_DN_COLORS[1], linewidth=2.2, zorder=4)
+    if grid is not None and len(grid):
+        _grid(ax, grid, getattr(results, "substations", None), crs)
 
     all_pts = sites.geometry.representative_point()
     ax.scatter(all_pts.x, all_pts.y, s=10, color=_INFEASIBLE_COLOR, zorder=5, linewidths=0)
@@ -90,13 +102,38 @@ def locator_map_figure(results, top: pd.DataFrame, width_in: float = 8.0):
     return fig
 
 
+def _grid(ax, grid: gpd.GeoDataFrame, subs: gpd.GeoDataFrame | None, crs) -> None:
+    """The top sites' cables (dashed) and the substations they connect to (diamonds, kV)."""
+    grid.to_crs(crs).plot(ax=ax, color=_GRID_COLOR, linewidth=1.4, linestyle="--", zorder=4)
+    if subs is None or not len(subs):
+        return
+    used = subs[subs["substation_id"].astype(str).isin(set(grid["substation_id"].astype(str)))]
+    pts = used.to_crs(crs).geometry.representative_point()
+    ax.scatter(pts.x, pts.y, marker="D", s=36, color=_GRID_COLOR, edgecolors="#222", zorder=5)
+    for x, y, kv in zip(pts.x, pts.y, used["voltage_kv"], strict=True):
+        if np.isfinite(kv):
+            ax.annotate(
+                f"{kv:g} kV",
+                (x, y),
+                xytext=(5, 4),
+                textcoords="offset points",
+                fontsize=7,
+                color=_GRID_COLOR,
+                zorder=6,
+            )
+
+
 def _view(
-    frame: gpd.GeoDataFrame, routes: gpd.GeoDataFrame | None
+    frame: gpd.GeoDataFrame,
+    routes: gpd.GeoDataFrame | None,
+    grid: gpd.GeoDataFrame | None = None,
 ) -> tuple[float, float, float, float]:
-    """Bounds of `frame` and `routes`, padded 12 %, at least 1 km on each side."""
+    """Bounds of `frame`, `routes` and the sites' grid cables, padded 12 %, at least 1 km
+    on each side."""
     geoms = [frame.geometry]
-    if routes is not None and len(routes):
-        geoms.append(routes.to_crs(frame.crs).geometry)
+    for lines in (routes, grid):
+        if lines is not None and len(lines):
+            geoms.append(lines.to_crs(frame.crs).geometry)
     x0, y0, x1, y1 = gpd.GeoSeries(pd.concat(geoms, ignore_index=True), crs=frame.crs).total_bounds
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     half = max(x1 - x0, y1 - y0, 1_000.0) * 0.56

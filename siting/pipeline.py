@@ -39,6 +39,7 @@ STAGES: tuple[str, ...] = (
     "find_networks",
     "size_sources",
     "connect",
+    "connect_grid",
     "operate",
     "price",
     "rank",
@@ -167,7 +168,9 @@ def run_single(
     table = r("size_sources", s.size_sources, cand.sites, p)
     conn = r("connect", s.connect, graph, nets, dem.buildings, cand.sites, table, cand.inside, p,
              study.max_route_geometries)
-    operated = r("operate", s.operate, conn.table, p, inputs.weather, nets, inputs.series)
+    grid = r("connect_grid", s.connect_grid, graph, area.power, cand.sites, conn.table, p,
+             study.max_route_geometries)
+    operated = r("operate", s.operate, grid.table, p, inputs.weather, nets, inputs.series)
     priced = r("price", s.price, operated.table, p)
     ranked, routes = r("rank", s.rank, priced, study, cand.sites, conn.routes)
     # fmt: on
@@ -186,4 +189,6 @@ def run_single(
         street_density=dem.street_density,
         dh_areas=nets.dh_areas,
         series=inputs.series,
+        grid_lines=grid.lines,
+        substations=grid.substations,
     )

@@ -27,12 +27,23 @@ RANKING_COLUMNS = [
     "recovered_heat_mw",
     "cop",
     "route_length_m",
+    "grid_distance_m",
+    "substation_voltage_kv",
     "pipe_dn",
     "capex_eur",
     "npv_eur",
     "co2_avoided_t_per_yr",
     "erf",
 ]
+
+
+# the score's default weights (Study.score_weights declares the same)
+DEFAULT_SCORE_WEIGHTS = {
+    "lcoh": 0.4,
+    "homes_served": 0.3,
+    "route_length": 0.1,
+    "grid_distance": 0.2,
+}
 
 
 def rank_sites(
@@ -43,10 +54,13 @@ def rank_sites(
     Parameters
     ----------
     sites : one row per site with `feasible`, `lcoh_eur_per_mwh`, `homes_served`,
-        `route_length_m`, `co2_avoided_t_per_yr`, `site_id`.
+        `route_length_m`, `co2_avoided_t_per_yr`, `site_id` and (for the grid criterion)
+        `grid_distance_m`.
     method : "lcoh" (LCOH ascending, ties by homes served descending) or "score"
         (weighted sum of min-max normalised criteria, higher is better).
-    weights : for "score": weights of `lcoh`, `homes_served`, `route_length`, `co2`.
+    weights : for "score": weights of `lcoh`, `homes_served`, `route_length`, `co2`,
+        `grid_distance` (distance to the site's substation; a site without one scores 0
+        on it).
 
     Returns
     -------
@@ -56,12 +70,14 @@ def rank_sites(
     df = sites.copy()
     feasible = df["feasible"].astype(bool).to_numpy()
     if method == "score":
-        weights = weights or {"lcoh": 0.5, "homes_served": 0.3, "route_length": 0.2}
+        weights = weights or DEFAULT_SCORE_WEIGHTS
+        grid = df["grid_distance_m"] if "grid_distance_m" in df else pd.Series(np.nan, df.index)
         criteria = {
             "lcoh": (df["lcoh_eur_per_mwh"], False),
             "homes_served": (df["homes_served"], True),
             "route_length": (df["route_length_m"], False),
             "co2": (df["co2_avoided_t_per_yr"], True),
+            "grid_distance": (grid, False),
         }
         score = np.zeros(len(df))
         total = sum(weights.values()) or 1.0
@@ -126,23 +142,48 @@ def _normalise(values: np.ndarray, feasible: np.ndarray, higher_better: bool) ->
     return out
 
 
+PARETO_MINIMISE = ("lcoh_eur_per_mwh", "grid_distance_m")
+PARETO_MAXIMISE = ("homes_served",)
+
+
 def pareto_front(
-    sites: pd.DataFrame, minimise: str = "lcoh_eur_per_mwh", maximise: str = "homes_served"
+    sites: pd.DataFrame,
+    minimise: str | tuple[str, ...] = PARETO_MINIMISE,
+    maximise: str | tuple[str, ...] = PARETO_MAXIMISE,
 ) -> np.ndarray:
-    """Boolean mask of feasible sites not dominated on (low `minimise`, high `maximise`)."""
+    """Boolean mask of feasible sites no other feasible site dominates.
+
+    By default on low LCOH, a short distance to the power grid and many homes served: a
+    site is dominated when another is at least as good on every criterion and better on
+    one. Columns the table lacks are left out; a missing value (no substation found) is
+    the worst on its criterion. A site without a finite LCOH or homes figure is never on
+    the front.
+    """
+    minimise = (minimise,) if isinstance(minimise, str) else tuple(minimise)
+    maximise = (maximise,) if isinstance(maximise, str) else tuple(maximise)
     feasible = sites["feasible"].astype(bool).to_numpy()
-    cost = sites[minimise].to_numpy(dtype=float)
-    gain = sites[maximise].to_numpy(dtype=float)
+    cols = [(c, 1.0) for c in minimise if c in sites] + [(c, -1.0) for c in maximise if c in sites]
     mask = np.zeros(len(sites), dtype=bool)
-    idx = np.flatnonzero(feasible & np.isfinite(cost) & np.isfinite(gain))
+    if not cols:
+        return mask
+    # every criterion as "lower is better"; NaN -> +inf (worst); the first criterion to
+    # minimise and to maximise (LCOH, homes) must be known
+    values = np.column_stack([sign * sites[c].to_numpy(dtype=float) for c, sign in cols])
+    first = np.ones(len(sites), dtype=bool)
+    for primary in (minimise[:1], maximise[:1]):
+        for c in primary:
+            if c in sites:
+                first &= np.isfinite(sites[c].to_numpy(dtype=float))
+    values = np.where(np.isfinite(values), values, np.inf)
+    idx = np.flatnonzero(feasible & first)
     if len(idx) == 0:
         return mask
-    # sweep by cost ascending (gain descending on ties): a site is on the front when its
-    # gain beats every cheaper site's gain
-    order = idx[np.lexsort((-gain[idx], cost[idx]))]
-    best = -np.inf
-    for i in order:
-        if gain[i] > best:
-            mask[i] = True
-            best = gain[i]
+    v = values[idx]
+    dominated = np.zeros(len(idx), dtype=bool)
+    for start in range(0, len(idx), 512):  # chunks: memory of 512 x n comparisons
+        block = v[start : start + 512, None, :]
+        le = (v[None, :, :] <= block).all(axis=2)
+        lt = (v[None, :, :] < block).any(axis=2)
+        dominated[start : start + 512] = (le & lt).any(axis=1)
+    mask[idx[~dominated]] = True
     return mask

@@ -62,7 +62,8 @@ GLOSSARY = (
         "LCOH",
         "Levelised cost of heat: the heat pump's, pipe's and station's investment paid back "
         "over their lives at the discount rate, plus operation and electricity, per MWh "
-        "delivered into the network (EUR/MWh). Split here into capital, O&M and electricity.",
+        "delivered into the network (EUR/MWh). Split here into capital, O&M, electricity "
+        "and the data center's grid connection.",
     ),
     (
         "COP",
@@ -86,7 +87,17 @@ GLOSSARY = (
         "from 2028; given as a yardstick outside Germany.",
     ),
     ("NPV", "Net present value against buying the heat it replaces, over the analysis years."),
-    ("CAPEX", "Capital expenditure: the investment in heat pump, pipe and connection station."),
+    (
+        "CAPEX",
+        "Capital expenditure: the investment in heat pump, pipe, connection station and the "
+        "cable to the power grid.",
+    ),
+    (
+        "Grid km, kV",
+        "The site's distance to the nearest substation of the voltage its size needs (along "
+        "the streets, or in a straight line where no street reaches; the ranking says which) "
+        "and that substation's highest voltage, from the power grid mapped in OpenStreetMap.",
+    ),
 )
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
 TOP_N = 10
@@ -245,29 +256,32 @@ def cost_breakdown_figure(top: pd.DataFrame):
         "heat pump": "heat_pump_capex_eur",
         "pipe": "pipe_capex_eur",
         "connection station": "station_capex_eur",
+        "grid connection": "grid_capex_eur",
     }
     lcoh = {
         "capital": "lcoh_capital_eur_per_mwh",
         "O&M": "lcoh_om_eur_per_mwh",
         "electricity": "lcoh_electricity_eur_per_mwh",
+        "grid connection": "lcoh_grid_eur_per_mwh",
     }
     for ax, parts, scale, colors in (
-        (ax1, capex, 1e-6, ["#4c72b0", "#dd8452", "#937860"]),
-        (ax2, lcoh, 1.0, ["#4c72b0", "#8c8c8c", "#c44e52"]),
+        (ax1, capex, 1e-6, ["#4c72b0", "#dd8452", "#937860", "#8c510a"]),
+        (ax2, lcoh, 1.0, ["#4c72b0", "#8c8c8c", "#c44e52", "#8c510a"]),
     ):
         left = np.zeros(len(top))
         for (name, col), color in zip(parts.items(), colors, strict=True):
             values = np.nan_to_num(pd.to_numeric(top.get(col), errors="coerce").to_numpy()) * scale
             ax.barh(y, values, left=left, color=color, label=name)
             left += values
-        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8, frameon=False)
+        # two rows of two: four items side by side would run into the other panel's
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8, frameon=False)
         ax.grid(axis="x", alpha=0.3)
     ax1.set_yticks(y, labels)
     ax1.invert_yaxis()
     ax1.set_xlabel("CAPEX [million EUR]")
-    ax1.set_title("Investment by component", fontsize=10, pad=22)
+    ax1.set_title("Investment by component", fontsize=10, pad=36)
     ax2.set_xlabel("LCOH [EUR per MWh delivered]")
-    ax2.set_title("Levelised cost of heat by term", fontsize=10, pad=22)
+    ax2.set_title("Levelised cost of heat by term", fontsize=10, pad=36)
     return fig
 
 
@@ -405,6 +419,8 @@ _TABLE_COLUMNS = [
     ("homes_served", "Homes", "{:,.0f}"),
     ("route_length_m", "Route m", "{:,.0f}"),
     ("pipe_dn", "DN", "{:.0f}"),
+    ("grid_km", "Grid km", "{:,.1f}"),
+    ("substation_voltage_kv", "Grid kV", "{:g}"),
     ("capex_eur", "CAPEX M EUR", "{:,.1f}"),
     ("npv_eur", "NPV M EUR", "{:,.1f}"),
     ("co2_avoided_t_per_yr", "CO2 t/yr", "{:,.0f}"),
@@ -430,6 +446,8 @@ def _cell(value: Any, fmt: str | None, column: str) -> str:
 def _table(top: pd.DataFrame) -> tuple[list[dict], list[dict]]:
     """Columns (title, numeric?) and rows (site_id, cells) of the top-sites table."""
     top = top.assign(label=[site_label(r) for _, r in top.iterrows()])
+    if "grid_distance_m" in top:
+        top = top.assign(grid_km=pd.to_numeric(top["grid_distance_m"], errors="coerce") / 1000)
     cols = [c for c in _TABLE_COLUMNS if c[0] in top.columns]
     columns = [
         {
@@ -486,8 +504,9 @@ def _sources(results) -> list[Markup]:
     osm = Path(study.osm_path).name if study.osm_path else "an OpenStreetMap extract"
     esc = html.escape
     items = [
-        f"Buildings, streets{'' if study.network_path else ', heat pipelines'}, land use and "
-        f"addresses: OpenStreetMap extract <code>{esc(osm)}</code>, {OSM_ATTRIBUTION}, "
+        f"Buildings, streets{'' if study.network_path else ', heat pipelines'}, land use, "
+        f"power grid and addresses: OpenStreetMap extract <code>{esc(osm)}</code>, "
+        f"{OSM_ATTRIBUTION}, "
         'licensed under the <a href="https://opendatacommons.org/licenses/odbl/">ODbL 1.0</a>.'
     ]
     if study.network_path:
@@ -522,11 +541,19 @@ def _summary(results) -> str:
     if address and address.split(",")[0] in label:
         address = ",".join(address.split(",")[1:]).strip()
     where = f", {address}" if address else ""
+    grid = ""
+    dist = pd.to_numeric(pd.Series([best.get("grid_distance_m")]), errors="coerce").iloc[0]
+    if pd.notna(dist):
+        kv = best.get("substation_voltage_kv")
+        grid = (
+            f", {dist / 1000:,.1f} km {best.get('grid_distance_basis') or ''} to a "
+            f"{kv:g} kV substation".replace("  ", " ")
+        )
     return (
         f"Best site: {label}{where} ({best['site_id']}): LCOH "
         f"{best['lcoh_eur_per_mwh']:.1f} EUR/MWh, {best['delivered_heat_mwh_per_yr']:,.0f} "
         f"MWh/yr into the network, enough for {best['homes_served']:,.0f} homes "
-        f"({p.mwh_per_home:g} MWh each), route {best['route_length_m']:,.0f} m."
+        f"({p.mwh_per_home:g} MWh each), route {best['route_length_m']:,.0f} m{grid}."
     )
 
 

@@ -50,6 +50,8 @@ class Results:
     street_density: gpd.GeoDataFrame | None = None  # MWh/m/yr of buildings along each street
     dh_areas: gpd.GeoDataFrame | None = None  # district heating located from heat density
     series: Any = None  # hourly IT load / source temperature / price (stages.HourlySeries)
+    grid_lines: gpd.GeoDataFrame | None = None  # each site's line to its substation
+    substations: gpd.GeoDataFrame | None = None  # the extract's substations with their kV
 
     @staticmethod
     def buildings_layer(buildings: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -135,6 +137,8 @@ class Results:
         kwargs.setdefault("top_n_routes", self.study.top_n_routes)
         kwargs.setdefault("title", f"siting: {display_name(self.study)}")
         kwargs.setdefault("street_density", self.street_density)
+        kwargs.setdefault("grid_lines", self.grid_lines)
+        kwargs.setdefault("substations", self.substations)
         if "site_charts" not in kwargs and self.weather is not None:
             kwargs["site_charts"] = self._monthly_charts(kwargs["top_n_routes"])
         return study_map(
@@ -197,6 +201,10 @@ class Results:
             write_layer(self.dh_areas, gpkg, "dh_areas")
         if self.network is not None and len(self.network):
             write_layer(self.network, gpkg, "network")
+        if self.grid_lines is not None and len(self.grid_lines):
+            write_layer(self.grid_lines, gpkg, "grid_connections")
+        if self.substations is not None and len(self.substations):
+            write_layer(self.substations, gpkg, "substations")
         if len(self.buildings):
             # Hotmaps-compatible 100 m grid in EPSG:3035, MWh/ha/yr
             names["heat_density"] = "heat_density.tif"

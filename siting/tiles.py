@@ -76,7 +76,12 @@ from siting.results import Results
 from siting.routing import ACCESS_MULTIPLIER
 from siting.sources.network import network_from_osm, read_network
 from siting.sources.osm import WGS84, OsmData
-from siting.sources.sites import candidate_table, finalize_candidates, read_sites
+from siting.sources.sites import (
+    candidate_table,
+    exclusion_zones,
+    finalize_candidates,
+    read_sites,
+)
 from siting.sources.stream import (
     clip_to_parquet,
     is_parquet_store,
@@ -360,7 +365,7 @@ def _prepare_tile(
         osm = read_osm_parquet(
             store,
             _buffer_lonlat(buffer, crs),
-            layers=("streets", "buildings", "landuse", "data_centers"),
+            layers=("streets", "buildings", "landuse", "data_centers", "exclusions"),
         )
         if len(osm.buildings) == 0 and len(osm.streets) == 0:
             return {"tile_id": tile_id, "ok": True, "empty": True}
@@ -386,6 +391,7 @@ def _prepare_tile(
                 lu[_core_mask(lu, core)] if len(lu) else lu,
                 dc[_core_mask(dc, core)] if len(dc) else dc,
                 study,
+                exclusion_zones(osm.exclusions, study, crs),
             )
         if need_demand and network is not None and len(network) and len(buildings):
             # the single run's estimate (study._network_demand_mwh) sums buildings: near a
@@ -454,6 +460,10 @@ def _run_tile(
         routes = res.routes.drop(columns=[c for c in ("rank", "capex_eur") if c in res.routes])
         routes.to_parquet(tmp / "routes.parquet")
         buildings.to_parquet(tmp / "buildings.parquet")
+        for name in ("grid_lines", "substations"):  # the power grid (stage connect_grid)
+            layer = getattr(res, name, None)
+            if layer is not None and len(layer):
+                layer.to_parquet(tmp / f"{name}.parquet")
         info = {
             "tile_id": tile_id,
             "mode": res.mode,
@@ -948,6 +958,7 @@ def run_tiled(
             network_mwh = float(sum(r.get("mwh", 0.0) for r in prep.values()))
 
         # the sites: a file, or the candidates of all cores ranked and capped once
+        site_notes: list[str] = []
         if user_sites is not None:
             sites = reproject(user_sites, crs, "sites")
         else:
@@ -963,6 +974,7 @@ def run_tiled(
             # address points name the sites, as in the single run (a small layer)
             addresses = read_osm_parquet(store, layers=("addresses",)).addresses.to_crs(crs)
             sites = finalize_candidates(cand, study, addresses)
+            site_notes = list(sites.attrs.get("notes", []))
         inside = sites.geometry.intersects(shapely.buffer(hull, p.max_snap_distance_m))
         if not inside.any():
             raise InputDataError(
@@ -1077,12 +1089,16 @@ def run_tiled(
         )
 
     # merge: one table, re-ranked; routes and buildings of all tiles
-    tables, routes, buildings, notes, tile_timings = [], [], [], [], {}
+    tables, routes, buildings, notes, tile_timings = [], [], [], list(site_notes), {}
+    grid_parts: dict[str, list[gpd.GeoDataFrame]] = {"grid_lines": [], "substations": []}
     for row in ran:
         d = dirs[row["tile_id"]]
         tables.append(gpd.read_parquet(d / "sites.parquet"))
         routes.append(gpd.read_parquet(d / "routes.parquet"))
         buildings.append(gpd.read_parquet(d / "buildings.parquet"))
+        for name in ("grid_lines", "substations"):
+            if (d / f"{name}.parquet").is_file():
+                grid_parts[name].append(gpd.read_parquet(d / f"{name}.parquet"))
         info = json.loads((d / "done.json").read_text())
         notes.extend(n for n in info["notes"] if n not in notes)
         for k, v in info["timings_s"].items():
@@ -1146,6 +1162,13 @@ def run_tiled(
         gpd.GeoDataFrame(pd.concat(routes, ignore_index=True), crs=crs),
     )
     all_buildings = gpd.GeoDataFrame(pd.concat(buildings, ignore_index=True), crs=crs)
+    # each site's cable from its own tile; a substation read by several tiles once
+    grid = {
+        name: gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=crs) if parts else None
+        for name, parts in grid_parts.items()
+    }
+    if grid["substations"] is not None:
+        grid["substations"] = grid["substations"].drop_duplicates("substation_id")
     if failed:
         notes.append(
             "tiles failed, their sites are missing from the ranking: "
@@ -1177,6 +1200,8 @@ def run_tiled(
         tiles=report_gdf,
         failed_tiles=failed,
         unverified_sites=unverified,
+        grid_lines=grid["grid_lines"],
+        substations=grid["substations"],
     )
 
 

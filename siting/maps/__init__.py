@@ -38,12 +38,14 @@ from siting.maps.colours import STREET_CAPTION as STREET_CAPTION
 from siting.maps.colours import _rank_colormap, _site_colors
 from siting.maps.frames import _nonempty_geometries, _require_columns, _top_site_ids
 from siting.maps.layers import DENSITY_COLUMN as DENSITY_COLUMN
+from siting.maps.layers import GRID_LAYER as GRID_LAYER
 from siting.maps.layers import HEAT_COLUMN as HEAT_COLUMN
 from siting.maps.layers import HEAT_LAYER as HEAT_LAYER
 from siting.maps.layers import NETWORK_LAYER as NETWORK_LAYER
 from siting.maps.layers import SITES_LAYER as SITES_LAYER
 from siting.maps.layers import STREET_DENSITY_LAYER as STREET_DENSITY_LAYER
 from siting.maps.layers import (
+    _add_grid_layer,
     _add_heat_layer,
     _add_network_layer,
     _add_routes_layer,
@@ -92,13 +94,18 @@ def study_map(
     street_density: gpd.GeoDataFrame | None = None,
     max_street_edges: int = 3_000,
     site_charts: dict[str, str] | None = None,
+    grid_lines: gpd.GeoDataFrame | None = None,
+    substations: gpd.GeoDataFrame | None = None,
 ) -> folium.Map:
     """Build the study map: ranked sites, top-N routes, DH network and heat density.
 
     `street_density` (from :func:`siting.heat_density.street_linear_heat_density`) adds a
     hidden-by-default layer of the streets whose linear heat density is viable for district
     heating, at most `max_street_edges` of the densest. `site_charts` maps a site id to HTML
-    (e.g. :func:`siting.figures.monthly_svg`) appended to that site's popup.
+    (e.g. :func:`siting.figures.monthly_svg`) appended to that site's popup. `grid_lines`
+    (each site's cable to its substation, :func:`siting.stages.connect_grid`) and
+    `substations` add the power-grid layer: the cables of the top `top_n_routes` sites,
+    the substations they use and every other of at least 30 kV.
 
     The page works on any screen: on a phone (at most 600 px wide) the layer list starts
     collapsed, the legend and the title box's details start closed and popups fit the
@@ -212,6 +219,27 @@ def study_map(
             dn_of = dict(zip(sites["site_id"].astype(str), sites["pipe_dn"], strict=True))
             routes = routes.assign(pipe_dn=routes["site_id"].astype(str).map(dn_of))
         sections.append(_add_routes_layer(m, routes, top_ids, rank_of, top_n_routes, label_of))
+    if (grid_lines is not None and len(grid_lines)) or (
+        substations is not None and len(substations)
+    ):
+        for name, layer in (("grid_lines", grid_lines), ("substations", substations)):
+            if layer is not None and len(layer):
+                require_metric(layer, name)
+        grid_rank = {
+            str(sid): _rank_label(rank)
+            for sid, rank in zip(sites["site_id"], sites["rank"], strict=True)
+        }
+        grid_label = {str(r["site_id"]): site_label(r) for _, r in sites.iterrows()}
+        sections.append(
+            _add_grid_layer(
+                m,
+                grid_lines,
+                substations,
+                _top_site_ids(sites, top_n_routes),
+                grid_rank,
+                grid_label,
+            )
+        )
     sites_layer = _add_sites_layer(m, sites, colors, median_site(sites), site_charts)
     feasible = sites["feasible"].fillna(False).astype(bool)
     ranks = pd.to_numeric(sites.loc[feasible, "rank"], errors="coerce").dropna()

@@ -17,11 +17,15 @@ RANK_CAPTION = "Site rank (1 = best; grey = not feasible)"
 HEAT_CAPTION = "Heat density (MWh/ha/yr)"
 NETWORK_CAPTION = "District-heating network (existing)"
 STREET_CAPTION = "Streets worth a pipe (MWh per metre of street per year)"
+GRID_CAPTION = "Power-grid connection (cable to the substation)"
 
 _INFEASIBLE_COLOR = "#9e9e9e"
 # Near-black: apart from every sequential palette below (heat is yellow-red, streets pink-
 # purple, routes blue), and it reads on OSM tiles and on the plain offline background.
 _NETWORK_COLOR = "#252525"
+# The power grid: BrBG brown, apart from the heat (yellow-red), street (pink-purple), route
+# (blue) and rank (green-yellow-red) palettes.
+_GRID_COLOR = "#8c510a"
 _RANK_COLORS = ["#1a9850", "#fee08b", "#d73027"]  # green -> yellow -> red (markers only)
 # Route colour by pipe size: a blue scale.
 _DN_COLORS = ["#7fcdbb", "#41b6c4", "#2c7fb8", "#253494"]  # no navy: the network is near-black

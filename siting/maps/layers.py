@@ -22,6 +22,7 @@ import pyproj
 from siting.area import require_metric
 from siting.errors import ConfigError
 from siting.maps.colours import (
+    _GRID_COLOR,
     _NETWORK_COLOR,
     _dn_color,
     _heat_classes,
@@ -41,6 +42,7 @@ from siting.maps.frames import (
 from siting.maps.legends import (
     _HEAT_OPACITY,
     _dn_legend,
+    _grid_legend,
     _heat_legend,
     _network_legend,
     _street_legend,
@@ -52,6 +54,9 @@ SITES_LAYER = "Candidate sites"
 NETWORK_LAYER = "District-heating network"
 HEAT_LAYER = "Heat density"
 STREET_DENSITY_LAYER = "Streets worth a pipe (linear heat density)"
+GRID_LAYER = "Power grid"
+# substations drawn besides those the shown sites connect to: at least this voltage
+_GRID_CONTEXT_KV = 30.0
 
 HEAT_COLUMN = "heat_demand_mwh_per_yr"
 DENSITY_COLUMN = "heat_density_mwh_per_ha_per_yr"
@@ -326,3 +331,84 @@ def _add_sites_layer(
         ).add_to(layer)
     layer.add_to(m)
     return layer
+
+
+def _add_grid_layer(
+    m: folium.Map,
+    lines: gpd.GeoDataFrame | None,
+    substations: gpd.GeoDataFrame | None,
+    top_ids: list[str],
+    rank_of: dict[str, str],
+    label_of: dict[str, str],
+) -> str | None:
+    """Each shown site's cable to its substation (dashed), and the substations: those the
+    shown sites use and every other of at least 30 kV (the thousands of small ones only
+    where a site uses them)."""
+    layer = folium.FeatureGroup(name=GRID_LAYER, show=True)
+    drew_lines = drew_subs = False
+    used: set[str] = set()
+    if lines is not None and len(lines):
+        lines = _nonempty_geometries(lines)
+        lines = lines[lines["site_id"].astype(str).isin(top_ids)]
+    if lines is not None and len(lines):
+        used = set(lines["substation_id"].astype(str))
+        drawn = gpd.GeoDataFrame(
+            {"site_id": lines["site_id"].astype(str).to_numpy()},
+            geometry=lines.geometry.to_numpy(),
+            crs=lines.crs,
+        )
+        tips = []
+        for _, row in lines.iterrows():
+            sid = str(row["site_id"])
+            name = _text(row.get("substation_name")) or _text(row.get("substation_id"))
+            kv = _num(row.get("substation_voltage_kv"))
+            km = _num(row.get("grid_distance_m"))
+            text = f"Grid: {rank_of.get(sid, '')} {label_of.get(sid, sid)} to {name}".strip()
+            if kv is not None:
+                text += f" ({kv:g} kV)"
+            if km is not None:
+                text += f", {km / 1000:,.1f} km {_text(row.get('grid_distance_basis'))}"
+            tips.append(html.escape(text))
+        drawn["summary"] = tips
+        folium.GeoJson(
+            _geojson(drawn),
+            name="Grid connections",
+            style_function=lambda f: {
+                "color": _GRID_COLOR,
+                "weight": 2,
+                "opacity": 0.9,
+                "dashArray": "6 4",
+            },
+            tooltip=folium.GeoJsonTooltip(fields=["summary"], labels=False),
+        ).add_to(layer)
+        drew_lines = True
+    if substations is not None and len(substations):
+        subs = _nonempty_geometries(substations)
+        kv = pd.to_numeric(subs.get("voltage_kv"), errors="coerce").to_numpy(dtype=float)
+        keep = subs["substation_id"].astype(str).isin(used).to_numpy() | (
+            np.nan_to_num(kv) >= _GRID_CONTEXT_KV
+        )
+        subs = _to_wgs84(subs[keep].set_geometry(subs[keep].geometry.representative_point()))
+        for _, row in subs.iterrows():
+            name = _text(row.get("name")) or "Substation"
+            v = _num(row.get("voltage_kv"))
+            tip = html.escape(f"{name}, {v:g} kV" if v is not None else f"{name}, voltage unknown")
+            folium.Marker(
+                location=[row.geometry.y, row.geometry.x],
+                icon=folium.DivIcon(
+                    html=(
+                        '<div class="siting-substation" style="width:11px;height:11px;'
+                        f"background:{_GRID_COLOR};border:1.5px solid #222;"
+                        'transform:rotate(45deg);box-sizing:border-box"></div>'
+                    ),
+                    icon_size=(11, 11),
+                    icon_anchor=(6, 6),
+                    class_name="siting-substation-icon",
+                ),
+                tooltip=tip,
+            ).add_to(layer)
+            drew_subs = True
+    if not (drew_lines or drew_subs):
+        return None
+    layer.add_to(m)
+    return _grid_legend(GRID_LAYER, drew_lines, drew_subs)

@@ -16,10 +16,12 @@ import jinja2
 import numpy as np
 
 from siting.maps.colours import (
+    _GRID_COLOR,
     _INFEASIBLE_COLOR,
     _NETWORK_COLOR,
     _RANK_COLORS,
     _STREET_COLORS,
+    GRID_CAPTION,
     HEAT_CAPTION,
     NETWORK_CAPTION,
     RANK_CAPTION,
@@ -219,3 +221,15 @@ def _title_box(
         + f'<div class="siting-attribution">Map data {OSM_ATTRIBUTION}</div>'
         "</details>"
     )
+
+
+def _grid_legend(layer: str, lines: bool, substations: bool) -> str:
+    """The sites' cables to their substations and the substations (power grid layer)."""
+    body = _row(_line(_GRID_COLOR, 2, dash=True), "cable to the substation") if lines else ""
+    if substations:
+        body += _row(
+            '<span class="siting-swatch" style="background:'
+            f'{_GRID_COLOR};border:1.5px solid #222;transform:rotate(45deg)"></span>',
+            "substation (its highest kV)",
+        )
+    return _section(layer, GRID_CAPTION, body, [_GRID_COLOR])

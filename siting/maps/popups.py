@@ -19,6 +19,7 @@ _LCOH_TERMS = {
     "capital": "lcoh_capital_eur_per_mwh",
     "O&M": "lcoh_om_eur_per_mwh",
     "electricity": "lcoh_electricity_eur_per_mwh",
+    "grid connection": "lcoh_grid_eur_per_mwh",
 }
 
 
@@ -139,6 +140,13 @@ def _reasons(term: str, site: pd.Series, ref: pd.Series, sign: float) -> list[st
             out.append(
                 f"{more} heat lost on the route ({_pct(keep[0])} arrives vs {_pct(keep[1])})"
             )
+    if term == "grid connection":
+        grid = value("grid_distance_m")
+        if grid and sign * (grid[0] - grid[1]) > max(200.0, 0.15 * grid[1]):
+            far = "farther from" if sign > 0 else "nearer"
+            out.append(
+                f"{far} its substation ({grid[0] / 1000:,.1f} km vs {grid[1] / 1000:,.1f} km)"
+            )
     if term == "electricity":
         cop = value("cop")
         if cop and -sign * (cop[0] - cop[1]) > 0.02 * cop[1] and (pair := _differ(*cop, "{:.1f}")):
@@ -225,6 +233,25 @@ def _where_html(row: pd.Series, lonlat: tuple[float, float] | None) -> list[str]
     return lines
 
 
+def _grid_html(row: pd.Series) -> list[str]:
+    """The site's power-grid connection in words, and its flag (red) when it has one."""
+    out = []
+    dist = _num(row.get("grid_distance_m"))
+    if dist is not None:
+        name = _text(row.get("substation_name")) or _text(row.get("substation_id"))
+        kv = _num(row.get("substation_voltage_kv"))
+        text = f"Grid: {dist / 1000:,.1f} km {_text(row.get('grid_distance_basis'))} to "
+        text += (name or "a substation") + (f" ({kv:g} kV)" if kv is not None else "")
+        if (need := _num(row.get("grid_voltage_min_kv"))) is not None:
+            text += f"; its size needs at least {need:g} kV"
+        if (capex := _num(row.get("grid_capex_eur"))) is not None and capex > 0:
+            text += f"; cable {_eur(capex)}"
+        out.append(html.escape(text))
+    if flag := _text(row.get("grid_flag")):
+        out.append(f'<span style="color:#b00020">{html.escape(flag)}</span>')
+    return out
+
+
 def _site_popup_html(
     row: pd.Series,
     reference: pd.Series | None = None,
@@ -242,6 +269,7 @@ def _site_popup_html(
     if not feasible:
         reason = html.escape(_text(row.get("reason"))) or "no reason given"
         lines.append(f'<span style="color:#b00020"><b>Not feasible:</b> {reason}</span>')
+        lines += _grid_html(row)
         if it_mw is not None:
             src = _source_words(row)
             lines.append(f"IT load {it_mw:,.1f} MW" + (f", {html.escape(src)}" if src else ""))
@@ -261,6 +289,8 @@ def _site_popup_html(
             lines.append(f"Mode: {html.escape(mode)}")
 
     rec_mw = _num(row.get("recovered_heat_mw"))
+    if basis := _text(row.get("capacity_basis")):
+        lines.append(f"IT load from its land: {html.escape(basis)}")
     if it_mw is not None and rec_mw is not None:
         lines.append(f"IT load {it_mw:,.1f} MW, recovers {rec_mw:,.1f} MW of waste heat")
     elif it_mw is not None:
@@ -292,6 +322,7 @@ def _site_popup_html(
         pipe = f"DN{int(dn)} pipe" if dn is not None and dn > 0 else "pipe"
         lines.append(f"Route {length_m:,.0f} m of {pipe}")
 
+    lines += _grid_html(row)
     if (capex := _num(row.get("capex_eur"))) is not None:
         lines.append(f"Investment (CAPEX) {_eur(capex)}")
     if (npv := _num(row.get("npv_eur"))) is not None:

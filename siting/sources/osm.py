@@ -23,6 +23,7 @@ import pandas as pd
 from siting import validate
 from siting.errors import InputDataError
 from siting.outputs import disk_full
+from siting.sources.power import read_exclusions, read_power
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,10 @@ class OsmData:
     addresses : address points (nodes with `addr:housenumber`; columns `addr:street`,
         `addr:housenumber`, `addr:postcode`, `addr:city`), to name candidate sites where the
         address is a separate node, as in Denmark; empty when none.
+    power : the power grid: `power=substation|plant|line|cable|minor_line` with `voltage`
+        (:func:`siting.sources.power.read_power`); empty when none.
+    exclusions : land no data center may take, with its `exclusion` kind (residential,
+        water, protected_area, nature_reserve; :func:`siting.sources.power.read_exclusions`).
     """
 
     streets: gpd.GeoDataFrame
@@ -61,6 +66,8 @@ class OsmData:
     source: str
     railways: gpd.GeoDataFrame = field(default_factory=lambda: _empty())
     addresses: gpd.GeoDataFrame = field(default_factory=lambda: _empty())
+    power: gpd.GeoDataFrame = field(default_factory=lambda: _empty())
+    exclusions: gpd.GeoDataFrame = field(default_factory=lambda: _empty())
 
 
 def _empty() -> gpd.GeoDataFrame:
@@ -334,6 +341,8 @@ def _read_pbf(path: Path, source: str, streets: bool = True) -> OsmData:
                 keep_relations=False,
                 tags_as_columns=list(ADDRESS_TAGS),
             )
+            # the power grid and the land a data center may not take (siting.sources.power)
+            power, exclusions = read_power(osm), read_exclusions(osm)
         except Exception as exc:  # protobuf DecodeError, zlib.error, KeyError, ... from pyrosm
             tmp = Path(tempfile.gettempdir())
             # only temporary folders are probed (never the folder of the user's extract)
@@ -400,6 +409,8 @@ def _read_pbf(path: Path, source: str, streets: bool = True) -> OsmData:
         source=source,
         railways=railways,
         addresses=addresses.reset_index(drop=True),
+        power=power,
+        exclusions=exclusions,
     )
 
 

@@ -39,7 +39,17 @@ SITE_COLUMNS = ["site_id", "name", "origin", "it_load_mw", "cooling", "geometry"
 # What a reader needs to find a generated site: a display label, its address, operator and
 # land use from OSM, and a link to the OSM feature ("" where OSM says nothing).
 SITE_INFO_COLUMNS = ["label", "address", "operator", "landuse", "osm_url"]
-GENERATED_COLUMNS = [*SITE_COLUMNS[:2], *SITE_INFO_COLUMNS, *SITE_COLUMNS[2:]]
+# What qualified a generated site and what its IT load comes from: the OSM tag that made it
+# a candidate ("landuse=industrial", "building=warehouse", "telecom=data_center"), the land
+# it may use (m², its parcel less excluded land) and the capacity rule in words.
+SITE_LAND_COLUMNS = ["qualified_by", "site_area_m2", "capacity_basis"]
+GENERATED_COLUMNS = [
+    *SITE_COLUMNS[:2],
+    *SITE_INFO_COLUMNS,
+    *SITE_COLUMNS[2:-1],
+    *SITE_LAND_COLUMNS,
+    SITE_COLUMNS[-1],
+]
 
 # A generated site's kind in words, by where it came from (labels such as "Warehouse,
 # Tietgens Allé 10" instead of an OSM id).
@@ -215,22 +225,27 @@ def generate_sites(
     data_centers: gpd.GeoDataFrame,
     study: Study,
     addresses: gpd.GeoDataFrame | None = None,
+    exclusions: gpd.GeoDataFrame | None = None,
 ) -> gpd.GeoDataFrame:
     """Propose candidate sites from OSM (all layers in one projected metric CRS).
 
     In priority order: existing data centers, industrial/commercial land-use parcels of
     at least `min_site_parcel_m2`, and non-residential buildings of at least
-    `min_site_building_m2`. Candidates closer than 100 m to one already kept are dropped
-    (de-duplication). Ids come from OSM ids, so they are stable across runs; at most
-    `max_generated_sites` are kept, largest first.
+    `min_site_building_m2`. Candidates on land the study excludes (`exclusions`, e.g.
+    :func:`exclusion_zones`: residential land use, water, protected areas, nature reserves,
+    the user's own layer) are dropped (:func:`candidate_table`). Candidates closer than
+    100 m to one already kept are dropped (de-duplication). Ids come from OSM ids, so they
+    are stable across runs; at most `max_generated_sites` are kept, largest first.
 
     Each site carries `SITE_INFO_COLUMNS`: its OSM name, address (its own ``addr:*`` tags,
     else the nearest of `addresses` (OSM address points) within 25 m), operator, land use
     and OSM link, and a display `label` (the name, else e.g. "Industrial parcel, Tietgens
-    Allé 10").
+    Allé 10"); and `SITE_LAND_COLUMNS`: the tag that qualified it, its usable land and how
+    its IT load follows from that land (:func:`finalize_candidates`). The notes of what was
+    excluded are in ``sites.attrs["notes"]``.
     """
     crs = buildings.crs if len(buildings) else landuse.crs
-    cand = candidate_table(buildings, landuse, data_centers, study)
+    cand = candidate_table(buildings, landuse, data_centers, study, exclusions)
     if cand is None:
         return gpd.GeoDataFrame(columns=GENERATED_COLUMNS, geometry="geometry", crs=crs)
     sites = finalize_candidates(cand, study, addresses)
@@ -238,16 +253,81 @@ def generate_sites(
     return sites
 
 
+def exclusion_zones(
+    osm_exclusions: gpd.GeoDataFrame | None, study: Study, crs: object
+) -> gpd.GeoDataFrame:
+    """The land generated sites may not take, in `crs`: the extract's zones of the kinds
+    `study.site_exclusions` names, plus every polygon of `study.exclusion_path` (kind "user").
+
+    Columns `exclusion` (kind) and geometry (polygons only).
+    """
+    parts = []
+    if osm_exclusions is not None and len(osm_exclusions) and study.site_exclusions:
+        zones = osm_exclusions.to_crs(crs)
+        zones = zones[zones["exclusion"].isin(study.site_exclusions)]
+        parts.append(
+            gpd.GeoDataFrame(
+                {"exclusion": zones["exclusion"].to_numpy()},
+                geometry=zones.geometry.to_numpy(),
+                crs=crs,
+            )
+        )
+    if study.exclusion_path is not None:
+        user = _read_user_zones(study.exclusion_path)
+        parts.append(
+            gpd.GeoDataFrame(
+                {"exclusion": np.full(len(user), "user", dtype=object)},
+                geometry=user.to_crs(crs).geometry.to_numpy(),
+                crs=crs,
+            )
+        )
+    parts = [z for z in parts if len(z)]
+    if not parts:
+        return gpd.GeoDataFrame({"exclusion": []}, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+    zones = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=crs)
+    zones = zones[zones.geom_type.isin(["Polygon", "MultiPolygon"])]
+    return zones.reset_index(drop=True)
+
+
+def _read_user_zones(path: Path) -> gpd.GeoDataFrame:
+    """The user's exclusion polygons (e.g. flood zones), any vector format GeoPandas reads."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise InputDataError(f"exclusion layer {path} does not exist; check exclusion_path.")
+    try:
+        gdf = gpd.read_parquet(path) if path.suffix.lower() == ".parquet" else gpd.read_file(path)
+    except Exception as exc:
+        raise InputDataError(
+            f"exclusion layer {path} could not be read as vector data ({exc}); give polygons "
+            "as GeoJSON, GeoPackage, Shapefile or GeoParquet."
+        ) from exc
+    gdf = ensure_crs(gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty], str(path))
+    polygons = gdf[gdf.geom_type.isin(["Polygon", "MultiPolygon"])]
+    if len(gdf) and not len(polygons):
+        raise InputDataError(
+            f"exclusion layer {path} holds no polygons ({', '.join(sorted(set(gdf.geom_type)))}"
+            "); give the areas sites may not take as polygons."
+        )
+    return polygons
+
+
 def candidate_table(
     buildings: gpd.GeoDataFrame,
     landuse: gpd.GeoDataFrame,
     data_centers: gpd.GeoDataFrame,
     study: Study,
+    exclusions: gpd.GeoDataFrame | None = None,
 ) -> gpd.GeoDataFrame | None:
     """Every OSM feature that qualifies as a candidate, with `priority` and `area_m2`.
 
-    Not yet sorted or de-duplicated (see :func:`finalize_candidates`), so tables of
-    several tiles can be joined first and finalised once. None when nothing qualifies.
+    Each row also carries what qualified it (`qualified_by`), its land (`site_area_m2`: a
+    parcel's own area, a building's or data center's industrial/commercial parcel if it
+    lies in one, else its footprint; less the `exclusions` it overlaps), `land_key` (the
+    same for candidates on one parcel) and `excluded_by`:
+    the kind of exclusion zone its representative point lies in, or that covers more than
+    half its land ("" where none). Not yet sorted, de-duplicated or stripped of excluded
+    rows (see :func:`finalize_candidates`), so tables of several tiles can be joined first
+    and finalised once. None when nothing qualifies.
     """
     crs = buildings.crs if len(buildings) else landuse.crs
     frames = []
@@ -265,35 +345,162 @@ def candidate_table(
     frames = [f for f in frames if len(f)]
     if not frames:
         return None
-    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
+    cand = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
+    land, cand["land_key"] = _site_land(cand, landuse)
+    cand["site_area_m2"], cand["excluded_by"] = _usable_land(cand, land, exclusions)
+    return cand
 
 
 def finalize_candidates(
     cand: gpd.GeoDataFrame, study: Study, addresses: gpd.GeoDataFrame | None = None
 ) -> gpd.GeoDataFrame:
-    """Sort, de-duplicate (100 m), cap at `max_generated_sites` and give study defaults.
+    """Drop excluded land, sort, de-duplicate, cap at `max_generated_sites`, size.
 
-    Sites without an address of their own take the nearest OSM address point of
-    `addresses` within 25 m; then each gets its display `label`.
+    De-duplication keeps one candidate per parcel (a data center before the parcel itself
+    before a building on it) and drops candidates within 100 m of one already kept.
+
+    A site's IT load is its usable land (`site_area_m2`) times `site_it_density_mw_per_ha`,
+    at most `max_site_it_load_mw` (`capacity_basis` says which); with a density of 0 every
+    site gets `default_it_load_mw`. Sites without an address of their own take the nearest
+    OSM address point of `addresses` within 25 m; then each gets its display `label`. What
+    was excluded is said in ``attrs["notes"]``.
     """
+    notes = []
+    if "excluded_by" in cand:
+        excluded = cand["excluded_by"].fillna("").astype(str)
+        if (excluded != "").any():
+            counts = excluded[excluded != ""].value_counts().sort_index()
+            notes.append(
+                f"{int(counts.sum())} OSM candidate site(s) left out on excluded land ("
+                + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
+                + "; site_exclusions, exclusion_path)"
+            )
+        cand = cand[(excluded == "").to_numpy()]
     # stable order: priority, then larger first, then id (no ties left to chance)
     cand = cand.sort_values(["priority", "area_m2", "site_id"], ascending=[True, False, True])
-    cand = cand.drop_duplicates("site_id").reset_index(drop=True)
+    cand = cand.drop_duplicates("site_id")
+    if "land_key" in cand:  # one site per parcel: the data center, else the parcel itself
+        # the name of the first named feature on the land names an unnamed parcel
+        named = cand["name"].fillna("").astype(str).str.strip()
+        first_name = named.where(named != "").groupby(cand["land_key"]).first()
+        cand = cand.drop_duplicates("land_key")
+        cand["holds"] = cand["land_key"].map(first_name).fillna("").to_numpy()
+    cand = cand.reset_index(drop=True)
     points = cand.geometry.representative_point()
     keep = _dedupe(np.column_stack([points.x, points.y]), min_distance_m=100.0)
     cand = cand[keep].head(study.max_generated_sites).reset_index(drop=True)
     cand["origin"] = cand["origin"].astype(str)
-    cand["it_load_mw"] = float(study.default_it_load_mw)
     cand["cooling"] = study.default_cooling
-    for col in ("kind", *SITE_INFO_COLUMNS):  # tables from before these columns existed
+    for col in ("kind", *SITE_INFO_COLUMNS, "qualified_by"):  # tables from before these
         if col not in cand:
             cand[col] = ""
+    if "site_area_m2" not in cand:
+        cand["site_area_m2"] = cand["area_m2"] if "area_m2" in cand else np.nan
+    cand["it_load_mw"], cand["capacity_basis"] = site_capacity_mw(
+        cand["site_area_m2"].to_numpy(dtype=float), study
+    )
     cand = _with_address_points(cand, addresses)
     cand["label"] = _labels(cand)
-    return cand[GENERATED_COLUMNS]
+    out = cand[GENERATED_COLUMNS]
+    out.attrs["notes"] = notes
+    return out
+
+
+def site_capacity_mw(site_area_m2: np.ndarray, study: Study) -> tuple[np.ndarray, np.ndarray]:
+    """IT load (MW) of generated sites from their usable land, and the rule in words.
+
+    `site_area_m2` x `site_it_density_mw_per_ha`, capped at `max_site_it_load_mw`; a
+    density of 0 (or land unknown) gives `default_it_load_mw`.
+    """
+    area_ha = np.asarray(site_area_m2, dtype=float) / 10_000.0
+    density = float(study.site_it_density_mw_per_ha)
+    cap = float(study.max_site_it_load_mw)
+    flat = np.full(len(area_ha), float(study.default_it_load_mw))
+    if density <= 0:
+        return flat, np.full(len(area_ha), "default_it_load_mw (no density)", dtype=object)
+    known = np.isfinite(area_ha) & (area_ha > 0)
+    raw = np.where(known, area_ha * density, flat)
+    mw = np.minimum(raw, cap)
+    basis = np.where(
+        ~known,
+        "default_it_load_mw (land unknown)",
+        np.where(
+            raw > cap,
+            np.char.mod("%.1f ha x ", area_ha) + f"{density:g} MW/ha, capped at {cap:g} MW",
+            np.char.mod("%.1f ha x ", area_ha) + f"{density:g} MW/ha",
+        ),
+    ).astype(object)
+    return mw, basis
+
+
+def _site_land(cand: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each candidate's land and a key shared by candidates on the same land.
+
+    A parcel is its own land; a building's or data center's land is the industrial/
+    commercial parcel its representative point lies in (the lowest index, for stable
+    results), else its own footprint.
+    """
+    land = cand.geometry.to_numpy().copy()
+    key = ("own:" + cand["site_id"].astype(str)).to_numpy(dtype=object)
+    parcel = (cand["origin"] == "osm land use").to_numpy()
+    key[parcel] = "parcel:" + cand["site_id"].astype(str).to_numpy()[parcel]
+    idx = np.flatnonzero(~parcel)
+    if len(landuse) == 0 or len(idx) == 0:
+        return land, key
+    points = shapely.point_on_surface(cand.geometry.to_numpy()[idx])
+    inside, hit = landuse.sindex.query(points, predicate="within")
+    if len(inside):
+        first = pd.Series(hit, index=inside).groupby(level=0).min()
+        rows = idx[first.index.to_numpy()]
+        land[rows] = landuse.geometry.to_numpy()[first.to_numpy()]
+        ids = _osm_ids(landuse.iloc[first.to_numpy()])
+        key[rows] = "parcel:" + ids
+    return land, key
+
+
+def _osm_ids(gdf: gpd.GeoDataFrame) -> np.ndarray:
+    """'osm-way-123' per row (a generated site's id for the feature)."""
+    osm_type = gdf["osm_type"].astype(str) if "osm_type" in gdf else "way"
+    osm_id = gdf["id"].astype("int64").astype(str) if "id" in gdf else gdf.index.astype(str)
+    return ("osm-" + osm_type + "-" + osm_id).to_numpy(dtype=object)
+
+
+def _usable_land(
+    cand: gpd.GeoDataFrame, land: np.ndarray, zones: gpd.GeoDataFrame | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Usable m² of each candidate's land (less the zones it overlaps) and the kind of
+    zone that excludes it ("" where none): its point lies in the zone, or zones cover
+    more than half its land."""
+    area = shapely.area(land).astype(float)
+    kind = np.full(len(cand), "", dtype=object)
+    if zones is None or len(zones) == 0 or len(cand) == 0:
+        return area, kind
+    zone_geoms = zones.geometry.to_numpy()
+    zone_kind = zones["exclusion"].astype(str).to_numpy()
+    tree = shapely.STRtree(zone_geoms)
+    points = shapely.point_on_surface(cand.geometry.to_numpy())
+    hit_site, hit_zone = tree.query(points, predicate="within")
+    order = np.lexsort([hit_zone, hit_site])  # per site the lowest zone index: stable
+    hit_site, hit_zone = hit_site[order], hit_zone[order]
+    first = np.r_[True, hit_site[1:] != hit_site[:-1]] if len(hit_site) else []
+    kind[hit_site[first]] = zone_kind[hit_zone[first]]
+    pair_site, pair_zone = tree.query(land, predicate="intersects")
+    if len(pair_site):
+        # overlapping zones are subtracted once: the union of a site's zones, clipped to it
+        lost = np.zeros(len(cand))
+        for i in np.unique(pair_site):
+            mine = pair_zone[pair_site == i]
+            covered = shapely.intersection(land[i], shapely.union_all(zone_geoms[mine]))
+            lost[i] = shapely.area(covered)
+            if kind[i] == "" and lost[i] > 0.5 * area[i]:
+                kind[i] = zone_kind[mine.min()]
+        area = np.maximum(area - lost, 0.0)
+    return area, kind
 
 
 _CANDIDATE_COLUMNS = [*GENERATED_COLUMNS, "kind", "near_street", "priority", "area_m2"]
+# the OSM tag that qualifies a feature of each origin
+_QUALIFYING_KEY = {"osm land use": "landuse", "osm building": "building"}
 
 
 def _candidates(
@@ -316,6 +523,12 @@ def _candidates(
         kind = pd.Series("Data center", index=gdf.index)
     else:
         kind = text("building").str.lower().map(_BUILDING_WORDS).fillna("Building")
+    if origin == "osm data center":  # read_osm keeps telecom=* and building=data_center
+        telecom = text("telecom")
+        qualified = ("telecom=" + telecom).where(telecom != "", "building=" + text("building"))
+    else:
+        key = _QUALIFYING_KEY[origin]
+        qualified = key + "=" + text(key)
     return gpd.GeoDataFrame(
         {
             "site_id": ("osm-" + osm_type + "-" + osm_id).values,
@@ -331,6 +544,7 @@ def _candidates(
             "landuse": own_landuse.where(own_landuse != "", _parcel_landuse(gdf, landuse)).values,
             "osm_url": ("https://www.openstreetmap.org/" + osm_type + "/" + osm_id).values,
             "origin": origin,
+            "qualified_by": qualified.values,
             "kind": kind.values,
             "near_street": "",
             "priority": priority,
@@ -407,13 +621,17 @@ def _with_address_points(
 
 
 def _labels(cand: pd.DataFrame) -> pd.Series:
-    """A site's display label: its name, else its kind and address, operator, street or size."""
+    """A site's display label: its name, else its kind and the name of a building on it,
+    its address, operator, street or size."""
     labels = []
     for row in cand.itertuples(index=False):
         name, kind = str(row.name or "").strip(), str(row.kind or "") or "Site"
         address = str(row.address or "").split(",")[0].strip()
+        holds = str(getattr(row, "holds", "") or "").strip()
         if name:
             labels.append(name)
+        elif holds:
+            labels.append(f"{kind}, {holds}")
         elif address:
             labels.append(f"{kind}, {address}")
         elif row.operator:

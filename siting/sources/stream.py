@@ -46,7 +46,11 @@ LAYERS = (
     "data_centers",
     "railways",
     "addresses",
+    "power",
+    "exclusions",
 )
+# layers a store written before they were kept lacks (read back empty)
+OPTIONAL_LAYERS = ("addresses", "power", "exclusions")
 META_FILE = "siting_osm.json"
 STORE_VERSION = 1
 IN_MEMORY_MAX_BYTES = 64 << 20  # smaller PBFs: read whole (faster); larger: stream
@@ -273,8 +277,8 @@ def read_osm_parquet(
         if name not in layers:
             data[name] = gpd.GeoDataFrame({"geometry": gpd.GeoSeries([], crs=WGS84)}, crs=WGS84)
             continue
-        if name == "addresses" and not (path / f"{name}.parquet").exists():
-            # a store written before address points were kept: no names from addresses
+        if name in OPTIONAL_LAYERS and not (path / f"{name}.parquet").exists():
+            # a store written before the layer was kept (addresses, power grid, exclusions)
             data[name] = gpd.GeoDataFrame({"geometry": gpd.GeoSeries([], crs=WGS84)}, crs=WGS84)
             continue
         kwargs = {"bbox": tuple(geom.bounds)} if geom is not None else {}

@@ -1,7 +1,7 @@
 """The study's stages, in order: each a public function with typed inputs and outputs.
 
 ``load_inputs → prepare_area → street_graph → estimate_demand → generate_candidates →
-find_networks → size_sources → connect → operate → price → rank``; `publish` is
+find_networks → size_sources → connect → connect_grid → operate → price → rank``; `publish` is
 :meth:`siting.results.Results.to_files`. :func:`siting.study.run` composes them through
 :class:`siting.pipeline.Runner`; tiled runs (`siting.tiles`) compose the same stages per
 tile, and the sensitivity engine re-runs `price` and `rank` for economics-only inputs.
@@ -11,6 +11,7 @@ Each stage can be called alone from a notebook.
 from siting.stages.candidates import Candidates, generate_candidates, size_sources
 from siting.stages.connect import Connected, connect
 from siting.stages.demand import Demand, building_demand, climate_factor, estimate_demand
+from siting.stages.grid import GridConnections, connect_grid
 from siting.stages.inputs import (
     Graph,
     Inputs,
@@ -34,6 +35,7 @@ __all__ = [
     "Connected",
     "Demand",
     "Graph",
+    "GridConnections",
     "Inputs",
     "Networks",
     "Operated",
@@ -41,6 +43,7 @@ __all__ = [
     "building_demand",
     "climate_factor",
     "connect",
+    "connect_grid",
     "estimate_demand",
     "find_networks",
     "generate_candidates",

@@ -14,7 +14,13 @@ from siting.area import Area, reproject
 from siting.config import Params, Study
 from siting.errors import InputDataError
 from siting.ranking import ranking_basis
-from siting.sources.sites import SITE_INFO_COLUMNS, generate_sites, normalise_sites
+from siting.sources.sites import (
+    SITE_INFO_COLUMNS,
+    SITE_LAND_COLUMNS,
+    exclusion_zones,
+    generate_sites,
+    normalise_sites,
+)
 
 
 @dataclass
@@ -32,18 +38,22 @@ def generate_candidates(
     """The given sites (normalised, reprojected), else sites generated from the extract.
 
     Generated sites come from data centers, industrial/commercial land use and large
-    non-residential buildings (`siting.sources.sites.generate_sites`). A site outside the
-    study area is kept and flagged; none inside is an input error.
+    non-residential buildings (`siting.sources.sites.generate_sites`), off the land the study
+    excludes, each with an IT load from its usable land. A site outside the study area is
+    kept and flagged; none inside is an input error.
     """
     p = study.params
+    notes: list[str] = []
     if sites is not None:
         sites = with_site_info(
             _keep_site_info(sites, reproject(normalise_sites(sites, study), area.crs, "sites"))
         )
     else:
+        zones = exclusion_zones(area.exclusions, study, area.crs)
         sites = generate_sites(
-            area.buildings, area.landuse, area.data_centers, study, area.addresses
+            area.buildings, area.landuse, area.data_centers, study, area.addresses, zones
         )
+        notes += list(sites.attrs.get("notes", []))
         if len(sites) == 0:
             raise InputDataError(
                 f"no candidate sites found in {area.source}: it has no data centers, no "
@@ -62,16 +72,17 @@ def generate_candidates(
             "file's CRS."
         )
     basis = ranking_basis(sites)
-    return Candidates(sites=sites, inside=inside, notes=[basis] if basis else [])
+    return Candidates(sites=sites, inside=inside, notes=([basis] if basis else []) + notes)
 
 
 def _keep_site_info(given: gpd.GeoDataFrame, sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """The label, address, ... columns of given sites (by site_id), which normalising drops.
+    """The label, address, ... and land columns of given sites (by site_id), which
+    normalising drops.
 
     A tile of a tiled run gets the whole study's generated sites this way; so does a
     notebook passing its own sites.
     """
-    cols = [c for c in SITE_INFO_COLUMNS if c in given.columns]
+    cols = [c for c in (*SITE_INFO_COLUMNS, *SITE_LAND_COLUMNS) if c in given.columns]
     if not cols or "site_id" not in given.columns:
         return sites
     info = pd.DataFrame(given[["site_id", *cols]]).drop_duplicates("site_id")
@@ -157,6 +168,8 @@ def size_sources(sites: gpd.GeoDataFrame, p: Params) -> pd.DataFrame:
             **{col: info[col].to_numpy() for col in SITE_INFO_COLUMNS},
             "origin": sites["origin"].to_numpy(),
             "it_load_mw": it_mw,
+            # generated sites: the tag that qualified them and the land their load comes from
+            **{col: sites[col].to_numpy() for col in SITE_LAND_COLUMNS if col in sites},
             "cooling": cooling,
             "source_in_c": src_in,
             "source_out_c": src_out,

@@ -65,6 +65,22 @@ def demand_shape(outdoor_c: np.ndarray, p: Params, loss_share: float = 0.0) -> n
     return loss_share / len(outdoor_c) + (1.0 - loss_share) * shape
 
 
+def network_residual_mw(
+    shape: np.ndarray, served_mwh: float, must_run_flat_mwh: float, must_run_solar_mwh: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """A network's hourly demand left after its must-run producers, and their hourly MW.
+
+    `shape` is :func:`demand_shape` (per MWh/yr fed in), `served_mwh` the heat fed into the
+    network over a year; must-run supply serves the load first (flat waste/surplus heat,
+    monthly solar; `siting.networks.supply.must_run_profile_mw`).
+    """
+    demand = shape * served_mwh
+    if must_run_flat_mwh <= 0 and must_run_solar_mwh <= 0:
+        return demand, np.zeros_like(demand)
+    must = must_run_profile_mw(must_run_flat_mwh, demand, must_run_solar_mwh)
+    return demand - must, must
+
+
 def run_hourly(
     rows: pd.DataFrame,
     p: Params,
@@ -115,9 +131,7 @@ def run_hourly(
         uniq, group = np.unique(key, axis=0, return_inverse=True)
         residual = np.empty((len(uniq), len(outdoor)))
         for g, (mwh, flat, solar) in enumerate(uniq):
-            d = shape * mwh
-            m = must_run_profile_mw(flat, d, solar)
-            residual[g] = d - m
+            residual[g], m = network_residual_mw(shape, mwh, flat, solar)
             mr_mwh[group == g] = m.sum()
         demand = residual[group] / np.maximum(keep, 1e-9)[:, None]
         share = np.full(n, p.share_max)
@@ -126,6 +140,30 @@ def run_hourly(
         top = float(scale.max()) if n else 1.0
         demand = shape * top
         share = np.clip(p.share_max * scale / max(top, 1e-12), 1e-12, 1.0)
+    res = recover_hourly(rows, p, outdoor, demand, share, series, return_hourly)
+    return HourlyRun(res, keep, served, mr_mwh, _summer_min(demand, share, weather))
+
+
+def recover_hourly(
+    rows: pd.DataFrame,
+    p: Params,
+    outdoor: np.ndarray,
+    demand_mw: np.ndarray,
+    share: np.ndarray | float,
+    series: HourlySeries | None = None,
+    return_hourly: bool = False,
+):
+    """The hourly model of the sites in `rows` against a given hourly demand.
+
+    `demand_mw` is what each site may deliver in heat-pump terms (before its route's
+    losses): one row shared by all sites, or one row per site; `share` scales it per site
+    (share_max). The heat pump, temperatures, availability, part load, storage and prices
+    come from `rows` and `p` as in :func:`run_hourly`, which calls this with the demand its
+    network leaves after must-run supply; :mod:`siting.portfolio` calls it with the demand
+    the sites chosen before leave. Returns :class:`siting.hourly.HourlyResult`.
+    """
+    series = series or HourlySeries()
+    n = len(rows)
     supply = (
         supply_temperature_curve(
             outdoor, p.supply_cold_c, p.outdoor_cold_c, p.supply_warm_c, p.outdoor_warm_c
@@ -143,10 +181,10 @@ def run_hourly(
         drop = src_in - src_out
         src_in = np.broadcast_to(series.source_in_c, (n, len(outdoor)))
         src_out = src_in - drop[:, None]
-    res = hourly_recovery(
+    return hourly_recovery(
         rows["it_load_mw"].to_numpy(dtype=float),
         outdoor,
-        demand,
+        demand_mw,
         capture_fraction=np.array([p.capture_fraction[c] for c in cooling]),
         utilisation_it=p.utilisation_it if series.it_load_share is None else series.it_load_share,
         source_in_c=src_in,
@@ -171,7 +209,6 @@ def run_hourly(
         electricity_price_eur_per_mwh=series.electricity_price_eur_per_mwh,
         return_hourly=return_hourly,
     )
-    return HourlyRun(res, keep, served, mr_mwh, _summer_min(demand, share, weather))
 
 
 @dataclass

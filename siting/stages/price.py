@@ -56,11 +56,19 @@ def price(table: pd.DataFrame, p: Params) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         cop_eff = np.where(electricity > 0, delivered / electricity, np.inf)
     km = np.nan_to_num(t["route_length_m"].to_numpy()) / 1000.0
+    # the data center's cable to its substation (stage connect_grid), its own CAPEX line:
+    # per MW of the site's grid demand and km; unpriced where no substation was found
+    grid_capex = np.zeros(len(t))
+    if "grid_distance_m" in t:
+        grid_km = np.nan_to_num(t["grid_distance_m"].to_numpy(dtype=float)) / 1000.0
+        grid_mw = np.nan_to_num(t["grid_demand_mw"].to_numpy(dtype=float))
+        grid_capex = np.where(feas, p.grid_connection_eur_per_mw_km * grid_mw * grid_km, 0.0)
     items = [
         (hp_capex, p.heat_pump_life_yr, 0.0),
         (pipe_capex, p.pipe_life_yr, p.pipe_om_fraction),
         (station, p.heat_pump_life_yr, 0.0),
     ]
+    grid_item = (grid_capex, p.grid_connection_life_yr, p.grid_connection_om_fraction)
     fom = np.where(feas & ~direct, p.heat_pump_fom_eur_per_mw_yr * peak, 0.0)
     vom = p.heat_pump_vom_eur_per_mwh + p.pipe_vom_eur_per_mwh_km * km
     ef_displaced, heat_price = site_prices(t, p)
@@ -83,7 +91,7 @@ def price(table: pd.DataFrame, p: Params) -> pd.DataFrame:
     )
     t["electricity_cost_eur_per_mwh"] = el_price
     econ_args = (
-        items,
+        [*items, grid_item],
         fom,
         vom,
         el_price,
@@ -104,14 +112,25 @@ def price(table: pd.DataFrame, p: Params) -> pd.DataFrame:
         ),
         dtype=float,
     )
-    # LCOH split into its three terms (they sum to lcoh_eur_per_mwh), so a table reader can
-    # see what drives a site's cost without re-running the model
+    # LCOH split into its four terms (they sum to lcoh_eur_per_mwh), so a table reader can
+    # see what drives a site's cost without re-running the model; the grid connection's
+    # capital and O&M are their own term
     annual_capex = sum(c * economics.crf(p.discount_rate, life) for c, life, _ in items)
     annual_om = fom + sum(c * om for c, _, om in items)
+    grid_annual = grid_capex * (
+        economics.crf(p.discount_rate, p.grid_connection_life_yr) + p.grid_connection_om_fraction
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         t["lcoh_capital_eur_per_mwh"] = np.where(feas, annual_capex / delivered, np.nan)
         t["lcoh_om_eur_per_mwh"] = np.where(feas, annual_om / delivered + vom, np.nan)
         t["lcoh_electricity_eur_per_mwh"] = np.where(feas, el_price / cop_eff, np.nan)
+        t["lcoh_grid_eur_per_mwh"] = np.where(feas, grid_annual / delivered, np.nan)
+    # everything the site costs a year (the LCOH's numerator): what a portfolio sums
+    t["annual_cost_eur_per_yr"] = np.where(
+        feas,
+        annual_capex + annual_om + grid_annual + delivered * vom + el_price * electricity,
+        np.nan,
+    )
     reused = np.where(feas, t["reused_heat_mwh_per_yr"].to_numpy(), 0.0)
     erf = reused / t["dc_energy_mwh_per_yr"].to_numpy()
     t["co2_factor_displaced_kg_per_mwh"] = 1000.0 * ef_displaced
@@ -119,7 +138,8 @@ def price(table: pd.DataFrame, p: Params) -> pd.DataFrame:
     t["heat_pump_capex_eur"] = hp_capex
     t["pipe_capex_eur"] = pipe_capex
     t["station_capex_eur"] = station
-    t["capex_eur"] = hp_capex + pipe_capex + station
+    t["grid_capex_eur"] = grid_capex
+    t["capex_eur"] = hp_capex + pipe_capex + station + grid_capex
     t["electricity_mwh_per_yr"] = electricity
     t["cop_effective"] = cop_eff
     t["lcoh_eur_per_mwh"] = np.where(feas, lcoh, np.nan)
@@ -132,7 +152,13 @@ def price(table: pd.DataFrame, p: Params) -> pd.DataFrame:
     t["erf"] = erf
     for col, flags in recovery.enefg_flags(erf).items():
         t[col] = flags
-    for col in ("capex_eur", "heat_pump_capex_eur", "pipe_capex_eur", "station_capex_eur"):
+    for col in (
+        "capex_eur",
+        "heat_pump_capex_eur",
+        "pipe_capex_eur",
+        "station_capex_eur",
+        "grid_capex_eur",
+    ):
         t.loc[~feas, col] = np.nan
     return t
 
