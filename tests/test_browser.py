@@ -372,12 +372,15 @@ def test_monthly_chart_in_the_best_popup(chrome, demo_map):
 
 @pytest.fixture(scope="module")
 def odense(tmp_path_factory):
-    """The Odense extract: generated sites named from OSM address points."""
+    """The Odense extract: generated sites named from OSM address points, all given the
+    same flat IT load (site_it_density_mw_per_ha 0) so the map says what ranks them."""
     from conftest import shared_file
 
     import siting
 
-    study = siting.Study(osm_path=shared_file("osm", "odense_se_2025.osm.pbf"))
+    study = siting.Study(
+        osm_path=shared_file("osm", "odense_se_2025.osm.pbf"), site_it_density_mw_per_ha=0.0
+    )
     results = siting.run(study)
     files = results.to_files(tmp_path_factory.mktemp("odense"), self_contained=True)
     return results, files["map"]
@@ -389,7 +392,7 @@ def test_named_sites_in_the_popups(chrome, odense, shots):
     state = chrome.execute_script(_STATE_JS, SITES_LAYER)
     chrome.save_screenshot(str(shots / "odense_phone.png"))
     assert state["title"].startswith("siting: Odense se 2025")  # named after its file
-    assert "ranking is by connection cost" in state["title"]  # all 5 MW air-coil
+    assert "ranking is by connection cost" in state["title"]  # all 5 MW air-coil here
     popups = _open_every_popup(chrome, shots, "odense_phone")
     assert len(popups) == len(results.sites)
     for p in popups:
