@@ -8,20 +8,30 @@ Quick start::
     results.map()             # folium map, inline in Jupyter
     results.to_files("out")   # ranking.csv, results.gpkg, map.html
     siting.portfolio(results, 3).to_frame()  # three sites chosen together on one network
+
+Your own layers and scenarios::
+
+    results = siting.run(study, buildings=my_buildings, streets=my_streets_or_graph)
+    table = siting.compare({"base": study, "5 %": study.with_params(discount_rate=0.05)})
+    siting.compare_plot(table)
 """
 
+from siting.compare import compare, compare_plot
 from siting.config import Params, Study
-from siting.errors import SitingError
+from siting.errors import ArgumentError, SitingError
 from siting.portfolio import portfolio
 from siting.sensitivity import sensitivity
 from siting.study import Results, demo_study, run
 
 __version__ = "0.1.0"
 __all__ = [
+    "ArgumentError",
     "Params",
     "Results",
     "SitingError",
     "Study",
+    "compare",
+    "compare_plot",
     "demo_study",
     "portfolio",
     "run",

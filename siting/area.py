@@ -11,6 +11,7 @@ import pyproj
 import shapely
 
 from siting.errors import CRSError, InputDataError
+from siting.grids import area_crs
 from siting.sources.osm import OsmData
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,8 @@ log = logging.getLogger(__name__)
 class Area:
     """Streets, buildings, DH network and candidate sites of one study area.
 
-    All layers share `crs`, a projected metric CRS (local UTM unless the study sets one);
+    All layers share `crs`, a projected metric CRS (the study's, else the national grid of
+    the area, else its UTM zone: :func:`metric_crs`);
     `boundary` is the hull of the streets and buildings, used to reject sites outside.
     """
 
@@ -92,25 +94,32 @@ class Area:
 
 
 def metric_crs(gdf: gpd.GeoDataFrame, crs: str | pyproj.CRS | None = None) -> pyproj.CRS:
-    """The study CRS: `crs` if given (must be projected, in metres), else the local UTM zone."""
+    """The study CRS: `crs` if given (must be projected, in metres), else the area's default.
+
+    The default (:func:`siting.grids.area_crs`) is the national grid of the country the
+    layer's extent is centred in (EPSG:25832 in Denmark), else its ETRS89 UTM zone in
+    Europe, else its WGS 84 UTM zone. The tiled run uses this same function.
+    """
     if crs is not None:
         try:
             target = pyproj.CRS.from_user_input(crs)
         except pyproj.exceptions.CRSError as exc:
             raise CRSError(
                 f"study crs {crs!r} is not a CRS pyproj knows ({exc}); give an EPSG code of a "
-                "projected metric CRS (e.g. EPSG:25832) or leave crs empty for local UTM."
+                "projected metric CRS (e.g. EPSG:25832) or leave crs empty for the national grid "
+                "(else local UTM)."
             ) from exc
         if not target.is_projected:
             raise CRSError(
                 f"study crs {crs} is geographic (degrees); distances need a projected metric CRS, "
-                "e.g. a UTM zone (EPSG:25832 for Denmark) or leave crs empty for local UTM."
+                "e.g. a UTM zone (EPSG:25832 for Denmark) or leave crs empty for the national "
+                "grid (else local UTM)."
             )
         unit = target.axis_info[0].unit_name if target.axis_info else "metre"
         if unit not in ("metre", "meter", "m"):
             raise CRSError(f"study crs {crs} is in {unit}; choose a CRS in metres.")
         return target
-    return gdf.estimate_utm_crs()
+    return area_crs(gdf)
 
 
 def reproject(gdf: gpd.GeoDataFrame, crs: pyproj.CRS, name: str) -> gpd.GeoDataFrame:

@@ -74,7 +74,7 @@ def graph_key(
         "excluded": sorted(str(x) for x in excluded),
         "crossing_cost_eur": float(crossing_cost_eur),
         "crossing_reference_eur_per_m": CROSSING_REFERENCE_EUR_PER_M,
-        "crs": crs or "local UTM",
+        "crs": crs or "national grid, else UTM",  # the default changed from UTM: a new key
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:40]
 

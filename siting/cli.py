@@ -15,7 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
-from siting.config import Params, Study
+from siting.config import Params, Study, parse_setting
 from siting.errors import ConfigError, OutputError, SitingError
 from siting.params_meta import describe
 
@@ -27,6 +27,9 @@ EPILOG = """examples:
   siting run --osm city.osm.pbf --network dh.gpkg --sites sites.geojson --out results
   siting run --config study.yaml --out results  every setting from a YAML study file
   siting run --osm city.osm.pbf --portfolio 3   also choose 3 sites together (portfolio.csv)
+  siting run --osm city.osm.pbf --set params.discount_rate=0.05 --set name='City east'
+  siting run --place "Odense, Denmark" --out odense   fetch the place online (osmnx)
+  siting run --osm city.osm.pbf --geoparquet --out results   GeoParquet layers as well
   siting report --demo --out report             one-page HTML report of a study
   siting schema --out study.schema.json         JSON Schema of the study YAML (for editors)
 """
@@ -42,6 +45,14 @@ def _field_help(name: str, default: bool = True) -> str:
     if default and value is not None:
         text += f" [{value if isinstance(value, str) else info.default_text}]"
     return text.replace("%", "%%")  # argparse formats help with %
+
+
+_SET_HELP = (
+    "set any study field or parameter, as in a study YAML: --set params.discount_rate=0.05, "
+    "--set name='Odense east', --set params.capture_fraction.liquid=0.9 (repeatable; applied "
+    "after --config and the other options)"
+)
+_GEOPARQUET_HELP = "also write each layer as GeoParquet (OUT/sites.parquet, routes.parquet, ...)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
         "default: self-contained, opens offline",
     )
     common.add_argument("--offline", action="store_true", help=argparse.SUPPRESS)  # v1 flag
+    common.add_argument("--geoparquet", action="store_true", help=_GEOPARQUET_HELP)
 
     demo = sub.add_parser(
         "demo",
@@ -82,9 +94,21 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     demo.add_argument("--out", default="siting-out/demo", help="output folder [%(default)s]")
+    demo.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help=_SET_HELP, dest="set"
+    )
 
     inputs = argparse.ArgumentParser(add_help=False)
     inputs.add_argument("--osm", type=Path, help=_field_help("osm_path"))
+    inputs.add_argument(
+        "--place",
+        metavar="NAME",
+        help="fetch the area online from OpenStreetMap via osmnx instead of --osm, e.g. "
+        "\"Odense, Denmark\" (needs internet and `pip install 'siting[online]'`)",
+    )
+    inputs.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help=_SET_HELP, dest="set"
+    )
     inputs.add_argument("--network", type=Path, help=_field_help("network_path"))
     inputs.add_argument("--sites", type=Path, help=_field_help("sites_path"))
     inputs.add_argument("--networks", type=Path, metavar="FILE", help=_field_help("networks_path"))
@@ -198,6 +222,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--quiet", "-q", action="store_true", help="print only errors")
     report.add_argument("--verbose", "-v", action="store_true", help="log each stage")
     report.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    report.add_argument("--geoparquet", action="store_true", help=_GEOPARQUET_HELP)
 
     schema = sub.add_parser(
         "schema",
@@ -268,12 +293,33 @@ def _study_from_args(args: argparse.Namespace):
         changes["use_cache"] = False
     if args.annual:
         changes["params"] = study.params.replace(recovery_model="annual")
-    if "osm_path" not in changes and study.osm_path is None:
+    place = getattr(args, "place", None)
+    if place is not None:
+        if not place.strip():
+            raise ConfigError(
+                '--place is empty; give a place name, e.g. --place "Odense, Denmark".'
+            )
+        if args.osm:
+            raise ConfigError("give --osm FILE or --place NAME, not both.")
+        changes["osm_path"] = None  # the place replaces a config's extract
+        if study.name == Study().name:
+            changes["name"] = place.strip()
+    study = _with_sets(study.replace(**changes), args)
+    if place is None and study.osm_path is None:
         raise ConfigError(
-            "no OSM extract given: pass --osm FILE (an .osm.pbf from Geofabrik/BBBike) or set "
-            "osm_path in the --config YAML; `siting demo` runs a built-in one."
+            "no OSM extract given: pass --osm FILE (an .osm.pbf from Geofabrik/BBBike), "
+            '--place "Town, Country" (online) or set osm_path in the --config YAML; `siting '
+            "demo` runs a built-in one."
         )
-    return study.replace(**changes)
+    return study
+
+
+def _with_sets(study, args: argparse.Namespace):
+    """The study with the --set KEY=VALUE settings applied (validated as YAML values)."""
+    sets = getattr(args, "set", None) or []
+    if not sets:
+        return study
+    return study.with_settings(dict(parse_setting(text) for text in sets))
 
 
 class _Terminated(KeyboardInterrupt):
@@ -313,19 +359,30 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             return _report(args)
         if args.command == "demo":
-            study = demo_study(_out_dir(args.out))
+            study = _with_sets(demo_study(_out_dir(args.out)), args)
         else:
             study = _study_from_args(args)
         check_study(study)  # plausible ranges, before any work
         out_shown = study.out_dir
         outputs.check_output_dir(study.out_dir)  # writable, before any work
         outputs.clean_leftovers(study.out_dir)  # staging folders of killed runs
-        if getattr(args, "tiles", None) is not None or getattr(args, "scheduler", None):
+        tiled = getattr(args, "tiles", None) is not None or getattr(args, "scheduler", None)
+        if tiled and getattr(args, "place", None):
+            raise ConfigError(
+                "--tiles reads an extract file tile by tile; with --place run without --tiles "
+                "(or download an extract and pass --osm FILE)."
+            )
+        if tiled:
             results = _run_tiled(study, args)
         else:
-            results = run(study, progress=not args.quiet and sys.stderr.isatty())
+            results = run(
+                study, osm=_place_osm(args), progress=not args.quiet and sys.stderr.isatty()
+            )
         files = results.to_files(
-            study.out_dir, map_html=not args.no_map, self_contained=not args.cdn
+            study.out_dir,
+            map_html=not args.no_map,
+            self_contained=not args.cdn,
+            geoparquet=args.geoparquet,
         )
         chosen = None
         if getattr(args, "portfolio", None):
@@ -392,6 +449,16 @@ def _portfolio_summary(chosen) -> str:
         f"{total['standalone_delivered_heat_mwh_per_yr']:,.0f} MWh/yr); {chosen.method_text}"
     )
     return "\n".join(lines)
+
+
+def _place_osm(args: argparse.Namespace):
+    """The layers of --place fetched online (osmnx), or None without --place."""
+    place = getattr(args, "place", None)
+    if place is None:
+        return None
+    from siting.sources.osm import read_osm_place
+
+    return read_osm_place(place.strip())
 
 
 def _schema(out: Path | None) -> int:
@@ -491,13 +558,14 @@ def _report(args: argparse.Namespace) -> int:
 
     out = _out_dir(args.out)
     if args.demo:
-        study = demo_study(out)
+        study = _with_sets(demo_study(out), args)
     else:
         study = _study_from_args(args)
     check_study(study)
     outputs.check_output_dir(out)  # before any work
     outputs.clean_leftovers(out)
-    osm = read_osm(study.osm_path)  # read once: the study and the sensitivity re-runs share it
+    # read once: the study and the sensitivity re-runs share it
+    osm = _place_osm(args) or read_osm(study.osm_path)
     results = run(study, osm=osm, progress=not args.quiet and sys.stderr.isatty())
     # the same result set as `siting run` (ranking, gpkg, map, GeoTIFF) plus the report
     files = write_report(
@@ -506,6 +574,7 @@ def _report(args: argparse.Namespace) -> int:
         osm=osm,
         map_html=not getattr(args, "no_map", False),
         self_contained=not getattr(args, "cdn", False),
+        geoparquet=args.geoparquet,
     )
     if not args.quiet:
         print(f"{display_name(results.study)}: report and results written to {args.out}")
@@ -597,8 +666,9 @@ def _summary(results, files: dict[str, Path]) -> str:
     lines.append(_demand_line(d))
     for note in getattr(results, "notes", []):
         lines.append(f"note: {note}")
+    width = max((len(key) for key in files), default=12)
     for key, path in files.items():
-        lines.append(f"  {key:12s} {path}")
+        lines.append(f"  {key:{width}s} {path}")
     return "\n".join(lines)
 
 

@@ -443,7 +443,9 @@ class Study:
         5_000.0, "m²", "Generated sites: industrial/commercial parcels at least this large",
         "setting")
     crs: str | None = param(
-        None, "-", "Projected metric CRS, e.g. EPSG:25832; none = local UTM of the area", "setting")
+        None, "-", "Projected metric CRS, e.g. EPSG:25832; none = the national grid of the area's "
+        "country (EPSG:25832 in Denmark, 3006 Sweden, 3067 Finland, ...), else its UTM zone",
+        "setting")
     networks_path: Path | None = param(
         None, "-",
         "Network registry (CSV with lon/lat, GeoJSON or GPKG: annual heat, fuels, must-run, "
@@ -522,7 +524,8 @@ class Study:
             except pyproj.exceptions.CRSError as exc:
                 raise ConfigError(
                     f"crs {self.crs!r} is not a CRS pyproj knows; give the EPSG code of a "
-                    "projected metric CRS (e.g. EPSG:25832) or leave crs empty for local UTM."
+                    "projected metric CRS (e.g. EPSG:25832) or leave crs empty for the national "
+                    "grid."
                 ) from exc
 
     def replace(self, **changes: Any) -> Study:
@@ -536,18 +539,59 @@ class Study:
         data = _as_mapping(data, "study")
         _reject_unknown(data, _field_names(cls), "study")
         params = Params.from_dict(data.pop("params", None))
-        for key in (*PATH_FIELDS, "out_dir"):
-            if data.get(key) is not None:
-                if not isinstance(data[key], str | Path):
-                    raise ConfigError(
-                        f"{key} must be a file path, got {data[key]!r}; write it as a plain "
-                        "string (relative paths are relative to the study file)."
-                    )
-                path = Path(str(data[key])).expanduser()
-                if base_dir is not None and not path.is_absolute():
-                    path = base_dir / path
-                data[key] = path
-        return cls(params=params, **data)
+        return cls(params=params, **_resolve_paths(data, base_dir))
+
+    def with_params(self, **changes: Any) -> Study:
+        """A copy with these model parameters replaced, validated as a YAML `params:` block.
+
+        A partial mapping for a mapping-valued parameter (``capture_fraction={"liquid":
+        0.9}``) changes only the keys it names. Unknown names are a ConfigError naming the
+        closest valid one; values past their plausible limits too (:mod:`siting.validate`).
+
+        >>> Study().with_params(discount_rate=0.05).params.discount_rate
+        0.05
+        """
+        current = {f.name: getattr(self.params, f.name) for f in dataclasses.fields(Params)}
+        _reject_unknown(changes, list(current), "params")
+        for key, value in changes.items():
+            if isinstance(current[key], dict) and isinstance(value, dict):
+                value = {**current[key], **value}
+            current[key] = value
+        study = dataclasses.replace(self, params=Params.from_dict(current))
+        validate.check_study(study)
+        return study
+
+    def with_settings(self, settings: dict[str, Any], base_dir: Path | None = None) -> Study:
+        """A copy with settings applied: ``{"name": "east", "params.discount_rate": 0.05}``.
+
+        Keys are Study fields or dotted paths into them (``params.<name>``,
+        ``params.capture_fraction.liquid``, ``score_weights.lcoh``); values are what a
+        study YAML holds and go through the same checks (`siting run --set KEY=VALUE`).
+        Relative paths are taken against `base_dir` (default: the current folder).
+        """
+        top: dict[str, Any] = {}
+        params: dict[str, Any] = {}
+        for key, value in settings.items():
+            head, *rest = str(key).split(".")
+            if head == "params":
+                if not rest:
+                    params.update(_as_mapping(value, "params"))
+                    continue
+                _set_nested(params, rest, value)
+            elif rest:
+                _reject_unknown({head: value}, _field_names(Study), "study")
+                base = getattr(self, head)
+                if not isinstance(base, dict):
+                    raise ConfigError(f"{head} is not a mapping; set it as {head}=VALUE.")
+                top[head] = _set_nested(dict(top.get(head, base)), rest, value)
+            else:
+                top[head] = value
+        validate.check_raw_config(top, "settings")
+        _reject_unknown(top, [f for f in _field_names(Study) if f != "params"], "study")
+        study = dataclasses.replace(self, **_resolve_paths(top, base_dir))
+        study = study.with_params(**params) if params else study
+        validate.check_study(study)
+        return study
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Study:
@@ -598,6 +642,45 @@ def _as_mapping(data: Any, where: str) -> dict[str, Any]:
             f"{data!r}."
         )
     return dict(data)
+
+
+def parse_setting(text: str) -> tuple[str, Any]:
+    """``"params.discount_rate=0.05"`` -> ``("params.discount_rate", 0.05)``: the value as YAML."""
+    key, sep, value = str(text).partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(
+            f"--set {text!r} is not KEY=VALUE; write e.g. --set params.discount_rate=0.05 or "
+            "--set name='Odense east'."
+        )
+    return key.strip(), validate.load_yaml_value(value.strip(), f"--set {key.strip()}")
+
+
+def _set_nested(target: dict[str, Any], path: list[str], value: Any) -> dict[str, Any]:
+    """Set `value` at the dotted `path` in `target` (mappings made on the way); return it."""
+    node = target
+    for part in path[:-1]:
+        child = node.get(part)
+        node[part] = dict(child) if isinstance(child, dict) else {}
+        node = node[part]
+    node[path[-1]] = value
+    return target
+
+
+def _resolve_paths(data: dict[str, Any], base_dir: Path | None) -> dict[str, Any]:
+    """Path fields of a raw mapping as Paths, relative ones taken against `base_dir`."""
+    data = dict(data)
+    for key in (*PATH_FIELDS, "out_dir"):
+        if data.get(key) is not None:
+            if not isinstance(data[key], str | Path):
+                raise ConfigError(
+                    f"{key} must be a file path, got {data[key]!r}; write it as a plain "
+                    "string (relative paths are relative to the study file)."
+                )
+            path = Path(str(data[key])).expanduser()
+            if base_dir is not None and not path.is_absolute():
+                path = base_dir / path
+            data[key] = path
+    return data
 
 
 def _field_names(cls: type) -> list[str]:

@@ -25,3 +25,7 @@ class RoutingError(SitingError):
 
 class OutputError(SitingError):
     """The output folder cannot be created or written."""
+
+
+class ArgumentError(SitingError, TypeError):
+    """An API function was given an argument of the wrong type (also a TypeError)."""

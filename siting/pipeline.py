@@ -144,18 +144,22 @@ def run_single(
     progress: bool = False,
     network_from_extract: bool | None = None,
     network_demand_mwh: float | None = None,
+    buildings: gpd.GeoDataFrame | None = None,
+    streets: gpd.GeoDataFrame | None = None,
 ) -> Results:
     """The whole study in one process: every stage of `STAGES` in order (see `siting.run`).
 
     `network_from_extract` says a given `network` is an extract's OSM pipes (not a user's
     file); `network_demand_mwh` is the demand of the buildings its pipes serve, computed
     over a larger area (tiled runs pass both; otherwise they are worked out here).
+    `buildings` and `streets` (GeoDataFrames) replace the extract's layers (`load_inputs`).
     """
     p, r, s = study.params, Runner(progress=progress), stages
     # one line per stage reads as the pipeline it is
     # fmt: off
     inputs = r("load_inputs", s.load_inputs, study, osm=osm, network=network, sites=sites,
-               want_cache=street_graph is None, network_from_extract=network_from_extract)
+               want_cache=street_graph is None, network_from_extract=network_from_extract,
+               buildings=buildings, streets=streets)
     prep = r("prepare_area", s.prepare_area, study, inputs)
     area = prep.area
     graph = r("street_graph", s.street_graph, study, inputs, area, street_graph).graph

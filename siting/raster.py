@@ -23,8 +23,10 @@ import numpy as np
 import pandas as pd
 import pyproj
 import rasterio
+import rasterio.shutil
 import shapely
 from affine import Affine
+from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from siting.area import require_metric
@@ -103,7 +105,8 @@ def heat_density(
     Returns
     -------
     pathlib.Path
-        The written file. Float32, nodata 0, deflate-compressed, 256x256 tiles; tags ``unit``,
+        The written file: a Cloud-Optimized GeoTIFF with overviews (the mean density of 2x2,
+        4x4, ... cells). Float32, nodata 0, deflate-compressed, 256x256 tiles; tags ``unit``,
         ``quantity``, ``source``, ``total`` (MWh/yr), ``n_buildings``, ``cell_m``.
     """
     return _write_density(
@@ -323,29 +326,70 @@ def _write_atomic(
         "height": height,
         "crs": rasterio.crs.CRS.from_wkt(crs.to_wkt()),
         "transform": transform,
-        "nodata": 0.0,
-        "compress": "deflate",
-        "predictor": 3,  # floating-point predictor: ~2x smaller for smooth density fields
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
     }
     # Same folder so os.replace is an atomic rename: readers never see a half-written file.
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     os.close(fd)
     try:
-        with rasterio.open(tmp_name, "w", **profile) as dst:
-            dst.write(array, 1)
-            dst.update_tags(**tags)
-            dst.update_tags(1, unit=unit)
-            dst.set_band_description(1, f"{quantity} ({unit})")
-            dst.units = (unit,)
+        with rasterio.MemoryFile() as mem, mem.open(**profile) as src:
+            src.write(array, 1)
+            # Overviews average the density with empty cells as 0 (set as nodata only after),
+            # so a coarser cell shows its true mean MWh/ha, the total over its area.
+            src.build_overviews(_overview_factors(width, height), Resampling.average)
+            src.nodata = 0.0
+            src.update_tags(**tags)
+            src.update_tags(1, unit=unit)
+            src.set_band_description(1, f"{quantity} ({unit})")
+            src.units = (unit,)
+            _copy_cog(src, tmp_name)
         os.chmod(tmp_name, 0o644)  # mkstemp makes it private; a map layer is for sharing
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return path
+
+
+def _overview_factors(width: int, height: int) -> list[int]:
+    """2, 4, 8, ... down to a 2-cell overview (at least one level, even on a small grid)."""
+    factors, f = [2], 4
+    while max(width, height) / f >= 2:
+        factors.append(f)
+        f *= 2
+    return factors
+
+
+def _copy_cog(src: rasterio.io.DatasetWriter, dst: str) -> None:
+    """Copy `src` (with its overviews) to `dst` as a Cloud-Optimized GeoTIFF.
+
+    GDAL's COG driver where the installed GDAL has it (3.1+), else a tiled GeoTIFF with
+    the overviews copied in front of the data (COPY_SRC_OVERVIEWS: the COG layout).
+    Float32, deflate with the floating-point predictor, 256 x 256 tiles.
+    """
+    with rasterio.Env() as env:
+        has_cog = "COG" in env.drivers()
+    if has_cog:
+        rasterio.shutil.copy(
+            src,
+            dst,
+            driver="COG",
+            BLOCKSIZE=256,
+            COMPRESS="DEFLATE",
+            PREDICTOR="YES",
+            OVERVIEWS="FORCE_USE_EXISTING",
+        )
+    else:  # pragma: no cover - GDAL before 3.1
+        rasterio.shutil.copy(
+            src,
+            dst,
+            driver="GTiff",
+            TILED="YES",
+            BLOCKXSIZE=256,
+            BLOCKYSIZE=256,
+            COMPRESS="DEFLATE",
+            PREDICTOR=3,
+            COPY_SRC_OVERVIEWS="YES",
+        )
 
 
 # --------------------------------------------------------------------------- reading

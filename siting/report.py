@@ -702,11 +702,13 @@ def write_report(
     osm=None,
     map_html: bool = True,
     self_contained: bool = True,
+    geoparquet: bool = False,
 ) -> dict[str, Path]:
     """`siting report`: the study's result set and its report, from one study run.
 
     Writes what ``siting run`` writes (:meth:`siting.Results.to_files`: ``ranking.csv``,
-    ``results.gpkg``, ``map.html`` unless `map_html` is False, ``heat_density.tif``) and
+    ``results.gpkg``, ``map.html`` unless `map_html` is False, ``heat_density.tif``, the
+    GeoParquet layers with `geoparquet`) and
     :func:`build_report`'s report, which links the map. The report is computed first, so a
     failure in it writes nothing.
 
@@ -718,7 +720,9 @@ def write_report(
     page, figures = _render(results, osm, "map.html" if map_html else None)
     legacy = (*RESULT_FILES, *FIGURES, REPORT_NAME)
     with staged_output(out, "results", legacy_names=legacy) as stage:
-        names = results.write_into(stage.dir, map_html=map_html, self_contained=self_contained)
+        names = results.write_into(
+            stage.dir, map_html=map_html, self_contained=self_contained, geoparquet=geoparquet
+        )
         for name, data in figures.items():
             (stage.dir / name).write_bytes(data)
         (stage.dir / REPORT_NAME).write_text(page, encoding="utf-8")

@@ -14,6 +14,7 @@ from siting import demand
 from siting.config import Study
 from siting.errors import OutputError
 from siting.figures import monthly_svg, site_hourly
+from siting.gpkg_styles import style_geopackage
 from siting.maps import study_map
 from siting.naming import display_name
 from siting.outputs import check_output_dir, staged_output
@@ -21,8 +22,17 @@ from siting.raster import heat_density
 
 # every name `to_files` may write (an earlier set's files are known by these before manifests)
 RESULT_FILES = ("ranking.csv", "results.gpkg", "heat_density.tif", "map.html")
-# the buildings layer: OSM identity, then every column siting.demand.estimate adds
-BUILDING_COLUMNS = ["osm_id", "building", "name", *demand.OUTPUT_COLUMNS]
+# the buildings layer: OSM identity (osm_type way/relation + osm_id, as QGIS's QuickOSM
+# names them), then every column siting.demand.estimate adds, then whether the heat demand
+# was given by the user or estimated
+BUILDING_COLUMNS = [
+    "osm_id",
+    "osm_type",
+    "building",
+    "name",
+    *demand.OUTPUT_COLUMNS,
+    "demand_source",
+]
 
 
 @dataclass
@@ -55,9 +65,17 @@ class Results:
 
     @staticmethod
     def buildings_layer(buildings: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-        """The buildings columns a study keeps (`BUILDING_COLUMNS`), with the demand tags."""
+        """The buildings columns a study keeps (`BUILDING_COLUMNS`), with the demand tags.
+
+        An extract's buildings carry pyrosm's `id` and `osm_type`: `id` becomes `osm_id`
+        (int64), so each row links to openstreetmap.org/<osm_type>/<osm_id>.
+        """
+        attrs = dict(buildings.attrs)  # tag warnings for the demand summary
+        if "osm_id" not in buildings.columns and {"id", "osm_type"} <= set(buildings.columns):
+            ids = pd.to_numeric(buildings["id"], errors="coerce").astype("Int64")
+            buildings = buildings.assign(osm_id=ids)
         out = buildings[[c for c in BUILDING_COLUMNS if c in buildings.columns] + ["geometry"]]
-        out.attrs = dict(buildings.attrs)  # tag warnings for the demand summary
+        out.attrs = attrs
         return out
 
     def __repr__(self) -> str:
@@ -162,6 +180,7 @@ class Results:
         out_dir: str | Path | None = None,
         map_html: bool = True,
         self_contained: bool = True,
+        geoparquet: bool = False,
     ) -> dict[str, Path]:
         """Write `ranking.csv`, `results.gpkg` (sites, routes, buildings[, network]) and `map.html`.
 
@@ -170,41 +189,60 @@ class Results:
         stops; files of the earlier set not written now (`map.html` with
         ``map_html=False``) go with it; your other files in `out_dir` stay. An empty or
         unwritable `out_dir` is an OutputError before anything is written.
-        ``self_contained=True`` writes a map that opens without a network (see `map`).
+        ``self_contained=True`` writes a map that opens without a network (see `map`);
+        ``geoparquet=True`` adds one GeoParquet file per layer (`sites.parquet`, ...).
         """
         if out_dir is not None and not str(out_dir).strip():
             raise OutputError("out_dir is empty; give a folder name, e.g. 'results'.")
         out = check_output_dir(out_dir if out_dir is not None else self.study.out_dir)
         with staged_output(out, "results", legacy_names=RESULT_FILES) as stage:
-            names = self.write_into(stage.dir, map_html=map_html, self_contained=self_contained)
+            names = self.write_into(
+                stage.dir, map_html=map_html, self_contained=self_contained, geoparquet=geoparquet
+            )
             final = stage.publish(list(names.values()))
         return {key: final[name] for key, name in names.items()}
 
+    def layers(self) -> dict[str, gpd.GeoDataFrame]:
+        """The map layers `results.gpkg` holds, by layer name (empty layers left out)."""
+        out = {"sites": self.sites, "routes": self.routes, "buildings": self.buildings}
+        if self.street_density is not None:
+            lhd = self.street_density
+            out["street_heat_density"] = lhd[lhd["heat_demand_mwh_per_yr"] > 0]
+        if self.dh_areas is not None and len(self.dh_areas):
+            out["dh_areas"] = self.dh_areas
+        if self.network is not None and len(self.network):
+            out["network"] = self.network
+        if self.grid_lines is not None and len(self.grid_lines):
+            out["grid_connections"] = self.grid_lines
+        if self.substations is not None and len(self.substations):
+            out["substations"] = self.substations
+        return out
+
     def write_into(
-        self, folder: Path, map_html: bool = True, self_contained: bool = True
+        self,
+        folder: Path,
+        map_html: bool = True,
+        self_contained: bool = True,
+        geoparquet: bool = False,
     ) -> dict[str, str]:
         """Write the result files into `folder` (a staging folder); return key -> file name.
 
         `to_files` publishes them; `siting.report.write_report` publishes them together
-        with the report as one set.
+        with the report as one set. The GeoPackage gets QGIS default styles and layer
+        descriptions (:mod:`siting.gpkg_styles`); `geoparquet` adds `<layer>.parquet`
+        (GeoParquet, CRS in its metadata) for every layer, keys `parquet_<layer>`.
         """
         names = {"ranking": "ranking.csv", "gpkg": "results.gpkg"}
         self.ranking.to_csv(folder / names["ranking"], index=False)
         gpkg = folder / names["gpkg"]
-        write_layer(self.sites, gpkg, "sites")
-        write_layer(self.routes, gpkg, "routes")
-        write_layer(self.buildings, gpkg, "buildings")
-        if self.street_density is not None:
-            lhd = self.street_density
-            write_layer(lhd[lhd["heat_demand_mwh_per_yr"] > 0], gpkg, "street_heat_density")
-        if self.dh_areas is not None and len(self.dh_areas):
-            write_layer(self.dh_areas, gpkg, "dh_areas")
-        if self.network is not None and len(self.network):
-            write_layer(self.network, gpkg, "network")
-        if self.grid_lines is not None and len(self.grid_lines):
-            write_layer(self.grid_lines, gpkg, "grid_connections")
-        if self.substations is not None and len(self.substations):
-            write_layer(self.substations, gpkg, "substations")
+        layers = {name: _plain_columns(gdf) for name, gdf in self.layers().items()}
+        for name, gdf in layers.items():
+            gdf.to_file(gpkg, layer=name, driver="GPKG", engine="pyogrio")
+        style_geopackage(gpkg)
+        if geoparquet:
+            for name, gdf in layers.items():
+                names[f"parquet_{name}"] = f"{name}.parquet"
+                gdf.to_parquet(folder / f"{name}.parquet", index=False)
         if len(self.buildings):
             # Hotmaps-compatible 100 m grid in EPSG:3035, MWh/ha/yr
             names["heat_density"] = "heat_density.tif"
@@ -215,9 +253,15 @@ class Results:
         return names
 
 
-def write_layer(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
+def _plain_columns(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A copy whose object columns hold only text (GPKG and Parquet need one type each)."""
     gdf = gdf.copy()
     for col in gdf.columns:
-        if col != "geometry" and gdf[col].dtype == object:
+        if col != gdf.geometry.name and gdf[col].dtype == object:
             gdf[col] = gdf[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
-    gdf.to_file(path, layer=layer, driver="GPKG", engine="pyogrio")
+    return gdf
+
+
+def write_layer(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
+    """Write `gdf` as layer `layer` of GeoPackage `path` (object columns as text)."""
+    _plain_columns(gdf).to_file(path, layer=layer, driver="GPKG", engine="pyogrio")

@@ -9,7 +9,8 @@ that starts in the core is not cut as long as it stays within `overlap_m`.
 Whole-area quantities are computed once and handed to every tile, so a tile computes what
 the single run computes:
 
-* the study CRS (the local UTM zone of the whole extract, not of each tile);
+* the study CRS (the default of the whole extract, as a single run chooses it: the national
+  grid or the local UTM zone, `siting.area.metric_crs`; not one per tile);
 * the existing network's annual demand (`Params.network_annual_demand_mwh`): the single run
   estimates it from the buildings within `network_service_distance_m` of any pipe of the
   whole extract; here each tile sums the buildings whose representative point is in its
@@ -65,7 +66,7 @@ import pyproj
 import shapely
 
 from siting import pipes, stages
-from siting.area import Area, reproject
+from siting.area import Area, metric_crs, reproject
 from siting.cache import file_sha256
 from siting.config import Params, Study
 from siting.errors import ConfigError, InputDataError, SitingError
@@ -196,7 +197,7 @@ def make_tiles(
         `id_column` (else a `tile_id` or `name` column, else the row number).
     grid_m : square grid cells of this size in metres.
     overlap_m : buffer around each core; default :func:`default_overlap_m` of `params`.
-    crs : metric CRS of the tiles; default the local UTM zone of the area.
+    crs : metric CRS of the tiles; default the study default (`siting.area.metric_crs`).
 
     Returns
     -------
@@ -208,7 +209,7 @@ def make_tiles(
             "--tiles 4 (or a polygon file, one tile per polygon)."
         )
     area = area_geometry(area_or_bounds)
-    target = pyproj.CRS.from_user_input(crs) if crs is not None else area.estimate_utm_crs()
+    target = metric_crs(area, crs)
     area_m = area.to_crs(target)
     shape = area_m.iloc[0]
     if n is not None and polygons is None and grid_m is None:
@@ -292,7 +293,7 @@ def max_grid_tiles(area_m: shapely.Geometry, study: Any = None) -> tuple[int, st
 def default_tile_count(study: Study, n: int = 4) -> int:
     """`n` grid tiles, or fewer when the study's area and sites cannot use that many."""
     area = area_geometry(study)
-    crs = pyproj.CRS.from_user_input(study.crs) if study.crs else area.estimate_utm_crs()
+    crs = metric_crs(area, study.crs)
     return max(1, min(n, max_grid_tiles(area.to_crs(crs).iloc[0], study)[0]))
 
 
@@ -884,7 +885,7 @@ def run_tiled(
     if study.crs is not None:
         crs = pyproj.CRS.from_user_input(study.crs)
     elif meta.get("streets_bounds"):
-        crs = gpd.GeoSeries([shapely.box(*meta["streets_bounds"])], crs=WGS84).estimate_utm_crs()
+        crs = metric_crs(gpd.GeoSeries([shapely.box(*meta["streets_bounds"])], crs=WGS84))
     else:
         raise InputDataError(f"{study.osm_path} has no streets; a study needs them.")
     tiles = tiles.to_crs(crs)

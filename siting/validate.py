@@ -226,6 +226,31 @@ _Loader.add_implicit_resolver(
 )
 
 
+def load_yaml_value(text: str, where: str) -> Any:
+    """One YAML value (a `--set` value: `0.05`, `1e9`, `true`, `[a, b]`, `{liquid: 0.9}`).
+
+    Parsed as a study file's values are (YAML 1.2 numbers included); raises ConfigError
+    naming `where` for text that is not YAML or longer than a setting can be.
+    """
+    if len(text) > 10_000:
+        raise ConfigError(f"{where}: the value is {len(text):,} characters; a setting is short.")
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node, where)  # aliases: bounded as in a study file
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(
+            f"{where}: {text!r} is not a YAML value ({problem}); quote text holding ':' or "
+            "'#', e.g. name='Odense: east'."
+        ) from exc
+    finally:
+        loader.dispose()
+
+
 def load_yaml_file(path: Path, what: str = "study config") -> Any:
     """Read and parse a YAML file safely: bounded size, bounded alias expansion.
 

@@ -121,9 +121,9 @@ def test_lyngby_routes_end_at_dh_areas_or_pipes_not_the_one_plant(lyngby):
     assert (ok["served_demand_mwh_per_yr"] > 5e6).all()
     # Lyngby-Taarbæk lists no utility: its sites take the system its neighbours list
     lyngby_sites = ok[ok["network_how_matched"].str.contains("Lyngby-Taarb")]
-    assert len(lyngby_sites) and lyngby_sites["network_how_matched"].str.contains(
-        "surrounding"
-    ).all()
+    assert (
+        len(lyngby_sites) and lyngby_sites["network_how_matched"].str.contains("surrounding").all()
+    )
     # the DH areas are a layer of the results and the GeoPackage
     assert r.dh_areas is not None and len(r.dh_areas) >= 1
     assert r.dh_areas.crs == r.sites.crs

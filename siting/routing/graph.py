@@ -31,6 +31,7 @@ from scipy.spatial import cKDTree
 
 from siting.area import require_metric
 from siting.errors import InputDataError
+from siting.grids import area_crs
 from siting.pipes import street_multiplier, trench_cost_eur_per_m
 from siting.routing.snapping import EdgeSnap, snap_to_lines
 from siting.sources.osm import highway_class
@@ -307,37 +308,23 @@ class StreetGraph:
         """Build from a networkx/osmnx graph: node `x`, `y`, edge `highway` (and `geometry`).
 
         Any osmnx graph works, projected or not: `graph.graph["crs"]` says where the
-        coordinates are, and a graph in degrees is projected to `to_crs` (default: its local
-        UTM zone). Edge `geometry` is used when present (turned to run from `u` to `v`),
-        else a straight line between the nodes; lengths are recomputed in metres.
+        coordinates are, and a graph in degrees is projected to `to_crs` (default: the study
+        default, :func:`siting.grids.area_crs`). Edge `geometry` is used when present (turned
+        to run from `u` to `v`), else a straight line between the nodes; lengths are
+        recomputed in metres.
         """
-        crs = graph.graph.get("crs")
-        rows = []
-        for a, b, data in graph.edges(data=True):
-            start = (graph.nodes[a]["x"], graph.nodes[a]["y"])
-            geom = data.get("geometry")
-            if geom is None:
-                geom = shapely.LineString([start, (graph.nodes[b]["x"], graph.nodes[b]["y"])])
-            elif shapely.distance(shapely.get_point(geom, -1), shapely.Point(start)) < (
-                shapely.distance(shapely.get_point(geom, 0), shapely.Point(start))
-            ):
-                geom = shapely.reverse(geom)  # the node ids carry the topology
-            rows.append((a, b, data.get("highway", "unclassified"), geom))
-        if not rows:
-            raise InputDataError("the street graph has no edges; nothing can be routed.")
-        streets = gpd.GeoDataFrame(
-            {"u": [r[0] for r in rows], "v": [r[1] for r in rows], "highway": [r[2] for r in rows]},
-            geometry=[r[3] for r in rows],
-            crs=crs,
-        )
-        if streets.crs is None:
-            raise InputDataError(
-                "the networkx graph has no CRS (graph.graph['crs']); osmnx graphs carry one, "
-                "set it for your own graph (e.g. G.graph['crs'] = 'EPSG:4326')."
-            )
+        streets = streets_from_networkx(graph)
         if to_crs is not None or not streets.crs.is_projected:
-            streets = streets.to_crs(to_crs or streets.estimate_utm_crs())
+            streets = streets.to_crs(to_crs or area_crs(streets))
         return cls.from_streets(streets, multipliers, excluded, railways, crossing_cost_eur)
+
+    def streets(self) -> gpd.GeoDataFrame:
+        """The edges as street lines (`u`, `v`, `highway`), in the graph's CRS."""
+        return gpd.GeoDataFrame(
+            {"u": self.edge_u, "v": self.edge_v, "highway": self.edge_highway},
+            geometry=list(self.edge_geometry),
+            crs=self.crs,
+        )
 
     def to_networkx(self) -> nx.MultiGraph:
         """The graph as networkx: nodes x, y; edges length, cost, highway, crossings, geometry."""
@@ -395,3 +382,35 @@ class StreetGraph:
         keys = np.asarray(a, dtype=np.int64) * self.n_nodes + np.asarray(b, dtype=np.int64)
         pos = np.searchsorted(self._edge_keys, keys)
         return self._edge_order[pos]
+
+
+def streets_from_networkx(graph: nx.Graph) -> gpd.GeoDataFrame:
+    """A networkx/osmnx graph's edges as street lines (`u`, `v`, `highway`) in its CRS.
+
+    Edge `geometry` is used when present (turned to run from `u` to `v`), else a straight
+    line between the nodes (`x`, `y`). The CRS is `graph.graph["crs"]`, which must be set.
+    """
+    crs = graph.graph.get("crs")
+    rows = []
+    for a, b, data in graph.edges(data=True):
+        start = (graph.nodes[a]["x"], graph.nodes[a]["y"])
+        geom = data.get("geometry")
+        if geom is None:
+            geom = shapely.LineString([start, (graph.nodes[b]["x"], graph.nodes[b]["y"])])
+        elif shapely.distance(shapely.get_point(geom, -1), shapely.Point(start)) < (
+            shapely.distance(shapely.get_point(geom, 0), shapely.Point(start))
+        ):
+            geom = shapely.reverse(geom)  # the node ids carry the topology
+        rows.append((a, b, data.get("highway", "unclassified"), geom))
+    if not rows:
+        raise InputDataError("the street graph has no edges; nothing can be routed.")
+    if crs is None:
+        raise InputDataError(
+            "the networkx graph has no CRS (graph.graph['crs']); osmnx graphs carry one, "
+            "set it for your own graph (e.g. G.graph['crs'] = 'EPSG:4326')."
+        )
+    return gpd.GeoDataFrame(
+        {"u": [r[0] for r in rows], "v": [r[1] for r in rows], "highway": [r[2] for r in rows]},
+        geometry=[r[3] for r in rows],
+        crs=crs,
+    )

@@ -427,29 +427,69 @@ def _clean(gdf: gpd.GeoDataFrame | None, kind: str | None) -> gpd.GeoDataFrame:
     return gdf.reset_index(drop=True)
 
 
-def read_osm_place(place: str) -> OsmData:  # pragma: no cover - needs network access
-    """Fetch streets and buildings for a place name from Overpass via osmnx (online only)."""
+def read_osm_place(place: str) -> OsmData:
+    """Fetch a place's streets, buildings, heat pipes and land use via osmnx (online only).
+
+    `place` is anything Nominatim geocodes ("Odense, Denmark"). Pipelines are kept only
+    when they carry heat (`substance` or `type` in `HEAT_SUBSTANCES`, as for an extract);
+    a place without heat pipes or industrial land use gives empty layers, not an error.
+    Heat plants, railways, addresses and data centers are not fetched (empty layers).
+    Without osmnx, or offline, the InputDataError names the fix: download an extract.
+    """
     try:
         import osmnx as ox
     except ImportError as exc:
         raise InputDataError(
-            "reading a place online needs osmnx: pip install 'siting[online]'; or download an "
-            ".osm.pbf extract and pass --osm FILE."
+            f"reading the place {place!r} online needs osmnx (pip install 'siting[online]'); "
+            "or download an extract of the area (.osm.pbf from Geofabrik or BBBike) and pass "
+            "--osm FILE (osm_path in a study)."
         ) from exc
-    graph = ox.graph_from_place(place, network_type="all", simplify=False)
+
+    def online(call, *args, **kwargs):
+        try:
+            return call(*args, **kwargs)
+        except Exception as exc:
+            if type(exc).__name__ == "InsufficientResponseError" and "tags" in kwargs:
+                return None  # osmnx: no feature with these tags in the place
+            raise InputDataError(
+                f"could not fetch {place!r} from OpenStreetMap online ({type(exc).__name__}: "
+                f"{validate.brief(str(exc), 160)}); --place needs internet access (Nominatim "
+                "and Overpass). Offline, download an extract of the area (.osm.pbf from "
+                "Geofabrik or BBBike) and pass --osm FILE."
+            ) from exc
+
+    def features(tags: dict) -> gpd.GeoDataFrame:
+        gdf = online(ox.features_from_place, place, tags=tags)
+        if gdf is None or len(gdf) == 0:
+            return _empty()
+        gdf = gdf.reset_index()  # osmnx 2: index (element, id); osmnx 1: (element_type, osmid)
+        return gdf.rename(
+            columns={"element": "osm_type", "element_type": "osm_type", "osmid": "id"}
+        )
+
+    graph = online(ox.graph_from_place, place, network_type="all", simplify=False)
     edges = ox.graph_to_gdfs(graph, nodes=False).reset_index()
-    streets = edges.rename(columns={"length": "length"})[
-        ["u", "v", "highway", "length", "geometry"]
-    ]
-    buildings = ox.features_from_place(place, tags={"building": True}).reset_index()
-    pipes = ox.features_from_place(place, tags={"man_made": "pipeline"}).reset_index()
-    landuse = ox.features_from_place(place, tags={"landuse": ["industrial", "commercial"]})
+    streets = gpd.GeoDataFrame(edges[["u", "v", "highway", "length", "geometry"]], crs=edges.crs)
+    pipes = _clean(features({"man_made": "pipeline"}), "LineString")
+    if len(pipes):
+        substance = tag_values(pipes, "substance").fillna("").astype(str).str.lower()
+        kind = tag_values(pipes, "type").fillna("").astype(str).str.lower()
+        pipes = pipes[substance.isin(HEAT_SUBSTANCES) | kind.isin(HEAT_SUBSTANCES)]
+    buildings = _clean(features({"building": True}), "Polygon")
+    landuse = _clean(features({"landuse": ["industrial", "commercial"]}), "Polygon")
+    log.info(
+        "read %s online: %d street segments, %d buildings, %d heat pipes",
+        place,
+        len(streets),
+        len(buildings),
+        len(pipes),
+    )
     return OsmData(
-        streets=_clean(gpd.GeoDataFrame(streets, crs=edges.crs), "LineString"),
-        buildings=_clean(buildings, "Polygon"),
-        heat_pipes=_clean(pipes, "LineString"),
+        streets=_clean(streets, "LineString"),
+        buildings=buildings,
+        heat_pipes=pipes.reset_index(drop=True),
         heat_plants=_empty(),
-        landuse=_clean(landuse.reset_index(), "Polygon"),
+        landuse=landuse,
         data_centers=_empty(),
         source=f"osmnx:{place}",
     )

@@ -6,6 +6,7 @@ files and the weather, look the street graph up in the cache (and save a new one
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ import shapely
 from siting import cache, pipes, validate
 from siting.area import Area
 from siting.config import Params, Study
-from siting.errors import InputDataError
+from siting.errors import CRSError, InputDataError
 from siting.networks.registry import NetworkRegistry, load_dk_registry, read_registry
 from siting.routing import StreetGraph
 from siting.sources.network import network_from_osm, read_network
@@ -120,20 +121,37 @@ def load_inputs(
     sites: gpd.GeoDataFrame | None = None,
     want_cache: bool = True,
     network_from_extract: bool | None = None,
+    buildings: gpd.GeoDataFrame | None = None,
+    streets: gpd.GeoDataFrame | None = None,
 ) -> Inputs:
     """Read what the study names (inputs already given are used as they are).
 
     The street graph cache is looked up first (`study.use_cache`): on a hit the extract is
     read without its streets. `want_cache=False` skips the lookup (a graph is given).
     `network_from_extract` says a given `network` is an extract's OSM pipes, not a file.
+    `buildings` and `streets` (GeoDataFrames, any CRS) replace the extract's layers; with
+    both and no extract, the study runs on them alone (no land use, addresses or pipes).
     """
     p = study.params
     cached = graph_key = None
+    if streets is not None:
+        want_cache = False  # the graph is built from the streets given
+    if osm is None and study.osm_path is None and buildings is not None and streets is not None:
+        osm = OsmData(
+            streets=streets.iloc[:0],
+            buildings=buildings.iloc[:0],
+            heat_pipes=_empty_layer(),
+            heat_plants=_empty_layer(),
+            landuse=_empty_layer(),
+            data_centers=_empty_layer(),
+            source="the buildings and streets given",
+        )
     if osm is None:
         if study.osm_path is None:
             raise InputDataError(
                 "the study has no OSM extract: set osm_path in the config or pass --osm FILE "
-                "(an .osm.pbf from Geofabrik/BBBike); `siting demo` runs a built-in one."
+                "(an .osm.pbf from Geofabrik/BBBike), or give siting.run both buildings= and "
+                "streets=; `siting demo` runs a built-in one."
             )
         path = study.osm_path.expanduser()
         # a missing or bad file falls through to read_osm's error
@@ -143,7 +161,8 @@ def load_inputs(
                 path, street_multipliers(p), p.excluded_highways, p.crossing_cost_eur, study.crs
             )
             cached = cache.load_graph(graph_key)
-        osm = read_osm(study.osm_path, streets=cached is None)
+        osm = read_osm(study.osm_path, streets=cached is None and streets is None)
+    osm = _with_given_layers(osm, buildings, streets)
     if network is None and study.network_path is not None:
         network = read_network(study.network_path)
     from_extract = bool(network_from_extract) and network is not None
@@ -164,6 +183,38 @@ def load_inputs(
         cached_graph=cached,
         graph_key=graph_key,
     )
+
+
+def _empty_layer() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs="EPSG:4326"), crs="EPSG:4326")
+
+
+def _with_given_layers(
+    osm: OsmData, buildings: gpd.GeoDataFrame | None, streets: gpd.GeoDataFrame | None
+) -> OsmData:
+    """`osm` with its buildings/streets replaced by the given ones (EPSG:4326, as parsed)."""
+    if buildings is None and streets is None:
+        return osm
+    changes = {}
+    for name, gdf, kinds in (
+        ("buildings", buildings, ("Polygon", "MultiPolygon")),
+        ("streets", streets, ("LineString", "MultiLineString")),
+    ):
+        if gdf is None:
+            continue
+        if gdf.crs is None:
+            raise CRSError(
+                f"{name}= has no CRS; set the one its coordinates are in, e.g. "
+                f"{name}.set_crs('EPSG:4326') or .set_crs('EPSG:25832')."
+            )
+        ok = gdf.geometry.notna() & ~gdf.geometry.is_empty & gdf.geom_type.isin(kinds)
+        if not ok.any():
+            raise InputDataError(
+                f"{name}= has no {' or '.join(kinds)} geometries ({len(gdf)} rows); give "
+                + ("building footprints." if name == "buildings" else "street centre lines.")
+            )
+        changes[name] = gdf[ok].to_crs("EPSG:4326").reset_index(drop=True)
+    return dataclasses.replace(osm, **changes)
 
 
 @dataclass
