@@ -290,16 +290,19 @@ def _by_municipality(
     near = near[near.distance(site) <= max_distance_m]
     votes: dict[str, int] = {}
     for lau in near["lau_1"]:
-        for sid in {r[4] for r in _ranked(registry, _served_by(registry, [lau]))}:
+        for sid in sorted({r[4] for r in _ranked(registry, _served_by(registry, [lau]))}):
             votes[sid] = votes.get(sid, 0) + 1
     if not votes:
         return None
     sys_heat = registry.networks.groupby("system_id")["annual_heat_mwh"].sum()
-    system = max(votes, key=lambda sid: (votes[sid], sys_heat.get(sid, 0.0)))
+    # ties broken by heat, then id: the same answer in every process (no set order)
+    system = max(sorted(votes), key=lambda sid: (votes[sid], sys_heat.get(sid, 0.0)))
     around = _ranked(registry, _served_by(registry, list(near["lau_1"])))
     best = next(r for r in around if r[4] == system)
     others = [r for r in around if r[0] != best[0]]
-    tally = ", ".join(f"{sid} {n}" for sid, n in sorted(votes.items(), key=lambda kv: -kv[1]))
+    tally = ", ".join(
+        f"{sid} {n}" for sid, n in sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
     shown = ", ".join(_describe(o, best[3]) for o in others[:5])
     more = f" and {len(others) - 5} more" if len(others) > 5 else ""
     how = (
