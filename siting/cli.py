@@ -631,7 +631,12 @@ def _demand_line(d: dict) -> str:
         f"{d['dwellings']:,} dwellings, {d['heat_demand_mwh_per_yr']:,.0f} MWh/yr; per dwelling "
         f"house {d['house_mwh_per_dwelling']:.1f} MWh (Danish standard {std['house_2025']:g}), "
         f"flat {d['flat_mwh_per_dwelling']:.1f} MWh (standard {std['flat']:g})"
-        + (f"; bad tags fell back: {d['warnings']}" if d.get("warnings") else "")
+        + (
+            "; unreadable tags fell back to defaults: "
+            + ", ".join(f"{n:,} {tag}" for tag, n in sorted(d["warnings"].items()))
+            if d.get("warnings")
+            else ""
+        )
     )
 
 
