@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 import warnings
@@ -267,51 +268,10 @@ def read_osm(path: str | Path, streets: bool = True) -> OsmData:
 
 
 def _read_pbf(path: Path, source: str, streets: bool = True) -> OsmData:
-    import pyrosm
-
-    with warnings.catch_warnings():
-        # pyrosm warns "Could not find any OSM data" for every empty layer; we report below.
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        try:
-            osm = pyrosm.OSM(str(path))
-            railways = None
-            if streets:
-                _, streets = osm.get_network(network_type="all", nodes=True)
-                railways = osm.get_data_by_custom_criteria(
-                    custom_filter={"railway": list(RAILWAY_KINDS)},
-                    filter_type="keep",
-                    keep_nodes=False,
-                    keep_relations=False,
-                )
-            else:
-                streets = None
-            buildings = osm.get_buildings()
-            pipes = osm.get_data_by_custom_criteria(
-                custom_filter={"man_made": ["pipeline"]}, filter_type="keep", keep_nodes=False
-            )
-            plants = osm.get_data_by_custom_criteria(
-                custom_filter={"power": ["plant", "generator"]}, filter_type="keep"
-            )
-            landuse = osm.get_landuse(custom_filter={"landuse": ["industrial", "commercial"]})
-            dc = osm.get_data_by_custom_criteria(
-                custom_filter={"telecom": ["data_center", "data_centre"]}, filter_type="keep"
-            )
-            # address nodes (Denmark and others map addresses apart from the buildings)
-            addresses = osm.get_data_by_custom_criteria(
-                custom_filter={"addr:housenumber": True},
-                filter_type="keep",
-                keep_ways=False,
-                keep_relations=False,
-                tags_as_columns=list(ADDRESS_TAGS),
-            )
-        except Exception as exc:  # protobuf DecodeError, zlib.error, KeyError, ... from pyrosm
-            raise InputDataError(
-                f"OSM file {source} could not be parsed as OpenStreetMap PBF "
-                f"({type(exc).__name__}: {exc}); it is probably corrupt: download the extract "
-                "again, or check it with `osmium fileinfo -e FILE`."
-            ) from exc
-
+    raw = _raw_layers(path, source, streets)
+    streets, railways, buildings = raw["streets"], raw["railways"], raw["buildings"]
+    pipes, plants, landuse, dc = raw["pipes"], raw["plants"], raw["landuse"], raw["dc"]
+    addresses = raw["addresses"]
     streets = _clean(streets, "LineString")
     railways = _clean(railways, "LineString")
     if len(railways):
@@ -363,6 +323,86 @@ def _read_pbf(path: Path, source: str, streets: bool = True) -> OsmData:
         railways=railways,
         addresses=addresses.reset_index(drop=True),
     )
+
+
+def _raw_layers(path: Path, source: str, streets: bool) -> dict:
+    """The layers as pyrosm's readers give them (see `siting.sources.ingest`).
+
+    The one-pass reader is used when pyrosm's decoder is there (its output equals these
+    reads); `SITING_OSM_READER=pyrosm` asks for pyrosm's seven reads instead.
+    """
+    from siting.sources import ingest
+
+    if os.environ.get("SITING_OSM_READER", "").lower() != "pyrosm" and ingest.available():
+        try:
+            return ingest.read_layers(path, streets=streets)
+        except InputDataError:
+            raise
+        except Exception as exc:  # a file the one-pass reader trips on: pyrosm reads it
+            log.warning(
+                "one-pass read of %s failed (%s: %s); reading it with pyrosm",
+                source,
+                type(exc).__name__,
+                exc,
+            )
+    return _pyrosm_layers(path, source, streets)
+
+
+def _pyrosm_layers(path: Path, source: str, streets: bool) -> dict:
+    import pyrosm
+
+    with warnings.catch_warnings():
+        # pyrosm warns "Could not find any OSM data" for every empty layer; we report below.
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            osm = pyrosm.OSM(str(path))
+            railways = None
+            if streets:
+                _, streets = osm.get_network(network_type="all", nodes=True)
+                railways = osm.get_data_by_custom_criteria(
+                    custom_filter={"railway": list(RAILWAY_KINDS)},
+                    filter_type="keep",
+                    keep_nodes=False,
+                    keep_relations=False,
+                )
+            else:
+                streets = None
+            buildings = osm.get_buildings()
+            pipes = osm.get_data_by_custom_criteria(
+                custom_filter={"man_made": ["pipeline"]}, filter_type="keep", keep_nodes=False
+            )
+            plants = osm.get_data_by_custom_criteria(
+                custom_filter={"power": ["plant", "generator"]}, filter_type="keep"
+            )
+            landuse = osm.get_landuse(custom_filter={"landuse": ["industrial", "commercial"]})
+            dc = osm.get_data_by_custom_criteria(
+                custom_filter={"telecom": ["data_center", "data_centre"]}, filter_type="keep"
+            )
+            # address nodes (Denmark and others map addresses apart from the buildings)
+            addresses = osm.get_data_by_custom_criteria(
+                custom_filter={"addr:housenumber": True},
+                filter_type="keep",
+                keep_ways=False,
+                keep_relations=False,
+                tags_as_columns=list(ADDRESS_TAGS),
+            )
+        except Exception as exc:  # protobuf DecodeError, zlib.error, KeyError, ... from pyrosm
+            raise InputDataError(
+                f"OSM file {source} could not be parsed as OpenStreetMap PBF "
+                f"({type(exc).__name__}: {exc}); it is probably corrupt: download the extract "
+                "again, or check it with `osmium fileinfo -e FILE`."
+            ) from exc
+    return {
+        "streets": streets,
+        "railways": railways,
+        "buildings": buildings,
+        "pipes": pipes,
+        "plants": plants,
+        "landuse": landuse,
+        "dc": dc,
+        "addresses": addresses,
+    }
 
 
 def _clean(gdf: gpd.GeoDataFrame | None, kind: str | None) -> gpd.GeoDataFrame:
