@@ -9,10 +9,16 @@ Quick start::
     results.to_files("out")   # ranking.csv, results.gpkg, map.html
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from siting.config import Params, Study
 from siting.errors import SitingError
-from siting.sensitivity import sensitivity
-from siting.study import Results, demo_study, run
+
+if TYPE_CHECKING:
+    from siting.sensitivity import sensitivity
+    from siting.study import Results, demo_study, run
 
 __version__ = "0.1.0"
 __all__ = [
@@ -25,3 +31,17 @@ __all__ = [
     "sensitivity",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """`run`, `Results`, `demo_study` and `sensitivity` load the study (and the geo stack) on
+    first use, so `import siting.cli` and `siting --help` start without them."""
+    if name in ("run", "Results", "demo_study"):
+        from siting import study
+
+        return getattr(study, name)
+    if name == "sensitivity":
+        from siting.sensitivity import sensitivity
+
+        return sensitivity
+    raise AttributeError(f"module 'siting' has no attribute {name!r}")

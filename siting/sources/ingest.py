@@ -29,10 +29,11 @@ import numpy as np
 import pandas as pd
 
 from siting.errors import InputDataError
-from siting.sources.osm import ADDRESS_TAGS, RAILWAY_KINDS
 
 log = logging.getLogger(__name__)
 
+RAILWAY_KINDS = ("rail", "light_rail", "subway", "tram")  # lines a trench must cross
+ADDRESS_TAGS = ("addr:street", "addr:housenumber", "addr:postcode", "addr:city")
 BATCH_BLOBS = 16  # blobs decoded together (~8,000 elements each)
 BATCH_BYTES = 16 << 20
 THREADS = 2

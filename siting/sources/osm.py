@@ -1,8 +1,9 @@
 """Read an OpenStreetMap extract into the layers a study needs.
 
-Offline first: `.osm.pbf` is parsed by pyrosm; `.osm`, `.osm.gz` and `.osm.bz2` XML
-are re-encoded losslessly to PBF with pyosmium (pyrosm reads only PBF) in a temp
-directory. Online, :func:`read_osm_place` fetches a place via osmnx (optional).
+Offline first: `.osm.pbf` is read in one pass (:mod:`siting.sources.ingest`, which gives
+pyrosm's layers; pyrosm's own readers when its decoder is missing); `.osm`, `.osm.gz` and
+`.osm.bz2` XML are re-encoded losslessly to PBF with libosmium once and kept in the cache
+folder under the file's SHA-256. Online, :func:`read_osm_place` fetches a place via osmnx.
 All layers are returned in EPSG:4326, as parsed; :mod:`siting.area` projects them.
 """
 
@@ -21,14 +22,15 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from siting.cachedir import cache_dir, file_sha256
 from siting.errors import InputDataError
+from siting.sources import ingest
+from siting.sources.ingest import ADDRESS_TAGS, RAILWAY_KINDS
 
 log = logging.getLogger(__name__)
 
 WGS84 = "EPSG:4326"
 HEAT_SUBSTANCES = {"heat", "hot_water", "hot water", "steam", "district_heating"}
-RAILWAY_KINDS = ("rail", "light_rail", "subway", "tram")  # lines a trench must cross
-ADDRESS_TAGS = ("addr:street", "addr:housenumber", "addr:postcode", "addr:city")
 XML_SUFFIXES = (".osm", ".osm.gz", ".osm.bz2", ".xml", ".xml.gz", ".osm.xml", ".osm.xml.gz")
 
 
@@ -105,14 +107,38 @@ def _to_pbf(path: Path, workdir: Path, fmt: str = "osm") -> Path:
 
     target = workdir / ((path.name.split(".")[0] or "extract") + ".osm.pbf")
     try:
-        with osmium.SimpleWriter(str(target)) as writer:
-            for obj in osmium.FileProcessor(osmium.io.File(str(path), fmt)):
-                writer.add(obj)
+        writer = osmium.WriteHandler(str(target))  # copied in C++, no Python per object
+        try:
+            osmium.apply(osmium.io.Reader(osmium.io.File(str(path), fmt)), writer)
+        finally:
+            writer.close()
     except Exception as exc:  # pyosmium raises RuntimeError/ValueError subclasses
         raise InputDataError(
             f"{path} could not be parsed as OSM XML ({exc}). Give an OpenStreetMap extract "
             "(.osm.pbf, .osm, .osm.gz), e.g. from Geofabrik or the OSM export."
         ) from exc
+    return target
+
+
+def _xml_as_pbf(path: Path, fmt: str) -> Path | None:
+    """The XML re-encoded to PBF once and kept in the cache folder under the XML's SHA-256,
+    so a later run (from any path) reads it at PBF speed; one entry per distinct file.
+    None when the cache folder cannot be written (then a temporary PBF is used)."""
+    folder = cache_dir() / "osm"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"xml-{file_sha256(path)[:40]}.osm.pbf"
+        if target.is_file():
+            return target
+        tmp = Path(tempfile.mkdtemp(prefix=".xml-", dir=folder))
+    except OSError:
+        return None
+    try:
+        os.replace(_to_pbf(path, tmp, fmt), target)
+    except OSError:
+        return None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
@@ -259,6 +285,9 @@ def read_osm(path: str | Path, streets: bool = True) -> OsmData:
             return _read_pbf(link, source=str(path), streets=streets)
     fmt = _xml_format(path)
     if fmt is not None:
+        cached = _xml_as_pbf(path, fmt)
+        if cached is not None:
+            return _read_pbf(cached, source=str(path), streets=streets)
         with tempfile.TemporaryDirectory(prefix="siting-osm-") as tmp:
             return _read_pbf(_to_pbf(path, Path(tmp), fmt), source=str(path), streets=streets)
     raise InputDataError(
@@ -331,8 +360,6 @@ def _raw_layers(path: Path, source: str, streets: bool) -> dict:
     The one-pass reader is used when pyrosm's decoder is there (its output equals these
     reads); `SITING_OSM_READER=pyrosm` asks for pyrosm's seven reads instead.
     """
-    from siting.sources import ingest
-
     if os.environ.get("SITING_OSM_READER", "").lower() != "pyrosm" and ingest.available():
         try:
             return ingest.read_layers(path, streets=streets)
