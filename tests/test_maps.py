@@ -686,10 +686,26 @@ def test_save_map_failure_removes_temp(tmp_path, monkeypatch, full_map):
     assert os.listdir(target.parent) == []
 
 
-def test_warns_when_heat_layer_is_too_big(monkeypatch, sites, buildings):
-    monkeypatch.setattr(maps.layers, "_MAX_HEAT_CELLS", 10)
-    with pytest.warns(UserWarning, match="heat_cell_m"):
-        maps.study_map(sites, buildings=buildings)
+def test_large_heat_layer_is_drawn_on_coarser_cells(monkeypatch, sites, buildings):
+    """Past the cell cap the map draws 2x2, 4x4, ... merged cells: fewer features, the
+    same total demand, the cell size in the layer name (the GeoTIFF keeps 100 m)."""
+    fine = maps.heat_density_grid(buildings)
+    cap = max(1, len(fine) // 3)
+    monkeypatch.setattr(maps.layers, "_MAX_HEAT_CELLS", cap)
+    m = maps.study_map(sites, buildings=buildings)
+    names = [c.layer_name for c in m._children.values() if isinstance(c, folium.FeatureGroup)]
+    heat = [n for n in names if n.startswith(maps.layers.HEAT_LAYER)]
+    assert len(heat) == 1 and heat[0].endswith("m cells)")
+    feats = _geojson_features(_layer(m, heat[0]))
+    assert 0 < len(feats) <= cap
+    drawn = sum(f["properties"][maps.layers.HEAT_COLUMN] for f in feats)
+    assert drawn == pytest.approx(fine[maps.layers.HEAT_COLUMN].sum(), rel=1e-3, abs=len(feats))
+    coarse, edge = maps.layers.coarsen_cells(fine, 100.0, cap)
+    assert edge >= 200 and len(coarse) <= cap
+    assert coarse[maps.layers.HEAT_COLUMN].sum() == pytest.approx(
+        fine[maps.layers.HEAT_COLUMN].sum()
+    )
+    assert coarse["n_buildings"].sum() == fine["n_buildings"].sum()
 
 
 def test_empty_optional_layers_are_skipped(sites):

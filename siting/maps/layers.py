@@ -11,13 +11,13 @@ from __future__ import annotations
 import html
 import json
 import math
-import warnings
 
 import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
+import shapely
 
 from siting.area import require_metric
 from siting.errors import ConfigError
@@ -56,7 +56,8 @@ STREET_DENSITY_LAYER = "Streets worth a pipe (linear heat density)"
 HEAT_COLUMN = "heat_demand_mwh_per_yr"
 DENSITY_COLUMN = "heat_density_mwh_per_ha_per_yr"
 
-# Above this many heat cells the HTML passes ~20 MB and browsers struggle.
+# Above this many heat cells the HTML passes ~20 MB and browsers struggle: larger areas are
+# drawn on coarser cells (2x, 4x, ... the GeoTIFF's; the GeoTIFF keeps its own).
 _MAX_HEAT_CELLS = 60_000
 
 
@@ -102,15 +103,10 @@ def _add_heat_layer(
     grid = heat_density_grid(buildings, cell_m, crs)
     if grid.empty:
         return None
+    grid, drawn_m = coarsen_cells(grid, cell_m, _MAX_HEAT_CELLS)
     density = grid[DENSITY_COLUMN].to_numpy()
     classes = _heat_classes(density)
-
-    if len(grid) > _MAX_HEAT_CELLS:
-        warnings.warn(
-            f"heat-density layer has {len(grid):,} cells of {cell_m:g} m; the map HTML will be "
-            f"~{len(grid) * 350 / 1e6:.0f} MB. Pass a larger heat_cell_m for large areas.",
-            stacklevel=3,
-        )
+    name = HEAT_LAYER if drawn_m == cell_m else f"{HEAT_LAYER} ({drawn_m:g} m cells)"
 
     drawn = grid.copy()
     drawn[DENSITY_COLUMN] = np.round(density, 0)
@@ -120,10 +116,10 @@ def _add_heat_layer(
     drawn["heat_class"] = classes.classify(density).astype(int)
     colors = classes.colors
 
-    layer = folium.FeatureGroup(name=HEAT_LAYER, show=True)
+    layer = folium.FeatureGroup(name=name, show=True)
     folium.GeoJson(
         _geojson(drawn[[DENSITY_COLUMN, HEAT_COLUMN, "n_buildings", "heat_class", "geometry"]]),
-        name=HEAT_LAYER,
+        name=name,
         # Colour is computed here, not stored per feature: folium groups features by style,
         # so the HTML carries one style per class instead of one per cell.
         style_function=lambda f: {
@@ -139,7 +135,49 @@ def _add_heat_layer(
         ),
     ).add_to(layer)
     layer.add_to(m)
-    return _heat_legend(HEAT_LAYER, classes)
+    return _heat_legend(name, classes)
+
+
+def coarsen_cells(
+    grid: gpd.GeoDataFrame, cell_m: float, max_cells: int
+) -> tuple[gpd.GeoDataFrame, float]:
+    """The cells of `grid` (edge `cell_m`, on the grid of multiples of `cell_m`) merged 2x2,
+    4x4, ... until at most `max_cells` remain; returns the cells and their edge in metres.
+
+    The coarse grid nests the fine one, so each coarse cell's demand is the sum of its fine
+    cells and the total is unchanged; density is per hectare of the coarse cell.
+    """
+    if len(grid) <= max_cells:
+        return grid, float(cell_m)
+    bounds = shapely.bounds(grid.geometry.values)
+    x0 = np.round(bounds[:, 0] / cell_m).astype(np.int64)
+    y0 = np.round(bounds[:, 1] / cell_m).astype(np.int64)
+    heat = grid[HEAT_COLUMN].to_numpy(dtype=float)
+    count = grid["n_buildings"].to_numpy()
+    factor = 1
+    while True:
+        factor *= 2
+        cells, inverse = np.unique(
+            np.column_stack([x0 // factor, y0 // factor]), axis=0, return_inverse=True
+        )
+        if len(cells) <= max_cells:
+            break
+    inverse = inverse.ravel()
+    edge = cell_m * factor
+    totals = np.bincount(inverse, weights=heat, minlength=len(cells))
+    cx, cy = cells[:, 0] * edge, cells[:, 1] * edge
+    coarse = gpd.GeoDataFrame(
+        {
+            HEAT_COLUMN: totals,
+            DENSITY_COLUMN: totals / (edge * edge / 10_000.0),
+            "n_buildings": np.bincount(inverse, weights=count, minlength=len(cells)).astype(
+                np.int64
+            ),
+        },
+        geometry=shapely.box(cx, cy, cx + edge, cy + edge),
+        crs=grid.crs,
+    )
+    return coarse, float(edge)
 
 
 def _add_street_density_layer(m: folium.Map, streets: gpd.GeoDataFrame, limit: int) -> str | None:
