@@ -229,8 +229,13 @@ def child_ingest(pbf: Path, pyrosm_max_mb: float) -> dict:
     if pbf.stat().st_size / 1e6 <= pyrosm_max_mb:
         from siting.sources import osm as osm_mod
 
+        # pyrosm's seven reads, as read_osm made them before the one-pass reader
+        read = getattr(osm_mod, "_pyrosm_layers", None)
         t = time.perf_counter()
-        osm_mod._read_pbf(pbf, source=str(pbf))
+        if read is not None:
+            read(pbf, str(pbf), True)
+        else:  # an older tree: read_osm is pyrosm
+            osm_mod._read_pbf(pbf, source=str(pbf))
         seconds = time.perf_counter() - t
         out["pyrosm_s"] = round(seconds, 2)
         out["pyrosm_mb_s"] = _rate(pbf, seconds)
