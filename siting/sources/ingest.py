@@ -288,7 +288,11 @@ def _decode_batch(
         if len(raw) != last - first:
             raise InputDataError(f"{path} is truncated (a data block ends past the file's end)")
         try:
-            buffer, starts = inflate(raw, batch[:, 0] - first, batch[:, 1])
+            buffer, starts = inflate(
+                raw,
+                np.ascontiguousarray(batch[:, 0] - first),
+                np.ascontiguousarray(batch[:, 1]),
+            )
             if len(starts) - 1 != len(batch):
                 raise ValueError("partial batch")
         except ValueError:
@@ -577,6 +581,35 @@ def _strings(out: dict) -> np.ndarray:
 
 
 @dataclass
+class Sparse:
+    """A text column of `n` rows held as its values only: `values[i]` at row `rows[i]`
+    (ascending), the other rows missing. A country's tag columns are mostly empty; an
+    object array per column would hold ~8 bytes a row for nothing."""
+
+    n: int
+    rows: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def of(cls, dense: np.ndarray) -> Sparse:
+        rows = np.flatnonzero(pd.notna(dense))
+        return cls(len(dense), rows, dense[rows])
+
+    def take(self, idx: np.ndarray) -> Sparse:
+        """The column of the rows `idx` (row i of the result is row idx[i] of this one)."""
+        pos = np.full(self.n, -1, dtype=np.int64)
+        pos[self.rows] = np.arange(len(self.rows))
+        k = pos[idx]
+        keep = np.flatnonzero(k >= 0)
+        return Sparse(len(idx), keep, self.values[k[keep]])
+
+    def dense(self) -> np.ndarray:
+        out = np.full(self.n, None, dtype=object)
+        out[self.rows] = self.values
+        return out
+
+
+@dataclass
 class Tags:
     """Tags of `n` elements as pairs in the elements' tag order: element `row`, key code
     `kcode` (the key is `names[kcode]`; a key `id` is named `id_tag`, as pyrosm names it)
@@ -627,6 +660,16 @@ class Tags:
             self._by_key[key] = out
         return self._by_key[key]
 
+    def sparse(self, key: str) -> Sparse:
+        """The value of `key` as a :class:`Sparse` column (the last one if repeated)."""
+        c = self.code(key)
+        if c < 0:
+            return Sparse(self.n, np.empty(0, np.int64), np.empty(0, object))
+        m = np.flatnonzero(self.kcode == c)
+        rows = self.row[m]
+        last = np.r_[rows[1:] != rows[:-1], True] if len(rows) else np.zeros(0, bool)
+        return Sparse(self.n, rows[last], self.value[m[last]])
+
     def take(self, rows: np.ndarray) -> Tags:
         """The tags of the elements `rows` (ascending positions), in that order."""
         sel = np.zeros(self.n, dtype=bool)
@@ -665,29 +708,28 @@ class Tags:
         out[self.row[hit]] = True
         return out & ~(self.get("area") == "no")
 
-    def split(self, columns: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    def split(self, columns: list[str]) -> tuple[dict[str, Sparse], Sparse | None]:
         """pyrosm's tag columns (those of `columns` with a value, in that order) and the
-        JSON of the other tags per element (None where it has none)."""
+        JSON of the other tags per element (missing where it has none)."""
         from rapidjson import dumps
 
         wanted = [k for k in dict.fromkeys(columns) if self.code(k) >= 0]
         in_cols = np.isin(self.kcode, [self.code(k) for k in wanted])
         present = set(self.names[np.unique(self.kcode[in_cols])])
-        cols = {k: self.get(k) for k in wanted if k in present}
+        cols = {k: self.sparse(k) for k in wanted if k in present}
         rest = np.flatnonzero(~in_cols)
         if len(rest) == 0:
             return cols, None
-        json = np.full(self.n, None, dtype=object)
         rows = self.row[rest]
         keys = self.names[self.kcode[rest]].tolist()
         vals = self.value[rest].tolist()
         cuts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1], True]).tolist()
-        out_rows = rows[cuts[:-1]]
-        json[out_rows] = [
+        json = np.empty(len(cuts) - 1, dtype=object)
+        json[:] = [
             dumps(dict(zip(keys[a:b], vals[a:b], strict=True)))
             for a, b in zip(cuts[:-1], cuts[1:], strict=True)
         ]
-        return cols, json
+        return cols, Sparse(self.n, rows[cuts[:-1]], json)
 
 
 # --------------------------------------------------------------------------- geometry
@@ -715,10 +757,11 @@ def _area_geometries(
     lat: np.ndarray,
     valid: np.ndarray,
     area: np.ndarray,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Each way's geometry as pyrosm builds it outside networks (None where it has none):
     a closed way whose tags make an area is a Polygon, any other way a LineString through
-    its nodes that have valid locations."""
+    its nodes that have valid locations. Also returns which polygons are already oriented
+    as pyrosm orients them (exterior counter-clockwise), so no second copy is made."""
     import shapely
 
     n = len(refs_off) - 1
@@ -733,17 +776,29 @@ def _area_geometries(
     complete = (cum[refs_off[1:]] - cum[refs_off[:-1]]) == counts
     xy = np.column_stack([lon, lat])
     rings = closed_area & complete & (counts >= 4)
+    oriented = np.zeros(n, dtype=bool)
     pos = _ranges(refs_off[:-1][rings], counts[rings])
     if len(pos):
         try:
-            polys = shapely.polygons(
-                shapely.linearrings(
-                    xy[pos], indices=np.repeat(np.arange(rings.sum()), counts[rings])
+            index = np.repeat(np.arange(rings.sum()), counts[rings])
+            ring = shapely.linearrings(xy[pos], indices=index)
+            # reverse the clockwise rings (GEOS's own test, as its orient_polygons uses)
+            cw = ~shapely.is_ccw(ring)
+            if cw.any():
+                starts = np.r_[0, np.cumsum(counts[rings])[:-1]]
+                ends = starts + counts[rings]
+                flip = np.repeat(cw, counts[rings])
+                back = np.repeat(starts + ends - 1, counts[rings]) - np.arange(len(pos))
+                order = np.where(flip, back, np.arange(len(pos)))
+                ring = ring.copy()
+                ring[cw] = shapely.linearrings(
+                    xy[pos][order][flip], indices=np.repeat(np.arange(cw.sum()), counts[rings][cw])
                 )
-            )
-            out[rings] = polys
+            out[rings] = shapely.polygons(ring)
+            oriented[rings] = True
         except shapely.errors.GEOSException:
             rings[:] = False  # a degenerate ring: every way by the per-way path, as pyrosm
+            oriented[:] = False
     lines = ~closed_area & complete & (counts >= 2)
     pos = _ranges(refs_off[:-1][lines], counts[lines])
     if len(pos):
@@ -761,7 +816,7 @@ def _area_geometries(
                     out[w] = None
         elif len(kept) >= 2:
             out[w] = shapely.linestrings(kept)
-    return out
+    return out, oriented
 
 
 def _segments(
@@ -1054,6 +1109,7 @@ class _Part:
     present: set[str]  # columns with a value before rows without geometry are dropped
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # u, v, length (streets)
     order: int = 0  # the batch it came from (batches are processed out of order)
+    oriented: np.ndarray | None = None  # polygons already oriented as pyrosm orients them
 
 
 class _Reader:
@@ -1120,7 +1176,9 @@ class _Reader:
                 "id": out["node_id"][r],
                 "lon": lon,
                 "lat": lat,
-                "tags": json if json is not None else np.full(len(keep), None, object),
+                "tags": json
+                if json is not None
+                else Sparse(len(keep), np.empty(0, np.int64), np.empty(0, object)),
                 "visible": m[:, 3].astype(bool),
                 "version": m[:, 0].astype(np.int32),
                 "timestamp": m[:, 1].astype(np.uint32),
@@ -1189,7 +1247,9 @@ class _Reader:
                 )
                 import shapely
 
-                columns = {k: a[way] for k, a in base.items()}
+                columns = {
+                    k: a.take(way) if isinstance(a, Sparse) else a[way] for k, a in base.items()
+                }
                 geom = (
                     shapely.linestrings(np.stack([start, end], axis=1))
                     if len(start)
@@ -1200,10 +1260,10 @@ class _Reader:
             else:
                 if area is None:
                     area = tags.is_area()
-                geom = _area_geometries(
+                geom, oriented = _area_geometries(
                     sub_off, refs[pos], lon[pos], lat[pos], valid[pos], area[rows]
                 )
-                self._add(spec.name, _Part("way", base, geom, present))
+                self._add(spec.name, _Part("way", base, geom, present, oriented=oriented))
 
     # relations ---------------------------------------------------------------
     def relation_parts(self) -> None:
@@ -1244,7 +1304,7 @@ class _Reader:
 
 def _relation_columns(
     tags: Tags, members: list[list[dict]], columns: list[str]
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
+) -> tuple[dict[str, Sparse], Sparse]:
     from rapidjson import dumps
 
     cols, _ = tags.split(columns)
@@ -1256,7 +1316,7 @@ def _relation_columns(
         other = {k: v for k, v in zip(keys[m], tags.value[m], strict=True) if k not in wanted}
         other["members"] = members[i]
         json[i] = dumps(other)
-    return cols, json
+    return cols, Sparse.of(json)
 
 
 class _Unsorted(Exception):
@@ -1303,62 +1363,86 @@ def _frame(spec: LayerSpec, parts: list[_Part]):
     if not kinds:
         return None
     order = list(dict.fromkeys(c for _, _, o in kinds for c in o))
-    pieces: dict[str, list[np.ndarray]] = {c: [] for c in order}
-    for kind, ps, _cols in kinds:
-        for p in ps:
-            n = len(p.geometry)
-            for c in order:
-                if c == "geometry":
-                    v = p.geometry
-                elif c == "osm_type":
-                    v = np.full(n, kind, dtype=object)
-                elif c in p.columns:
-                    v = p.columns[c]
-                elif c in p.extra:
-                    v = p.extra[c]
-                else:
-                    v = None
-                pieces[c].append(v)
-    data = {}
-    for c, vs in pieces.items():
-        lengths = [len(p.geometry) for _, ps, _ in kinds for p in ps]
-        if any(v is None for v in vs):
-            obj = any(v is not None and v.dtype == object for v in vs)
-            fill = [
-                (np.full(k, None, object) if obj else np.full(k, np.nan)) if v is None else v
-                for v, k in zip(vs, lengths, strict=True)
-            ]
-            vs = fill
-        if any(v.dtype == object for v in vs):
-            vs = [v.astype(object, copy=False) for v in vs]
-        data[c] = np.concatenate(vs) if len(vs) > 1 else vs[0]
-    geom = data.pop("geometry")
+    ps = [p for _, kps, _ in kinds for p in kps]
+    kind_of = [k for k, kps, _ in kinds for _ in kps]
+    lengths = np.array([len(p.geometry) for p in ps], dtype=np.int64)
+    starts = np.r_[0, np.cumsum(lengths)[:-1]]
+    total = int(lengths.sum())
+    geom = np.concatenate([p.geometry for p in ps]) if len(ps) > 1 else ps[0].geometry
+    oriented = np.concatenate(
+        [np.zeros(len(p.geometry), bool) if p.oriented is None else p.oriented for p in ps]
+    )
+    keep = None
     if not spec.network:
-        keep = pd.notna(geom)
-        if not keep.all():
-            geom = geom[keep]
-            data = {c: v[keep] for c, v in data.items()}
+        ok = pd.notna(geom)
+        if not ok.all():
+            keep = ok
+            geom = geom[ok]
+            oriented = oriented[ok]
     if len(geom) == 0:
         return None
-    polygonal = np.isin(shapely.get_type_id(geom), [3, 6, 7])
-    if polygonal.any():
-        geom = geom.copy()
-        geom[polygonal] = shapely.orient_polygons(geom[polygonal], exterior_cw=False)
+    # new row of each old row (or -1 when its geometry is missing)
+    remap = None if keep is None else np.where(keep, np.cumsum(keep) - 1, -1)
+    n = len(geom)
     arrays = {}
-    for c, v in data.items():
+    for c in order:
+        if c == "geometry":
+            continue
+        if c == "osm_type":
+            names = pa.array([k for k, _, _ in kinds], type=pa.large_string())
+            codes = np.repeat([[k for k, _, _ in kinds].index(k) for k in kind_of], lengths)
+            if keep is not None:
+                codes = codes[keep]
+            arrays[c] = names.take(pa.array(codes))
+            continue
+        pieces = [p.columns.get(c, p.extra.get(c)) for p in ps]
+        text = any(isinstance(v, Sparse) or (v is not None and v.dtype == object) for v in pieces)
+        if text:
+            rows, values = [], []
+            for v, start in zip(pieces, starts, strict=True):
+                if v is None:
+                    continue
+                v = v if isinstance(v, Sparse) else Sparse.of(v)
+                rows.append(v.rows + start)
+                values.append(v.values)
+            arrays[c] = _text_column(n, np.concatenate(rows), np.concatenate(values), remap)
+            continue
+        full = [
+            np.full(k, np.nan) if v is None else v for v, k in zip(pieces, lengths, strict=True)
+        ]
+        v = np.concatenate(full) if len(full) > 1 else full[0]
+        if keep is not None:
+            v = v[keep]
         if c in _INT_DTYPES and v.dtype.kind in "iu":
             v = v.astype(_INT_DTYPES[c])
         elif c == "changeset" and v.dtype.kind in "iu":
             v = v.astype(np.int32)
         elif c == "visible":
             v = v.astype(bool)
-        if v.dtype == object:
-            arrays[c] = pa.array(v, type=pa.string())
-        else:
-            arrays[c] = pa.array(v)
+        arrays[c] = pa.array(v)
+    del total
+    polygonal = np.isin(shapely.get_type_id(geom), [3, 6, 7]) & ~oriented
+    if polygonal.any():
+        geom = geom.copy()
+        geom[polygonal] = shapely.orient_polygons(geom[polygonal], exterior_cw=False)
     df = pa.table(arrays).to_pandas()
     df.insert(order.index("geometry"), "geometry", geom)
     return gpd.GeoDataFrame(df, geometry="geometry", crs="EPSG:4326")
+
+
+def _text_column(n: int, rows: np.ndarray, values: np.ndarray, remap: np.ndarray | None):
+    """An Arrow text column of `n` rows from its values at `rows` (missing elsewhere); rows
+    are first moved by `remap` (-1: dropped)."""
+    import pyarrow as pa
+
+    if remap is not None:
+        new = remap[rows]
+        ok = new >= 0
+        rows, values = new[ok], values[ok]
+    dense = pa.array(values, type=pa.large_string())
+    index = np.full(n, -1, dtype=np.int64)
+    index[rows] = np.arange(len(rows))
+    return dense.take(pa.array(index, mask=index < 0))
 
 
 _INT_DTYPES = {
@@ -1420,10 +1504,13 @@ def read_layers(path: str | Path, streets: bool = True, threads: int = THREADS) 
             break
         except _RelationsElsewhere:
             log.info("%s has relations before its last blocks; reading them first", path)
+    reader.nodes = NodeStore()  # the locations are in the geometries now
     reader.relation_parts()
+    release_memory()
     out = {}
     for s in specs:
         out[s.name] = _frame(s, reader.parts.pop(s.name))
+        release_memory()
     del reader
     release_memory()
     if not streets:
