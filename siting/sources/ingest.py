@@ -7,8 +7,9 @@ and decodes the blobs without the GIL, on two threads. Every node's location is 
 two int32 arrays (16 bytes per node with its id). Each batch of ways becomes every layer
 at once, with numpy and shapely. The layers match pyrosm's readers as `read_osm` called
 them: the same elements, tag columns, JSON `tags`, geometries, dtypes and row order
-(`tests/test_ingest.py` checks this on the real extracts). Relations are few, so
-libosmium reads them first; their member ways are then known when the ways go by.
+(`tests/test_ingest.py` checks this on the real extracts). Relations are few and, in a
+sorted file, in its last blocks: they are read first, so their member ways are known when
+the ways go by (libosmium reads them when they are elsewhere).
 
 :func:`read_layers` returns the raw layers, which `read_osm` post-processes. :func:`available`
 says whether the decoder is there. It is part of the pyrosm build this project pins; without
@@ -37,19 +38,6 @@ ADDRESS_TAGS = ("addr:street", "addr:housenumber", "addr:postcode", "addr:city")
 BATCH_BLOBS = 16  # blobs decoded together (~8,000 elements each)
 BATCH_BYTES = 16 << 20
 THREADS = 2
-# pyrosm's network filter "all": areas and these highway values are not streets
-EXCLUDED_HIGHWAY = (
-    "abandoned",
-    "construction",
-    "no",
-    "planned",
-    "platform",
-    "proposed",
-    "raceway",
-    "razed",
-    "rest_area",
-    "services",
-)
 _MEMBER_TYPES = {"n": "node", "w": "way", "r": "relation"}
 
 
@@ -78,9 +66,10 @@ class LayerSpec:
     """One layer as `read_osm` asks pyrosm for it.
 
     `key` selects the elements: the value must be in `values` (`None`: any value). The
-    streets use pyrosm's "all" network filter instead: `exclude` (any way with the key, but
-    not `area=yes` nor a highway in `EXCLUDED_HIGHWAY`). `columns` are pyrosm's tag columns
-    of that read; the element kinds are given by `nodes`, `ways` and `relations`.
+    streets use pyrosm's network filter "all" instead: any way with the key except those
+    whose tags have a value `exclude` lists (`area=yes`, `highway=construction`, ...).
+    `columns` are pyrosm's tag columns of that read; the element kinds are given by
+    `nodes`, `ways` and `relations`.
     """
 
     name: str
@@ -91,11 +80,13 @@ class LayerSpec:
     ways: bool = True
     relations: bool = True
     network: bool = False
+    exclude: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def layer_specs(streets: bool = True) -> list[LayerSpec]:
     """The layers of `read_osm`, with the tag columns pyrosm gives each read."""
     from pyrosm.config import Conf
+    from pyrosm.config.osm_filters import get_osm_filter
     from pyrosm.utils import custom_read_columns, read_tag_columns
 
     def custom(key: str, values: Any, **kw: Any) -> list[str]:
@@ -112,6 +103,7 @@ def layer_specs(streets: bool = True) -> list[LayerSpec]:
                 nodes=False,
                 relations=False,
                 network=True,
+                exclude={k: tuple(v) for k, v in get_osm_filter("all").items()},
             )
         )
         specs.append(
@@ -165,15 +157,16 @@ def _multi_in(values: np.ndarray, allowed: tuple[str, ...]) -> np.ndarray:
     return out
 
 
-def _keep(spec: LayerSpec, value: np.ndarray, area: np.ndarray | None = None) -> np.ndarray:
-    """Which elements (the value of `spec.key`, None where absent) the layer keeps."""
+def _keep(spec: LayerSpec, tags: Tags) -> np.ndarray:
+    """Which elements the layer keeps (pyrosm's keep filter, or the network's exclusions)."""
+    value = tags.get(spec.key)
     has = np.asarray(pd.notna(value))
     if spec.network:
         excluded = np.zeros(len(value), dtype=bool)
-        if area is not None:
-            a = np.asarray(pd.notna(area))
-            excluded[a] = _multi_in(area[a], ("yes",))
-        excluded[has] |= _multi_in(value[has], EXCLUDED_HIGHWAY)
+        for key, values in spec.exclude.items():
+            v = tags.get(key)
+            m = np.flatnonzero(has & np.asarray(pd.notna(v)))
+            excluded[m] |= _multi_in(v[m], values)
         return has & ~excluded
     if spec.values is None:
         return has
@@ -245,7 +238,6 @@ def _batches(blobs: np.ndarray) -> list[np.ndarray]:
 
 def _read_blob(fh, offset: int, size: int) -> bytes:
     """One blob's PrimitiveBlock bytes, for blobs the batch inflater does not take."""
-    import bz2  # noqa: F401  (lzma/zstd blobs are rare; zlib and raw are the format's)
     import lzma
     import zlib
 
@@ -1164,7 +1156,7 @@ class _Reader:
         for spec in self.specs:
             if not spec.nodes:
                 continue
-            keep = np.flatnonzero(_keep(spec, tags.get(spec.key)))
+            keep = np.flatnonzero(_keep(spec, tags))
             if len(keep) == 0:
                 continue
             sub = tags.take(keep)
@@ -1218,7 +1210,7 @@ class _Reader:
         for spec in self.specs:
             if not spec.ways:
                 continue
-            keep = _keep(spec, tags.get(spec.key), tags.get("area") if spec.network else None)
+            keep = _keep(spec, tags)
             if spec.relations and len(self.exclude.get(spec.name, ())):
                 keep &= ~np.isin(out["way_id"], self.exclude[spec.name])
             rows = np.flatnonzero(keep)
@@ -1367,7 +1359,6 @@ def _frame(spec: LayerSpec, parts: list[_Part]):
     kind_of = [k for k, kps, _ in kinds for _ in kps]
     lengths = np.array([len(p.geometry) for p in ps], dtype=np.int64)
     starts = np.r_[0, np.cumsum(lengths)[:-1]]
-    total = int(lengths.sum())
     geom = np.concatenate([p.geometry for p in ps]) if len(ps) > 1 else ps[0].geometry
     oriented = np.concatenate(
         [np.zeros(len(p.geometry), bool) if p.oriented is None else p.oriented for p in ps]
@@ -1420,7 +1411,6 @@ def _frame(spec: LayerSpec, parts: list[_Part]):
         elif c == "visible":
             v = v.astype(bool)
         arrays[c] = pa.array(v)
-    del total
     polygonal = np.isin(shapely.get_type_id(geom), [3, 6, 7]) & ~oriented
     if polygonal.any():
         geom = geom.copy()

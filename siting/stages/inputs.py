@@ -228,8 +228,13 @@ _LAYERS = (
 
 
 def _empty_like(osm: OsmData, name: str) -> gpd.GeoDataFrame:
-    """An empty layer with the columns of `osm`'s layer `name`."""
-    return getattr(osm, name).iloc[:0]
+    """An empty layer with the columns and dtypes of `osm`'s layer `name`, sharing nothing
+    with it (a slice would be a view that keeps every row's geometry alive)."""
+    gdf = getattr(osm, name)
+    geometry = gdf.geometry.name if isinstance(gdf, gpd.GeoDataFrame) else "geometry"
+    data = {c: pd.Series([], dtype=gdf[c].dtype) for c in gdf.columns if c != geometry}
+    data[geometry] = gpd.GeoSeries([], crs=getattr(gdf, "crs", None))
+    return gpd.GeoDataFrame(data, geometry=geometry, crs=getattr(gdf, "crs", None))
 
 
 def _network_gap_m(area: Area) -> float:
@@ -281,5 +286,6 @@ def street_graph(study: Study, inputs: Inputs, area: Area, user_graph: Any = Non
     if inputs.graph_key is not None:
         hull = convex_hull(shapely.get_coordinates(area.streets.geometry.values))
         cache.save_graph(inputs.graph_key, graph, hull)
+    release_memory()  # the build's temporaries (a point per segment end, WKB for the cache)
     log.info("street graph: %d nodes, %d edges", graph.n_nodes, graph.n_edges)
     return Graph(graph, cache_hit=False)
