@@ -74,7 +74,7 @@ class Area:
         buildings = osm.buildings.to_crs(target)
         # hull of all vertices: robust to the invalid polygons OSM extracts often hold
         coords = np.vstack([street_coords, shapely.get_coordinates(buildings.geometry.values)])
-        hull = shapely.MultiPoint(coords).convex_hull
+        hull = convex_hull(coords)
         if network is not None:
             network = reproject(network, target, network.attrs.get("source", "network"))
         return cls(
@@ -91,6 +91,28 @@ class Area:
             power=osm.power.to_crs(target),
             exclusions=osm.exclusions.to_crs(target),
         )
+
+
+def convex_hull(coords: np.ndarray) -> shapely.Geometry:
+    """The convex hull of points (an (n, 2) array), exactly as GEOS makes it.
+
+    GEOS needs a MultiPoint of every point first (~100 bytes each: gigabytes for a country's
+    vertices); Qhull works on the array. Its vertices are put in GEOS's order (clockwise,
+    from the lowest point), so the polygon equals `MultiPoint(coords).convex_hull`.
+    """
+    from scipy.spatial import ConvexHull, QhullError
+
+    coords = np.asarray(coords, dtype=float).reshape(-1, 2)
+    if len(coords) >= 3:
+        try:
+            vertices = coords[ConvexHull(coords).vertices][::-1]
+        except QhullError:  # all on a line or a point: GEOS gives a line or a point
+            pass
+        else:
+            first = np.lexsort((vertices[:, 0], vertices[:, 1]))[0]
+            ring = np.roll(vertices, -first, axis=0)
+            return shapely.Polygon(np.vstack([ring, ring[:1]]))
+    return shapely.MultiPoint(coords).convex_hull
 
 
 def metric_crs(gdf: gpd.GeoDataFrame, crs: str | pyproj.CRS | None = None) -> pyproj.CRS:

@@ -25,12 +25,13 @@ from pathlib import Path
 import numpy as np
 import shapely
 
+from siting.cachedir import CHUNK_BYTES, cache_dir, file_sha256
 from siting.routing import CROSSING_REFERENCE_EUR_PER_M, StreetGraph
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-CHUNK_BYTES = 1 << 20
+__all__ = ["CHUNK_BYTES", "cache_dir", "file_sha256", "graph_key", "load_graph", "save_graph"]
 
 
 @dataclass
@@ -40,23 +41,6 @@ class CachedGraph:
     graph: StreetGraph
     streets_hull: shapely.Geometry
     path: Path
-
-
-def cache_dir() -> Path:
-    """Where entries live: $SITING_CACHE_DIR, else $XDG_CACHE_HOME/siting, ~/.cache/siting."""
-    if os.environ.get("SITING_CACHE_DIR"):
-        return Path(os.environ["SITING_CACHE_DIR"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "siting"
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, read in chunks (extracts can be gigabytes)."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        while chunk := fh.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def graph_key(

@@ -66,7 +66,7 @@ import pyproj
 import shapely
 
 from siting import pipes, stages
-from siting.area import Area, metric_crs, reproject
+from siting.area import Area, convex_hull, metric_crs, reproject
 from siting.cache import file_sha256
 from siting.config import Params, Study
 from siting.errors import ConfigError, InputDataError, SitingError
@@ -98,6 +98,11 @@ MIN_TILE_SIDE_M = 1_000.0  # smallest useful grid tile (see max_grid_tiles)
 CONNECT_TIMEOUT_S = 5.0  # a scheduler that does not answer within this is reported
 SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx", "inproc")
 TILE_TMP_PREFIX = ".siting-tmp-tile-"
+# The first pass reads each core and this much around it, not the whole overlap: a building's
+# demand estimate looks at neighbours within a few hundred metres (siting.demand: 100 m for
+# the class, 200 m for levels), and every feature meets some core of a grid, so the hull of
+# what the tiles read is the whole extract's.
+PREPARE_MARGIN_M = 2_000.0
 
 
 # --------------------------------------------------------------------------- partitioning
@@ -359,7 +364,11 @@ def _prepare_tile(
     need_sites: bool,
     need_demand: bool,
 ) -> dict:
-    """First pass over a tile: its core's candidate sites and network-demand share, its hull."""
+    """First pass over a tile: its core's candidate sites and network-demand share, its hull.
+
+    `buffer_wkb` is the area read: the core and `PREPARE_MARGIN_M` around it (capped by the
+    tile's overlap).
+    """
     try:
         crs = pyproj.CRS.from_wkt(crs_wkt)
         core, buffer = shapely.from_wkb(core_wkb), shapely.from_wkb(buffer_wkb)
@@ -375,7 +384,7 @@ def _prepare_tile(
             for g in (osm.streets, osm.buildings)
             if len(g)
         ]
-        hull = shapely.MultiPoint(np.vstack(coords)).convex_hull
+        hull = convex_hull(np.vstack(coords))
         out: dict[str, Any] = {
             "tile_id": tile_id,
             "ok": True,
@@ -891,6 +900,7 @@ def run_tiled(
     tiles = tiles.to_crs(crs)
     overlap = tiles["overlap_m"].to_numpy(dtype=float)
     buffers = tiles.geometry.buffer(overlap)
+    reads = tiles.geometry.buffer(np.minimum(overlap, PREPARE_MARGIN_M))
     timings: dict[str, float] = {"store_s": time.perf_counter() - t0}
 
     # the network: read once (a file, or the extract's heat pipes and plants; small layers)
@@ -928,7 +938,7 @@ def run_tiled(
                 str(store),
                 tid,
                 shapely.to_wkb(tiles.geometry.iloc[i]),
-                shapely.to_wkb(buffers.iloc[i]),
+                shapely.to_wkb(reads.iloc[i]),
                 crs_wkt,
                 study,
                 tile_network(i),
@@ -951,9 +961,7 @@ def run_tiled(
         hulls = [shapely.from_wkb(r["hull_wkb"]) for r in prep.values() if not r["empty"]]
         if not hulls:
             raise InputDataError(f"{study.osm_path} has no streets or buildings in the tiles.")
-        hull = shapely.MultiPoint(
-            np.vstack([shapely.get_coordinates(h) for h in hulls])
-        ).convex_hull
+        hull = convex_hull(np.vstack([shapely.get_coordinates(h) for h in hulls]))
         network_mwh = float(p.network_annual_demand_mwh) if mode == "existing_network" else 0.0
         if need_demand:
             network_mwh = float(sum(r.get("mwh", 0.0) for r in prep.values()))

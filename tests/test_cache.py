@@ -68,3 +68,25 @@ def test_key_follows_file_content_and_parameters(tmp_path):
     assert cache.graph_key(a, *args) != cache.graph_key(a, *args[:3], "EPSG:25832")
     with pytest.raises(FileNotFoundError):
         cache.graph_key(tmp_path / "missing.pbf", *args)
+
+
+def test_xml_extract_is_encoded_once_and_hits_the_graph_cache(tmp_path, monkeypatch):
+    """An .osm.gz is re-encoded to PBF once, kept under its SHA-256 (found again from another
+    path), and a second study on it takes the street graph from the cache."""
+    import shutil
+
+    from siting.cachedir import file_sha256
+
+    monkeypatch.setenv("SITING_CACHE_DIR", str(tmp_path / "cache"))
+    xml = shared_file("osm", "copenhagen_north_lyngby_2022.osm.gz")
+    copy = shutil.copy(xml, tmp_path / "lyngby-copy.osm.gz")
+    study = Study(osm_path=xml, out_dir=tmp_path / "a")
+    first = siting.run(study)
+    encoded = list((tmp_path / "cache" / "osm").glob("*.osm.pbf"))
+    assert [p.name for p in encoded] == [f"xml-{file_sha256(xml)[:40]}.osm.pbf"]
+    stamp = encoded[0].stat().st_mtime_ns
+    second = siting.run(study.replace(osm_path=copy, out_dir=tmp_path / "b"))
+    assert second.timings_s["graph_cache_hit"] == 1.0
+    assert encoded[0].stat().st_mtime_ns == stamp  # reused, not written again
+    assert len(list((tmp_path / "cache" / "osm").iterdir())) == 1  # nothing piles up
+    pd.testing.assert_frame_equal(_table(first), _table(second))

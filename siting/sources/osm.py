@@ -1,8 +1,9 @@
 """Read an OpenStreetMap extract into the layers a study needs.
 
-Offline first: `.osm.pbf` is parsed by pyrosm; `.osm`, `.osm.gz` and `.osm.bz2` XML
-are re-encoded losslessly to PBF with pyosmium (pyrosm reads only PBF) in a temp
-directory. Online, :func:`read_osm_place` fetches a place via osmnx (optional).
+Offline first: `.osm.pbf` is read in one pass (:mod:`siting.sources.ingest`, which gives
+pyrosm's layers; pyrosm's own readers when its decoder is missing); `.osm`, `.osm.gz` and
+`.osm.bz2` XML are re-encoded losslessly to PBF with libosmium once and kept in the cache
+folder under the file's SHA-256. Online, :func:`read_osm_place` fetches a place via osmnx.
 All layers are returned in EPSG:4326, as parsed; :mod:`siting.area` projects them.
 """
 
@@ -10,27 +11,30 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from siting import validate
+from siting.cachedir import cache_dir, file_sha256
 from siting.errors import InputDataError
 from siting.outputs import disk_full
+from siting.sources import ingest
+from siting.sources.ingest import ADDRESS_TAGS, RAILWAY_KINDS
 from siting.sources.power import read_exclusions, read_power
 
 log = logging.getLogger(__name__)
 
 WGS84 = "EPSG:4326"
 HEAT_SUBSTANCES = {"heat", "hot_water", "hot water", "steam", "district_heating"}
-RAILWAY_KINDS = ("rail", "light_rail", "subway", "tram")  # lines a trench must cross
-ADDRESS_TAGS = ("addr:street", "addr:housenumber", "addr:postcode", "addr:city")
 XML_SUFFIXES = (".osm", ".osm.gz", ".osm.bz2", ".xml", ".xml.gz", ".osm.xml", ".osm.xml.gz")
 
 
@@ -113,9 +117,11 @@ def _to_pbf(path: Path, workdir: Path, fmt: str = "osm") -> Path:
 
     target = workdir / ((path.name.split(".")[0] or "extract") + ".osm.pbf")
     try:
-        with osmium.SimpleWriter(str(target)) as writer:
-            for obj in osmium.FileProcessor(osmium.io.File(str(path), fmt)):
-                writer.add(obj)
+        writer = osmium.WriteHandler(str(target))  # copied in C++, no Python per object
+        try:
+            osmium.apply(osmium.io.Reader(osmium.io.File(str(path), fmt)), writer)
+        finally:
+            writer.close()
     except OSError as exc:  # the temp folder: full disk, permissions
         raise InputDataError(
             f"{path} could not be converted to PBF in the temporary folder {workdir} "
@@ -139,6 +145,28 @@ def _to_pbf(path: Path, workdir: Path, fmt: str = "osm") -> Path:
         raise InputDataError(
             f"{path} could not be parsed as OSM XML ({validate.brief(str(exc), 200)}); {fix}."
         ) from exc
+    return target
+
+
+def _xml_as_pbf(path: Path, fmt: str) -> Path | None:
+    """The XML re-encoded to PBF once and kept in the cache folder under the XML's SHA-256,
+    so a later run (from any path) reads it at PBF speed; one entry per distinct file.
+    None when the cache folder cannot be written (then a temporary PBF is used)."""
+    folder = cache_dir() / "osm"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"xml-{file_sha256(path)[:40]}.osm.pbf"
+        if target.is_file():
+            return target
+        tmp = Path(tempfile.mkdtemp(prefix=".xml-", dir=folder))
+    except OSError:
+        return None
+    try:
+        os.replace(_to_pbf(path, tmp, fmt), target)
+    except OSError:
+        return None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
@@ -294,6 +322,9 @@ def read_osm(path: str | Path, streets: bool = True) -> OsmData:
             return _read_pbf(link, source=str(path), streets=streets)
     fmt = _xml_format(path)
     if fmt is not None:
+        cached = _xml_as_pbf(path, fmt)
+        if cached is not None:
+            return _read_pbf(cached, source=str(path), streets=streets)
         with tempfile.TemporaryDirectory(prefix="siting-osm-") as tmp:
             return _read_pbf(_to_pbf(path, Path(tmp), fmt), source=str(path), streets=streets)
     raise InputDataError(
@@ -303,62 +334,11 @@ def read_osm(path: str | Path, streets: bool = True) -> OsmData:
 
 
 def _read_pbf(path: Path, source: str, streets: bool = True) -> OsmData:
-    import pyrosm
-
-    with warnings.catch_warnings():
-        # pyrosm warns "Could not find any OSM data" for every empty layer; we report below.
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        try:
-            osm = pyrosm.OSM(str(path))
-            railways = None
-            if streets:
-                _, streets = osm.get_network(network_type="all", nodes=True)
-                railways = osm.get_data_by_custom_criteria(
-                    custom_filter={"railway": list(RAILWAY_KINDS)},
-                    filter_type="keep",
-                    keep_nodes=False,
-                    keep_relations=False,
-                )
-            else:
-                streets = None
-            buildings = osm.get_buildings()
-            pipes = osm.get_data_by_custom_criteria(
-                custom_filter={"man_made": ["pipeline"]}, filter_type="keep", keep_nodes=False
-            )
-            plants = osm.get_data_by_custom_criteria(
-                custom_filter={"power": ["plant", "generator"]}, filter_type="keep"
-            )
-            landuse = osm.get_landuse(custom_filter={"landuse": ["industrial", "commercial"]})
-            dc = osm.get_data_by_custom_criteria(
-                custom_filter={"telecom": ["data_center", "data_centre"]}, filter_type="keep"
-            )
-            # address nodes (Denmark and others map addresses apart from the buildings)
-            addresses = osm.get_data_by_custom_criteria(
-                custom_filter={"addr:housenumber": True},
-                filter_type="keep",
-                keep_ways=False,
-                keep_relations=False,
-                tags_as_columns=list(ADDRESS_TAGS),
-            )
-            # the power grid and the land a data center may not take (siting.sources.power)
-            power, exclusions = read_power(osm), read_exclusions(osm)
-        except Exception as exc:  # protobuf DecodeError, zlib.error, KeyError, ... from pyrosm
-            tmp = Path(tempfile.gettempdir())
-            # only temporary folders are probed (never the folder of the user's extract)
-            for folder in {path.parent, tmp} if path.parent.is_relative_to(tmp) else {tmp}:
-                full = disk_full(folder) if folder.is_dir() else None
-                if full:  # a converted extract written to a full disk reads as corrupt
-                    raise InputDataError(
-                        f"OSM file {source} could not be read: {full} in {folder}; free space "
-                        "there (or set TMPDIR to a folder on a disk with room)."
-                    ) from exc
-            raise InputDataError(
-                f"OSM file {source} could not be parsed as OpenStreetMap PBF "
-                f"({type(exc).__name__}: {exc}); it is probably corrupt: download the extract "
-                "again, or check it with `osmium fileinfo -e FILE`."
-            ) from exc
-
+    raw = _raw_layers(path, source, streets)
+    streets, railways, buildings = raw["streets"], raw["railways"], raw["buildings"]
+    pipes, plants, landuse, dc = raw["pipes"], raw["plants"], raw["landuse"], raw["dc"]
+    addresses = raw["addresses"]
+    power, exclusions = raw["power"], raw["exclusions"]
     streets = _clean(streets, "LineString")
     railways = _clean(railways, "LineString")
     if len(railways):
@@ -412,6 +392,106 @@ def _read_pbf(path: Path, source: str, streets: bool = True) -> OsmData:
         power=power,
         exclusions=exclusions,
     )
+
+
+def _raw_layers(path: Path, source: str, streets: bool) -> dict:
+    """The layers as pyrosm's readers give them (see `siting.sources.ingest`).
+
+    The one-pass reader is used when pyrosm's decoder is there (its output equals these
+    reads); `SITING_OSM_READER=pyrosm` asks for pyrosm's seven reads instead.
+    """
+    if os.environ.get("SITING_OSM_READER", "").lower() != "pyrosm" and ingest.available():
+        try:
+            raw = ingest.read_layers(path, streets=streets)
+        except InputDataError:
+            raise
+        except Exception as exc:  # a file the one-pass reader trips on: pyrosm reads it
+            log.warning(
+                "one-pass read of %s failed (%s: %s); reading it with pyrosm",
+                source,
+                type(exc).__name__,
+                exc,
+            )
+        else:
+            # the power grid and exclusions are not in the one-pass reader yet: pyrosm
+            # reads those two layers (siting.sources.power)
+            raw.update(_pyrosm_read(path, source, lambda osm: _power_layers(osm)))
+            return raw
+    return _pyrosm_layers(path, source, streets)
+
+
+def _power_layers(osm: Any) -> dict:
+    """The power grid and the land a data center may not take (siting.sources.power)."""
+    return {"power": read_power(osm), "exclusions": read_exclusions(osm)}
+
+
+def _pyrosm_read(path: Path, source: str, read: Any) -> dict:
+    """`read(pyrosm.OSM(path))` with pyrosm's warnings quiet and its errors named."""
+    import pyrosm
+
+    with warnings.catch_warnings():
+        # pyrosm warns "Could not find any OSM data" for every empty layer; we report below.
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            return read(pyrosm.OSM(str(path)))
+        except Exception as exc:  # protobuf DecodeError, zlib.error, KeyError, ... from pyrosm
+            tmp = Path(tempfile.gettempdir())
+            # only temporary folders are probed (never the folder of the user's extract)
+            for folder in {path.parent, tmp} if path.parent.is_relative_to(tmp) else {tmp}:
+                full = disk_full(folder) if folder.is_dir() else None
+                if full:  # a converted extract written to a full disk reads as corrupt
+                    raise InputDataError(
+                        f"OSM file {source} could not be read: {full} in {folder}; free space "
+                        "there (or set TMPDIR to a folder on a disk with room)."
+                    ) from exc
+            raise InputDataError(
+                f"OSM file {source} could not be parsed as OpenStreetMap PBF "
+                f"({type(exc).__name__}: {exc}); it is probably corrupt: download the extract "
+                "again, or check it with `osmium fileinfo -e FILE`."
+            ) from exc
+
+
+def _pyrosm_layers(path: Path, source: str, streets: bool) -> dict:
+    """Every layer by pyrosm's own readers (one decode per read)."""
+
+    def read(osm: Any) -> dict:
+        railways = None
+        street_rows = None
+        if streets:
+            _, street_rows = osm.get_network(network_type="all", nodes=True)
+            railways = osm.get_data_by_custom_criteria(
+                custom_filter={"railway": list(RAILWAY_KINDS)},
+                filter_type="keep",
+                keep_nodes=False,
+                keep_relations=False,
+            )
+        return {
+            "streets": street_rows,
+            "railways": railways,
+            "buildings": osm.get_buildings(),
+            "pipes": osm.get_data_by_custom_criteria(
+                custom_filter={"man_made": ["pipeline"]}, filter_type="keep", keep_nodes=False
+            ),
+            "plants": osm.get_data_by_custom_criteria(
+                custom_filter={"power": ["plant", "generator"]}, filter_type="keep"
+            ),
+            "landuse": osm.get_landuse(custom_filter={"landuse": ["industrial", "commercial"]}),
+            "dc": osm.get_data_by_custom_criteria(
+                custom_filter={"telecom": ["data_center", "data_centre"]}, filter_type="keep"
+            ),
+            # address nodes (Denmark and others map addresses apart from the buildings)
+            "addresses": osm.get_data_by_custom_criteria(
+                custom_filter={"addr:housenumber": True},
+                filter_type="keep",
+                keep_ways=False,
+                keep_relations=False,
+                tags_as_columns=list(ADDRESS_TAGS),
+            ),
+            **_power_layers(osm),
+        }
+
+    return _pyrosm_read(path, source, read)
 
 
 def _clean(gdf: gpd.GeoDataFrame | None, kind: str | None) -> gpd.GeoDataFrame:

@@ -17,11 +17,12 @@ import pandas as pd
 import shapely
 
 from siting import cache, pipes, validate
-from siting.area import Area
+from siting.area import Area, convex_hull
 from siting.config import Params, Study
 from siting.errors import CRSError, InputDataError
 from siting.networks.registry import NetworkRegistry, load_dk_registry, read_registry
 from siting.routing import StreetGraph
+from siting.sources.ingest import release_memory
 from siting.sources.network import network_from_osm, read_network
 from siting.sources.osm import OsmData, read_osm
 from siting.sources.series import (
@@ -240,6 +241,11 @@ def prepare_area(study: Study, inputs: Inputs) -> Prepared:
         crs=study.crs if cached is None else cached.graph.crs,
         streets_hull=None if cached is None else cached.streets_hull,
     )
+    # the projected copies replace the parsed layers: a country's layers are gigabytes
+    inputs.osm = OsmData(
+        **{name: _empty_like(inputs.osm, name) for name in _LAYERS}, source=inputs.osm.source
+    )
+    release_memory()
     notes = []
     gap_m = _network_gap_m(area)
     if gap_m > study.params.max_snap_distance_m:
@@ -259,6 +265,28 @@ def prepare_area(study: Study, inputs: Inputs) -> Prepared:
             "they were set aside (give --network to use a network)"
         )
     return Prepared(area=area, network_from_extract=inputs.network_from_extract, notes=notes)
+
+
+_LAYERS = (
+    "streets",
+    "buildings",
+    "heat_pipes",
+    "heat_plants",
+    "landuse",
+    "data_centers",
+    "railways",
+    "addresses",
+)
+
+
+def _empty_like(osm: OsmData, name: str) -> gpd.GeoDataFrame:
+    """An empty layer with the columns and dtypes of `osm`'s layer `name`, sharing nothing
+    with it (a slice would be a view that keeps every row's geometry alive)."""
+    gdf = getattr(osm, name)
+    geometry = gdf.geometry.name if isinstance(gdf, gpd.GeoDataFrame) else "geometry"
+    data = {c: pd.Series([], dtype=gdf[c].dtype) for c in gdf.columns if c != geometry}
+    data[geometry] = gpd.GeoSeries([], crs=getattr(gdf, "crs", None))
+    return gpd.GeoDataFrame(data, geometry=geometry, crs=getattr(gdf, "crs", None))
 
 
 def _network_gap_m(area: Area) -> float:
@@ -308,7 +336,8 @@ def street_graph(study: Study, inputs: Inputs, area: Area, user_graph: Any = Non
         crossing_cost_eur=p.crossing_cost_eur,
     )
     if inputs.graph_key is not None:
-        hull = shapely.MultiPoint(shapely.get_coordinates(area.streets.geometry.values))
-        cache.save_graph(inputs.graph_key, graph, hull.convex_hull)
+        hull = convex_hull(shapely.get_coordinates(area.streets.geometry.values))
+        cache.save_graph(inputs.graph_key, graph, hull)
+    release_memory()  # the build's temporaries (a point per segment end, WKB for the cache)
     log.info("street graph: %d nodes, %d edges", graph.n_nodes, graph.n_edges)
     return Graph(graph, cache_hit=False)
