@@ -16,18 +16,12 @@ Your own layers and scenarios::
     siting.compare_plot(table)
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
-
+from siting.compare import compare, compare_plot
 from siting.config import Params, Study
 from siting.errors import ArgumentError, SitingError
-
-if TYPE_CHECKING:
-    from siting.compare import compare, compare_plot
-    from siting.portfolio import portfolio
-    from siting.sensitivity import sensitivity
-    from siting.study import Results, demo_study, run
+from siting.portfolio import portfolio
+from siting.sensitivity import sensitivity
+from siting.study import Results, demo_study, run
 
 __version__ = "0.1.0"
 __all__ = [
@@ -44,25 +38,3 @@ __all__ = [
     "sensitivity",
     "__version__",
 ]
-
-
-# name -> module: loaded on first use, so `import siting.cli` and `siting --help` start
-# without the geo stack
-_LAZY = {
-    "run": "siting.study",
-    "Results": "siting.study",
-    "demo_study": "siting.study",
-    "sensitivity": "siting.sensitivity",
-    "compare": "siting.compare",
-    "compare_plot": "siting.compare",
-    "portfolio": "siting.portfolio",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """The study's entry points, imported on first use (see `_LAZY`)."""
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'siting' has no attribute {name!r}")

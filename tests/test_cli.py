@@ -46,25 +46,3 @@ def test_tiled_cli_writes_the_same_ranking(tmp_path):
     assert a["site_id"].tolist() == b["site_id"].tolist()
     num = a.select_dtypes("number").columns
     assert np.allclose(a[num].fillna(-1), b[num].fillna(-1), rtol=1e-6)
-
-
-def test_help_starts_without_the_geo_stack():
-    """`siting --help` and `siting run --help` import neither pandas nor the geo libraries."""
-    import subprocess
-    import sys
-
-    code = (
-        "import sys\n"
-        "from siting.cli import main\n"
-        "for argv in (['--help'], ['run', '--help']):\n"
-        "    try:\n"
-        "        main(argv)\n"
-        "    except SystemExit:\n"
-        "        pass\n"
-        "heavy = {'pandas', 'geopandas', 'shapely', 'pyproj', 'pyrosm', 'osmium', 'folium'}\n"
-        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "[]"
-    assert "--osm" in done.stdout

@@ -61,6 +61,8 @@ def _number_or_none(v):
     is plainly not a number; None when GDAL may coerce it (booleans)."""
     if isinstance(v, bool):
         return None
+    if isinstance(v, str):
+        v = v.split("\x00")[0]  # GDAL writes C strings: a NUL ends the text it stores
     if v is None or (isinstance(v, str) and not v.strip()):
         return True, None
     if isinstance(v, int | float):
