@@ -32,6 +32,7 @@ from siting.sources.series import (
     to_model_year,
 )
 from siting.sources.sites import read_sites
+from siting.sources.stream import LAYERS
 from siting.sources.weather import read_weather, typical_danish_year
 
 log = logging.getLogger(__name__)
@@ -243,7 +244,7 @@ def prepare_area(study: Study, inputs: Inputs) -> Prepared:
     )
     # the projected copies replace the parsed layers: a country's layers are gigabytes
     inputs.osm = OsmData(
-        **{name: _empty_like(inputs.osm, name) for name in _LAYERS}, source=inputs.osm.source
+        **{name: _empty_like(inputs.osm, name) for name in LAYERS}, source=inputs.osm.source
     )
     release_memory()
     notes = []
@@ -265,18 +266,6 @@ def prepare_area(study: Study, inputs: Inputs) -> Prepared:
             "they were set aside (give --network to use a network)"
         )
     return Prepared(area=area, network_from_extract=inputs.network_from_extract, notes=notes)
-
-
-_LAYERS = (
-    "streets",
-    "buildings",
-    "heat_pipes",
-    "heat_plants",
-    "landuse",
-    "data_centers",
-    "railways",
-    "addresses",
-)
 
 
 def _empty_like(osm: OsmData, name: str) -> gpd.GeoDataFrame:
