@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from siting.errors import InputDataError
-from siting.sources.text_tables import header_separator, read_text_csv
+from siting.sources.text_tables import header_separator, hour_index, read_text_csv
 
 __all__ = [
     "PRICE_UNITS",
@@ -311,23 +311,7 @@ def read_hourly_series(
     df.columns = cols
     tcol, vcol = _pick_columns(label, cols, value_names, value_column)
 
-    raw_time = df[tcol]
-    if pd.api.types.is_datetime64_any_dtype(raw_time):
-        stamps = pd.Series(raw_time)
-    else:
-        try:
-            stamps = pd.to_datetime(raw_time.astype(str), errors="coerce", format="mixed")
-        except (ValueError, TypeError):  # mixed UTC offsets (daylight-saving local time)
-            stamps = pd.to_datetime(raw_time.astype(str), errors="coerce", format="mixed", utc=True)
-    if stamps.isna().any():
-        i = int(np.flatnonzero(stamps.isna().to_numpy())[0])
-        raise SeriesValueError(
-            f"{label}: {_row(i, csv)} has {tcol} {raw_time.iloc[i]!r}, not a timestamp. Use ISO "
-            "format such as 2024-01-31 13:00 (one row per hour, hour-start labels)."
-        )
-    index = pd.DatetimeIndex(stamps)
-    if index.tz is not None:
-        index = index.tz_convert("UTC").tz_localize(None)
+    index = hour_index(df[tcol], lambda i: f"{label}: {_row(i, csv)} has {tcol}", SeriesValueError)
 
     raw = df[vcol]
     if pd.api.types.is_numeric_dtype(raw):  # Parquet keeps numbers as numbers

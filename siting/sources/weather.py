@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from siting.errors import ConfigError, InputDataError
-from siting.sources.text_tables import header_separator, read_text_csv
+from siting.sources.text_tables import header_separator, hour_index, read_text_csv
 
 __all__ = [
     "TYPICAL_DK_ANNUAL_AMPLITUDE_K",
@@ -465,20 +465,7 @@ def _read_csv(path: Path, year: int | None) -> pd.Series:
     def row_of(i: int) -> str:
         return f"row {i + 1} (line {i + 2})"
 
-    raw_time = df[tcol]
-    try:
-        stamps = pd.to_datetime(raw_time, errors="coerce", format="mixed")
-    except (ValueError, TypeError):  # mixed UTC offsets (daylight-saving local time)
-        stamps = pd.to_datetime(raw_time, errors="coerce", format="mixed", utc=True)
-    if stamps.isna().any():
-        i = int(np.flatnonzero(stamps.isna().to_numpy())[0])
-        raise InputDataError(
-            f"{name}: {row_of(i)} has {tcol} {raw_time.iloc[i]!r}, not a timestamp. Use ISO "
-            "format such as 2024-01-31 13:00 (one row per hour, hour-start labels)."
-        )
-    index = pd.DatetimeIndex(stamps)
-    if index.tz is not None:
-        index = index.tz_convert("UTC").tz_localize(None)
+    index = hour_index(df[tcol], lambda i: f"{name}: {row_of(i)} has {tcol}")
     values = pd.to_numeric(df[vcol].str.replace(",", ".", regex=False), errors="coerce")
     if values.isna().any():
         i = int(np.flatnonzero(values.isna().to_numpy())[0])
