@@ -66,6 +66,31 @@ DENSITY_COLUMN = "heat_density_mwh_per_ha_per_yr"
 _MAX_HEAT_CELLS = 60_000
 
 
+def _square_marker(
+    point, css: str, size: int, fill: str, border: str, tooltip: str, rotate: bool = False
+) -> folium.Marker:
+    """A square (or, rotated, diamond) DivIcon marker: plants and substations.
+
+    Not RegularPolygonMarker: that needs leaflet-dvf from a CDN, which self-contained maps
+    do not bundle.
+    """
+    turn = "transform:rotate(45deg);" if rotate else ""
+    return folium.Marker(
+        location=[point.y, point.x],
+        icon=folium.DivIcon(
+            html=(
+                f'<div class="{css}" style="width:{size}px;height:{size}px;'
+                f"background:{fill};border:1.5px solid {border};"
+                f'{turn}box-sizing:border-box"></div>'
+            ),
+            icon_size=(size, size),
+            icon_anchor=((size + 1) // 2, (size + 1) // 2),
+            class_name=f"{css}-icon",
+        ),
+        tooltip=tooltip,
+    )
+
+
 def heat_density_grid(
     buildings: gpd.GeoDataFrame,
     cell_m: float = 100.0,
@@ -232,21 +257,8 @@ def _add_network_layer(m: folium.Map, network: gpd.GeoDataFrame) -> str | None:
             label = "District-heating plant"
             if plant_name := _text(row.get("name")):
                 label += f": {html.escape(plant_name)}"
-            # A square DivIcon, not RegularPolygonMarker: that needs leaflet-dvf from a CDN,
-            # which self-contained maps do not bundle.
-            folium.Marker(
-                location=[row.geometry.y, row.geometry.x],
-                icon=folium.DivIcon(
-                    html=(
-                        '<div class="siting-plant" style="width:14px;height:14px;'
-                        f"background:{_NETWORK_COLOR};border:1.5px solid #3b0000;"
-                        'box-sizing:border-box"></div>'
-                    ),
-                    icon_size=(14, 14),
-                    icon_anchor=(7, 7),
-                    class_name="siting-plant-icon",
-                ),
-                tooltip=label,
+            _square_marker(
+                row.geometry, "siting-plant", 14, _NETWORK_COLOR, "#3b0000", label
             ).add_to(layer)
     layer.add_to(m)
     return _network_legend(NETWORK_LAYER, pipes=not lines.empty, plants=not plants.empty)
@@ -431,19 +443,8 @@ def _add_grid_layer(
             name = _text(row.get("name")) or "Substation"
             v = _num(row.get("voltage_kv"))
             tip = html.escape(f"{name}, {v:g} kV" if v is not None else f"{name}, voltage unknown")
-            folium.Marker(
-                location=[row.geometry.y, row.geometry.x],
-                icon=folium.DivIcon(
-                    html=(
-                        '<div class="siting-substation" style="width:11px;height:11px;'
-                        f"background:{_GRID_COLOR};border:1.5px solid #222;"
-                        'transform:rotate(45deg);box-sizing:border-box"></div>'
-                    ),
-                    icon_size=(11, 11),
-                    icon_anchor=(6, 6),
-                    class_name="siting-substation-icon",
-                ),
-                tooltip=tip,
+            _square_marker(
+                row.geometry, "siting-substation", 11, _GRID_COLOR, "#222", tip, rotate=True
             ).add_to(layer)
             drew_subs = True
     if not (drew_lines or drew_subs):
