@@ -146,6 +146,9 @@ def run_single(
     network_demand_mwh: float | None = None,
     buildings: gpd.GeoDataFrame | None = None,
     streets: gpd.GeoDataFrame | None = None,
+    buildings_estimated: bool = False,
+    dh_areas: gpd.GeoDataFrame | None = None,
+    registry_matched: bool | None = None,
 ) -> Results:
     """The whole study in one process: every stage of `STAGES` in order (see `siting.run`).
 
@@ -153,6 +156,10 @@ def run_single(
     file); `network_demand_mwh` is the demand of the buildings its pipes serve, computed
     over a larger area (tiled runs pass both; otherwise they are worked out here).
     `buildings` and `streets` (GeoDataFrames) replace the extract's layers (`load_inputs`).
+    A tiled run also passes the whole study's facts a tile cannot see: `osm.buildings`
+    already estimated in the study CRS (`buildings_estimated`), the DH areas found from
+    every building (`dh_areas`) and whether any site matched a registry network
+    (`registry_matched`).
     """
     p, r, s = study.params, Runner(progress=progress), stages
     # one line per stage reads as the pipeline it is
@@ -164,11 +171,12 @@ def run_single(
     area = prep.area
     graph = r("street_graph", s.street_graph, study, inputs, area, street_graph).graph
     dem = r("estimate_demand", s.estimate_demand, study, area.buildings, inputs.weather, graph,
-            area.landuse)
+            area.landuse, estimated=buildings_estimated)
     cand = r("generate_candidates", s.generate_candidates, study, area, inputs.sites)
     nets = r("find_networks", s.find_networks, p, area.network, graph, dem.buildings,
              from_extract=prep.network_from_extract, sites=cand.sites, registry=inputs.registry,
-             street_density=dem.street_density, near_pipes_mwh=network_demand_mwh)
+             street_density=dem.street_density, near_pipes_mwh=network_demand_mwh,
+             dh_areas=dh_areas, registry_matched=registry_matched)
     table = r("size_sources", s.size_sources, cand.sites, p)
     conn = r("connect", s.connect, graph, nets, dem.buildings, cand.sites, table, cand.inside, p,
              study.max_route_geometries)

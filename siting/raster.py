@@ -247,6 +247,51 @@ def _cell_index(
     return ix, iy, values[keep]
 
 
+def cell_sums(
+    buildings: gpd.GeoDataFrame,
+    cell_m: float = 100.0,
+    crs: str | pyproj.CRS = "EPSG:3035",
+    *,
+    column: str = HEAT_COLUMN,
+) -> pd.DataFrame:
+    """Per-cell totals of :func:`heat_density`'s binning, without writing a raster.
+
+    A tiled study sums each core's buildings here and adds the tables up (cells split
+    between cores add exactly), so the whole study's grid is built from a few numbers per
+    cell instead of every building in one process.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``ix``, ``iy`` (grid column, row: multiples of `cell_m` in `crs`), ``total`` (sum of
+        `column`) and ``n`` (buildings with a value > 0), one row per non-empty cell.
+    """
+    values = _building_values(buildings, column, "densities must be >= 0")
+    ix, iy, values = _cell_index(buildings, values, cell_m, _metric_target_crs(crs))
+    cells = pd.DataFrame({"ix": ix, "iy": iy, "total": values, "n": np.ones(len(ix), np.int64)})
+    return cells.groupby(["ix", "iy"], sort=True, as_index=False).sum()
+
+
+def grid_from_cell_sums(cells: pd.DataFrame, cell_m: float = 100.0) -> tuple[np.ndarray, Affine]:
+    """The density grid (MWh/ha/yr, float32, north-up) and transform :func:`heat_density`
+    writes for the buildings whose :func:`cell_sums` are `cells` (summed over parts)."""
+    if len(cells) == 0:
+        raise InputDataError("no building has heat demand > 0; there is no heat-density grid.")
+    cells = cells.groupby(["ix", "iy"], sort=True, as_index=False)[["total", "n"]].sum()
+    ix, iy = cells["ix"].to_numpy(np.int64), cells["iy"].to_numpy(np.int64)
+    c0, c1, r0, r1 = int(ix.min()), int(ix.max()), int(iy.min()), int(iy.max())
+    width, height = c1 - c0 + 1, r1 - r0 + 1
+    if width * height > _MAX_CELLS:
+        raise ConfigError(
+            f"the grid would have {width} x {height} cells of {cell_m} m (more than "
+            f"{_MAX_CELLS:,}); check the buildings' CRS or far-away outliers."
+        )
+    totals = np.zeros(width * height)
+    np.add.at(totals, (r1 - iy) * width + (ix - c0), cells["total"].to_numpy(float))
+    density = (totals / (cell_m * cell_m / _M2_PER_HA)).reshape(height, width).astype(np.float32)
+    return density, Affine(cell_m, 0.0, c0 * cell_m, 0.0, -cell_m, (r1 + 1) * cell_m)
+
+
 def heat_density_cells(
     buildings: gpd.GeoDataFrame,
     cell_m: float = 100.0,

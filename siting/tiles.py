@@ -70,9 +70,11 @@ from siting.area import Area, convex_hull, metric_crs, reproject
 from siting.cache import file_sha256
 from siting.config import Params, Study
 from siting.errors import ConfigError, InputDataError, SitingError
+from siting.networks.areas import dh_areas_from_cell_sums
 from siting.outputs import clean_tmp_dirs
 from siting.pipeline import as_study, run_single, served_demand_mwh
 from siting.ranking import RANKING_BASIS_START, ranking_basis
+from siting.raster import cell_sums
 from siting.results import Results
 from siting.routing import ACCESS_MULTIPLIER
 from siting.sources.network import network_from_osm, read_network
@@ -83,12 +85,15 @@ from siting.sources.sites import (
     finalize_candidates,
     read_sites,
 )
+from siting.sources.stream import LAYERS as STORE_LAYERS
 from siting.sources.stream import (
+    ROW_COLUMN,
     clip_to_parquet,
     is_parquet_store,
     read_osm_parquet,
     store_meta,
 )
+from siting.stages.inputs import load_registry
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +108,25 @@ TILE_TMP_PREFIX = ".siting-tmp-tile-"
 # the class, 200 m for levels), and every feature meets some core of a grid, so the hull of
 # what the tiles read is the whole extract's.
 PREPARE_MARGIN_M = 2_000.0
+# A building's demand estimate looks at its neighbours within 200 m (siting.demand: 100 m
+# for the class, 200 m for the levels); the first pass estimates each core's buildings once
+# with this much around them.
+DEMAND_CONTEXT_M = 500.0
+FIRST_OVERLAP_M = 2_000.0  # grid tiles' default overlap (tile_overlap_m)
 
 
 # --------------------------------------------------------------------------- partitioning
+
+
+def tile_overlap_m(params: Params | None = None) -> float:
+    """The overlap grid tiles get by default: `FIRST_OVERLAP_M`, at most the full one.
+
+    Most routes are far shorter than the longest feasible one (tens to hundreds of metres
+    to a DH area or a registry network's streets), so the tiles run with this small overlap
+    and only the sites whose result could reach beyond it run again with the overlap they
+    need (see :func:`run_tiled`): the tiled ranking stays the single run's.
+    """
+    return min(FIRST_OVERLAP_M, default_overlap_m(params))
 
 
 def default_overlap_m(params: Params | None = None) -> float:
@@ -201,7 +222,8 @@ def make_tiles(
     polygons : a polygon layer (supply areas, municipalities): one tile per row, ids from
         `id_column` (else a `tile_id` or `name` column, else the row number).
     grid_m : square grid cells of this size in metres.
-    overlap_m : buffer around each core; default :func:`default_overlap_m` of `params`.
+    overlap_m : buffer around each core; default :func:`tile_overlap_m` of `params` (sites
+        needing more run again with more; see :func:`run_tiled`).
     crs : metric CRS of the tiles; default the study default (`siting.area.metric_crs`).
 
     Returns
@@ -228,7 +250,7 @@ def make_tiles(
                     else "run it as one study (without tiles)."
                 )
             )
-    overlap = float(default_overlap_m(params) if overlap_m is None else overlap_m)
+    overlap = float(tile_overlap_m(params) if overlap_m is None else overlap_m)
     if overlap < 0:
         raise ValueError(f"overlap_m must be >= 0, got {overlap}")
     if polygons is not None:
@@ -353,6 +375,19 @@ def _core_mask(gdf: gpd.GeoDataFrame, core: shapely.Geometry) -> np.ndarray:
     return np.asarray(shapely.intersects(core, gdf.geometry.representative_point().values))
 
 
+def _write_parquet_atomic(gdf: gpd.GeoDataFrame, path: Path) -> None:
+    """Write `gdf` to `path` through a temp file in the same folder (never half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TILE_TMP_PREFIX, suffix=".parquet", dir=path.parent)
+    os.close(fd)
+    try:
+        gdf.to_parquet(tmp, write_covering_bbox=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _prepare_tile(
     store: str,
     tile_id: str,
@@ -363,11 +398,16 @@ def _prepare_tile(
     network: gpd.GeoDataFrame | None,
     need_sites: bool,
     need_demand: bool,
+    demand_path: str,
 ) -> dict:
-    """First pass over a tile: its core's candidate sites and network-demand share, its hull.
+    """First pass over a tile: its core's buildings estimated once, and summaries of them.
 
     `buffer_wkb` is the area read: the core and `PREPARE_MARGIN_M` around it (capped by the
-    tile's overlap).
+    tile's overlap). The core's buildings, with their heat demand estimated against their
+    neighbours (`DEMAND_CONTEXT_M`), are written to `demand_path`: the second pass reads
+    them instead of estimating again. Returned: the core's candidate sites, its buildings'
+    heat per 100 m cell (for DH areas found once), its share of the demand near the pipes,
+    and the hull of what was read.
     """
     try:
         crs = pyproj.CRS.from_wkt(crs_wkt)
@@ -376,6 +416,7 @@ def _prepare_tile(
             store,
             _buffer_lonlat(buffer, crs),
             layers=("streets", "buildings", "landuse", "data_centers", "exclusions"),
+            keep_row=True,
         )
         if len(osm.buildings) == 0 and len(osm.streets) == 0:
             return {"tile_id": tile_id, "ok": True, "empty": True}
@@ -392,29 +433,34 @@ def _prepare_tile(
             "hull_wkb": shapely.to_wkb(hull),
         }
         buildings = osm.buildings.to_crs(crs)
+        lu = osm.landuse.to_crs(crs)
         if need_sites:
             # this core's qualifying features; joined and finalised once in run_tiled
             dc = osm.data_centers.to_crs(crs)  # holds building=data_center too (read_osm)
-            lu = osm.landuse.to_crs(crs)
+            plain = buildings.drop(columns=ROW_COLUMN, errors="ignore")
             out["candidates"] = candidate_table(
-                buildings[_core_mask(buildings, core)] if len(buildings) else buildings,
+                plain[_core_mask(plain, core)] if len(plain) else plain,
                 lu[_core_mask(lu, core)] if len(lu) else lu,
                 dc[_core_mask(dc, core)] if len(dc) else dc,
                 study,
                 exclusion_zones(osm.exclusions, study, crs),
             )
-        if need_demand and network is not None and len(network) and len(buildings):
+        est = buildings.iloc[:0]
+        if len(buildings):
+            # the core's buildings and the neighbours their estimate looks at
+            near = _core_mask(buildings, shapely.buffer(core, DEMAND_CONTEXT_M))
+            est, _ = stages.building_demand(
+                buildings[near].reset_index(drop=True), study, stages.weather_of(study), lu
+            )
+            est = est[_core_mask(est, core)].reset_index(drop=True)
+        _write_parquet_atomic(est, Path(demand_path))
+        out["n_buildings"] = len(est)
+        out["cells"] = cell_sums(est) if len(est) else None
+        if need_demand and network is not None and len(network) and len(est):
             # the single run's estimate (study._network_demand_mwh) sums buildings: near a
             # pipe, or all heated ones for a plants-only network; so its sum over the tiles'
             # cores (each core's buildings against the pipes in the tile's buffer) is the same
-            p = study.params
-            est, _ = stages.building_demand(
-                buildings, study, stages.weather_of(study), landuse=osm.landuse.to_crs(crs)
-            )
-            core_b = est[_core_mask(est, core)]
-            out["mwh"] = (
-                float(stages.network_demand_mwh(network, core_b, p)) if len(core_b) else 0.0
-            )
+            out["mwh"] = float(stages.network_demand_mwh(network, est, study.params))
         return out
     except Exception as exc:  # reported with the tile id; other tiles go on
         return {
@@ -425,14 +471,33 @@ def _prepare_tile(
         }
 
 
+def _tile_buildings(demand_paths: list[str], buffer: shapely.Geometry) -> gpd.GeoDataFrame | None:
+    """The estimated buildings of the first pass that intersect `buffer`, in extract order."""
+    parts = []
+    for path in demand_paths:
+        part = gpd.read_parquet(path, bbox=tuple(buffer.bounds))
+        if "bbox" in part.columns:
+            part = part.drop(columns="bbox")
+        if len(part):
+            parts.append(part[np.asarray(shapely.intersects(buffer, part.geometry.values))])
+    if not parts:
+        return None
+    b = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=parts[0].crs)
+    # a building on the line between two cores is estimated in both: keep it once
+    b = b.drop_duplicates(ROW_COLUMN).sort_values(ROW_COLUMN, kind="stable")
+    return b.drop(columns=ROW_COLUMN).reset_index(drop=True)
+
+
 def _tile_study_run(
     study: Study, osm: OsmData, network, sites, area: dict[str, Any] | None = None
 ) -> Results:
     """One tile's study (a seam the tests replace to make a tile fail).
 
     `area` holds the whole-area facts the tile must use: where the network came from
-    (`network_from_extract`) and the demand of the buildings its pipes serve
-    (`network_demand_mwh`).
+    (`network_from_extract`), the demand of the buildings its pipes serve
+    (`network_demand_mwh`), the DH areas (`dh_areas`), whether any site matched a registry
+    network (`registry_matched`) and that `osm.buildings` are already estimated
+    (`buildings_estimated`).
     """
     return run_single(study, osm=osm, network=network, sites=sites, **(area or {}))
 
@@ -448,15 +513,32 @@ def _run_tile(
     sites: gpd.GeoDataFrame,
     out_dir: str,
     area: dict[str, Any] | None = None,
+    demand_paths: list[str] | None = None,
 ) -> dict:
-    """Run one tile's study and write its results to `out_dir` (atomically)."""
+    """Run one tile's study and write its results to `out_dir` (atomically).
+
+    `demand_paths`: the first pass's estimated buildings of the cores near this tile (read
+    instead of the store's buildings, so no building is estimated twice).
+    """
     t0 = time.perf_counter()
     tmp = lock = None
     try:
         crs = pyproj.CRS.from_wkt(crs_wkt)
         buffer, core = shapely.from_wkb(buffer_wkb), shapely.from_wkb(core_wkb)
-        osm = read_osm_parquet(store, _buffer_lonlat(buffer, crs))
+        t_read = time.perf_counter()
+        area = dict(area or {})
+        if demand_paths is not None:
+            layers = tuple(name for name in STORE_LAYERS if name != "buildings")
+            osm = read_osm_parquet(store, _buffer_lonlat(buffer, crs), layers=layers)
+            estimated = _tile_buildings(demand_paths, buffer)
+            if estimated is not None:
+                osm = dataclasses.replace(osm, buildings=estimated)
+                area["buildings_estimated"] = True
+        else:
+            osm = read_osm_parquet(store, _buffer_lonlat(buffer, crs))
+        read_s = time.perf_counter() - t_read
         res = _tile_study_run(study, osm, network, sites, area)
+        res.timings_s["tile_read_s"] = read_s
         table = res.sites.drop(columns=[c for c in ("rank", "pareto", "score") if c in res.sites])
         given = sites.set_index("site_id")
         for col in ("origin", "name"):  # run() re-normalises given sites as origin "file"
@@ -543,7 +625,11 @@ def _ensure_store(study: Study, tiles: gpd.GeoDataFrame, workdir: Path) -> tuple
         raise InputDataError("a tiled study needs osm_path (an .osm.pbf or a GeoParquet store).")
     path = study.osm_path.expanduser()
     if not is_parquet_store(path):
-        buffers = tiles.geometry.buffer(tiles["overlap_m"].to_numpy(dtype=float))
+        # the full overlap: sites run again with a wider overlap find their data
+        reach_m = np.maximum(
+            tiles["overlap_m"].to_numpy(dtype=float), default_overlap_m(study.params)
+        )
+        buffers = tiles.geometry.buffer(np.maximum(reach_m, PREPARE_MARGIN_M))
         reach = gpd.GeoSeries([shapely.union_all(buffers.values)], crs=tiles.crs).to_crs(WGS84)
         whole = area_geometry(path).iloc[0]
         area = None if reach.iloc[0].contains(whole) else reach.iloc[0]
@@ -843,6 +929,133 @@ def _gather(client, futures: dict[str, Any]) -> dict[str, dict]:
     return out
 
 
+def _settle(rows: list[dict], done: dict[str, dict]) -> None:
+    """Record each submitted tile's outcome in its report row."""
+    for row in rows:
+        r = done.get(row["tile_id"])
+        if r is None:
+            continue
+        row["seconds"] = float(r.get("seconds", 0.0))
+        if r["ok"]:
+            row["status"] = "done"
+        else:
+            row.update(status="failed", error=r["error"], traceback=r.get("traceback", ""))
+            log.error("tile %s failed: %s", row["tile_id"], r["error"])
+
+
+def _merge(rows: list[dict], crs: pyproj.CRS) -> dict[str, Any]:
+    """The finished tiles' results as one set; a later row's sites replace an earlier's.
+
+    Re-runs (tile ids ending in "+") hold a few sites of a tile run again with a wider
+    overlap: their sites, routes and cables replace the first run's; the buildings are the
+    first run's (the same core, the same estimates).
+    """
+    tables, routes, lines, subs, buildings, notes, timings = [], [], [], [], [], [], {}
+    overlap: dict[str, float] = {}
+    for row in rows:
+        if row["status"] not in ("done", "cached"):
+            continue
+        d = row["dir"]
+        table = gpd.read_parquet(d / "sites.parquet")
+        tables.append(table)
+        overlap.update(dict.fromkeys(table["site_id"], float(row["overlap_m"])))
+        routes.append(gpd.read_parquet(d / "routes.parquet"))
+        if not row["tile_id"].endswith("+"):
+            buildings.append(gpd.read_parquet(d / "buildings.parquet"))
+        if (d / "grid_lines.parquet").is_file():
+            lines.append(gpd.read_parquet(d / "grid_lines.parquet"))
+        if (d / "substations.parquet").is_file():
+            subs.append(gpd.read_parquet(d / "substations.parquet"))
+        info = json.loads((d / "done.json").read_text())
+        notes.extend(n for n in info["notes"] if n not in notes)
+        for k, v in info["timings_s"].items():
+            timings[k] = timings.get(k, 0.0) + float(v)
+        if row["status"] == "cached":
+            row["seconds"] = float(info["seconds"])
+
+    def last_per_site(parts: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame | None:
+        if not parts:
+            return None
+        gdf = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=crs)
+        if "site_id" not in gdf.columns:
+            return gdf
+        # each part holds one run's rows of its sites: keep the last run of each site
+        run = np.concatenate([np.full(len(x), k) for k, x in enumerate(parts)])
+        last = pd.Series(run).groupby(gdf["site_id"].to_numpy()).transform("max").to_numpy()
+        return gdf[run == last].reset_index(drop=True)
+
+    table = last_per_site(tables)
+    if table is None:
+        table = gpd.GeoDataFrame({"site_id": []}, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+    substations = last_per_site(subs)
+    if substations is not None:  # a substation read by several tiles, once
+        substations = substations.drop_duplicates("substation_id").reset_index(drop=True)
+    empty = gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+    return {
+        "table": table,
+        "routes": last_per_site(routes) if routes else empty,
+        "buildings": gpd.GeoDataFrame(pd.concat(buildings, ignore_index=True), crs=crs)
+        if buildings
+        else empty,
+        "grid_lines": last_per_site(lines),
+        "substations": substations,
+        "notes": notes,
+        "timings": timings,
+        "overlap_m": pd.Series(overlap, dtype=float),
+    }
+
+
+def _needed_overlap_m(
+    table: pd.DataFrame, sites: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame, p: Params
+) -> pd.DataFrame:
+    """The overlap each site's result needs to be the single run's, and the site's tile.
+
+    What a site reaches lies within a radius of it: a route of cost C (equivalent metres)
+    cannot be bettered by a path longer than C / (cheapest street multiplier), plus the
+    snap at its ends; a local network looks `local_search_radius_m` around; a cable of
+    `grid_distance_m` (along roads or straight) lies within that distance. A site that found
+    no route (or no substation) might find one farther away: it needs the full
+    :func:`default_overlap_m`. The overlap is that radius less the site's distance inside
+    its core (its tile's buffer reaches that much farther from it), capped at the full one.
+    Indexed by site_id: ``tile`` (row in `tiles`) and ``overlap_m``.
+    """
+    full = default_overlap_m(p)
+    if len(table) == 0:
+        return pd.DataFrame({"tile": [], "overlap_m": []})
+    mults = {**pipes.STREET_CLASS_MULTIPLIER, **p.street_class_multiplier}
+    m_min = min(min(mults.values()), pipes.STREET_DEFAULT_MULTIPLIER, ACCESS_MULTIPLIER)
+    feas = table["feasible"].to_numpy(dtype=bool)
+    mode = table["mode"].to_numpy() if "mode" in table else np.full(len(table), "")
+    cost = pd.to_numeric(table["route_cost_eq_m"], errors="coerce").to_numpy(dtype=float)
+    radius = np.where(
+        mode == "existing_network",
+        cost / m_min + p.max_snap_distance_m,
+        p.local_search_radius_m + p.max_snap_distance_m,
+    )
+    radius = np.where(feas & np.isfinite(radius), radius, full)
+    if "grid_distance_m" in table:
+        grid_m = pd.to_numeric(table["grid_distance_m"], errors="coerce").to_numpy(dtype=float)
+        radius = np.maximum(radius, np.where(np.isfinite(grid_m), grid_m, full))
+    t_index = {tid: i for i, tid in enumerate(tiles["tile_id"])}
+    tile = sites.set_index("site_id")["_tile"].reindex(table["site_id"]).map(t_index)
+    tile = tile.to_numpy(dtype=np.int64)
+    pts = shapely.points(
+        shapely.get_coordinates(
+            gpd.GeoSeries(table.geometry.values, crs=tiles.crs).representative_point().values
+        )
+    )
+    cores = tiles.geometry.values[tile]
+    depth = np.where(
+        shapely.intersects(cores, pts),
+        shapely.distance(pts, shapely.boundary(cores)),
+        -shapely.distance(pts, cores),
+    )
+    need = np.minimum(radius + SNAP_TOLERANCE_M - depth, full)
+    # whole hundreds of metres: re-runs of neighbouring needs share one buffer
+    need = np.minimum(np.ceil(np.maximum(need, 0.0) / 100.0) * 100.0, full)
+    return pd.DataFrame({"tile": tile, "overlap_m": need}, index=table["site_id"].to_numpy())
+
+
 def run_tiled(
     study: Study | dict | str | Path,
     tiles: gpd.GeoDataFrame | int | None = None,
@@ -899,8 +1112,7 @@ def run_tiled(
         raise InputDataError(f"{study.osm_path} has no streets; a study needs them.")
     tiles = tiles.to_crs(crs)
     overlap = tiles["overlap_m"].to_numpy(dtype=float)
-    buffers = tiles.geometry.buffer(overlap)
-    reads = tiles.geometry.buffer(np.minimum(overlap, PREPARE_MARGIN_M))
+    reads = tiles.geometry.buffer(PREPARE_MARGIN_M)
     timings: dict[str, float] = {"store_s": time.perf_counter() - t0}
 
     # the network: read once (a file, or the extract's heat pipes and plants; small layers)
@@ -912,12 +1124,12 @@ def run_tiled(
         network = reproject(network, crs, network.attrs.get("source", "network"))
     mode = "existing_network" if network is not None and len(network) else "new_local_network"
 
-    def tile_network(i: int) -> gpd.GeoDataFrame | None:
+    def tile_network(geom: shapely.Geometry, core: shapely.Geometry) -> gpd.GeoDataFrame | None:
         if mode != "existing_network":
             return None
-        hit = np.sort(network.sindex.query(buffers.iloc[i], predicate="intersects"))
+        hit = np.sort(network.sindex.query(geom, predicate="intersects"))
         if len(hit) == 0:  # keep the mode: the nearest feature (routes to it are too long)
-            hit = network.sindex.nearest(tiles.geometry.iloc[i])[1][:1]
+            hit = network.sindex.nearest(core)[1][:1]
         return network.iloc[hit]
 
     cl, owned = (
@@ -927,11 +1139,21 @@ def run_tiled(
     )
     interrupted = False
     try:
-        # pass 1: candidate sites, network-demand shares and hulls per tile core
+        # pass 1: each core's buildings estimated once; candidate sites, heat per cell,
+        # network-demand shares and hulls per core
         t = time.perf_counter()
         need_sites = study.sites_path is None
         need_demand = mode == "existing_network" and p.network_annual_demand_mwh <= 0
         crs_wkt = crs.to_wkt()
+        demand_dir = workdir / "demand"
+        demand_dir.mkdir(parents=True, exist_ok=True)
+        clean_tmp_dirs(demand_dir, TILE_TMP_PREFIX)
+        demand_key = hashlib.sha256((_study_hash(study) + input_key).encode()).hexdigest()[:12]
+        demand_files = {
+            tid: demand_dir
+            / f"{tid}-{demand_key}-{hashlib.sha256(shapely.to_wkb(core)).hexdigest()[:8]}.parquet"
+            for tid, core in zip(tiles["tile_id"], tiles.geometry.values, strict=True)
+        }
         futs = {
             tid: cl.submit(
                 _prepare_tile,
@@ -941,9 +1163,10 @@ def run_tiled(
                 shapely.to_wkb(reads.iloc[i]),
                 crs_wkt,
                 study,
-                tile_network(i),
+                tile_network(reads.iloc[i], tiles.geometry.iloc[i]),
                 need_sites,
                 need_demand,
+                str(demand_files[tid]),
                 key=f"siting-prepare-{tid}-{input_key[:12]}-{time.time_ns()}",
                 pure=False,
             )
@@ -998,6 +1221,30 @@ def run_tiled(
             tile_of = np.where(inside.to_numpy() | np.isin(tile_of, holders), tile_of, holders[0])
         sites = sites.assign(_tile=tile_of)
 
+        # whole-area facts every tile uses: the demand near the pipes of the whole extract,
+        # whether any site matched a registry network, the DH areas of every building
+        matched = stages.registry_matched(sites, load_registry(study), p)
+        dh_areas = None
+        cells = [r["cells"] for r in prep.values() if r.get("cells") is not None]
+        if p.dh_areas and cells:
+            dh_areas = dh_areas_from_cell_sums(
+                pd.concat(cells, ignore_index=True),
+                crs,
+                min_cell_mwh_per_ha=p.dh_area_min_cell_mwh_per_ha,
+                min_area_gwh_per_yr=stages.dh_area_min_gwh(p, matched),
+            )
+        area_facts = {
+            "network_from_extract": study.network_path is None,
+            "network_demand_mwh": network_mwh if need_demand else None,
+            "registry_matched": matched,
+        }
+        facts_key = [dict(area_facts), _frame_hash(dh_areas) if dh_areas is not None else None]
+        area_facts["dh_areas"] = dh_areas
+        with_demand = [tid for tid, r in prep.items() if not r["empty"]]
+        core_index = shapely.STRtree(
+            tiles.set_index("tile_id").geometry.reindex(with_demand).values
+        )
+
         # pass 2: the tiles' studies (finished tiles are read back from workdir)
         tile_study = study.replace(
             crs=crs.to_string() if crs.to_epsg() else crs.to_wkt(),
@@ -1005,16 +1252,51 @@ def run_tiled(
             sites_path=None,
             network_path=None,
         )
-        # whole-area facts every tile uses (the demand near the pipes of the whole extract)
-        area_facts = {
-            "network_from_extract": study.network_path is None,
-            "network_demand_mwh": network_mwh if need_demand else None,
-        }
         config_key = _study_hash(tile_study) + input_key
-        t = time.perf_counter()
-        report, futs, dirs = [], {}, {}
         tiles_dir = workdir / "tiles"
         tiles_dir.mkdir(parents=True, exist_ok=True)
+
+        def submit(i: int, mine: gpd.GeoDataFrame, overlap_i: float, row: dict) -> Any:
+            """The tile's future, or None when a finished run of it is in workdir."""
+            tid = tiles["tile_id"].iloc[i]
+            buffer = tiles.geometry.iloc[i].buffer(overlap_i)
+            key_src = json.dumps(
+                [
+                    TILE_FORMAT,
+                    shapely.to_wkb(tiles.geometry.iloc[i], hex=True),
+                    overlap_i,
+                    config_key,
+                    sorted(mine["site_id"]),
+                    _frame_hash(mine),
+                    facts_key,
+                ]
+            )
+            key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
+            out_dir = tiles_dir / f"{tid}-{key}"
+            row["dir"] = out_dir
+            if (out_dir / "done.json").is_file():
+                row["status"] = "cached"
+                return None
+            near = [with_demand[k] for k in np.sort(core_index.query(buffer))]
+            return cl.submit(
+                _run_tile,
+                str(store),
+                tid,
+                shapely.to_wkb(buffer),
+                shapely.to_wkb(tiles.geometry.iloc[i]),
+                crs_wkt,
+                tile_study,
+                tile_network(buffer, tiles.geometry.iloc[i]),
+                mine,
+                str(out_dir),
+                area_facts,
+                [str(demand_files[n]) for n in near],
+                key=f"siting-tile-{tid}-{key}-{time.time_ns()}",
+                pure=False,
+            )
+
+        t = time.perf_counter()
+        report, futs = [], {}
         for i, tid in enumerate(tiles["tile_id"]):
             mine = sites[sites["_tile"] == tid].drop(columns="_tile").reset_index(drop=True)
             row = {
@@ -1024,44 +1306,48 @@ def run_tiled(
                 "seconds": 0.0,
                 "error": "",
                 "site_ids": list(mine["site_id"]),
+                "overlap_m": overlap[i],
             }
             report.append(row)
             if len(mine) == 0:
                 continue
-            key_src = json.dumps(
-                [
-                    TILE_FORMAT,
-                    shapely.to_wkb(tiles.geometry.iloc[i], hex=True),
-                    overlap[i],
-                    config_key,
-                    sorted(mine["site_id"]),
-                    _frame_hash(mine),
-                    area_facts,
-                ]
-            )
-            key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
-            out_dir = tiles_dir / f"{tid}-{key}"
-            dirs[tid] = out_dir
-            if (out_dir / "done.json").is_file():
-                row["status"] = "cached"
-                continue
-            futs[tid] = cl.submit(
-                _run_tile,
-                str(store),
-                tid,
-                shapely.to_wkb(buffers.iloc[i]),
-                shapely.to_wkb(tiles.geometry.iloc[i]),
-                crs_wkt,
-                tile_study,
-                tile_network(i),
-                mine,
-                str(out_dir),
-                area_facts,
-                key=f"siting-tile-{tid}-{key}-{time.time_ns()}",
-                pure=False,
-            )
+            fut = submit(i, mine, float(overlap[i]), row)
+            if fut is not None:
+                futs[tid] = fut
         done = _gather(cl, futs)
+        _settle(report, done)
         timings["tiles_s"] = time.perf_counter() - t
+
+        # pass 3: sites the first overlap could not prove exact, again with the overlap
+        # each needs (a tile's core and just those sites)
+        t = time.perf_counter()
+        need = _needed_overlap_m(_merge(report, crs)["table"], sites, tiles, p)
+        rerun, futs = [], {}
+        for i, tid in enumerate(tiles["tile_id"]):
+            wants = need[(need["tile"] == i) & (need["overlap_m"] > overlap[i])]
+            if not len(wants):
+                continue
+            mine = sites[sites["site_id"].isin(wants.index)].drop(columns="_tile")
+            mine = mine.reset_index(drop=True)
+            wider = float(wants["overlap_m"].max())
+            row = {
+                "tile_id": f"{tid}+",
+                "n_sites": len(mine),
+                "status": "empty",
+                "seconds": 0.0,
+                "error": "",
+                "site_ids": list(mine["site_id"]),
+                "overlap_m": wider,
+            }
+            rerun.append(row)
+            fut = submit(i, mine, wider, row)
+            if fut is not None:
+                futs[row["tile_id"]] = fut
+        if rerun:
+            done = _gather(cl, futs)
+            _settle(rerun, done)
+            report += rerun
+        timings["rerun_s"] = time.perf_counter() - t
     except KeyboardInterrupt:
         interrupted = True
         raise
@@ -1069,52 +1355,30 @@ def run_tiled(
         if owned:
             _close_quietly(cl, interrupted)
 
-    failed = []
-    for row in report:
-        r = done.get(row["tile_id"])
-        if r is None:
-            continue
-        row["seconds"] = float(r.get("seconds", 0.0))
-        if r["ok"]:
-            row["status"] = "done"
-        else:
-            row["status"] = "failed"
-            row["error"] = r["error"]
-            failed.append(
-                {
-                    "tile_id": row["tile_id"],
-                    "error": r["error"],
-                    "site_ids": row["site_ids"],
-                    "traceback": r.get("traceback", ""),
-                }
-            )
-            log.error("tile %s failed: %s", row["tile_id"], r["error"])
-    ran = [row for row in report if row["status"] in ("done", "cached")]
-    if failed and (strict or not ran):
+    failed = [
+        {
+            "tile_id": row["tile_id"],
+            "error": row["error"],
+            "site_ids": row["site_ids"],
+            "traceback": row.get("traceback", ""),
+        }
+        for row in report
+        if row["status"] == "failed"
+    ]
+    if failed and (strict or not any(r["status"] in ("done", "cached") for r in report)):
         detail = "; ".join(f"tile {f['tile_id']}: {f['error']}" for f in failed)
         raise SitingError(
             f"{len(failed)} of {sum(r['n_sites'] > 0 for r in report)} tiles failed "
             f"({detail}); fix the cause and run again: finished tiles are kept in {workdir}."
         )
 
-    # merge: one table, re-ranked; routes and buildings of all tiles
-    tables, routes, buildings, notes, tile_timings = [], [], [], list(site_notes), {}
-    grid_parts: dict[str, list[gpd.GeoDataFrame]] = {"grid_lines": [], "substations": []}
-    for row in ran:
-        d = dirs[row["tile_id"]]
-        tables.append(gpd.read_parquet(d / "sites.parquet"))
-        routes.append(gpd.read_parquet(d / "routes.parquet"))
-        buildings.append(gpd.read_parquet(d / "buildings.parquet"))
-        for name in ("grid_lines", "substations"):
-            if (d / f"{name}.parquet").is_file():
-                grid_parts[name].append(gpd.read_parquet(d / f"{name}.parquet"))
-        info = json.loads((d / "done.json").read_text())
-        notes.extend(n for n in info["notes"] if n not in notes)
-        for k, v in info["timings_s"].items():
-            tile_timings[k] = tile_timings.get(k, 0.0) + float(v)
-        if row["status"] == "cached":
-            row["seconds"] = float(info["seconds"])
-    table = pd.concat(tables, ignore_index=True)
+    # merge: one table, re-ranked; routes and buildings of all tiles; a site run again
+    # with a wider overlap takes that run's rows
+    merged = _merge(report, crs)
+    table, notes = merged["table"], list(site_notes)
+    notes.extend(n for n in merged["notes"] if n not in notes)
+    tile_timings = merged["timings"]
+    site_overlap = merged["overlap_m"]
     if table["site_id"].duplicated().any():
         raise SitingError("internal error: a site was run in two tiles")
     # the ranking basis is the whole table's: one tile's sites may share a load the others
@@ -1128,7 +1392,6 @@ def run_tiled(
     # smaller): a site a tile flagged outside but inside the whole area has no street near
     outside_text = "outside the study area"
     flagged = table["reason"].eq(outside_text).to_numpy()
-    pts = gpd.GeoSeries(table.geometry.values, crs=crs).representative_point()
     whole_inside = np.asarray(
         shapely.intersects(shapely.buffer(hull, p.max_snap_distance_m), table.geometry.values)
     )
@@ -1137,30 +1400,13 @@ def run_tiled(
         table.loc[fix, "reason"] = (
             f"unreachable: no street within {p.max_snap_distance_m:.0f} m of the site"
         )
-    # exactness check of each route against its tile's buffer
-    t_index = {tid: i for i, tid in enumerate(tiles["tile_id"])}
-    site_tile = sites.set_index("site_id")["_tile"].reindex(table["site_id"]).to_numpy()
-    margin = (
-        np.array(
-            [
-                shapely.distance(pt, buffers.iloc[t_index[tid]].boundary)
-                for pt, tid in zip(pts.values, site_tile, strict=True)
-            ]
-        )
-        - SNAP_TOLERANCE_M
-    )
-    feas = table["feasible"].to_numpy(dtype=bool)
     # each tile decided its own mode (DH areas and registry networks are found per tile)
     tile_mode = table["mode"].to_numpy() if "mode" in table else np.full(len(table), mode)
     mode = "existing_network" if (tile_mode == "existing_network").any() else mode
-    mults = {**pipes.STREET_CLASS_MULTIPLIER, **p.street_class_multiplier}
-    m_min = min(min(mults.values()), pipes.STREET_DEFAULT_MULTIPLIER, ACCESS_MULTIPLIER)
-    cost = table["route_cost_eq_m"].to_numpy(dtype=float)
-    exact = ~feas | np.where(
-        tile_mode == "existing_network",
-        cost <= m_min * (margin - p.max_snap_distance_m),
-        margin >= p.local_search_radius_m + p.max_snap_distance_m,
-    )
+    # exactness: the overlap each site's result needs against the one it ran with
+    need = _needed_overlap_m(table, sites, tiles, p)
+    used = site_overlap.reindex(table["site_id"]).to_numpy(dtype=float)
+    exact = need["overlap_m"].reindex(table["site_id"]).to_numpy(dtype=float) <= used + 1e-6
     unverified = sorted(table.loc[~exact, "site_id"].astype(str))
     # the single run's rank stage on the merged table (same columns, geometry last)
     site_geoms = gpd.GeoDataFrame({"site_id": table["site_id"]}, geometry=table.geometry, crs=crs)
@@ -1168,16 +1414,9 @@ def run_tiled(
         pd.DataFrame(table.drop(columns="geometry")),
         study,
         site_geoms,
-        gpd.GeoDataFrame(pd.concat(routes, ignore_index=True), crs=crs),
+        merged["routes"],
     )
-    all_buildings = gpd.GeoDataFrame(pd.concat(buildings, ignore_index=True), crs=crs)
-    # each site's cable from its own tile; a substation read by several tiles once
-    grid = {
-        name: gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=crs) if parts else None
-        for name, parts in grid_parts.items()
-    }
-    if grid["substations"] is not None:
-        grid["substations"] = grid["substations"].drop_duplicates("substation_id")
+    grid = {name: merged[name] for name in ("grid_lines", "substations")}
     if failed:
         notes.append(
             "tiles failed, their sites are missing from the ranking: "
@@ -1185,21 +1424,25 @@ def run_tiled(
         )
     if unverified:
         notes.append(
-            f"{len(unverified)} route(s) could reach beyond their tile's {overlap.min():.0f} m "
-            "overlap and may not be the cheapest (raise overlap_m): "
+            f"{len(unverified)} site(s) could have a cheaper route, a nearer substation or "
+            f"a network beyond their tile's overlap (at most {default_overlap_m(p):.0f} m "
+            "was tried) and may not be exact: "
             + ", ".join(unverified[:20])
             + (" ..." if len(unverified) > 20 else "")
         )
     timings.update({f"tiles_sum_{k}": v for k, v in tile_timings.items()})
     timings["total_s"] = time.perf_counter() - t0
+    core_of = tiles.set_index("tile_id").geometry
     report_gdf = gpd.GeoDataFrame(
-        pd.DataFrame(report).drop(columns="site_ids"), geometry=tiles.geometry.values, crs=crs
+        pd.DataFrame(report).drop(columns=["site_ids", "dir", "traceback"], errors="ignore"),
+        geometry=[core_of[r["tile_id"].rstrip("+")] for r in report],
+        crs=crs,
     )
     return TiledResults(
         study=study,
         sites=ranked_gdf,
         routes=route_gdf,
-        buildings=all_buildings,
+        buildings=merged["buildings"],
         network=network,
         mode=mode,
         timings_s=timings,
@@ -1221,6 +1464,7 @@ __all__ = [
     "default_overlap_m",
     "check_scheduler_address",
     "default_tile_count",
+    "tile_overlap_m",
     "make_tiles",
     "max_grid_tiles",
     "probe_scheduler",

@@ -36,7 +36,7 @@ from scipy import ndimage
 
 from siting.area import require_metric
 from siting.errors import ConfigError, InputDataError
-from siting.raster import HEAT_COLUMN, heat_density, read_heat_density
+from siting.raster import HEAT_COLUMN, grid_from_cell_sums, heat_density, read_heat_density
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +264,45 @@ def dh_areas_from_buildings(
     else:
         areas["n_buildings"] = pd.Series(dtype=np.int64)
     return areas
+
+
+def dh_areas_from_cell_sums(
+    cells: pd.DataFrame,
+    crs: str | pyproj.CRS,
+    *,
+    min_cell_mwh_per_ha: float = HOTMAPS_MIN_CELL_MWH_PER_HA,
+    min_area_gwh_per_yr: float = HOTMAPS_MIN_AREA_GWH_PER_YR,
+    close_gaps: bool = True,
+    cell_m: float = 100.0,
+    raster_crs: str | pyproj.CRS = "EPSG:3035",
+) -> gpd.GeoDataFrame:
+    """:func:`dh_areas_from_buildings` from per-cell sums (:func:`siting.raster.cell_sums`).
+
+    A tiled study sums each core's buildings per cell and finds the areas once here, on the
+    same grid the buildings would give; ``n_buildings`` counts the buildings of the cells
+    whose centre lies in the area. Areas are returned in `crs`.
+    """
+    _check_thresholds(min_cell_mwh_per_ha, min_area_gwh_per_yr)
+    density, transform = grid_from_cell_sums(cells, cell_m)
+    areas = dh_areas_from_grid(
+        density,
+        transform,
+        raster_crs,
+        min_cell_mwh_per_ha=min_cell_mwh_per_ha,
+        min_area_gwh_per_yr=min_area_gwh_per_yr,
+        close_gaps=close_gaps,
+    )
+    if len(areas):
+        centres = shapely.points(
+            (cells["ix"].to_numpy(float) + 0.5) * cell_m,
+            (cells["iy"].to_numpy(float) + 0.5) * cell_m,
+        )
+        c_idx, a_idx = shapely.STRtree(areas.geometry.values).query(centres, predicate="within")
+        weights = cells["n"].to_numpy(float)[c_idx]
+        areas["n_buildings"] = np.bincount(a_idx, weights, minlength=len(areas)).astype(np.int64)
+    else:
+        areas["n_buildings"] = pd.Series(dtype=np.int64)
+    return _to_crs(areas, crs)
 
 
 def area_edges(

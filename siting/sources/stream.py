@@ -293,12 +293,14 @@ def read_osm_parquet(
     path: str | Path,
     area: object = None,
     layers: tuple[str, ...] = LAYERS,
+    keep_row: bool = False,
 ) -> OsmData:
     """Read a store written by :func:`clip_to_parquet` back as :class:`OsmData`.
 
     `area` (bbox or lon/lat polygon) reads only the features intersecting it (row groups
     outside its bounding box are skipped via the bbox columns). Layers not in `layers` come
-    back empty.
+    back empty. `keep_row`: keep the `_row` column (each feature's place in the extract), so
+    parts read separately can be put back in the extract's order.
     """
     path = Path(path).expanduser()
     meta = store_meta(path)
@@ -320,8 +322,9 @@ def read_osm_parquet(
             gdf = gdf.set_crs(WGS84)
         gdf = _intersecting(gdf, geom)
         if ROW_COLUMN in gdf.columns:  # back to the extract's order
-            gdf = gdf.sort_values(ROW_COLUMN, kind="stable").drop(columns=ROW_COLUMN)
-            gdf = gdf.reset_index(drop=True)
+            gdf = gdf.sort_values(ROW_COLUMN, kind="stable").reset_index(drop=True)
+            if not keep_row:
+                gdf = gdf.drop(columns=ROW_COLUMN)
         data[name] = gdf
     return OsmData(**data, source=meta.get("source", str(path)))
 

@@ -23,9 +23,11 @@ from siting.stages.inputs import (
 )
 from siting.stages.networks import (
     Networks,
+    dh_area_min_gwh,
     find_networks,
     network_demand_mwh,
     network_demand_notes,
+    registry_matched,
 )
 from siting.stages.operate import Operated, operate, run_hourly
 from siting.stages.price import price, rank, rerank
@@ -44,6 +46,7 @@ __all__ = [
     "climate_factor",
     "connect",
     "connect_grid",
+    "dh_area_min_gwh",
     "estimate_demand",
     "find_networks",
     "generate_candidates",
@@ -54,6 +57,7 @@ __all__ = [
     "prepare_area",
     "price",
     "rank",
+    "registry_matched",
     "rerank",
     "run_hourly",
     "size_sources",

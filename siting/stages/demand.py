@@ -151,12 +151,27 @@ def estimate_demand(
     weather: pd.Series,
     graph: StreetGraph,
     landuse: gpd.GeoDataFrame | None = None,
+    *,
+    estimated: bool = False,
 ) -> Demand:
     """Buildings' heat demand (docs/model.md §6, §8.2) and the linear heat density of each street.
 
     `landuse` (the extract's land-use polygons) helps classify untyped buildings.
+    `estimated=True`: `buildings` already went through this stage's estimate with the same
+    study (a tiled run estimates each building once, in its core's first pass); only the
+    streets' heat density is computed.
     """
-    est, factor = building_demand(buildings, study, weather, landuse)
+    if estimated:
+        missing = {"heat_demand_mwh_per_yr", "peak_heat_mw", "dwellings"} - set(buildings.columns)
+        if missing:
+            raise InputDataError(
+                f"buildings given as estimated lack {sorted(missing)}; pass the output of "
+                "estimate_demand, or estimated=False to estimate them."
+            )
+        est, factor = buildings, climate_factor(study, weather, study.params)
+        est.attrs.setdefault("demand_given", {})
+    else:
+        est, factor = building_demand(buildings, study, weather, landuse)
     density = street_linear_heat_density(
         graph, est, viable_mwh_per_m=study.params.linear_heat_density_min_mwh_per_m
     )

@@ -85,6 +85,8 @@ def find_networks(
     registry: NetworkRegistry | None = None,
     street_density: gpd.GeoDataFrame | None = None,
     near_pipes_mwh: float | None = None,
+    dh_areas: gpd.GeoDataFrame | None = None,
+    registry_matched: bool | None = None,
 ) -> Networks:
     """The taps, the mode and each site's network (see the module docstring).
 
@@ -102,6 +104,10 @@ def find_networks(
         registry network serves the place, its viable streets are where its mains likely run.
     near_pipes_mwh : the demand of the buildings the network's pipes serve, when computed
         over a larger area than `buildings` (a tiled run); else computed here.
+    dh_areas : the DH areas of the whole study (study CRS), found once from every building
+        (a tiled run: a tile's buildings would cut the areas at its edge); else found here.
+    registry_matched : whether any site of the whole study matched a registry network (a
+        tiled run: the same answer in every tile); else from `sites`.
     """
     notes: list[str] = []
     if network is not None and len(network) and from_extract and not _tappable(network, graph, p):
@@ -114,6 +120,8 @@ def find_networks(
     user_file = network is not None and len(network) > 0 and not from_extract
     site_nets = _match(sites, registry, p)
     matched = bool(len(site_nets)) and site_nets["network_id"].notna().any()
+    if registry_matched is not None:
+        matched = registry_matched
     parts: list[gpd.GeoDataFrame] = []
     near_mwh = 0.0
     if network is not None and len(network):
@@ -142,11 +150,15 @@ def find_networks(
     if not pipes_known and p.dh_areas:
         # the Hotmaps area minimum asks whether a new network would pay; where a registry
         # network is known to serve the place, every dense-enough cell is likely connected
-        min_gwh = 0.0 if matched else p.dh_area_min_gwh_per_yr
-        areas = dh_areas_from_buildings(
-            buildings,
-            min_cell_mwh_per_ha=p.dh_area_min_cell_mwh_per_ha,
-            min_area_gwh_per_yr=min_gwh,
+        min_gwh = dh_area_min_gwh(p, matched)
+        areas = (
+            dh_areas
+            if dh_areas is not None
+            else dh_areas_from_buildings(
+                buildings,
+                min_cell_mwh_per_ha=p.dh_area_min_cell_mwh_per_ha,
+                min_area_gwh_per_yr=min_gwh,
+            )
         )
         if len(areas):
             taps = _area_taps(graph, areas, "heat_density_areas", p)
@@ -187,6 +199,20 @@ def find_networks(
         site_networks=site_nets,
         notes=notes,
     )
+
+
+def dh_area_min_gwh(p: Params, matched: bool) -> float:
+    """The Hotmaps area minimum, GWh/yr: it asks whether a new network would pay, so it is
+    waived (0) where a registry network is known to serve the place."""
+    return 0.0 if matched else p.dh_area_min_gwh_per_yr
+
+
+def registry_matched(
+    sites: gpd.GeoDataFrame | None, registry: NetworkRegistry | None, p: Params
+) -> bool:
+    """Whether any of `sites` lies where a registry network serves (see :func:`find_networks`)."""
+    site_nets = _match(sites, registry, p)
+    return bool(len(site_nets)) and bool(site_nets["network_id"].notna().any())
 
 
 def _match(
