@@ -80,11 +80,23 @@ def street_linear_heat_density(
     edge_geoms = np.asarray(edges.geometry.values, dtype=object)
     tree = shapely.STRtree(edge_geoms)
     # Distance from the footprint, not the centroid: the service pipe starts at the wall, and a
-    # long block's centroid can be far from the street it fronts. all_matches=False keeps one
-    # edge per building (the first in tree order on ties), so demand is never counted twice.
+    # long block's centroid can be far from the street it fronts. One edge per building, so
+    # demand is never counted twice: on a tie (a footprint nearest to a node two edges share)
+    # the edge whose midpoint comes first by x, then y, so the choice does not depend on the
+    # order of the edges (a tile of a study holds the same edges in another order).
     (b_pos, e_idx), dist_m = tree.query_nearest(
-        geoms[idx_heated], max_distance=max_service_m, return_distance=True, all_matches=False
+        geoms[idx_heated], max_distance=max_service_m, return_distance=True, all_matches=True
     )
+    if len(b_pos) > 1 and (b_pos[1:] == b_pos[:-1]).any():
+        tied = np.unique(e_idx)
+        mid = np.zeros((len(edge_geoms), 2))
+        mid[tied] = shapely.get_coordinates(
+            shapely.line_interpolate_point(edge_geoms[tied], 0.5, normalized=True)
+        )
+        order = np.lexsort((mid[e_idx, 1], mid[e_idx, 0], b_pos))
+        b_pos, e_idx, dist_m = b_pos[order], e_idx[order], dist_m[order]
+        first = np.r_[True, b_pos[1:] != b_pos[:-1]]
+        b_pos, e_idx, dist_m = b_pos[first], e_idx[first], dist_m[first]
     b_idx = idx_heated[b_pos]
     n_edges = len(edges)
     heat_edge = np.bincount(e_idx, weights=demand[b_idx], minlength=n_edges)
