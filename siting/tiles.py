@@ -6,29 +6,30 @@ representative point (sites outside every core go to the nearest core); the tile
 sees every street, building and pipe intersecting its buffer, so a route or local network
 that starts in the core is not cut as long as it stays within `overlap_m`.
 
-Whole-area quantities are computed once and handed to every tile, so a tile computes what
-the single run computes:
+Two passes over the tiles, then a third for the few sites that need it:
 
-* the study CRS (the default of the whole extract, as a single run chooses it: the national
-  grid or the local UTM zone, `siting.area.metric_crs`; not one per tile);
-* the existing network's annual demand (`Params.network_annual_demand_mwh`): the single run
-  estimates it from the buildings within `network_service_distance_m` of any pipe of the
-  whole extract; here each tile sums the buildings whose representative point is in its
-  core (a first Dask pass), and the sum is given to every tile;
-* the candidate sites: generated from all tiles' cores, then de-duplicated and capped at
-  `max_generated_sites` once, as `generate_sites` does on the whole area;
-* the study area's hull (sites outside it are flagged "outside the study area");
-* the network (read once; small) and the mode (existing network or new local networks).
-
-Exactness. With `overlap_m` >= the longest route a site can have (`default_overlap_m`:
-`max(max_route_length_m, local_search_radius_m) + max_snap_distance_m`), every feasible
-route lies in its tile and the tiled run equals the single run. With a smaller overlap each
-existing-network route is checked after the run: a route whose cost (equivalent metres) is
-below `min street multiplier × (margin − max_snap_distance_m)`, where `margin` is the
-site's distance to the edge of its tile's buffer, cannot have been bettered by a path
-leaving the buffer, so it is exact; sites that fail the check are listed in
-`results.unverified_sites` and in the notes. New-local-network sites are exact when the
-margin covers `local_search_radius_m + max_snap_distance_m`.
+1. Each core is read with `PREPARE_MARGIN_M` around it. Its buildings are estimated once
+   (against their neighbours within `DEMAND_CONTEXT_M`) and written to
+   `workdir/demand/`; it returns its candidate features, its buildings' heat per 100 m
+   cell of the Hotmaps grid (`siting.raster.cell_sums`), its share of the demand near the
+   extract's pipes, and a hull.
+2. The client turns those summaries into the whole study's facts: the candidate sites
+   (de-duplicated and capped once, as `generate_sites` does on the whole area), the DH
+   areas (found once on the summed grid: a tile's buildings would cut an area at its
+   edge), whether any site matched a registry network, the network's demand near its
+   pipes, the hull (sites outside it are flagged "outside the study area"). Each tile's
+   study then runs on its core and `overlap_m` around it, reading the first pass's
+   estimated buildings instead of estimating them again.
+3. Exactness. What a site's result depends on lies within a radius of it (a route of
+   cost C cannot be bettered by a path longer than C / the cheapest street multiplier,
+   plus the snap at its ends; a local network looks `local_search_radius_m` around; a
+   cable of `grid_distance_m` lies within that distance; a site that found no route or no
+   substation needs the full :func:`default_overlap_m`). A site whose radius reaches past
+   its tile's buffer runs again, in its tile, with the overlap it needs; the merged
+   ranking is then the single run's. Grid tiles default to a small overlap
+   (:func:`tile_overlap_m`, 2 km): routes to DH areas and registry networks are short, so
+   few sites run again. Sites that would need more than the full overlap are listed in
+   `results.unverified_sites` and in the notes.
 
 Tile results are written to `workdir/tiles/<tile_id>-<key>/` where the key hashes the tile
 geometry and overlap, the study configuration, the whole-area quantities and the input's
@@ -557,6 +558,7 @@ def _run_tile(
             if layer is not None and len(layer):
                 layer.to_parquet(tmp / f"{name}.parquet")
         info = {
+            "viable_in_core": _viable_in_core(res.street_density, core),
             "tile_id": tile_id,
             "mode": res.mode,
             "notes": res.notes,
@@ -929,6 +931,16 @@ def _gather(client, futures: dict[str, Any]) -> dict[str, dict]:
     return out
 
 
+def _viable_in_core(density: gpd.GeoDataFrame | None, core: shapely.Geometry) -> list[float]:
+    """Count and length (m) of the viable street segments whose midpoint is in `core`."""
+    if density is None or not len(density) or "viable" not in density:
+        return [0, 0.0]
+    viable = density[density["viable"].fillna(False).astype(bool)]
+    mid = shapely.line_interpolate_point(viable.geometry.values, 0.5, normalized=True)
+    mine = np.asarray(shapely.intersects(core, mid))
+    return [int(mine.sum()), float(viable["length_m"].to_numpy(dtype=float)[mine].sum())]
+
+
 def _settle(rows: list[dict], done: dict[str, dict]) -> None:
     """Record each submitted tile's outcome in its report row."""
     for row in rows:
@@ -951,6 +963,7 @@ def _merge(rows: list[dict], crs: pyproj.CRS) -> dict[str, Any]:
     first run's (the same core, the same estimates).
     """
     tables, routes, lines, subs, buildings, notes, timings = [], [], [], [], [], [], {}
+    viable = [0, 0.0]  # registry mains: street segments and metres, over the cores
     overlap: dict[str, float] = {}
     for row in rows:
         if row["status"] not in ("done", "cached"):
@@ -968,6 +981,10 @@ def _merge(rows: list[dict], crs: pyproj.CRS) -> dict[str, Any]:
             subs.append(gpd.read_parquet(d / "substations.parquet"))
         info = json.loads((d / "done.json").read_text())
         notes.extend(n for n in info["notes"] if n not in notes)
+        if not row["tile_id"].endswith("+"):
+            n_seg, len_m = info.get("viable_in_core", [0, 0.0])
+            viable[0] += int(n_seg)
+            viable[1] += float(len_m)
         for k, v in info["timings_s"].items():
             timings[k] = timings.get(k, 0.0) + float(v)
         if row["status"] == "cached":
@@ -1000,6 +1017,7 @@ def _merge(rows: list[dict], crs: pyproj.CRS) -> dict[str, Any]:
         "grid_lines": last_per_site(lines),
         "substations": substations,
         "notes": notes,
+        "viable_streets": viable,
         "timings": timings,
         "overlap_m": pd.Series(overlap, dtype=float),
     }
@@ -1377,6 +1395,14 @@ def run_tiled(
     merged = _merge(report, crs)
     table, notes = merged["table"], list(site_notes)
     notes.extend(n for n in merged["notes"] if n not in notes)
+    # each tile counted its buffer's streets: one note with the cores' counts instead
+    at = [k for k, n in enumerate(notes) if n.startswith(stages.VIABLE_NOTE_START)]
+    if at:
+        empty = sum(r["status"] == "empty" for r in report)
+        where = f" of the {len(report) - empty} tiles holding sites" if empty else ""
+        n_seg, len_m = merged["viable_streets"]
+        notes[at[0]] = stages.viable_streets_note(n_seg, len_m, p, where)
+        notes = [n for k, n in enumerate(notes) if k not in at[1:]]
     tile_timings = merged["timings"]
     site_overlap = merged["overlap_m"]
     if table["site_id"].duplicated().any():

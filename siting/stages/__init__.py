@@ -22,12 +22,14 @@ from siting.stages.inputs import (
     weather_of,
 )
 from siting.stages.networks import (
+    VIABLE_NOTE_START,
     Networks,
     dh_area_min_gwh,
     find_networks,
     network_demand_mwh,
     network_demand_notes,
     registry_matched,
+    viable_streets_note,
 )
 from siting.stages.operate import Operated, operate, run_hourly
 from siting.stages.price import price, rank, rerank
@@ -59,6 +61,8 @@ __all__ = [
     "rank",
     "registry_matched",
     "rerank",
+    "VIABLE_NOTE_START",
+    "viable_streets_note",
     "run_hourly",
     "size_sources",
     "street_graph",

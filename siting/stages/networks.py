@@ -139,12 +139,7 @@ def find_networks(
         viable = street_density[street_density["viable"].fillna(False).astype(bool)]
         if len(viable):
             parts.append(_street_taps(viable, p))
-            notes.append(
-                f"a registry network serves the place: its mains are taken to run in the "
-                f"{len(viable):,} street segments with at least "
-                f"{p.linear_heat_density_min_mwh_per_m:g} MWh/m/yr of buildings along them "
-                f"({viable['length_m'].sum() / 1000:,.1f} km), besides any DH areas and pipes"
-            )
+            notes.append(viable_streets_note(len(viable), viable["length_m"].sum(), p))
     # a user's file with pipes is the network; OSM pipes are rarely complete
     pipes_known = user_file and bool((network["kind"] == "pipe").any())
     if not pipes_known and p.dh_areas:
@@ -187,7 +182,7 @@ def find_networks(
     notes += registry_notes(site_nets, p)
     if not matched and p.network_annual_demand_mwh <= 0 and network is not None and len(network):
         notes += network_demand_notes(network, p, near_mwh, EXISTING)
-    top = float(taps["serves_mwh_per_yr"].max())
+    top = float(np.nan_to_num(taps["serves_mwh_per_yr"].max()))  # NaN: registry mains only
     if matched and p.network_annual_demand_mwh <= 0:
         top = max(top, float(site_nets["network_system_annual_heat_mwh"].max()))
     return Networks(
@@ -198,6 +193,18 @@ def find_networks(
         dh_areas=areas,
         site_networks=site_nets,
         notes=notes,
+    )
+
+
+VIABLE_NOTE_START = "a registry network serves the place: its mains are taken to run in"
+
+
+def viable_streets_note(n_segments: int, length_m: float, p: Params, where: str = "") -> str:
+    """The note saying which streets are taken as a registry network's mains."""
+    return (
+        f"{VIABLE_NOTE_START} the {n_segments:,} street segments{where} with at least "
+        f"{p.linear_heat_density_min_mwh_per_m:g} MWh/m/yr of buildings along them "
+        f"({length_m / 1000:,.1f} km), besides any DH areas and pipes"
     )
 
 
@@ -273,7 +280,9 @@ def _street_taps(viable: gpd.GeoDataFrame, p: Params) -> gpd.GeoDataFrame:
             "supply_temp_c": np.nan,
             "capacity_mw": np.nan,
             "network_source": "registry",
-            "serves_mwh_per_yr": viable["heat_demand_mwh_per_yr"].to_numpy(dtype=float).sum(),
+            # the registry network's demand, attached per site (attach_networks); the sum
+            # along the viable streets would depend on how much of the place is read
+            "serves_mwh_per_yr": np.nan,
             "area_id": None,
         },
         geometry=viable.geometry.values,
@@ -391,6 +400,9 @@ def attach_networks(table: pd.DataFrame, networks: Networks, p: Params) -> pd.Da
         if "tap_serves_mwh_per_yr" in t
         else np.full(len(t), networks.annual_demand_mwh)
     )
+    # a tap without its own demand (a registry network's likely mains) reached by a site no
+    # registry network matched: the study's network demand
+    tap = np.where(np.isfinite(tap), tap, networks.annual_demand_mwh)
     fed_in = tap / (1.0 - p.network_loss_share)
     area = t.get("network_source", pd.Series("", index=t.index)).to_numpy() != "osm"
     if p.network_annual_demand_mwh > 0:
