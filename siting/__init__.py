@@ -16,12 +16,12 @@ Your own layers and scenarios::
     siting.compare_plot(table)
 """
 
-from siting.compare import compare, compare_plot
+from siting.comparison import compare, compare_plot
 from siting.config import Params, Study
 from siting.errors import ArgumentError, SitingError
-from siting.portfolio import portfolio
-from siting.sensitivity import sensitivity
+from siting.portfolios import portfolio
 from siting.study import Results, demo_study, run
+from siting.sweep import sensitivity
 
 __version__ = "0.1.0"
 __all__ = [

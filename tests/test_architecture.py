@@ -178,7 +178,7 @@ def test_run_is_a_short_composition_of_the_stages():
 ENTRY_POINTS = [
     "siting.tiles",
     "siting.figures",
-    "siting.sensitivity",
+    "siting.sweep",
     "siting.report",
     "siting.results",
     "siting.stages",
