@@ -5,7 +5,7 @@ time, the peak memory (Python allocations via tracemalloc, and the process's pea
 set) and one JSON line. The candidates are synthetic but run through the study's own
 stages: `size_sources` sizes each (IT load 1-40 MW, three cooling types), each gets a route
 (length, transfer efficiency) to one network of 2 TWh/yr with 300 GWh/yr of must-run
-supply, and :func:`siting.portfolio.portfolio` chooses K greedily, every step running all
+supply, and :func:`siting.portfolios.portfolio` chooses K greedily, every step running all
 remaining candidates hour by hour against the demand the sites before them left.
 """
 
@@ -25,7 +25,7 @@ import numpy as np
 import shapely
 
 from siting.config import COOLING_TYPES, Params, Study
-from siting.portfolio import portfolio
+from siting.portfolios import portfolio
 from siting.sources.weather import typical_danish_year
 from siting.stages.candidates import size_sources
 

@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         chosen = None
         if getattr(args, "portfolio", None):
-            from siting.portfolio import portfolio
+            from siting.portfolios import portfolio
 
             chosen = portfolio(results, args.portfolio, args.portfolio_objective)
             files["portfolio"] = chosen.to_csv(Path(study.out_dir) / "portfolio.csv")

@@ -20,8 +20,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from siting.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -192,7 +190,8 @@ def _identity(value: Any) -> Any:
 
 def is_number(value: Any) -> bool:
     """A real number (numpy scalars too); bool is an int but never a setting's number."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+    # numpy's bool_ is no numbers.Real; Python's bool is (an int), so only it is excluded
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def check_fields(obj: Any, where: str) -> None:

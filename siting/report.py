@@ -47,9 +47,9 @@ from siting.outputs import check_output_dir, staged_output
 from siting.params_meta import NO_UNIT, describe
 from siting.ranking import ranking_basis
 from siting.results import RESULT_FILES
-from siting.sensitivity import DEFAULT_RANGES
-from siting.sensitivity import sensitivity as sweep
 from siting.sources.weather import typical_danish_year
+from siting.sweep import DEFAULT_RANGES
+from siting.sweep import sensitivity as sweep
 
 log = logging.getLogger(__name__)
 

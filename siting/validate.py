@@ -18,13 +18,15 @@ import numbers
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 import yaml
 
 from siting.errors import ConfigError, InputDataError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 log = logging.getLogger("siting.validate")
 
@@ -152,7 +154,8 @@ def _brief_container(value: Any, limit: int) -> str:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+    # numpy's bool_ is no numbers.Real; Python's bool is (an int), so only it is excluded
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def check_study(study: Any, where: str = "study") -> list[str]:
@@ -393,10 +396,12 @@ _DECIMAL = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
 
 def is_missing(v: Any) -> bool:
     """True for an empty cell: None, NA, NaN or blank text (never compares arrays)."""
+    import pandas as pd  # here, not at the top: `siting --help` loads this module
+
     if v is None or v is pd.NA or v is pd.NaT:
         return True
-    if isinstance(v, float | np.floating):
-        return bool(np.isnan(v))
+    if isinstance(v, numbers.Real) and not isinstance(v, numbers.Integral):  # float, np.float32
+        return math.isnan(v)
     return isinstance(v, str) and not v.strip()
 
 
@@ -418,6 +423,8 @@ def parse_numbers(
     ("20", "2.5e1"). Text with units or words ("20 MW", "nan"), booleans, lists and objects
     are errors that quote the rows, the field and the values.
     """
+    import numpy as np  # here, not at the top: `siting --help` loads this module
+
     values = np.full(len(column), np.nan)
     bad: list[str] = []
     for i, v in enumerate(column.tolist()):
@@ -456,7 +463,7 @@ def check_range(
     """
     errors, warns = [], []
     for i, value in enumerate(values):
-        if np.isnan(value):
+        if math.isnan(value):
             continue  # empty: the caller's default
         found = rng.problem(float(value))
         if found is not None:
@@ -476,6 +483,7 @@ def geometry_problems(geoms: Any, lines: bool) -> list[tuple[int, str]]:
     """(row, problem) of degenerate geometries: non-finite coordinates, zero-length lines,
     zero-area or self-intersecting polygons (row 0-based, in the order given).
     """
+    import numpy as np
     import shapely
 
     arr = np.asarray(geoms)

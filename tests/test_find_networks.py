@@ -14,6 +14,7 @@ import pytest
 from conftest import shared_file
 
 import siting
+import siting.stages
 from siting import Study
 from siting.hourly import network_demand_profile
 from siting.networks.supply import must_run_profile_mw

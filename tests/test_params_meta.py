@@ -90,7 +90,7 @@ def test_model_md_ranges_and_units():
 
 
 def test_sensitivity_sweeps_the_documented_ranges():
-    from siting.sensitivity import DEFAULT_RANGES
+    from siting.sweep import DEFAULT_RANGES
 
     info = describe(Params)
     for name, (low, high) in DEFAULT_RANGES.items():

@@ -15,7 +15,7 @@ import siting
 from siting import Study
 from siting.config import COOLING_TYPES
 from siting.errors import ConfigError, InputDataError
-from siting.portfolio import _dispatch, _dispatch_many, _Engine, _value, portfolio
+from siting.portfolios import _dispatch, _dispatch_many, _Engine, _value, portfolio
 from siting.stages.candidates import size_sources
 from siting.stages.operate import demand_shape
 

@@ -146,7 +146,7 @@ def test_sensitivity_brackets_the_base_and_matches_reruns(demo_results, helsinki
     assert base == pytest.approx(demo_results.best()["lcoh_eur_per_mwh"])
     by_label = {b.label: b for b in bars}
     from siting.params_meta import describe
-    from siting.sensitivity import SWEPT
+    from siting.sweep import SWEPT
 
     label = {n: describe(siting.Params)[n].description for n in SWEPT}  # one source of text
     assert set(by_label) == set(label.values())

@@ -9,6 +9,7 @@ import pytest
 from conftest import shared_file
 
 import siting
+import siting.recovery
 from siting import Study
 from siting.ranking import RANKING_COLUMNS
 

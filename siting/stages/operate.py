@@ -159,7 +159,7 @@ def recover_hourly(
     losses): one row shared by all sites, or one row per site; `share` scales it per site
     (share_max). The heat pump, temperatures, availability, part load, storage and prices
     come from `rows` and `p` as in :func:`run_hourly`, which calls this with the demand its
-    network leaves after must-run supply; :mod:`siting.portfolio` calls it with the demand
+    network leaves after must-run supply; :mod:`siting.portfolios` calls it with the demand
     the sites chosen before leave. Returns :class:`siting.hourly.HourlyResult`.
     """
     series = series or HourlySeries()
