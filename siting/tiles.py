@@ -105,14 +105,11 @@ CONNECT_TIMEOUT_S = 5.0  # a scheduler that does not answer within this is repor
 SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx", "inproc")
 TILE_TMP_PREFIX = ".siting-tmp-tile-"
 # The first pass reads each core and this much around it, not the whole overlap: a building's
-# demand estimate looks at neighbours within a few hundred metres (siting.demand: 100 m for
-# the class, 200 m for levels), and every feature meets some core of a grid, so the hull of
-# what the tiles read is the whole extract's.
-PREPARE_MARGIN_M = 2_000.0
-# A building's demand estimate looks at its neighbours within 200 m (siting.demand: 100 m
-# for the class, 200 m for the levels); the first pass estimates each core's buildings once
-# with this much around them.
+# demand estimate looks at its neighbours within 200 m (siting.demand: 100 m for the class,
+# 200 m for the levels), candidates are the core's own features, and every feature meets
+# some core of a grid, so the hull of what the tiles read is the whole extract's.
 DEMAND_CONTEXT_M = 500.0
+PREPARE_MARGIN_M = DEMAND_CONTEXT_M
 FIRST_OVERLAP_M = 2_000.0  # grid tiles' default overlap (tile_overlap_m)
 
 
@@ -403,9 +400,9 @@ def _prepare_tile(
 ) -> dict:
     """First pass over a tile: its core's buildings estimated once, and summaries of them.
 
-    `buffer_wkb` is the area read: the core and `PREPARE_MARGIN_M` around it (capped by the
-    tile's overlap). The core's buildings, with their heat demand estimated against their
-    neighbours (`DEMAND_CONTEXT_M`), are written to `demand_path`: the second pass reads
+    `buffer_wkb` is the area read: the core and `PREPARE_MARGIN_M` around it. The core's
+    buildings, with their heat demand estimated against their neighbours
+    (`DEMAND_CONTEXT_M`), are written to `demand_path`: the second pass reads
     them instead of estimating again. Returned: the core's candidate sites, its buildings'
     heat per 100 m cell (for DH areas found once), its share of the demand near the pipes,
     and the hull of what was read.
@@ -421,11 +418,14 @@ def _prepare_tile(
         )
         if len(osm.buildings) == 0 and len(osm.streets) == 0:
             return {"tile_id": tile_id, "ok": True, "empty": True}
-        coords = [
-            shapely.get_coordinates(g.to_crs(crs).geometry.values)
-            for g in (osm.streets, osm.buildings)
-            if len(g)
-        ]
+        buildings = osm.buildings.to_crs(crs)
+        # the hull of every vertex read: the streets' vertices projected as arrays (their
+        # geometries are not needed here), the buildings' from their projected copy
+        to_crs = pyproj.Transformer.from_crs(WGS84, crs, always_xy=True)
+        coords = [shapely.get_coordinates(buildings.geometry.values)]
+        if len(osm.streets):
+            lon_lat = shapely.get_coordinates(osm.streets.geometry.values)
+            coords.append(np.column_stack(to_crs.transform(lon_lat[:, 0], lon_lat[:, 1])))
         hull = convex_hull(np.vstack(coords))
         out: dict[str, Any] = {
             "tile_id": tile_id,
@@ -433,14 +433,16 @@ def _prepare_tile(
             "empty": False,
             "hull_wkb": shapely.to_wkb(hull),
         }
-        buildings = osm.buildings.to_crs(crs)
         lu = osm.landuse.to_crs(crs)
+        # each building's representative point, once (core and context masks)
+        points = buildings.geometry.representative_point().values if len(buildings) else None
+        in_core = np.asarray(shapely.intersects(core, points)) if points is not None else None
         if need_sites:
             # this core's qualifying features; joined and finalised once in run_tiled
             dc = osm.data_centers.to_crs(crs)  # holds building=data_center too (read_osm)
             plain = buildings.drop(columns=ROW_COLUMN, errors="ignore")
             out["candidates"] = candidate_table(
-                plain[_core_mask(plain, core)] if len(plain) else plain,
+                plain[in_core] if len(plain) else plain,
                 lu[_core_mask(lu, core)] if len(lu) else lu,
                 dc[_core_mask(dc, core)] if len(dc) else dc,
                 study,
@@ -449,11 +451,13 @@ def _prepare_tile(
         est = buildings.iloc[:0]
         if len(buildings):
             # the core's buildings and the neighbours their estimate looks at
-            near = _core_mask(buildings, shapely.buffer(core, DEMAND_CONTEXT_M))
+            near = np.asarray(shapely.intersects(shapely.buffer(core, DEMAND_CONTEXT_M), points))
             est, _ = stages.building_demand(
                 buildings[near].reset_index(drop=True), study, stages.weather_of(study), lu
             )
-            est = est[_core_mask(est, core)].reset_index(drop=True)
+            # the estimate keeps the rows it is given, in order
+            keep = in_core[near] if len(est) == int(near.sum()) else _core_mask(est, core)
+            est = est[keep].reset_index(drop=True)
         _write_parquet_atomic(est, Path(demand_path))
         out["n_buildings"] = len(est)
         out["cells"] = cell_sums(est) if len(est) else None
