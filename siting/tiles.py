@@ -407,6 +407,7 @@ def _prepare_tile(
     heat per 100 m cell (for DH areas found once), its share of the demand near the pipes,
     and the hull of what was read.
     """
+    t0 = time.perf_counter()
     try:
         crs = pyproj.CRS.from_wkt(crs_wkt)
         core, buffer = shapely.from_wkb(core_wkb), shapely.from_wkb(buffer_wkb)
@@ -466,6 +467,7 @@ def _prepare_tile(
             # pipe, or all heated ones for a plants-only network; so its sum over the tiles'
             # cores (each core's buildings against the pipes in the tile's buffer) is the same
             out["mwh"] = float(stages.network_demand_mwh(network, est, study.params))
+        out["seconds"] = time.perf_counter() - t0
         return out
     except Exception as exc:  # reported with the tile id; other tiles go on
         return {
@@ -1203,6 +1205,7 @@ def run_tiled(
                 f"(whole-area sites and network demand need every tile): {detail}"
             )
         timings["prepare_s"] = time.perf_counter() - t
+        timings["prepare_sum_s"] = sum(float(r.get("seconds", 0.0)) for r in prep.values())
         hulls = [shapely.from_wkb(r["hull_wkb"]) for r in prep.values() if not r["empty"]]
         if not hulls:
             raise InputDataError(f"{study.osm_path} has no streets or buildings in the tiles.")
