@@ -253,8 +253,15 @@ def child_single(pbf: Path, out_dir: Path, with_map: bool) -> dict:
     t_run = time.perf_counter() - t
     files = res.to_files(out_dir, map_html=with_map)
     wall = time.perf_counter() - t
+    from siting.pipeline import STAGES
+
+    per_m = len(res.buildings) / 1e6
+    stage_s = {f"{s}_s": res.timings_s.get(f"{s}_s", 0.0) for s in STAGES}
+    stage_s["outputs_s"] = wall - t_run
     return {
         "mode": "single",
+        # item 4 of issue 16: what each stage costs per million buildings
+        "s_per_million_buildings": {k: round(v / per_m, 1) for k, v in stage_s.items()},
         "wall_s": round(wall, 1),
         "outputs_s": round(wall - t_run, 1),
         "peak_mb": round(_peak_mb()),
