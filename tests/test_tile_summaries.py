@@ -87,3 +87,44 @@ def test_street_heat_density_does_not_depend_on_the_order_of_the_edges(demo):
         all_matches=True,
     )
     assert (np.bincount(pos) > 1).any()
+
+
+def test_needed_overlap_follows_what_each_site_reaches():
+    """The overlap a site needs: its route's reach, its cable, or the full overlap when it
+    found nothing; less its depth inside its core; capped at the full overlap."""
+    from siting import pipes
+    from siting.routing import ACCESS_MULTIPLIER
+    from siting.tiles import SNAP_TOLERANCE_M, _needed_overlap_m, default_overlap_m
+
+    p = siting.Params()
+    core = shapely.box(0, 0, 10_000, 10_000)
+    tiles = gpd.GeoDataFrame({"tile_id": ["a"]}, geometry=[core], crs="EPSG:25832")
+    pts = [shapely.Point(5_000, 5_000), shapely.Point(9_900, 5_000), shapely.Point(5_000, 100)]
+    sites = gpd.GeoDataFrame(
+        {"site_id": ["deep", "edge", "none"], "_tile": "a"}, geometry=pts, crs=tiles.crs
+    )
+    table = gpd.GeoDataFrame(
+        {
+            "site_id": ["deep", "edge", "none"],
+            "feasible": [True, True, False],
+            "mode": "existing_network",
+            "route_cost_eq_m": [300.0, 300.0, np.nan],
+            "grid_distance_m": [200.0, 4_000.0, 100.0],
+        },
+        geometry=pts,
+        crs=tiles.crs,
+    )
+    need = _needed_overlap_m(table, sites, tiles, p)
+    mults = {**pipes.STREET_CLASS_MULTIPLIER, **p.street_class_multiplier}
+    m_min = min(min(mults.values()), pipes.STREET_DEFAULT_MULTIPLIER, ACCESS_MULTIPLIER)
+    route = 300.0 / m_min + p.max_snap_distance_m + SNAP_TOLERANCE_M
+    # deep inside its core: the core itself covers the route, no overlap needed
+    assert route < 5_000 and need.loc["deep", "overlap_m"] == 0.0
+    # 100 m from the core's edge: the cable (4 km) decides, less the 100 m depth
+    assert need.loc["edge", "overlap_m"] == pytest.approx(
+        np.ceil((4_000 + SNAP_TOLERANCE_M - 100) / 100) * 100
+    )
+    assert need.loc["edge", "overlap_m"] > route - 100
+    # no route found: the full overlap (a route may exist farther away)
+    assert need.loc["none", "overlap_m"] == default_overlap_m(p)
+    assert (need["tile"] == 0).all()
