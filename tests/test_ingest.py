@@ -224,4 +224,4 @@ def test_ring_orientation_is_geos_own():
         shapely.linearrings(xy, indices=np.repeat(np.arange(len(rings)), np.diff(off)))
     )
     assert 0.2 < geos.mean() < 0.8
-    assert (ingest.rings_ccw(xy, off) == geos).all()
+    assert (ingest.rings_ccw(xy[:, 0].copy(), xy[:, 1].copy(), off) == geos).all()

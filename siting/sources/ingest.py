@@ -822,9 +822,10 @@ def _sub_offsets(off: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndar
 _DP_SAFE_EPSILON = 1e-15
 
 
-def rings_ccw(xy: np.ndarray, off: np.ndarray) -> np.ndarray:
-    """Whether each closed ring `xy[off[i]:off[i + 1]]` (at least 4 points) is
-    counter-clockwise, as GEOS's `Orientation::isCCW` (`shapely.is_ccw`) says, bit for bit.
+def rings_ccw(x: np.ndarray, y: np.ndarray, off: np.ndarray) -> np.ndarray:
+    """Whether each closed ring (the points `off[i]:off[i + 1]` of `x`, `y`; at least 4)
+    is counter-clockwise, as GEOS's `Orientation::isCCW` (`shapely.is_ccw`) says, bit for
+    bit.
 
     GEOS decides at the ring's highest point: the rising segment that reaches it last, the
     falling one after it, and the orientation of those three points (or the direction of a
@@ -837,33 +838,32 @@ def rings_ccw(xy: np.ndarray, off: np.ndarray) -> np.ndarray:
     n = len(counts)
     if n == 0:
         return np.zeros(0, dtype=bool)
-    start = off[:-1]
-    npts = counts - 1  # without the closing point
-    x, y = xy[:, 0], xy[:, 1]
-    rid = np.repeat(np.arange(n), counts)
-    local = np.arange(len(xy), dtype=np.int64) - np.repeat(start, counts)
-    top = y == np.maximum.reduceat(y, start)[rid]
-    rising = np.zeros(len(xy), dtype=bool)
-    rising[1:] = y[1:] > y[:-1]
+    start, close = off[:-1], off[1:] - 1  # the first point, and the closing one (== first)
+    index = np.arange(len(x), dtype=np.int64)
+    top = y == np.repeat(np.maximum.reduceat(y, start), counts)
+    rising = np.zeros(len(x), dtype=bool)
+    np.greater(y[1:], y[:-1], out=rising[1:])
     rising[start] = False
-    # the last rising point at the highest y (0: the ring is flat)
-    up_hi = np.maximum.reduceat(np.where(rising & top, local, 0), start)
-    flat = up_hi == 0
-    # the first point below the top after it, cyclically over the points 0..npts-1
-    low = ~top & (local < npts[rid])
+    # the last rising point at the highest y (none: the ring is flat)
+    up_hi = np.maximum.reduceat(np.where(rising & top, index, -1), start)
+    flat = up_hi < 0
+    # the first point below the top after it, cyclically over the ring's points but the
+    # closing one (after the closing point comes the second)
+    low = ~top
+    low[close] = False
+    after_hi = np.where(up_hi == close, start, up_hi)
     big = np.iinfo(np.int64).max
     after = np.minimum.reduceat(
-        np.where(low & (local > (up_hi % np.maximum(npts, 1))[rid]), local, big), start
+        np.where(low & (index > np.repeat(after_hi, counts)), index, big), start
     )
-    first = np.minimum.reduceat(np.where(low, local, big), start)
+    first = np.minimum.reduceat(np.where(low, index, big), start)
     down_low = np.where(after < big, after, first)
-    down_low = np.where(flat | (down_low == big), 1, down_low)
-    down_hi = np.where(down_low > 0, down_low - 1, npts - 1)
-    uh = start + np.maximum(up_hi, 1)
+    down_low = np.where(flat | (down_low == big), start + 1, down_low)
+    down_hi = np.where(down_low > start, down_low - 1, close - 1)
+    uh = np.where(flat, start + 1, up_hi)
     # the four points: up-low, the top, down-high (== the top for a pointed cap), down-low
     ulx, uly, uhx, uhy = x[uh - 1], y[uh - 1], x[uh], y[uh]
-    dl, dh = start + down_low, start + down_hi
-    dlx, dly, dhx, dhy = x[dl], y[dl], x[dh], y[dh]
+    dlx, dly, dhx, dhy = x[down_low], y[down_low], x[down_hi], y[down_hi]
     cap = (uhx == dhx) & (uhy == dhy)  # a pointed top: the orientation of ul, uh, dl
     degenerate = (
         ((ulx == uhx) & (uly == uhy))
@@ -886,7 +886,7 @@ def rings_ccw(xy: np.ndarray, off: np.ndarray) -> np.ndarray:
     if len(ask):  # GEOS decides these in extended precision
         sub_off, pos = _sub_offsets(off, ask)
         rings = shapely.linearrings(
-            xy[pos], indices=np.repeat(np.arange(len(ask)), np.diff(sub_off))
+            x[pos], y[pos], indices=np.repeat(np.arange(len(ask)), np.diff(sub_off))
         )
         out[ask] = shapely.is_ccw(rings)
     return out
@@ -918,19 +918,23 @@ def _area_geometries(
     cum = np.zeros(len(valid) + 1, dtype=np.int64)
     np.cumsum(valid, out=cum[1:])
     complete = (cum[refs_off[1:]] - cum[refs_off[:-1]]) == counts
-    xy = np.column_stack([lon, lat])
     rings = closed_area & complete & (counts >= 4)
     oriented = np.zeros(n, dtype=bool)
     r = np.flatnonzero(rings)
     if len(r):
-        ring_off, pos = _sub_offsets(refs_off, r)
-        ring_xy = xy[pos]
+        points = np.repeat(rings, counts)
+        x, y = lon[points], lat[points]
+        ring_off = np.zeros(len(r) + 1, dtype=np.int64)
+        np.cumsum(counts[r], out=ring_off[1:])
         try:
-            cw = np.repeat(~rings_ccw(ring_xy, ring_off), counts[r])
+            cw = ~rings_ccw(x, y, ring_off)
+            ring_xy = np.empty((len(x), 2))
             if cw.any():  # reversed: exterior counter-clockwise, as pyrosm orients them
-                k = np.arange(len(pos), dtype=np.int64)
+                k = np.arange(len(x), dtype=np.int64)
                 back = np.repeat(ring_off[:-1] + ring_off[1:] - 1, counts[r]) - k
-                ring_xy = ring_xy[np.where(cw, back, k)]
+                order = np.where(np.repeat(cw, counts[r]), back, k)
+                x, y = x[order], y[order]
+            ring_xy[:, 0], ring_xy[:, 1] = x, y
             out[r] = shapely.from_ragged_array(
                 GeometryType.POLYGON, ring_xy, (ring_off, np.arange(len(r) + 1, dtype=np.int64))
             )
@@ -939,14 +943,14 @@ def _area_geometries(
             rings[:] = False  # a degenerate ring: every way by the per-way path, as pyrosm
             oriented[:] = False
     lines = ~closed_area & complete & (counts >= 2)
-    pos = _ranges(refs_off[:-1][lines], counts[lines])
-    if len(pos):
+    if lines.any():
+        points = np.repeat(lines, counts)
         out[lines] = shapely.linestrings(
-            xy[pos], indices=np.repeat(np.arange(lines.sum()), counts[lines])
+            lon[points], lat[points], indices=np.repeat(np.arange(lines.sum()), counts[lines])
         )
     for w in np.flatnonzero(nonempty & ~rings & ~lines):
         a, b = refs_off[w], refs_off[w + 1]
-        kept = xy[a:b][valid[a:b]]
+        kept = np.column_stack([lon[a:b], lat[a:b]])[valid[a:b]]
         if closed_area[w]:
             if len(kept) > 2:
                 try:
@@ -1482,13 +1486,17 @@ def _frame(spec: LayerSpec, parts: list[_Part], text: np.ndarray):
             ok = rows >= 0
             rows, values = rows[ok], values[ok]
         data[c] = _tag_column(n, rows, values, text, spec.categorical)
-    polygonal = np.isin(shapely.get_type_id(geom), [3, 6, 7]) & ~oriented
-    if polygonal.any():
+    # the polygons not oriented yet (relations, ways with a node missing) as pyrosm does
+    rest = np.flatnonzero(~oriented) if not spec.network else np.empty(0, np.int64)
+    polygonal = rest[np.isin(shapely.get_type_id(geom[rest]), [3, 6, 7])]
+    if len(polygonal):
         geom = geom.copy()
         geom[polygonal] = shapely.orient_polygons(geom[polygonal], exterior_cw=False)
     order = ["id", "osm_type", *spec.columns, *(("u", "v", "length") if spec.network else ())]
-    df = pd.DataFrame({c: data[c] for c in order}, copy=False)
-    return gpd.GeoDataFrame(df, geometry=gpd.array.from_shapely(geom), crs="EPSG:4326")
+    columns = {c: data[c] for c in order}
+    # the geometry in the columns given: no block consolidation (a copy of every column)
+    columns["geometry"] = gpd.array.from_shapely(geom, crs="EPSG:4326")
+    return gpd.GeoDataFrame(columns, geometry="geometry", copy=False)
 
 
 def _tag_column(
@@ -1500,15 +1508,18 @@ def _tag_column(
         dense = np.full(n, None, dtype=object)
         dense[rows] = text[codes]
         return pd.array(dense, dtype="str")
-    used, inverse = np.unique(codes, return_inverse=True)
+    # the strings used, sorted; each code's rank among them (a table, not a sort of rows)
+    seen = np.zeros(len(text), dtype=bool)
+    seen[codes] = True
+    used = np.flatnonzero(seen)
     names = text[used]
     order = np.argsort(names, kind="stable")
-    rank = np.empty(len(used), dtype=np.int64)
-    rank[order] = np.arange(len(used))
     k = len(used)
     width = np.int8 if k < 2**7 else np.int16 if k < 2**15 else np.int32
+    rank = np.zeros(len(text), dtype=width)
+    rank[used[order]] = np.arange(k, dtype=width)
     full = np.full(n, -1, dtype=width)
-    full[rows] = rank[inverse]
+    full[rows] = rank[codes]
     categories = pd.Index(names[order], dtype="str")
     return pd.Categorical.from_codes(full, dtype=pd.CategoricalDtype(categories))
 
@@ -1646,6 +1657,9 @@ def _run(
                     resolve()
                     reader.ways_seen = reader.ways_seen or len(out["way_id"]) > 0
                     futures.append(pool.submit(reader.add_ways, out, i))
+                    # at most `threads` batches wait for the ways' threads (memory)
+                    while sum(not f.done() for f in futures) > max(threads, 1):
+                        next(f for f in futures if not f.done()).result()
             resolve()
         finally:
             for fut in futures:

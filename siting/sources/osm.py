@@ -498,13 +498,19 @@ def _pyrosm_layers(path: Path, source: str, streets: bool) -> dict:
 
 def _clean(gdf: gpd.GeoDataFrame | None, kind: str | None) -> gpd.GeoDataFrame:
     """Drop empty/invalid geometries; keep only lines or polygons when `kind` says so."""
+    import shapely
+
     if gdf is None or len(gdf) == 0:
         return _empty()
-    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+    geoms = np.asarray(gdf.geometry.values)
+    kinds = shapely.get_type_id(geoms)  # -1: missing
+    keep = (kinds >= 0) & ~shapely.is_empty(geoms)
     if kind == "LineString":
-        gdf = gdf[gdf.geom_type.isin(["LineString", "MultiLineString"])]
+        keep &= np.isin(kinds, [1, 5])
     elif kind == "Polygon":
-        gdf = gdf[gdf.geom_type.isin(["Polygon", "MultiPolygon"])]
+        keep &= np.isin(kinds, [3, 6])
+    if not keep.all():  # (a layer of millions of rows is not copied for nothing)
+        gdf = gdf[keep]
     gdf = gdf.set_crs(WGS84, allow_override=True) if gdf.crs is None else gdf.to_crs(WGS84)
     return gdf.reset_index(drop=True)
 
