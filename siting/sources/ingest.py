@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from siting.errors import InputDataError
+from siting.sources.power import EXCLUSION_TAGS, POWER_KINDS, POWER_TAGS
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +124,6 @@ class LayerSpec:
 def layer_specs(streets: bool = True) -> list[LayerSpec]:
     """The layers of `read_osm`: pyrosm's selections, with the tag columns the study uses."""
     from pyrosm.config.osm_filters import get_osm_filter
-
-    from siting.sources.power import EXCLUSION_TAGS, POWER_KINDS, POWER_TAGS
 
     specs = []
     if streets:
