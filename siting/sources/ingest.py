@@ -21,6 +21,7 @@ it, `read_osm` uses pyrosm's readers.
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import threading
@@ -1532,18 +1533,26 @@ def release_memory() -> None:
     After a large read the decoder threads' heaps hold hundreds of MB that this process
     no longer uses; `malloc_trim` returns them. A no-op where glibc is not the allocator.
     """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim() -> Any:
+    """glibc's `malloc_trim`, or None (found once: `find_library` runs a subprocess)."""
     import ctypes
     import ctypes.util
 
-    name = ctypes.util.find_library("c")
-    if not name:
-        return
-    try:
-        libc = ctypes.CDLL(name)
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return
-    trim(0)
+    for find in (lambda: "libc.so.6", lambda: ctypes.util.find_library("c")):
+        name = find()
+        if not name:
+            continue
+        try:
+            return ctypes.CDLL(name).malloc_trim
+        except (OSError, AttributeError):
+            continue
+    return None
 
 
 def read_layers(path: str | Path, streets: bool = True, threads: int = THREADS) -> dict[str, Any]:
