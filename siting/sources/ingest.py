@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from siting.errors import InputDataError
-from siting.sources.power import EXCLUSION_TAGS, POWER_KINDS, POWER_TAGS
+from siting.sources.power import POWER_KINDS, POWER_TAGS, exclusion_filter
 
 log = logging.getLogger(__name__)
 
@@ -148,10 +148,9 @@ def layer_specs(streets: bool = True) -> list[LayerSpec]:
                 relations=False,
             )
         )
-    exclusion_filter: dict[str, tuple[str, ...] | None] = {}
-    for tags in EXCLUSION_TAGS.values():
-        for key, values in tags.items():
-            exclusion_filter[key] = (*exclusion_filter.get(key, ()), *values)
+    exclusions: dict[str, tuple[str, ...] | None] = {
+        k: tuple(v) for k, v in exclusion_filter().items()
+    }
     specs += [
         LayerSpec("buildings", {"building": None}, BUILDING_TAGS, nodes=False),
         LayerSpec("pipes", {"man_made": ("pipeline",)}, PIPE_TAGS, nodes=False),
@@ -169,8 +168,8 @@ def layer_specs(streets: bool = True) -> list[LayerSpec]:
         LayerSpec("power", {"power": POWER_KINDS}, POWER_TAGS, categorical=False),
         LayerSpec(
             "exclusions",
-            exclusion_filter,
-            (*exclusion_filter, "name"),
+            exclusions,
+            (*exclusions, "name"),
             nodes=False,
             categorical=False,
         ),
@@ -561,14 +560,11 @@ class NodeStore:
 
     @staticmethod
     def _pack(deg: np.ndarray) -> np.ndarray:
-        nano = np.rint(deg * 1e9).astype(np.int64)
-        units = nano // 100
-        if (
-            (nano % 100 == 0).all()
-            and (np.abs(units) < 2**31).all()
-            and ((units * 100).astype(np.float64) / 1e9 == deg).all()
-        ):
-            return units.astype(np.int32)
+        units = np.rint(deg * 1e7)
+        if len(units) and np.abs(units).max() < 2**31:
+            packed = units.astype(np.int32)
+            if (NodeStore._unpack(packed) == deg).all():  # gives the same floats back
+                return packed
         return deg.astype(np.float64)
 
     @staticmethod
@@ -1212,7 +1208,7 @@ def _relation_geometry(record: dict, member_ways: dict[int, np.ndarray]) -> Any:
     """A relation's geometry from its member ways' coordinates (pyrosm's rules)."""
     import shapely
 
-    ids = np.unique(np.array([m[1] for m in record["members"]], dtype=np.int64))
+    ids = sorted({m[1] for m in record["members"]})
     # member ways in id order (pyrosm sorts them by id), any member type matching a way id
     lines = []
     for wid in ids:
@@ -1459,7 +1455,7 @@ def _frame(spec: LayerSpec, parts: list[_Part], text: np.ndarray):
     kind = np.repeat(np.array([_OSM_TYPES.index(p.kind) for p in ps], dtype=np.int8), lengths)
     keep = None
     if not spec.network:
-        ok = pd.notna(geom)
+        ok = ~shapely.is_missing(geom)
         if not ok.all():
             keep = ok
             geom, oriented, kind = geom[ok], oriented[ok], kind[ok]

@@ -2,10 +2,10 @@
 
 Offline first: `.osm.pbf` is read in one pass (:mod:`siting.sources.ingest`, which gives
 pyrosm's rows with the tags the study reads; pyrosm's own readers when its decoder is
-missing); `.osm`, `.osm.gz` and
-`.osm.bz2` XML are re-encoded losslessly to PBF with libosmium once and kept in the cache
-folder under the file's SHA-256. Online, :func:`read_osm_place` fetches a place via osmnx.
-All layers are returned in EPSG:4326, as parsed; :mod:`siting.area` projects them.
+missing); `.osm`, `.osm.gz` and `.osm.bz2` XML are re-encoded losslessly to PBF with
+libosmium once and kept in the cache folder under the file's SHA-256. Online,
+:func:`read_osm_place` fetches a place via osmnx. All layers are returned in EPSG:4326, as
+parsed; :mod:`siting.area` projects them.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from siting import validate
 from siting.cachedir import cache_dir, file_sha256
@@ -498,8 +499,6 @@ def _pyrosm_layers(path: Path, source: str, streets: bool) -> dict:
 
 def _clean(gdf: gpd.GeoDataFrame | None, kind: str | None) -> gpd.GeoDataFrame:
     """Drop empty/invalid geometries; keep only lines or polygons when `kind` says so."""
-    import shapely
-
     if gdf is None or len(gdf) == 0:
         return _empty()
     geoms = np.asarray(gdf.geometry.values)

@@ -83,7 +83,7 @@ def power_layer(gdf: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
     return out.reset_index(drop=True)
 
 
-def _exclusion_filter() -> dict[str, list[str]]:
+def exclusion_filter() -> dict[str, list[str]]:
     """The keys of `EXCLUSION_TAGS` with every value any kind lists."""
     keys: dict[str, list[str]] = {}
     for tags in EXCLUSION_TAGS.values():
@@ -98,7 +98,7 @@ def read_exclusions(osm: Any) -> gpd.GeoDataFrame:
     One polygon per OSM feature with its `exclusion` kind; a feature matching two kinds
     (a reservoir in a nature reserve) is listed under the first of `EXCLUSION_KINDS`.
     """
-    keys = _exclusion_filter()
+    keys = exclusion_filter()
     return exclusion_layer(
         osm.get_data_by_custom_criteria(
             custom_filter=keys,
@@ -231,6 +231,7 @@ __all__ = [
     "EXCLUSION_KINDS",
     "EXCLUSION_TAGS",
     "POWER_KINDS",
+    "exclusion_filter",
     "exclusion_layer",
     "power_layer",
     "read_exclusions",
