@@ -1,6 +1,6 @@
 """Read an OSM PBF in one pass into every layer a study needs, with the tags it uses.
 
-`read_osm` used to make nine pyrosm reads, and each one decoded the whole file. Here the
+`read_osm` used to make ten pyrosm reads, and each one decoded the whole file. Here the
 file is decoded once. pyrosm's C decoder does the work: it inflates and decodes the blobs
 without the GIL, on two threads. Every node's location is kept in two int32 arrays (16
 bytes per node with its id). Each batch of ways becomes every layer at once, with numpy

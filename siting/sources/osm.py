@@ -402,7 +402,7 @@ def _raw_layers(path: Path, source: str, streets: bool) -> dict:
     """The layers: from the one-pass reader (`siting.sources.ingest`) when pyrosm's decoder
     is there, else by pyrosm's readers (the same rows and geometries; the one-pass reader
     keeps only the tags the study reads). `SITING_OSM_READER=pyrosm` asks for pyrosm's
-    nine reads instead.
+    ten reads instead.
     """
     if os.environ.get("SITING_OSM_READER", "").lower() != "pyrosm" and ingest.available():
         try:
