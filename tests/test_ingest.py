@@ -1,6 +1,10 @@
-"""The one-pass reader gives pyrosm's layers: same rows, columns, dtypes, values, geometries."""
+"""The one-pass reader gives pyrosm's layers: the same rows, ids, geometries and values of
+every tag it keeps (checked against pyrosm's own reads), and only the tags the study reads."""
 
 from __future__ import annotations
+
+import inspect
+import re
 
 import numpy as np
 import pandas as pd
@@ -8,27 +12,51 @@ import pytest
 import shapely
 from conftest import shared_file
 
-from siting.sources import ingest
-from siting.sources.osm import _pyrosm_layers
+from siting import demand
+from siting.sources import ingest, sites
+from siting.sources.osm import _pyrosm_layers, _tag_dicts
+from siting.sources.power import exclusion_layer, power_layer
 
 pytestmark = pytest.mark.skipif(not ingest.available(), reason="pyrosm's C decoder is missing")
 
 
-def _same(name: str, mine, theirs) -> None:
-    if theirs is None:
-        assert mine is None, name
+def _text(values) -> np.ndarray:
+    """Values as an object array with None where missing."""
+    out = pd.Series(values).astype(object).to_numpy().copy()
+    out[pd.isna(out)] = None
+    return out
+
+
+def _same(spec: ingest.LayerSpec, mine, theirs) -> None:
+    """`mine` has pyrosm's rows (`theirs`) in its order, their ids, types, geometries and
+    the values of every tag of `spec.columns` (pyrosm's column, or its JSON `tags`)."""
+    name = spec.name
+    if theirs is None or len(theirs) == 0:
+        assert mine is None or len(mine) == 0, name
         return
     assert mine is not None, name
-    assert list(mine.columns) == list(theirs.columns), name
+    extra = ["u", "v", "length"] if spec.network else []
+    assert list(mine.columns) == ["id", "osm_type", *spec.columns, *extra, "geometry"], name
     assert len(mine) == len(theirs), name
-    for col in theirs.columns:
-        if col == "geometry":
-            a, b = mine.geometry.values, theirs.geometry.values
-            assert (shapely.get_type_id(a) == shapely.get_type_id(b)).all(), name
-            assert shapely.equals_exact(a, b, 0).all(), name
-            continue
-        assert str(mine[col].dtype) == str(theirs[col].dtype), (name, col)
-        x, y = mine[col].astype(object).to_numpy(), theirs[col].astype(object).to_numpy()
+    assert (mine["id"].to_numpy() == theirs["id"].to_numpy()).all(), name
+    assert (_text(mine["osm_type"]) == _text(theirs["osm_type"])).all(), name
+    a, b = mine.geometry.values, theirs.geometry.values
+    assert (shapely.get_type_id(a) == shapely.get_type_id(b)).all(), name
+    assert shapely.equals_exact(a, b, 0).all(), name
+    for col in extra:
+        assert (mine[col].to_numpy() == theirs[col].to_numpy()).all(), (name, col)
+    dicts = _tag_dicts(theirs) if "tags" in theirs else None
+    for col in spec.columns:
+        dtype = mine[col].dtype
+        assert isinstance(dtype, pd.CategoricalDtype) == spec.categorical, (name, col, dtype)
+        x = _text(mine[col])
+        if col in theirs:
+            y = _text(theirs[col])
+        else:
+            y = np.full(len(theirs), None, dtype=object)
+        if dicts is not None:  # pyrosm keeps the tags it has no column for as JSON
+            miss = np.flatnonzero(pd.isna(y))
+            y[miss] = [dicts.iloc[i].get(col) for i in miss]
         nx, ny = pd.isna(x), pd.isna(y)
         assert (nx == ny).all(), (name, col)
         assert (x[~nx] == y[~ny]).all(), (name, col)
@@ -37,12 +65,39 @@ def _same(name: str, mine, theirs) -> None:
 def _check(path) -> dict:
     mine = ingest.read_layers(path)
     theirs = _pyrosm_layers(path, str(path), streets=True)
-    # every layer the one-pass reader makes (power and exclusions are pyrosm's own reads
-    # still: siting.sources.power)
-    assert set(mine) == set(theirs) - {"power", "exclusions"}
+    assert set(mine) == set(theirs)
+    specs = {s.name: s for s in ingest.layer_specs()}
     for name in mine:
-        _same(name, mine[name], theirs[name])
+        if name in ("power", "exclusions"):  # pyrosm's read and the layer made of it
+            continue
+        _same(specs[name], mine[name], theirs[name])
+    # the power grid and exclusions: the layers siting.sources.power makes of pyrosm's reads
+    for name, layer in (("power", power_layer), ("exclusions", exclusion_layer)):
+        a, b = layer(mine[name]), theirs[name]
+        assert list(a.columns) == list(b.columns), name
+        assert len(a) == len(b), name
+        assert shapely.equals_exact(a.geometry.values, b.geometry.values, 0).all(), name
+        for col in a.columns.drop("geometry"):
+            x, y = _text(a[col]), _text(b[col])
+            assert (pd.isna(x) == pd.isna(y)).all(), (name, col)
+            assert (x[pd.notna(x)] == y[pd.notna(y)]).all(), (name, col)
     return mine
+
+
+def test_the_tags_the_study_reads_are_kept():
+    """Every tag key demand and the candidate sites read is a column of the layers they
+    read it from (the reader keeps no JSON `tags`: a key left out would read as absent)."""
+    source = inspect.getsource(demand)
+    demand_keys = set(re.findall(r"tags\.get\(\"([^\"]+)\"\)", source))
+    demand_keys |= set(demand._HINT_KEYS) | set(demand._YEAR_KEYS) | {"building:part"}
+    assert {"building:levels", "height", "addr:housenumber"} <= demand_keys
+    assert demand_keys <= set(ingest.BUILDING_TAGS), demand_keys - set(ingest.BUILDING_TAGS)
+    site_keys = set(re.findall(r"text\(\"([^\"]+)\"\)", inspect.getsource(sites)))
+    assert {"name", "operator", "addr:street", "telecom"} <= site_keys
+    for tags in (ingest.BUILDING_TAGS, ingest.DATA_CENTER_TAGS):
+        assert site_keys <= set(tags), site_keys - set(tags)
+    assert site_keys - {"telecom", "building"} <= set(ingest.LANDUSE_TAGS)
+    assert "amenity" in ingest.LANDUSE_TAGS  # demand._landuse_of
 
 
 @pytest.mark.parametrize(
@@ -146,3 +201,27 @@ def test_data_blobs_skips_the_header(helsinki_pbf):
     assert len(blobs) == 4
     assert (blobs[:, 0] > 0).all() and (blobs[:, 1] > 0).all()
     assert blobs[-1, 0] + blobs[-1, 1] == Path(helsinki_pbf).stat().st_size
+
+
+def test_ring_orientation_is_geos_own():
+    """The vectorised orientation test says what GEOS's says (`shapely.is_ccw`) on rings
+    with ties, flat tops, repeated points, spikes and self-crossings, and on nearly
+    collinear tops far from the origin that its floating-point filter cannot decide."""
+    rng = np.random.default_rng(16)
+    rings = []
+    for _ in range(4000):  # a 4 x 4 grid: many ties and degenerate rings
+        pts = rng.integers(0, 4, size=(rng.integers(3, 9), 2)).astype(float)
+        rings.append(np.vstack([pts, pts[:1]]))
+    for _ in range(500):  # a nearly flat cap at large coordinates
+        base = rng.uniform(-1e7, 1e7, 2)
+        d = rng.uniform(-1, 1, 2)
+        cap = np.array([base, base + d, base + 2 * d + rng.uniform(-1, 1, 2) * 1e-9])
+        low = base + np.array([0.5, -5.0])
+        rings.append(np.vstack([cap, low, cap[:1]])[rng.permutation([0, 1, 2, 3])[[0, 1, 2, 3, 0]]])
+    off = np.r_[0, np.cumsum([len(r) for r in rings])]
+    xy = np.vstack(rings)
+    geos = shapely.is_ccw(
+        shapely.linearrings(xy, indices=np.repeat(np.arange(len(rings)), np.diff(off)))
+    )
+    assert 0.2 < geos.mean() < 0.8
+    assert (ingest.rings_ccw(xy[:, 0].copy(), xy[:, 1].copy(), off) == geos).all()

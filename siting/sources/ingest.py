@@ -1,15 +1,18 @@
-"""Read an OSM PBF in one pass into the layers a study needs, with pyrosm's columns.
+"""Read an OSM PBF in one pass into every layer a study needs, with the tags it uses.
 
-`read_osm` used to make seven pyrosm reads, and each one decoded the whole file (the
-street network twice, to build a table of nodes that was then thrown away). That ran at
-1-2 MB/s. Here the file is decoded once. pyrosm's C decoder does the work: it inflates
-and decodes the blobs without the GIL, on two threads. Every node's location is kept in
-two int32 arrays (16 bytes per node with its id). Each batch of ways becomes every layer
-at once, with numpy and shapely. The layers match pyrosm's readers as `read_osm` called
-them: the same elements, tag columns, JSON `tags`, geometries, dtypes and row order
-(`tests/test_ingest.py` checks this on the real extracts). Relations are few and, in a
-sorted file, in its last blocks: they are read first, so their member ways are known when
-the ways go by (libosmium reads them when they are elsewhere).
+`read_osm` used to make ten pyrosm reads, and each one decoded the whole file. Here the
+file is decoded once. pyrosm's C decoder does the work: it inflates and decodes the blobs
+without the GIL, on two threads. Every node's location is kept in two int32 arrays (16
+bytes per node with its id). Each batch of ways becomes every layer at once, with numpy
+and shapely: each way's geometry is built once, straight from coordinate arrays (rings
+are oriented in the arrays first, with GEOS's own test vectorised). The layers have the
+elements, geometries and row order of pyrosm's readers as `read_osm` called them (the
+streets, railways, buildings, pipes, plants, land use, data centers, addresses, power grid
+and exclusions), but only the tags the study reads, as compact categorical columns (no
+JSON `tags`, no metadata); `tests/test_ingest.py` checks both against pyrosm's reads of
+the real extracts. Relations are few and, in a sorted file, in its last blocks: they are
+read first, so their member ways are known when the ways go by (libosmium reads them when
+they are elsewhere).
 
 :func:`read_layers` returns the raw layers, which `read_osm` post-processes. :func:`available`
 says whether the decoder is there. It is part of the pyrosm build this project pins; without
@@ -18,9 +21,11 @@ it, `read_osm` uses pyrosm's readers.
 
 from __future__ import annotations
 
+import functools
+import gc
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,15 +35,15 @@ import numpy as np
 import pandas as pd
 
 from siting.errors import InputDataError
+from siting.sources.power import POWER_KINDS, POWER_TAGS, exclusion_filter
 
 log = logging.getLogger(__name__)
 
 RAILWAY_KINDS = ("rail", "light_rail", "subway", "tram")  # lines a trench must cross
 ADDRESS_TAGS = ("addr:street", "addr:housenumber", "addr:postcode", "addr:city")
-BATCH_BLOBS = 16  # blobs decoded together (~8,000 elements each)
+BATCH_BLOBS = 8  # blobs decoded together (~8,000 elements each): ways overlap decoding
 BATCH_BYTES = 16 << 20
 THREADS = 2
-_MEMBER_TYPES = {"n": "node", "w": "way", "r": "relation"}
 
 
 def available() -> bool:
@@ -60,46 +65,74 @@ def _decoder():
 
 # --------------------------------------------------------------------------- layer specs
 
+# The tags each layer keeps as columns: those the study reads (every other tag is dropped at
+# the read, and there is no JSON `tags` column). tests/test_ingest.py checks that the keys
+# demand and the candidate sites read are here.
+SITE_TAGS = ("name", "operator", *ADDRESS_TAGS)  # a candidate site's label and address
+BUILDING_TAGS = (
+    "building",
+    "building:part",  # demand: parts inside an outline are dropped
+    "building:levels",  # demand: floors, height, flats, construction year
+    "roof:levels",
+    "building:min_level",
+    "height",
+    "building:flats",
+    "start_date",
+    "building:year",
+    "construction_date",
+    "amenity",  # demand: the keys that class a building=yes (demand._HINT_KEYS)
+    "shop",
+    "office",
+    "tourism",
+    "healthcare",
+    "leisure",
+    "power",
+    "man_made",
+    "landuse",
+    "telecom",  # a building=data_center's site
+    *SITE_TAGS,
+)
+LANDUSE_TAGS = ("landuse", "amenity", *SITE_TAGS)  # demand reads amenity of the parcels
+DATA_CENTER_TAGS = ("telecom", "building", "landuse", *SITE_TAGS)
+RAILWAY_TAGS = ("railway", "name", "tunnel", "bridge")
+PIPE_TAGS = ("man_made", "substance", "type")  # read_osm keeps the heat pipes
+PLANT_TAGS = ("power", "plant:output:hot_water", "plant:output:heat", "generator:output:hot_water")
+
 
 @dataclass
 class LayerSpec:
-    """One layer as `read_osm` asks pyrosm for it.
+    """One layer of `read_osm`: which elements, and which of their tags as columns.
 
-    `key` selects the elements: the value must be in `values` (`None`: any value). The
-    streets use pyrosm's network filter "all" instead: any way with the key except those
-    whose tags have a value `exclude` lists (`area=yes`, `highway=construction`, ...).
-    `columns` are pyrosm's tag columns of that read; the element kinds are given by
+    `filter` selects the elements: an element is kept when, for one of its keys, the value
+    is one of the listed values (`None`: any value), as pyrosm's keep filter. The streets use
+    pyrosm's network filter "all" instead: any way with the key except those whose tags have
+    a value `exclude` lists (`area=yes`, `highway=construction`, ...). `columns` are the tags
+    kept, as categoricals when `categorical` (else text); the element kinds are given by
     `nodes`, `ways` and `relations`.
     """
 
     name: str
-    key: str
-    values: tuple[str, ...] | None
-    columns: list[str]
+    filter: dict[str, tuple[str, ...] | None]
+    columns: tuple[str, ...]
     nodes: bool = True
     ways: bool = True
     relations: bool = True
     network: bool = False
     exclude: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    categorical: bool = True
 
 
 def layer_specs(streets: bool = True) -> list[LayerSpec]:
-    """The layers of `read_osm`, with the tag columns pyrosm gives each read."""
-    from pyrosm.config import Conf
+    """The layers of `read_osm`: pyrosm's selections, with the tag columns the study uses."""
     from pyrosm.config.osm_filters import get_osm_filter
-    from pyrosm.utils import custom_read_columns, read_tag_columns
-
-    def custom(key: str, values: Any, **kw: Any) -> list[str]:
-        return read_tag_columns(custom_read_columns({key: values}, None, kw.get("cols"), None))
 
     specs = []
     if streets:
         specs.append(
             LayerSpec(
                 "streets",
-                "highway",
-                None,
-                read_tag_columns(Conf.tags.highway, None, None, ["highway"]),
+                {"highway": None},
+                ("highway",),
                 nodes=False,
                 relations=False,
                 network=True,
@@ -109,68 +142,82 @@ def layer_specs(streets: bool = True) -> list[LayerSpec]:
         specs.append(
             LayerSpec(
                 "railways",
-                "railway",
-                RAILWAY_KINDS,
-                custom("railway", list(RAILWAY_KINDS)),
+                {"railway": RAILWAY_KINDS},
+                RAILWAY_TAGS,
                 nodes=False,
                 relations=False,
             )
         )
+    exclusions: dict[str, tuple[str, ...] | None] = {
+        k: tuple(v) for k, v in exclusion_filter().items()
+    }
     specs += [
-        LayerSpec(
-            "buildings",
-            "building",
-            None,
-            read_tag_columns(Conf.tags.building, None, None, ["building"]),
-            nodes=False,
-        ),
-        LayerSpec("pipes", "man_made", ("pipeline",), custom("man_made", ["pipeline"]), False),
-        LayerSpec("plants", "power", ("plant", "generator"), custom("power", ["plant"])),
-        LayerSpec(
-            "landuse",
-            "landuse",
-            ("industrial", "commercial"),
-            read_tag_columns(Conf.tags.landuse, None, None, ["landuse"]),
-        ),
-        LayerSpec(
-            "dc", "telecom", ("data_center", "data_centre"), custom("telecom", ["data_center"])
-        ),
+        LayerSpec("buildings", {"building": None}, BUILDING_TAGS, nodes=False),
+        LayerSpec("pipes", {"man_made": ("pipeline",)}, PIPE_TAGS, nodes=False),
+        LayerSpec("plants", {"power": ("plant", "generator")}, PLANT_TAGS),
+        LayerSpec("landuse", {"landuse": ("industrial", "commercial")}, LANDUSE_TAGS),
+        LayerSpec("dc", {"telecom": ("data_center", "data_centre")}, DATA_CENTER_TAGS),
         LayerSpec(
             "addresses",
-            "addr:housenumber",
-            None,
-            custom("addr:housenumber", True, cols=list(ADDRESS_TAGS)),
+            {"addr:housenumber": None},
+            ADDRESS_TAGS,
             ways=False,
             relations=False,
+        ),
+        # the power grid and the land a data center may not take (siting.sources.power)
+        LayerSpec("power", {"power": POWER_KINDS}, POWER_TAGS, categorical=False),
+        LayerSpec(
+            "exclusions",
+            exclusions,
+            (*exclusions, "name"),
+            nodes=False,
+            categorical=False,
         ),
     ]
     return specs
 
 
-def _multi_in(values: np.ndarray, allowed: tuple[str, ...]) -> np.ndarray:
+def _multi_in(values: list[str], allowed: tuple[str, ...]) -> np.ndarray:
     """pyrosm's MultiValue test: the value, or one of its `;`-separated parts, is allowed."""
-    out = np.isin(values, allowed)
-    has_semi = np.fromiter((";" in v for v in values), dtype=bool, count=len(values))
-    semi = np.flatnonzero(~out & has_semi)
-    for i in semi:
-        out[i] = any(part.strip() in allowed for part in values[i].split(";"))
-    return out
+    return np.array(
+        [
+            v in allowed or (";" in v and any(p.strip() in allowed for p in v.split(";")))
+            for v in values
+        ],
+        dtype=bool,
+    )
 
 
 def _keep(spec: LayerSpec, tags: Tags) -> np.ndarray:
     """Which elements the layer keeps (pyrosm's keep filter, or the network's exclusions)."""
-    value = tags.get(spec.key)
-    has = np.asarray(pd.notna(value))
+    keep = np.zeros(tags.n, dtype=bool)
+    for key, values in spec.filter.items():
+        value = tags.get(key)
+        keep |= value >= 0 if values is None else np.isin(value, tags.strings.codes_of(values))
     if spec.network:
-        excluded = np.zeros(len(value), dtype=bool)
+        excluded = np.zeros(tags.n, dtype=bool)
         for key, values in spec.exclude.items():
             v = tags.get(key)
-            m = np.flatnonzero(has & np.asarray(pd.notna(v)))
-            excluded[m] |= _multi_in(v[m], values)
-        return has & ~excluded
-    if spec.values is None:
-        return has
-    return has & np.isin(value, spec.values)
+            m = np.flatnonzero(keep & (v >= 0))
+            if len(m) == 0:
+                continue
+            # each distinct value once
+            uniq, inverse = np.unique(v[m], return_inverse=True)
+            text = tags.strings.text
+            excluded[m] |= _multi_in([text[c] for c in uniq], values)[inverse]
+        return keep & ~excluded
+    return keep
+
+
+def _requested(specs: list[LayerSpec]) -> list[bytes]:
+    """The tag keys the layers read: their filters, columns, the streets' exclusions and
+    the keys of pyrosm's area rule (the decoder drops every other tag)."""
+    from pyrosm.config.polygon_features import POLYGON_FEATURES
+
+    keys = {"area", *POLYGON_FEATURES}
+    for s in specs:
+        keys |= {*s.filter, *s.columns, *s.exclude}
+    return sorted(k.encode() for k in keys)
 
 
 # --------------------------------------------------------------------------- blobs
@@ -264,7 +311,12 @@ def _read_blob(fh, offset: int, size: int) -> bytes:
 
 
 def _decode_batch(
-    path: Path, batch: np.ndarray, keys: list[bytes], all_ways: bool, first_index: int = 0
+    path: Path,
+    batch: np.ndarray,
+    keys: list[bytes],
+    all_ways: bool,
+    first_index: int = 0,
+    requested: list[bytes] | None = None,
 ) -> list:
     """Inflate and decode one batch of blobs (both without the GIL, on a worker thread).
 
@@ -292,7 +344,15 @@ def _decode_batch(
             starts = np.zeros(len(blocks) + 1, dtype=np.int64)
             np.cumsum([len(b) for b in blocks], out=starts[1:])
             buffer = np.frombuffer(b"".join(blocks), dtype=np.uint8)
-    out = decode(buffer, starts, keys=keys, features=True, all_ways=all_ways, way_strings=True)
+    out = decode(
+        buffer,
+        starts,
+        keys=keys,
+        features=True,
+        all_ways=all_ways,
+        way_strings=True,
+        requested=requested,
+    )
     handed_back = np.flatnonzero(out["counts"][:, 0] != 0)
     back = {first_index + int(b) for b in handed_back}
     if len(handed_back) == 0:
@@ -321,6 +381,7 @@ def _decode_batch(
                     features=True,
                     all_ways=all_ways,
                     way_strings=True,
+                    requested=requested,
                 )
             )
         else:
@@ -447,19 +508,30 @@ def _take(off: np.ndarray, values: np.ndarray, rows: np.ndarray) -> tuple[np.nda
 
 
 def _decoded(
-    path: Path, keys: list[bytes], all_ways: bool, threads: int = THREADS
+    path: Path,
+    keys: list[bytes],
+    all_ways: Callable[[], bool | None],
+    threads: int = THREADS,
+    requested: list[bytes] | None = None,
 ) -> Iterator[tuple[dict, set[int]]]:
-    """The decoded batches of the file in file order (decoded ahead on `threads`)."""
+    """The decoded batches of the file in file order (decoded ahead on `threads`), with
+    the tags of the keys `requested` only (all tags: None). `all_ways()` says whether every
+    way's nodes are wanted (None: not known yet, so they are)."""
     batches = _batches(data_blobs(path))
     firsts = np.cumsum([0] + [len(b) for b in batches])
+
+    def every_way() -> bool:
+        wanted = all_ways()
+        return True if wanted is None else wanted
+
     if threads <= 1:
         for b, i in zip(batches, firsts, strict=False):
-            yield from _decode_batch(path, b, keys, all_ways, int(i))
+            yield from _decode_batch(path, b, keys, every_way(), int(i), requested)
         return
     with ThreadPoolExecutor(max_workers=threads) as pool:
         ahead = []
         for b, i in zip(batches, firsts, strict=False):
-            ahead.append(pool.submit(_decode_batch, path, b, keys, all_ways, int(i)))
+            ahead.append(pool.submit(_decode_batch, path, b, keys, every_way(), int(i), requested))
             if len(ahead) > threads:
                 yield from ahead.pop(0).result()
         for fut in ahead:
@@ -488,14 +560,11 @@ class NodeStore:
 
     @staticmethod
     def _pack(deg: np.ndarray) -> np.ndarray:
-        nano = np.rint(deg * 1e9).astype(np.int64)
-        units = nano // 100
-        if (
-            (nano % 100 == 0).all()
-            and (np.abs(units) < 2**31).all()
-            and ((units * 100).astype(np.float64) / 1e9 == deg).all()
-        ):
-            return units.astype(np.int32)
+        units = np.rint(deg * 1e7)
+        if len(units) and np.abs(units).max() < 2**31:
+            packed = units.astype(np.int32)
+            if (NodeStore._unpack(packed) == deg).all():  # gives the same floats back
+                return packed
         return deg.astype(np.float64)
 
     @staticmethod
@@ -562,30 +631,61 @@ class NodeStore:
 # --------------------------------------------------------------------------- tags
 
 
-def _strings(out: dict) -> np.ndarray:
-    """The batch's tag strings (decoded as pyrosm decodes them: UTF-8, errors replaced)."""
-    off = out["string_off"]
-    data = out["string_data"].tobytes()
-    return np.array(
-        [data[off[i] : off[i + 1]].decode("utf-8", "replace") for i in range(len(off) - 1)],
-        dtype=object,
-    )
+class Strings:
+    """Every distinct tag key and value of the file, each once: its code is its position
+    in `text`. Tags are then integer arrays, so filtering them is numpy work that needs no
+    Python object and releases the GIL (the ways of two batches are read at once)."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, int] = {}
+        self.text: list[str] = []
+        self._lock = threading.Lock()
+
+    def intern(self, strings: list[str]) -> np.ndarray:
+        """The codes of `strings` (new strings get new codes)."""
+        out = np.empty(len(strings), dtype=np.int64)
+        with self._lock:
+            codes, text = self.codes, self.text
+            for i, string in enumerate(strings):
+                c = codes.get(string)
+                if c is None:
+                    c = codes[string] = len(text)
+                    text.append(string)
+                out[i] = c
+        return out
+
+    def table(self, out: dict) -> np.ndarray:
+        """The codes of a decoded batch's string table (its strings decoded as pyrosm
+        decodes them: UTF-8, errors replaced)."""
+        off = out["string_off"].tolist()
+        data = out["string_data"].tobytes()
+        return self.intern(
+            [data[off[i] : off[i + 1]].decode("utf-8", "replace") for i in range(len(off) - 1)]
+        )
+
+    def code(self, string: str) -> int:
+        """The code of `string`, -1 when the file does not have it."""
+        return self.codes.get(string, -1)
+
+    def codes_of(self, strings: Any) -> np.ndarray:
+        """The codes of those of `strings` the file has."""
+        found = [self.codes.get(s, -1) for s in strings]
+        return np.array([c for c in found if c >= 0], dtype=np.int64)
+
+    def array(self) -> np.ndarray:
+        with self._lock:
+            return np.array(self.text, dtype=object)
 
 
 @dataclass
 class Sparse:
-    """A text column of `n` rows held as its values only: `values[i]` at row `rows[i]`
-    (ascending), the other rows missing. A country's tag columns are mostly empty; an
-    object array per column would hold ~8 bytes a row for nothing."""
+    """A tag column of `n` rows held as its values only: `values[i]` (a string code) at row
+    `rows[i]` (ascending), the other rows missing. A country's tag columns are mostly
+    empty."""
 
     n: int
     rows: np.ndarray
     values: np.ndarray
-
-    @classmethod
-    def of(cls, dense: np.ndarray) -> Sparse:
-        rows = np.flatnonzero(pd.notna(dense))
-        return cls(len(dense), rows, dense[rows])
 
     def take(self, idx: np.ndarray) -> Sparse:
         """The column of the rows `idx` (row i of the result is row idx[i] of this one)."""
@@ -595,69 +695,58 @@ class Sparse:
         keep = np.flatnonzero(k >= 0)
         return Sparse(len(idx), keep, self.values[k[keep]])
 
-    def dense(self) -> np.ndarray:
-        out = np.full(self.n, None, dtype=object)
-        out[self.rows] = self.values
-        return out
-
 
 @dataclass
 class Tags:
-    """Tags of `n` elements as pairs in the elements' tag order: element `row`, key code
-    `kcode` (the key is `names[kcode]`; a key `id` is named `id_tag`, as pyrosm names it)
-    and `value` (an object array of str)."""
+    """Tags of `n` elements as pairs in the elements' tag order: element `row`, and the
+    codes (:class:`Strings`) of the `key` and the `value`."""
 
     n: int
     row: np.ndarray
-    kcode: np.ndarray
+    key: np.ndarray
     value: np.ndarray
-    names: np.ndarray
-    _codes: dict[str, int] = field(default_factory=dict)
+    strings: Strings
     _by_key: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def from_ids(
-        cls, n: int, off: np.ndarray, key_ids: np.ndarray, val_ids: np.ndarray, strings: np.ndarray
+        cls,
+        n: int,
+        off: np.ndarray,
+        key_ids: np.ndarray,
+        val_ids: np.ndarray,
+        table: np.ndarray,
+        strings: Strings,
     ) -> Tags:
-        """Tags whose keys and values are ids of `strings` (the decoder's string table)."""
-        codes, uniq = pd.factorize(strings)
-        names = np.asarray(uniq, dtype=object).copy()
-        names[names == "id"] = "id_tag"
+        """Tags whose keys and values are ids of a batch's string table, whose codes are
+        `table`."""
         row = np.repeat(np.arange(n, dtype=np.int64), np.diff(off))
-        return cls(n, row, codes[key_ids], strings[val_ids], names)
+        return cls(n, row, table[key_ids], table[val_ids], strings)
 
     @classmethod
-    def from_dicts(cls, dicts: list[dict]) -> Tags:
-        keys = [("id_tag" if k == "id" else k) for d in dicts for k in d]
-        codes, uniq = pd.factorize(np.array(keys, dtype=object))
+    def from_dicts(cls, dicts: list[dict], strings: Strings) -> Tags:
         row = np.repeat(np.arange(len(dicts), dtype=np.int64), [len(d) for d in dicts])
-        value = np.array([v for d in dicts for v in d.values()], dtype=object)
-        return cls(len(dicts), row, codes, value, np.asarray(uniq, dtype=object))
-
-    def code(self, key: str) -> int:
-        if not self._codes:
-            self._codes = {}
-            for i, name in enumerate(self.names):
-                self._codes.setdefault(name, i)
-        return self._codes.get(key, -1)
+        keys = strings.intern([k for d in dicts for k in d])
+        values = strings.intern([v for d in dicts for v in d.values()])
+        return cls(len(dicts), row, keys, values, strings)
 
     def get(self, key: str) -> np.ndarray:
-        """The value of `key` per element (None where absent; the last one if repeated)."""
+        """The value code of `key` per element (-1 where absent; the last one if repeated)."""
         if key not in self._by_key:
-            out = np.full(self.n, None, dtype=object)
-            c = self.code(key)
+            out = np.full(self.n, -1, dtype=np.int64)
+            c = self.strings.code(key)
             if c >= 0:
-                m = self.kcode == c
+                m = self.key == c
                 out[self.row[m]] = self.value[m]
             self._by_key[key] = out
         return self._by_key[key]
 
     def sparse(self, key: str) -> Sparse:
         """The value of `key` as a :class:`Sparse` column (the last one if repeated)."""
-        c = self.code(key)
+        c = self.strings.code(key)
         if c < 0:
-            return Sparse(self.n, np.empty(0, np.int64), np.empty(0, object))
-        m = np.flatnonzero(self.kcode == c)
+            return Sparse(self.n, np.empty(0, np.int64), np.empty(0, np.int64))
+        m = np.flatnonzero(self.key == c)
         rows = self.row[m]
         last = np.r_[rows[1:] != rows[:-1], True] if len(rows) else np.zeros(0, bool)
         return Sparse(self.n, rows[last], self.value[m[last]])
@@ -668,60 +757,35 @@ class Tags:
         sel[rows] = True
         rank = np.cumsum(sel) - 1
         keep = sel[self.row]
-        return Tags(
-            len(rows),
-            rank[self.row[keep]],
-            self.kcode[keep],
-            self.value[keep],
-            self.names,
-            self._codes,
-        )
+        return Tags(len(rows), rank[self.row[keep]], self.key[keep], self.value[keep], self.strings)
 
     def is_area(self) -> np.ndarray:
         """pyrosm's rule for a closed way: an area unless `area=no`, when a tag is one of
         the OSM wiki's polygon features (`pyrosm.config.polygon_features`)."""
         from pyrosm.config.polygon_features import ALL, BLOCKLIST, PASSLIST, POLYGON_FEATURES
 
-        hit = np.zeros(len(self.kcode), dtype=bool)
+        hit = np.zeros(len(self.key), dtype=bool)
         for k, (rule, values) in POLYGON_FEATURES.items():
-            c = self.code(k)
+            c = self.strings.code(k)
             if c < 0:
                 continue
-            m = self.kcode == c
+            m = self.key == c
             if not m.any():
                 continue
             if rule == ALL:
                 hit |= m
             elif rule == PASSLIST:
-                hit[m] = np.isin(self.value[m], list(values))
+                hit[m] = np.isin(self.value[m], self.strings.codes_of(values))
             elif rule == BLOCKLIST:
-                hit[m] = ~np.isin(self.value[m], list(values))
+                hit[m] = ~np.isin(self.value[m], self.strings.codes_of(values))
         out = np.zeros(self.n, dtype=bool)
         out[self.row[hit]] = True
-        return out & ~(self.get("area") == "no")
+        no = self.strings.code("no")
+        return out & ~(self.get("area") == no) if no >= 0 else out
 
-    def split(self, columns: list[str]) -> tuple[dict[str, Sparse], Sparse | None]:
-        """pyrosm's tag columns (those of `columns` with a value, in that order) and the
-        JSON of the other tags per element (missing where it has none)."""
-        from rapidjson import dumps
-
-        wanted = [k for k in dict.fromkeys(columns) if self.code(k) >= 0]
-        in_cols = np.isin(self.kcode, [self.code(k) for k in wanted])
-        present = set(self.names[np.unique(self.kcode[in_cols])])
-        cols = {k: self.sparse(k) for k in wanted if k in present}
-        rest = np.flatnonzero(~in_cols)
-        if len(rest) == 0:
-            return cols, None
-        rows = self.row[rest]
-        keys = self.names[self.kcode[rest]].tolist()
-        vals = self.value[rest].tolist()
-        cuts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1], True]).tolist()
-        json = np.empty(len(cuts) - 1, dtype=object)
-        json[:] = [
-            dumps(dict(zip(keys[a:b], vals[a:b], strict=True)))
-            for a, b in zip(cuts[:-1], cuts[1:], strict=True)
-        ]
-        return cols, Sparse(self.n, rows[cuts[:-1]], json)
+    def columns(self, columns: tuple[str, ...]) -> dict[str, Sparse]:
+        """The value of each key of `columns` per element (the last one if repeated)."""
+        return {k: self.sparse(k) for k in columns}
 
 
 # --------------------------------------------------------------------------- geometry
@@ -742,6 +806,88 @@ def _valid_xy(lon: np.ndarray, lat: np.ndarray, found: np.ndarray) -> np.ndarray
     return found & (lon <= 180.0) & (lon >= -180.0) & (lat <= 90.0) & (lat >= -90.0)
 
 
+def _sub_offsets(off: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets of the ragged rows `rows` of (`off`, values), and their values' positions."""
+    counts = np.diff(off)[rows]
+    new = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(counts, out=new[1:])
+    return new, _ranges(off[:-1][rows], counts)
+
+
+# GEOS's relative error bound of its floating-point orientation filter (CGAlgorithmsDD)
+_DP_SAFE_EPSILON = 1e-15
+
+
+def rings_ccw(x: np.ndarray, y: np.ndarray, off: np.ndarray) -> np.ndarray:
+    """Whether each closed ring (the points `off[i]:off[i + 1]` of `x`, `y`; at least 4)
+    is counter-clockwise, as GEOS's `Orientation::isCCW` (`shapely.is_ccw`) says, bit for
+    bit.
+
+    GEOS decides at the ring's highest point: the rising segment that reaches it last, the
+    falling one after it, and the orientation of those three points (or the direction of a
+    flat top). The same steps vectorised here, with no geometry built; the few rings whose
+    orientation GEOS's floating-point filter cannot decide are handed to GEOS.
+    """
+    import shapely
+
+    counts = np.diff(off)
+    n = len(counts)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    start, close = off[:-1], off[1:] - 1  # the first point, and the closing one (== first)
+    index = np.arange(len(x), dtype=np.int64)
+    top = y == np.repeat(np.maximum.reduceat(y, start), counts)
+    rising = np.zeros(len(x), dtype=bool)
+    np.greater(y[1:], y[:-1], out=rising[1:])
+    rising[start] = False
+    # the last rising point at the highest y (none: the ring is flat)
+    up_hi = np.maximum.reduceat(np.where(rising & top, index, -1), start)
+    flat = up_hi < 0
+    # the first point below the top after it, cyclically over the ring's points but the
+    # closing one (after the closing point comes the second)
+    low = ~top
+    low[close] = False
+    after_hi = np.where(up_hi == close, start, up_hi)
+    big = np.iinfo(np.int64).max
+    after = np.minimum.reduceat(
+        np.where(low & (index > np.repeat(after_hi, counts)), index, big), start
+    )
+    first = np.minimum.reduceat(np.where(low, index, big), start)
+    down_low = np.where(after < big, after, first)
+    down_low = np.where(flat | (down_low == big), start + 1, down_low)
+    down_hi = np.where(down_low > start, down_low - 1, close - 1)
+    uh = np.where(flat, start + 1, up_hi)
+    # the four points: up-low, the top, down-high (== the top for a pointed cap), down-low
+    ulx, uly, uhx, uhy = x[uh - 1], y[uh - 1], x[uh], y[uh]
+    dlx, dly, dhx, dhy = x[down_low], y[down_low], x[down_hi], y[down_hi]
+    cap = (uhx == dhx) & (uhy == dhy)  # a pointed top: the orientation of ul, uh, dl
+    degenerate = (
+        ((ulx == uhx) & (uly == uhy))
+        | ((dlx == uhx) & (dly == uhy))
+        | ((ulx == dlx) & (uly == dly))
+    )
+    det_left = (ulx - dlx) * (uhy - dly)
+    det_right = (uly - dly) * (uhx - dlx)
+    det = det_left - det_right
+    bound = _DP_SAFE_EPSILON * (np.abs(det_left) + np.abs(det_right))
+    sure = (
+        ((det_left > 0) & (det_right <= 0))
+        | ((det_left < 0) & (det_right >= 0))
+        | (det_left == 0)
+        | (det >= bound)
+        | (-det >= bound)
+    )
+    out = np.where(cap, ~degenerate & (det > 0), dhx - uhx < 0) & ~flat
+    ask = np.flatnonzero(~flat & cap & ~degenerate & ~sure)
+    if len(ask):  # GEOS decides these in extended precision
+        sub_off, pos = _sub_offsets(off, ask)
+        rings = shapely.linearrings(
+            x[pos], y[pos], indices=np.repeat(np.arange(len(ask)), np.diff(sub_off))
+        )
+        out[ask] = shapely.is_ccw(rings)
+    return out
+
+
 def _area_geometries(
     refs_off: np.ndarray,
     refs: np.ndarray,
@@ -753,8 +899,10 @@ def _area_geometries(
     """Each way's geometry as pyrosm builds it outside networks (None where it has none):
     a closed way whose tags make an area is a Polygon, any other way a LineString through
     its nodes that have valid locations. Also returns which polygons are already oriented
-    as pyrosm orients them (exterior counter-clockwise), so no second copy is made."""
+    as pyrosm orients them (exterior counter-clockwise): the rings are reversed in the
+    coordinate arrays before any polygon is made, so each is built once."""
     import shapely
+    from shapely import GeometryType
 
     n = len(refs_off) - 1
     counts = np.diff(refs_off)
@@ -766,40 +914,39 @@ def _area_geometries(
     cum = np.zeros(len(valid) + 1, dtype=np.int64)
     np.cumsum(valid, out=cum[1:])
     complete = (cum[refs_off[1:]] - cum[refs_off[:-1]]) == counts
-    xy = np.column_stack([lon, lat])
     rings = closed_area & complete & (counts >= 4)
     oriented = np.zeros(n, dtype=bool)
-    pos = _ranges(refs_off[:-1][rings], counts[rings])
-    if len(pos):
+    r = np.flatnonzero(rings)
+    if len(r):
+        points = np.repeat(rings, counts)
+        x, y = lon[points], lat[points]
+        ring_off = np.zeros(len(r) + 1, dtype=np.int64)
+        np.cumsum(counts[r], out=ring_off[1:])
         try:
-            index = np.repeat(np.arange(rings.sum()), counts[rings])
-            ring = shapely.linearrings(xy[pos], indices=index)
-            # reverse the clockwise rings (GEOS's own test, as its orient_polygons uses)
-            cw = ~shapely.is_ccw(ring)
-            if cw.any():
-                starts = np.r_[0, np.cumsum(counts[rings])[:-1]]
-                ends = starts + counts[rings]
-                flip = np.repeat(cw, counts[rings])
-                back = np.repeat(starts + ends - 1, counts[rings]) - np.arange(len(pos))
-                order = np.where(flip, back, np.arange(len(pos)))
-                ring = ring.copy()
-                ring[cw] = shapely.linearrings(
-                    xy[pos][order][flip], indices=np.repeat(np.arange(cw.sum()), counts[rings][cw])
-                )
-            out[rings] = shapely.polygons(ring)
-            oriented[rings] = True
+            cw = ~rings_ccw(x, y, ring_off)
+            ring_xy = np.empty((len(x), 2))
+            if cw.any():  # reversed: exterior counter-clockwise, as pyrosm orients them
+                k = np.arange(len(x), dtype=np.int64)
+                back = np.repeat(ring_off[:-1] + ring_off[1:] - 1, counts[r]) - k
+                order = np.where(np.repeat(cw, counts[r]), back, k)
+                x, y = x[order], y[order]
+            ring_xy[:, 0], ring_xy[:, 1] = x, y
+            out[r] = shapely.from_ragged_array(
+                GeometryType.POLYGON, ring_xy, (ring_off, np.arange(len(r) + 1, dtype=np.int64))
+            )
+            oriented[r] = True
         except shapely.errors.GEOSException:
             rings[:] = False  # a degenerate ring: every way by the per-way path, as pyrosm
             oriented[:] = False
     lines = ~closed_area & complete & (counts >= 2)
-    pos = _ranges(refs_off[:-1][lines], counts[lines])
-    if len(pos):
+    if lines.any():
+        points = np.repeat(lines, counts)
         out[lines] = shapely.linestrings(
-            xy[pos], indices=np.repeat(np.arange(lines.sum()), counts[lines])
+            lon[points], lat[points], indices=np.repeat(np.arange(lines.sum()), counts[lines])
         )
     for w in np.flatnonzero(nonempty & ~rings & ~lines):
         a, b = refs_off[w], refs_off[w + 1]
-        kept = xy[a:b][valid[a:b]]
+        kept = np.column_stack([lon[a:b], lat[a:b]])[valid[a:b]]
         if closed_area[w]:
             if len(kept) > 2:
                 try:
@@ -832,7 +979,7 @@ def _relation_records(path: Path, specs: list[LayerSpec]) -> Iterator[dict]:
     """Every relation with one of the layers' keys, via libosmium (relations only)."""
     import osmium
 
-    keys = {s.key for s in specs}
+    keys = {k for s in specs for k in s.filter}
     for r in osmium.FileProcessor(str(path), osmium.osm.RELATION):
         if not any(k in r.tags for k in keys):
             continue
@@ -853,7 +1000,7 @@ def _tail_relations(path: Path, specs: list[LayerSpec]) -> tuple[list[dict], set
     import zlib
 
     blobs = data_blobs(path)
-    keys = {s.key.encode() for s in specs}
+    keys = {k.encode() for s in specs for k in s.filter}
     records: list[dict] = []
     seen: set[int] = set()
     with path.open("rb") as fh:
@@ -913,11 +1060,10 @@ def _read_relations(records: Iterator[dict], specs: list[LayerSpec]) -> dict[str
     rel_specs = [s for s in specs if s.relations]
     out: dict[str, list[dict]] = {s.name: [] for s in rel_specs}
     for record in records:
+        tags = record["tags"]
         for s in rel_specs:
-            value = record["tags"].get(s.key)
-            if value is None or (s.values is not None and value not in s.values):
-                continue
-            out[s.name].append(record)
+            if any(k in tags and (v is None or tags[k] in v) for k, v in s.filter.items()):
+                out[s.name].append(record)
     return out
 
 
@@ -1062,7 +1208,7 @@ def _relation_geometry(record: dict, member_ways: dict[int, np.ndarray]) -> Any:
     """A relation's geometry from its member ways' coordinates (pyrosm's rules)."""
     import shapely
 
-    ids = np.unique(np.array([m[1] for m in record["members"]], dtype=np.int64))
+    ids = sorted({m[1] for m in record["members"]})
     # member ways in id order (pyrosm sorts them by id), any member type matching a way id
     lines = []
     for wid in ids:
@@ -1093,13 +1239,12 @@ def _relation_geometry(record: dict, member_ways: dict[int, np.ndarray]) -> Any:
 
 @dataclass
 class _Part:
-    """Rows of one layer from one batch: columns (name -> array) and geometries."""
+    """Rows of one layer from one batch: columns (`id`, the tag columns as :class:`Sparse`,
+    `u`, `v`, `length` of street segments) and geometries."""
 
     kind: str  # node, way, relation
-    columns: dict[str, np.ndarray]
+    columns: dict[str, Any]
     geometry: np.ndarray
-    present: set[str]  # columns with a value before rows without geometry are dropped
-    extra: dict[str, np.ndarray] = field(default_factory=dict)  # u, v, length (streets)
     order: int = 0  # the batch it came from (batches are processed out of order)
     oriented: np.ndarray | None = None  # polygons already oriented as pyrosm orients them
 
@@ -1107,11 +1252,25 @@ class _Part:
 class _Reader:
     """Turns decoded batches into each layer's parts."""
 
-    def __init__(self, specs: list[LayerSpec], relations: dict[str, list[dict]]) -> None:
+    def __init__(self, specs: list[LayerSpec]) -> None:
         self.specs = specs
-        self.relations = relations
+        self.relations: dict[str, list[dict]] = {}
+        self.exclude: dict[str, np.ndarray] = {}
+        self.member_ids = np.empty(0, np.int64)
         self.nodes = NodeStore()
         self.parts: dict[str, list[_Part]] = {s.name: [] for s in specs}
+        self.member_ways: dict[int, np.ndarray] = {}
+        self.ways_seen = False
+        self.deferred = False  # every batch's nodes are added before any way is read
+        self._segment_lengths = _decoder()[2]
+        self.strings = Strings()
+        self._order = threading.local()
+        self._lock = threading.Lock()
+
+    def set_relations(self, relations: dict[str, list[dict]]) -> None:
+        """The relations each layer keeps (before any way is added): their member ways are
+        left out of the layer's ways, and kept aside for the relations' geometries."""
+        self.relations = relations
         self.exclude = {
             name: np.unique(
                 np.array([m[1] for r in rels for m in r["members"] if m[0] == "w"], np.int64)
@@ -1120,12 +1279,6 @@ class _Reader:
         }
         wanted = [v for v in self.exclude.values() if len(v)]
         self.member_ids = np.unique(np.concatenate(wanted)) if wanted else np.empty(0, np.int64)
-        self.member_ways: dict[int, np.ndarray] = {}
-        self.ways_seen = False
-        self.deferred = False  # every batch's nodes are added before any way is read
-        self._segment_lengths = _decoder()[2]
-        self._order = threading.local()
-        self._lock = threading.Lock()
 
     def _add(self, name: str, part: _Part) -> None:
         part.order = getattr(self._order, "order", 0)
@@ -1134,6 +1287,8 @@ class _Reader:
 
     # nodes ----------------------------------------------------------------
     def add_nodes(self, out: dict) -> None:
+        import shapely
+
         if len(out["node_id"]):
             blocks = out["counts"]
             with_ways = np.flatnonzero(blocks[:, 6] + blocks[:, 4] > 0)
@@ -1150,112 +1305,101 @@ class _Reader:
             out["feature_pairs_off"],
             out["feature_keys"],
             out["feature_vals"],
-            _strings(out),
+            self.strings.table(out),
+            self.strings,
         )
-        meta = out["feature_meta"]
         for spec in self.specs:
             if not spec.nodes:
                 continue
             keep = np.flatnonzero(_keep(spec, tags))
             if len(keep) == 0:
                 continue
-            sub = tags.take(keep)
-            cols, json = sub.split(spec.columns)
             r = rows[keep]
-            lon, lat = out["node_lon"][r], out["node_lat"][r]
-            m = meta[keep]
-            columns = {
-                "id": out["node_id"][r],
-                "lon": lon,
-                "lat": lat,
-                "tags": json
-                if json is not None
-                else Sparse(len(keep), np.empty(0, np.int64), np.empty(0, object)),
-                "visible": m[:, 3].astype(bool),
-                "version": m[:, 0].astype(np.int32),
-                "timestamp": m[:, 1].astype(np.uint32),
-                "changeset": m[:, 2].astype(np.int32),
-                **cols,
-            }
-            import shapely
-
-            present = set(columns) - {"tags"} | ({"tags"} if json is not None else set())
-            self._add(
-                spec.name, _Part("node", columns, shapely.points(lon, lat), present | {"tags"})
-            )
+            columns = {"id": out["node_id"][r], **tags.take(keep).columns(spec.columns)}
+            points = shapely.points(out["node_lon"][r], out["node_lat"][r])
+            self._add(spec.name, _Part("node", columns, points))
 
     # ways -----------------------------------------------------------------
     def add_ways(self, out: dict, order: int = 0) -> None:
-        """Add a decoded batch's ways (thread-safe: the node store is complete by now)."""
+        """Add a decoded batch's ways (thread-safe: the node store is complete by now).
+
+        The nodes of the ways some layer keeps are looked up once, and each way's geometry
+        is built once, whichever layers keep it."""
+        import shapely
+
         self._order.order = order
         if len(self.member_ids) and len(out["all_id"]):
             hit = np.flatnonzero(np.isin(out["all_id"], self.member_ids))
-            if len(hit):
-                off, refs = out["all_refs_off"], out["all_refs"]
-                for k in hit:
-                    r = refs[off[k] : off[k + 1]]
-                    lon, lat, found = self.nodes.lookup(r)
-                    ok = _valid_xy(lon, lat, found)
-                    self.member_ways[int(out["all_id"][k])] = np.column_stack([lon[ok], lat[ok]])
+            if len(hit):  # the relations' member ways: their nodes with valid locations
+                off, pos = _sub_offsets(out["all_refs_off"], hit)
+                lon, lat, found = self.nodes.lookup(out["all_refs"][pos])
+                ok = _valid_xy(lon, lat, found)
+                xy = np.column_stack([lon, lat])
+                ids = out["all_id"][hit].tolist()
+                for k, a, b in zip(ids, off[:-1].tolist(), off[1:].tolist(), strict=True):
+                    self.member_ways[k] = xy[a:b][ok[a:b]]
         n = len(out["way_id"])
         if n == 0:
             return
         tags = Tags.from_ids(
-            n, out["way_tags_off"], out["way_keys"], out["way_vals"], _strings(out)
+            n,
+            out["way_tags_off"],
+            out["way_keys"],
+            out["way_vals"],
+            self.strings.table(out),
+            self.strings,
         )
-        refs_off, refs = out["way_refs_off"], out["way_refs"]
-        lon, lat, found = self.nodes.lookup(refs)
-        valid = _valid_xy(lon, lat, found)
-        area = None
+        keeps = {}
         for spec in self.specs:
             if not spec.ways:
                 continue
             keep = _keep(spec, tags)
             if spec.relations and len(self.exclude.get(spec.name, ())):
                 keep &= ~np.isin(out["way_id"], self.exclude[spec.name])
-            rows = np.flatnonzero(keep)
-            if len(rows) == 0:
-                continue
-            sub = tags.take(rows)
-            cols, json = sub.split(spec.columns)
-            meta = out["way_meta"][rows]
-            base = {
-                **cols,
-                "id": out["way_id"][rows],
-                "timestamp": meta[:, 1].astype(np.uint32),
-                "version": meta[:, 0].astype(np.int32),
-                "visible": meta[:, 2].astype(bool),
-            }
-            if json is not None:
-                base["tags"] = json
-            present = set(base)
-            counts = np.diff(refs_off)[rows]
-            pos = _ranges(refs_off[:-1][rows], counts)
-            sub_off = np.zeros(len(rows) + 1, dtype=np.int64)
-            np.cumsum(counts, out=sub_off[1:])
+            if keep.any():
+                keeps[spec.name] = keep
+        if not keeps:
+            return
+        specs = [s for s in self.specs if s.name in keeps]
+        needed = np.logical_or.reduce([keeps[s.name] for s in specs])
+        # the kept ways' nodes: offsets `off` into `refs`, `lon`, `lat`, `valid`
+        at = np.full(n, -1, dtype=np.int64)
+        way_rows = np.flatnonzero(needed)
+        at[way_rows] = np.arange(len(way_rows))
+        off, pos = _sub_offsets(out["way_refs_off"], way_rows)
+        refs = out["way_refs"][pos]
+        lon, lat, found = self.nodes.lookup(refs)
+        valid = _valid_xy(lon, lat, found)
+        areal = np.logical_or.reduce(
+            [keeps[s.name] for s in specs if not s.network] or [np.zeros(n, dtype=bool)]
+        )
+        if areal.any():
+            geo_rows = np.flatnonzero(areal)
+            geo_at = np.full(n, -1, dtype=np.int64)
+            geo_at[geo_rows] = np.arange(len(geo_rows))
+            geo_off, p = _sub_offsets(off, at[geo_rows])
+            geoms, oriented = _area_geometries(
+                geo_off, refs[p], lon[p], lat[p], valid[p], tags.take(geo_rows).is_area()
+            )
+        for spec in specs:
+            rows = np.flatnonzero(keeps[spec.name])
+            columns = {"id": out["way_id"][rows], **tags.take(rows).columns(spec.columns)}
             if spec.network:
-                way, u, v, start, end = _segments(
-                    sub_off, refs[pos], lon[pos], lat[pos], valid[pos]
-                )
-                import shapely
-
+                seg_off, p = _sub_offsets(off, at[rows])
+                way, u, v, start, end = _segments(seg_off, refs[p], lon[p], lat[p], valid[p])
                 columns = {
-                    k: a.take(way) if isinstance(a, Sparse) else a[way] for k, a in base.items()
+                    k: a.take(way) if isinstance(a, Sparse) else a[way] for k, a in columns.items()
                 }
+                columns.update(u=u, v=v, length=self._segment_lengths(start, end))
                 geom = (
                     shapely.linestrings(np.stack([start, end], axis=1))
                     if len(start)
                     else np.empty(0, dtype=object)
                 )
-                extra = {"u": u, "v": v, "length": self._segment_lengths(start, end)}
-                self._add(spec.name, _Part("way", columns, geom, present, extra))
+                self._add(spec.name, _Part("way", columns, geom))
             else:
-                if area is None:
-                    area = tags.is_area()
-                geom, oriented = _area_geometries(
-                    sub_off, refs[pos], lon[pos], lat[pos], valid[pos], area[rows]
-                )
-                self._add(spec.name, _Part("way", base, geom, present, oriented=oriented))
+                k = geo_at[rows]
+                self._add(spec.name, _Part("way", columns, geoms[k], oriented=oriented[k]))
 
     # relations ---------------------------------------------------------------
     def relation_parts(self) -> None:
@@ -1270,45 +1414,14 @@ class _Reader:
                 geoms.append(geom)
             if not kept:
                 continue
-            tags = Tags.from_dicts([r["tags"] for r in kept])
-            # pyrosm's relation record: tags, then the member list, other tags to JSON
-            members = [
-                [
-                    {"member_id": int(ref), "member_type": _MEMBER_TYPES[t], "member_role": role}
-                    for t, ref, role in r["members"]
-                ]
-                for r in kept
-            ]
-            cols, json = _relation_columns(tags, members, spec.columns)
+            tags = Tags.from_dicts([r["tags"] for r in kept], self.strings)
             columns = {
-                **cols,
                 "id": np.array([r["id"] for r in kept], dtype=np.int64),
-                "timestamp": np.array([r["timestamp"] for r in kept], dtype=np.int64),
-                "changeset": np.array([r["changeset"] for r in kept], dtype=np.int64),
-                "version": np.array([r["version"] for r in kept], dtype=np.int64),
-                "visible": np.array([r["visible"] for r in kept], dtype=bool),
-                "tags": json,
+                **tags.columns(spec.columns),
             }
             geom = np.empty(len(geoms), dtype=object)
             geom[:] = geoms
-            self._add(spec.name, _Part("relation", columns, geom, set(columns)))
-
-
-def _relation_columns(
-    tags: Tags, members: list[list[dict]], columns: list[str]
-) -> tuple[dict[str, Sparse], Sparse]:
-    from rapidjson import dumps
-
-    cols, _ = tags.split(columns)
-    wanted = set(columns) | {"id", "nodes", "timestamp", "changeset", "version", "geometry"}
-    json = np.full(tags.n, None, dtype=object)
-    keys = tags.names[tags.kcode]
-    for i in range(tags.n):
-        m = tags.row == i
-        other = {k: v for k, v in zip(keys[m], tags.value[m], strict=True) if k not in wanted}
-        other["members"] = members[i]
-        json[i] = dumps(other)
-    return cols, Sparse.of(json)
+            self._add(spec.name, _Part("relation", columns, geom))
 
 
 class _Unsorted(Exception):
@@ -1318,130 +1431,93 @@ class _Unsorted(Exception):
 # --------------------------------------------------------------------------- frames
 
 
-def _kind_order(spec: LayerSpec, kind: str, present: set[str]) -> list[str]:
-    """pyrosm's column order of one element kind of a layer (with its `osm_type` and
-    `geometry`), the tag columns being those with a value."""
-    tag_cols = [c for c in dict.fromkeys(spec.columns) if c in present]
-    if kind == "node":
-        head = ["id", "lon", "lat", "tags", "visible", "version", "timestamp", "changeset"]
-        return head + [c for c in tag_cols if c not in head] + ["geometry", "osm_type"]
-    if kind == "relation":
-        meta = ["id", "timestamp", "changeset", "version"]
-        return list(dict.fromkeys(tag_cols + ["visible"] + meta)) + [
-            "geometry",
-            "tags",
-            "osm_type",
-        ]
-    order = list(dict.fromkeys(tag_cols + ["visible", "id", "timestamp", "version"]))
-    order += (["tags"] if "tags" in present else []) + ["osm_type", "geometry"]
-    if spec.network:
-        order += ["u", "v", "length"]
-    return order
+_OSM_TYPES = ("node", "way", "relation")
 
 
-def _frame(spec: LayerSpec, parts: list[_Part]):
-    """The layer's GeoDataFrame from its parts, as pyrosm gives it back (or None)."""
+def _frame(spec: LayerSpec, parts: list[_Part], text: np.ndarray):
+    """The layer's GeoDataFrame from its parts (or None when it has no row): nodes, ways,
+    relations, each in file order, as pyrosm orders them; columns `id`, `osm_type`, the
+    spec's tag columns (categoricals, or text; `text` the strings of the codes), and `u`,
+    `v`, `length` for the streets."""
     import geopandas as gpd
-    import pyarrow as pa
     import shapely
 
-    kinds = []
     parts = sorted(parts, key=lambda p: p.order)
-    for kind in ("node", "way", "relation"):
-        ps = [p for p in parts if p.kind == kind and len(p.geometry)]
-        if ps:
-            present = set().union(*(p.present for p in ps))
-            kinds.append((kind, ps, _kind_order(spec, kind, present)))
-    if not kinds:
+    ps = [p for kind in _OSM_TYPES for p in parts if p.kind == kind and len(p.geometry)]
+    if not ps:
         return None
-    order = list(dict.fromkeys(c for _, _, o in kinds for c in o))
-    ps = [p for _, kps, _ in kinds for p in kps]
-    kind_of = [k for k, kps, _ in kinds for _ in kps]
     lengths = np.array([len(p.geometry) for p in ps], dtype=np.int64)
     starts = np.r_[0, np.cumsum(lengths)[:-1]]
     geom = np.concatenate([p.geometry for p in ps]) if len(ps) > 1 else ps[0].geometry
     oriented = np.concatenate(
         [np.zeros(len(p.geometry), bool) if p.oriented is None else p.oriented for p in ps]
     )
+    kind = np.repeat(np.array([_OSM_TYPES.index(p.kind) for p in ps], dtype=np.int8), lengths)
     keep = None
     if not spec.network:
-        ok = pd.notna(geom)
+        ok = ~shapely.is_missing(geom)
         if not ok.all():
             keep = ok
-            geom = geom[ok]
-            oriented = oriented[ok]
+            geom, oriented, kind = geom[ok], oriented[ok], kind[ok]
     if len(geom) == 0:
         return None
+    n = len(geom)
     # new row of each old row (or -1 when its geometry is missing)
     remap = None if keep is None else np.where(keep, np.cumsum(keep) - 1, -1)
-    n = len(geom)
-    arrays = {}
-    for c in order:
-        if c == "geometry":
-            continue
-        if c == "osm_type":
-            names = pa.array([k for k, _, _ in kinds], type=pa.large_string())
-            codes = np.repeat([[k for k, _, _ in kinds].index(k) for k in kind_of], lengths)
-            if keep is not None:
-                codes = codes[keep]
-            arrays[c] = names.take(pa.array(codes))
-            continue
-        pieces = [p.columns.get(c, p.extra.get(c)) for p in ps]
-        text = any(isinstance(v, Sparse) or (v is not None and v.dtype == object) for v in pieces)
-        if text:
-            rows, values = [], []
-            for v, start in zip(pieces, starts, strict=True):
-                if v is None:
-                    continue
-                v = v if isinstance(v, Sparse) else Sparse.of(v)
-                rows.append(v.rows + start)
-                values.append(v.values)
-            arrays[c] = _text_column(n, np.concatenate(rows), np.concatenate(values), remap)
-            continue
-        full = [
-            np.full(k, np.nan) if v is None else v for v, k in zip(pieces, lengths, strict=True)
-        ]
-        v = np.concatenate(full) if len(full) > 1 else full[0]
-        if keep is not None:
-            v = v[keep]
-        if c in _INT_DTYPES and v.dtype.kind in "iu":
-            v = v.astype(_INT_DTYPES[c])
-        elif c == "changeset" and v.dtype.kind in "iu":
-            v = v.astype(np.int32)
-        elif c == "visible":
-            v = v.astype(bool)
-        arrays[c] = pa.array(v)
-    polygonal = np.isin(shapely.get_type_id(geom), [3, 6, 7]) & ~oriented
-    if polygonal.any():
+    data: dict[str, Any] = {}
+    for c in ("id", *(("u", "v", "length") if spec.network else ())):
+        v = np.concatenate([p.columns[c] for p in ps])
+        data[c] = v if keep is None else v[keep]
+    types = np.array(_OSM_TYPES, dtype=object)
+    data["osm_type"] = (
+        pd.Categorical.from_codes(kind, dtype=pd.CategoricalDtype(list(_OSM_TYPES)))
+        if spec.categorical
+        else pd.array(types[kind], dtype="str")
+    )
+    for c in spec.columns:
+        rows = np.concatenate([p.columns[c].rows + s for p, s in zip(ps, starts, strict=True)])
+        values = np.concatenate([p.columns[c].values for p in ps])
+        if remap is not None:
+            rows = remap[rows]
+            ok = rows >= 0
+            rows, values = rows[ok], values[ok]
+        data[c] = _tag_column(n, rows, values, text, spec.categorical)
+    # the polygons not oriented yet (relations, ways with a node missing) as pyrosm does
+    rest = np.flatnonzero(~oriented) if not spec.network else np.empty(0, np.int64)
+    polygonal = rest[np.isin(shapely.get_type_id(geom[rest]), [3, 6, 7])]
+    if len(polygonal):
         geom = geom.copy()
         geom[polygonal] = shapely.orient_polygons(geom[polygonal], exterior_cw=False)
-    df = pa.table(arrays).to_pandas()
-    df.insert(order.index("geometry"), "geometry", geom)
-    return gpd.GeoDataFrame(df, geometry="geometry", crs="EPSG:4326")
+    order = ["id", "osm_type", *spec.columns, *(("u", "v", "length") if spec.network else ())]
+    columns = {c: data[c] for c in order}
+    # the geometry in the columns given: no block consolidation (a copy of every column)
+    columns["geometry"] = gpd.array.from_shapely(geom, crs="EPSG:4326")
+    return gpd.GeoDataFrame(columns, geometry="geometry", copy=False)
 
 
-def _text_column(n: int, rows: np.ndarray, values: np.ndarray, remap: np.ndarray | None):
-    """An Arrow text column of `n` rows from its values at `rows` (missing elsewhere); rows
-    are first moved by `remap` (-1: dropped)."""
-    import pyarrow as pa
-
-    if remap is not None:
-        new = remap[rows]
-        ok = new >= 0
-        rows, values = new[ok], values[ok]
-    dense = pa.array(values, type=pa.large_string())
-    index = np.full(n, -1, dtype=np.int64)
-    index[rows] = np.arange(len(rows))
-    return dense.take(pa.array(index, mask=index < 0))
-
-
-_INT_DTYPES = {
-    "id": np.int64,
-    "version": np.int32,
-    "timestamp": np.uint32,
-    "u": np.int64,
-    "v": np.int64,
-}
+def _tag_column(
+    n: int, rows: np.ndarray, codes: np.ndarray, text: np.ndarray, categorical: bool
+) -> Any:
+    """A column of `n` rows with the strings `text[codes]` at `rows`, missing elsewhere: a
+    categorical (codes of 1-4 bytes a row, categories sorted) or a text array."""
+    if not categorical:
+        dense = np.full(n, None, dtype=object)
+        dense[rows] = text[codes]
+        return pd.array(dense, dtype="str")
+    # the strings used, sorted; each code's rank among them (a table, not a sort of rows)
+    seen = np.zeros(len(text), dtype=bool)
+    seen[codes] = True
+    used = np.flatnonzero(seen)
+    names = text[used]
+    order = np.argsort(names, kind="stable")
+    k = len(used)
+    width = np.int8 if k < 2**7 else np.int16 if k < 2**15 else np.int32
+    rank = np.zeros(len(text), dtype=width)
+    rank[used[order]] = np.arange(k, dtype=width)
+    full = np.full(n, -1, dtype=width)
+    full[rows] = rank[codes]
+    categories = pd.Index(names[order], dtype="str")
+    return pd.Categorical.from_codes(full, dtype=pd.CategoricalDtype(categories))
 
 
 # --------------------------------------------------------------------------- entry points
@@ -1453,54 +1529,80 @@ def release_memory() -> None:
     After a large read the decoder threads' heaps hold hundreds of MB that this process
     no longer uses; `malloc_trim` returns them. A no-op where glibc is not the allocator.
     """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim() -> Any:
+    """glibc's `malloc_trim`, or None (found once: `find_library` runs a subprocess)."""
     import ctypes
     import ctypes.util
 
-    name = ctypes.util.find_library("c")
-    if not name:
-        return
-    try:
-        libc = ctypes.CDLL(name)
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return
-    trim(0)
+    for find in (lambda: "libc.so.6", lambda: ctypes.util.find_library("c")):
+        name = find()
+        if not name:
+            continue
+        try:
+            return ctypes.CDLL(name).malloc_trim
+        except (OSError, AttributeError):
+            continue
+    return None
 
 
 def read_layers(path: str | Path, streets: bool = True, threads: int = THREADS) -> dict[str, Any]:
     """The raw layers of `read_osm` from one pass over the PBF `path`.
 
     Returns a dict: `streets`, `railways` (None when `streets` is False), `buildings`,
-    `pipes`, `plants`, `landuse`, `dc` and `addresses`, each a GeoDataFrame in EPSG:4326
-    with pyrosm's columns for that read, or None when the file has none.
+    `pipes`, `plants`, `landuse`, `dc`, `addresses`, `power` and `exclusions`, each a
+    GeoDataFrame in EPSG:4326 with the rows of pyrosm's read of that layer and the columns
+    of its :class:`LayerSpec` (`id`, `osm_type`, the tags kept), or None when it has no row.
     """
-    path = Path(path)
+    # Python's cyclic garbage collector would walk the millions of geometry objects made
+    # here again and again (a third of the read); the reader makes no reference cycles
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _read_layers(Path(path), streets, threads)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read_layers(path: Path, streets: bool, threads: int) -> dict[str, Any]:
     specs = layer_specs(streets)
-    keys = sorted({s.key.encode() for s in specs})
-    tail = _tail_relations(path, specs)
-    attempts = []
-    if tail is not None:
-        attempts.append((_read_relations(iter(tail[0]), specs), tail[1]))
-    attempts.append((None, None))
-    for relations, blobs in attempts:
-        if relations is None:
-            relations = _read_relations(_relation_records(path, specs), specs)
-        try:
+    keys = sorted({k.encode() for s in specs for k in s.filter})
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # the relations in the file's last blocks, read while the nodes are decoded
+        tail = pool.submit(_tail_relations, path, specs)
+
+        def from_tail() -> tuple[dict[str, list[dict]], set[int] | None]:
+            found = tail.result()
+            if found is None:
+                raise _RelationsElsewhere()
+            return _read_relations(iter(found[0]), specs), found[1]
+
+        def everywhere() -> tuple[dict[str, list[dict]], set[int] | None]:
+            return _read_relations(_relation_records(path, specs), specs), None
+
+        for relations in (from_tail, everywhere):
             try:
-                reader = _run(path, specs, relations, keys, threads, False, blobs)
-            except _Unsorted:
-                log.info("%s is not sorted (nodes after ways); reading it again", path)
-                reader = _run(path, specs, relations, keys, threads, True, blobs)
-            break
-        except _RelationsElsewhere:
-            log.info("%s has relations before its last blocks; reading them first", path)
+                try:
+                    reader = _run(path, specs, relations, keys, threads, False)
+                except _Unsorted:
+                    log.info("%s is not sorted (nodes after ways); reading it again", path)
+                    reader = _run(path, specs, relations, keys, threads, True)
+                break
+            except _RelationsElsewhere:
+                log.info("%s has relations before its last blocks; reading them first", path)
     reader.nodes = NodeStore()  # the locations are in the geometries now
     reader.relation_parts()
+    text = reader.strings.array()
     release_memory()
     out = {}
     for s in specs:
-        out[s.name] = _frame(s, reader.parts.pop(s.name))
-        release_memory()
+        out[s.name] = _frame(s, reader.parts.pop(s.name), text)
     del reader
     release_memory()
     if not streets:
@@ -1511,25 +1613,44 @@ def read_layers(path: str | Path, streets: bool = True, threads: int = THREADS) 
 def _run(
     path: Path,
     specs: list[LayerSpec],
-    relations: dict[str, list[dict]],
+    relations: Callable[[], tuple[dict[str, list[dict]], set[int] | None]],
     keys: list[bytes],
     threads: int,
     deferred: bool,
-    relation_blobs: set[int] | None = None,
 ) -> _Reader:
-    """Decode the file and feed the reader: nodes here, ways on `threads` worker threads
-    (shapely and numpy release the GIL). Raises _Unsorted when a node follows a way, and
-    _RelationsElsewhere when a relation block lies outside the blobs read beforehand."""
-    reader = _Reader(specs, relations)
+    """Decode the file and feed the reader: nodes here, ways on `threads` worker threads.
+
+    `relations()` gives the relations each layer keeps and the blobs they are in (None:
+    anywhere); it is asked when the first way comes (the nodes are decoded meanwhile).
+    Raises _Unsorted when a node follows a way, and _RelationsElsewhere when a relation
+    block lies outside those blobs."""
+    reader = _Reader(specs)
     reader.deferred = deferred
-    all_ways = len(reader.member_ids) > 0
+    known: list[set[int] | None] = []  # the relation blobs, once the relations are known
+    handed_back: set[int] = set()  # blocks the batch decoder handed back (relations)
+
+    def check() -> None:
+        if known and known[0] is not None and not handed_back <= known[0]:
+            raise _RelationsElsewhere()
+
+    def resolve() -> None:
+        if not known:
+            rels, blobs = relations()
+            reader.set_relations(rels)
+            known.append(blobs)
+        check()
+
+    def all_ways() -> bool | None:
+        return len(reader.member_ids) > 0 if known else None
+
     pending: list[tuple[int, dict]] = []
     with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
         futures = []
         try:
-            for i, (out, handed_back) in enumerate(_decoded(path, keys, all_ways, threads)):
-                if relation_blobs is not None and not handed_back <= relation_blobs:
-                    raise _RelationsElsewhere()
+            decoded = _decoded(path, keys, all_ways, threads, _requested(specs))
+            for i, (out, back) in enumerate(decoded):
+                handed_back.update(back)
+                check()
                 if deferred:
                     if len(out["node_id"]) or len(out["feature_row"]):
                         reader.add_nodes(out)
@@ -1537,8 +1658,13 @@ def _run(
                     continue
                 reader.add_nodes(out)
                 if len(out["way_id"]) or len(out["all_id"]):
+                    resolve()
                     reader.ways_seen = reader.ways_seen or len(out["way_id"]) > 0
                     futures.append(pool.submit(reader.add_ways, out, i))
+                    # at most `threads` batches wait for the ways' threads (memory)
+                    while sum(not f.done() for f in futures) > max(threads, 1):
+                        next(f for f in futures if not f.done()).result()
+            resolve()
         finally:
             for fut in futures:
                 fut.result()

@@ -1,10 +1,11 @@
 """Read an OpenStreetMap extract into the layers a study needs.
 
 Offline first: `.osm.pbf` is read in one pass (:mod:`siting.sources.ingest`, which gives
-pyrosm's layers; pyrosm's own readers when its decoder is missing); `.osm`, `.osm.gz` and
-`.osm.bz2` XML are re-encoded losslessly to PBF with libosmium once and kept in the cache
-folder under the file's SHA-256. Online, :func:`read_osm_place` fetches a place via osmnx.
-All layers are returned in EPSG:4326, as parsed; :mod:`siting.area` projects them.
+pyrosm's rows with the tags the study reads; pyrosm's own readers when its decoder is
+missing); `.osm`, `.osm.gz` and `.osm.bz2` XML are re-encoded losslessly to PBF with
+libosmium once and kept in the cache folder under the file's SHA-256. Online,
+:func:`read_osm_place` fetches a place via osmnx. All layers are returned in EPSG:4326, as
+parsed; :mod:`siting.area` projects them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from siting import validate
 from siting.cachedir import cache_dir, file_sha256
@@ -29,7 +31,7 @@ from siting.errors import InputDataError
 from siting.outputs import disk_full
 from siting.sources import ingest
 from siting.sources.ingest import ADDRESS_TAGS, RAILWAY_KINDS
-from siting.sources.power import read_exclusions, read_power
+from siting.sources.power import exclusion_layer, power_layer, read_exclusions, read_power
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,9 @@ class OsmData:
     Attributes
     ----------
     streets : one row per street segment with `u`, `v` (OSM node ids), `highway`, `length`.
-    buildings : building footprints with their OSM tags as columns (and `tags`).
+    buildings : building footprints with the OSM tags the study reads as columns
+        (`siting.sources.ingest.BUILDING_TAGS`; pyrosm's columns and JSON `tags` when
+        pyrosm read the file).
     heat_pipes : `man_made=pipeline` ways carrying heat.
     heat_plants : plants producing heat (`power=plant` with a hot-water/heat output).
     landuse : industrial and commercial land-use parcels (candidate sites).
@@ -395,10 +399,10 @@ def _read_pbf(path: Path, source: str, streets: bool = True) -> OsmData:
 
 
 def _raw_layers(path: Path, source: str, streets: bool) -> dict:
-    """The layers as pyrosm's readers give them (see `siting.sources.ingest`).
-
-    The one-pass reader is used when pyrosm's decoder is there (its output equals these
-    reads); `SITING_OSM_READER=pyrosm` asks for pyrosm's seven reads instead.
+    """The layers: from the one-pass reader (`siting.sources.ingest`) when pyrosm's decoder
+    is there, else by pyrosm's readers (the same rows and geometries; the one-pass reader
+    keeps only the tags the study reads). `SITING_OSM_READER=pyrosm` asks for pyrosm's
+    ten reads instead.
     """
     if os.environ.get("SITING_OSM_READER", "").lower() != "pyrosm" and ingest.available():
         try:
@@ -413,9 +417,8 @@ def _raw_layers(path: Path, source: str, streets: bool) -> dict:
                 exc,
             )
         else:
-            # the power grid and exclusions are not in the one-pass reader yet: pyrosm
-            # reads those two layers (siting.sources.power)
-            raw.update(_pyrosm_read(path, source, lambda osm: _power_layers(osm)))
+            raw["power"] = power_layer(raw["power"])
+            raw["exclusions"] = exclusion_layer(raw["exclusions"])
             return raw
     return _pyrosm_layers(path, source, streets)
 
@@ -498,11 +501,15 @@ def _clean(gdf: gpd.GeoDataFrame | None, kind: str | None) -> gpd.GeoDataFrame:
     """Drop empty/invalid geometries; keep only lines or polygons when `kind` says so."""
     if gdf is None or len(gdf) == 0:
         return _empty()
-    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+    geoms = np.asarray(gdf.geometry.values)
+    kinds = shapely.get_type_id(geoms)  # -1: missing
+    keep = (kinds >= 0) & ~shapely.is_empty(geoms)
     if kind == "LineString":
-        gdf = gdf[gdf.geom_type.isin(["LineString", "MultiLineString"])]
+        keep &= np.isin(kinds, [1, 5])
     elif kind == "Polygon":
-        gdf = gdf[gdf.geom_type.isin(["Polygon", "MultiPolygon"])]
+        keep &= np.isin(kinds, [3, 6])
+    if not keep.all():  # (a layer of millions of rows is not copied for nothing)
+        gdf = gdf[keep]
     gdf = gdf.set_crs(WGS84, allow_override=True) if gdf.crs is None else gdf.to_crs(WGS84)
     return gdf.reset_index(drop=True)
 

@@ -7,9 +7,10 @@ at it (:func:`substations`). Land exclusions: residential land use, water
 `boundary=protected_area|national_park` and `leisure=nature_reserve`, each row with its
 `exclusion` kind (:data:`EXCLUSION_KINDS`).
 
-The readers take an open `pyrosm.OSM` (:func:`siting.sources.osm.read_osm` calls them on the
-extract it already parsed) and return layers in EPSG:4326; the rest works in the study's
-metric CRS.
+:func:`power_layer` and :func:`exclusion_layer` make the layers from the elements the
+one-pass reader selected (:mod:`siting.sources.ingest`, as `read_osm` reads an extract);
+:func:`read_power` and :func:`read_exclusions` from an open `pyrosm.OSM`. Both give layers in
+EPSG:4326; the rest works in the study's metric CRS.
 """
 
 from __future__ import annotations
@@ -58,11 +59,18 @@ def read_power(osm: Any) -> gpd.GeoDataFrame:
     ";"-separated for several levels), `name`, `operator`, `substation` (its role, e.g.
     transmission, distribution, minor_distribution), `plant:source`, `cables`.
     """
-    gdf = osm.get_data_by_custom_criteria(
-        custom_filter={"power": list(POWER_KINDS)},
-        filter_type="keep",
-        tags_as_columns=list(POWER_TAGS),
+    return power_layer(
+        osm.get_data_by_custom_criteria(
+            custom_filter={"power": list(POWER_KINDS)},
+            filter_type="keep",
+            tags_as_columns=list(POWER_TAGS),
+        )
     )
+
+
+def power_layer(gdf: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    """:func:`read_power`'s layer from the `power=POWER_KINDS` elements as read (pyrosm's
+    read, or the one-pass reader's `power` layer, :mod:`siting.sources.ingest`)."""
     if gdf is None or len(gdf) == 0:
         return _empty(POWER_COLUMNS)
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
@@ -75,22 +83,36 @@ def read_power(osm: Any) -> gpd.GeoDataFrame:
     return out.reset_index(drop=True)
 
 
+def exclusion_filter() -> dict[str, list[str]]:
+    """The keys of `EXCLUSION_TAGS` with every value any kind lists."""
+    keys: dict[str, list[str]] = {}
+    for tags in EXCLUSION_TAGS.values():
+        for key, values in tags.items():
+            keys.setdefault(key, []).extend(values)
+    return keys
+
+
 def read_exclusions(osm: Any) -> gpd.GeoDataFrame:
     """Areas no data center may take (`EXCLUSION_KINDS`) of a parsed extract, EPSG:4326.
 
     One polygon per OSM feature with its `exclusion` kind; a feature matching two kinds
     (a reservoir in a nature reserve) is listed under the first of `EXCLUSION_KINDS`.
     """
-    keys: dict[str, list[str]] = {}
-    for tags in EXCLUSION_TAGS.values():
-        for key, values in tags.items():
-            keys.setdefault(key, []).extend(values)
-    gdf = osm.get_data_by_custom_criteria(
-        custom_filter=keys,
-        filter_type="keep",
-        keep_nodes=False,
-        tags_as_columns=[*keys, "name"],
+    keys = exclusion_filter()
+    return exclusion_layer(
+        osm.get_data_by_custom_criteria(
+            custom_filter=keys,
+            filter_type="keep",
+            keep_nodes=False,
+            tags_as_columns=[*keys, "name"],
+        )
     )
+
+
+def exclusion_layer(gdf: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    """:func:`read_exclusions`'s layer from the ways and relations with one of the
+    `EXCLUSION_TAGS` as read (pyrosm's read, or the one-pass reader's `exclusions` layer),
+    with their columns of those keys and `name`."""
     if gdf is None or len(gdf) == 0:
         return _empty(EXCLUSION_COLUMNS)
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
@@ -209,6 +231,9 @@ __all__ = [
     "EXCLUSION_KINDS",
     "EXCLUSION_TAGS",
     "POWER_KINDS",
+    "exclusion_filter",
+    "exclusion_layer",
+    "power_layer",
     "read_exclusions",
     "read_power",
     "substations",
