@@ -7,8 +7,9 @@ file's bytes (read in 1 MiB chunks) and every parameter the graph depends on (ex
 classes, street multipliers, crossing cost and its reference trench, the study CRS, the
 cache format). Entries are written to a temporary file in the cache folder and moved into
 place (`os.replace`), so a reader never sees half an entry; an entry that cannot be read
-is rebuilt with a warning. The folder is `$SITING_CACHE_DIR`, else
-`$XDG_CACHE_HOME/siting`, else `~/.cache/siting`.
+is rebuilt with a warning. A hit marks its entry as used; after a write the folder is
+trimmed to its size bound, least recently used entries first (`siting.cachedir.evict`).
+The folder is `$SITING_CACHE_DIR`, else `$XDG_CACHE_HOME/siting`, else `~/.cache/siting`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from siting.cachedir import CHUNK_BYTES, cache_dir, file_sha256
+from siting.cachedir import CHUNK_BYTES, cache_dir, evict, file_sha256, touch
 from siting.routing import CROSSING_REFERENCE_EUR_PER_M, StreetGraph
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ def load_graph(key: str, folder: Path | None = None) -> CachedGraph | None:
             exc,
         )
         return None
+    touch(path)
     return CachedGraph(graph=graph, streets_hull=hull, path=path)
 
 
@@ -116,4 +118,5 @@ def save_graph(
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
+    evict(path.parent, keep=path)
     return path

@@ -38,7 +38,9 @@ LIBRARIES = (
     "pyrosm",
     "osmium",
     "scipy",
+    "networkx",
     "rasterio",
+    "matplotlib",
     "folium",
     "branca",
     "jinja2",
@@ -78,7 +80,7 @@ def file_sha256(path: str | Path) -> str:
 
 
 def code_fingerprint() -> str:
-    """SHA-256 of siting's own files (code and data) and the versions of `LIBRARIES`.
+    """SHA-256 of siting's own files (code and data), Python's and `LIBRARIES`' versions.
 
     A cache entry keyed by it misses after any change to siting (an edit, another release)
     or an upgrade of a library that shapes the numbers; computed once per process (a few
@@ -90,7 +92,7 @@ def code_fingerprint() -> str:
 
     root = Path(__file__).resolve().parent  # the siting package
     version = getattr(sys.modules.get("siting"), "__version__", "")  # imported before us
-    digest = hashlib.sha256(f"siting {version}\n".encode())
+    digest = hashlib.sha256(f"siting {version}\npython {sys.version}\n".encode())
     for path in sorted(root.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
             digest.update(str(path.relative_to(root)).encode() + b"\0")

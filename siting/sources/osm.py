@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from siting import validate
-from siting.cachedir import cache_dir, file_sha256
+from siting.cachedir import cache_dir, evict, file_sha256, touch
 from siting.errors import InputDataError
 from siting.outputs import disk_full
 from siting.sources import ingest
@@ -157,6 +157,7 @@ def _xml_as_pbf(path: Path, fmt: str) -> Path | None:
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"xml-{file_sha256(path)[:40]}.osm.pbf"
         if target.is_file():
+            touch(target)  # used: evicted after the others
             return target
         tmp = Path(tempfile.mkdtemp(prefix=".xml-", dir=folder))
     except OSError:
@@ -167,6 +168,7 @@ def _xml_as_pbf(path: Path, fmt: str) -> Path | None:
         return None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    evict(folder.parent, keep=target)
     return target
 
 
