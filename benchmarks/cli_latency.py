@@ -9,9 +9,12 @@ Usage::
 Each repeat makes a fresh empty `SITING_CACHE_DIR` and a fresh empty `TMPDIR` (so neither
 siting's caches nor a library's temporary cache can hit), runs `python -m siting.cli run
 --osm FILE --out DIR -q` once (cold), then the same command again with the same folders
-(warm). Wall time is measured around the subprocess, so it includes the interpreter
-start and every import. Prints the median, min and max of each over the repeats as one
-JSON line; the machine is shared, so read the spread before the median.
+(warm: the result-set cache answers). With `--changed ARGS` a third run adds those
+arguments (e.g. `--changed="--it-load-mw 15"`): another study on the same extract, which
+misses the result-set cache but can hit the street-graph, layer and demand caches. Wall time
+is measured around the subprocess, so it includes the interpreter start and every import.
+Prints the median, min and max of each over the repeats as one JSON line; the machine is
+shared, so read the spread before the median.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--osm", type=Path, required=True, help="OSM extract to run on")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--no-map", action="store_true", help="pass --no-map (no map.html)")
+    ap.add_argument("--changed", default="", help="extra arguments of a third run (quoted)")
     ap.add_argument(
         "--code",
         type=Path,
@@ -59,7 +63,7 @@ def main(argv: list[str] | None = None) -> dict:
         help="checkout whose siting runs (put first on PYTHONPATH) [this one]",
     )
     args = ap.parse_args(argv)
-    cold, warm = [], []
+    cold, warm, changed = [], [], []
     for _ in range(args.repeats):
         root = Path(tempfile.mkdtemp(prefix="siting-cli-latency-"))
         try:
@@ -76,6 +80,8 @@ def main(argv: list[str] | None = None) -> dict:
             cmd += ["--out", str(root / "out"), "-q"] + (["--no-map"] if args.no_map else [])
             cold.append(_run(cmd, env, root))
             warm.append(_run(cmd, env, root))
+            if args.changed:
+                changed.append(_run(cmd + args.changed.split(), env, root))
         finally:
             shutil.rmtree(root, ignore_errors=True)
     summary = {
@@ -87,6 +93,9 @@ def main(argv: list[str] | None = None) -> dict:
         "cold_all_s": [round(x, 3) for x in cold],
         "warm_all_s": [round(x, 3) for x in warm],
     }
+    if changed:
+        summary["changed"] = {"args": args.changed, **_stats(changed)}
+        summary["changed_all_s"] = [round(x, 3) for x in changed]
     print(json.dumps(summary))
     return summary
 

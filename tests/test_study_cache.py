@@ -186,24 +186,37 @@ def test_max_cache_size_from_the_environment(monkeypatch, caplog):
     assert "SITING_CACHE_MAX_MB" in caplog.text
 
 
-def test_xml_extract_hits_the_caches_and_leaves_nothing_behind(
-    helsinki_pbf, cache, tmp_path, monkeypatch
-):
-    """An OSM XML extract is re-encoded once; later runs hit every cache, and three runs
-    leave the temporary folder and the cache folder as the second run left them."""
+@pytest.fixture(scope="module")
+def helsinki_xml(helsinki_pbf, tmp_path_factory) -> Path:
+    """The demo extract as OSM XML (written by libosmium)."""
     import osmium
 
-    xml = tmp_path / "helsinki.osm"
+    xml = tmp_path_factory.mktemp("xml") / "helsinki.osm"
     writer = osmium.SimpleWriter(str(xml))
     try:
         for obj in osmium.FileProcessor(str(helsinki_pbf)):
             writer.add(obj)
     finally:
         writer.close()
+    return xml
+
+
+@pytest.fixture
+def private_tmp(tmp_path, monkeypatch) -> Path:
+    """$TMPDIR (and Python's cached temporary folder) set to an empty folder."""
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(tmp))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    return tmp
+
+
+def test_xml_extract_hits_the_caches_and_leaves_nothing_behind(
+    helsinki_xml, cache, tmp_path, private_tmp
+):
+    """An OSM XML extract is re-encoded once; later runs hit every cache, and three runs
+    leave the temporary folder and the cache folder as the second run left them."""
+    xml, tmp = helsinki_xml, private_tmp
 
     def listing() -> list[str]:
         return sorted(str(p.relative_to(tmp_path)) for p in (tmp, cache) for p in p.rglob("*"))
@@ -225,3 +238,18 @@ def test_xml_extract_hits_the_caches_and_leaves_nothing_behind(
     assert len(list(cache.glob("results-*"))) == 1
     cold = (tmp_path / "c1" / "ranking.csv").read_bytes()
     assert (tmp_path / "c2" / "ranking.csv").read_bytes() == cold
+
+
+def test_xml_without_a_writable_cache_leaves_no_temporary_files(
+    helsinki_xml, tmp_path, private_tmp, monkeypatch
+):
+    """Without a cache folder the XML is re-encoded to a temporary PBF on each run; what was
+    read from that path (pyrosm keeps reads under $TMPDIR) goes with it."""
+    from siting.sources.osm import read_osm
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("SITING_CACHE_DIR", str(blocker / "cache"))
+    for _ in range(2):
+        assert len(read_osm(helsinki_xml).buildings) > 0
+    assert [p for p in private_tmp.rglob("*") if p.is_file()] == []

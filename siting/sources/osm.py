@@ -172,6 +172,17 @@ def _xml_as_pbf(path: Path, fmt: str) -> Path | None:
     return target
 
 
+def _forget_pyrosm_results(pbf: Path) -> None:
+    """Drop pyrosm's cached reads of a temporary PBF (kept in $TMPDIR/pyrosm/cache, keyed by
+    the path): its path dies with this run, so they would never hit and would pile up."""
+    try:
+        from pyrosm.engine import cache as pyrosm_cache
+
+        pyrosm_cache.clear(str(pbf))
+    except (ImportError, AttributeError, OSError):  # another pyrosm: nothing of it to drop
+        pass
+
+
 def _check_file(path: Path) -> None:
     if not path.exists():
         raise InputDataError(f"OSM file {path} does not exist; check the path.")
@@ -328,7 +339,11 @@ def read_osm(path: str | Path, streets: bool = True) -> OsmData:
         if cached is not None:
             return _read_pbf(cached, source=str(path), streets=streets)
         with tempfile.TemporaryDirectory(prefix="siting-osm-") as tmp:
-            return _read_pbf(_to_pbf(path, Path(tmp), fmt), source=str(path), streets=streets)
+            pbf = _to_pbf(path, Path(tmp), fmt)
+            try:
+                return _read_pbf(pbf, source=str(path), streets=streets)
+            finally:
+                _forget_pyrosm_results(pbf)
     raise InputDataError(
         f"{path} is not an OpenStreetMap file (no PBF header and no <osm> XML root). "
         "Give an extract as .osm.pbf (Geofabrik, BBBike) or .osm/.osm.gz XML (OSM export)."
