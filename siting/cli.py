@@ -352,8 +352,9 @@ def main(argv: list[str] | None = None) -> int:
 
     before = len(outputs.published)
     out_shown = None
+    # the warnings the study logs, kept with its cached files (those of the checks above
+    # the run are logged again by the checks themselves)
     recorder = runcache.WarningRecorder()
-    logging.getLogger("siting").addHandler(recorder)
     try:
         from siting.validate import check_study
 
@@ -385,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from siting.study import run
 
+        logging.getLogger("siting").addHandler(recorder)
         if tiled:
             results = _run_tiled(study, args)
         else:

@@ -253,3 +253,26 @@ def test_xml_without_a_writable_cache_leaves_no_temporary_files(
     for _ in range(2):
         assert len(read_osm(helsinki_xml).buildings) > 0
     assert [p for p in private_tmp.rglob("*") if p.is_file()] == []
+
+
+def test_a_hit_shows_the_warnings_of_the_run_once(
+    helsinki_pbf, cache, tmp_path, monkeypatch, caplog
+):
+    """Warnings the study logged are kept with its files and logged again on a hit."""
+    import siting.pipeline
+
+    original = siting.pipeline.served_demand_mwh
+
+    def warns(*args, **kwargs):
+        logging.getLogger("siting.stages.networks").warning("a warning the study logs")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(siting.pipeline, "served_demand_mwh", warns)
+    args = ["run", "--osm", str(helsinki_pbf), "--no-map", "-q"]
+    for out in ("cold", "warm"):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            assert main([*args, "--out", str(tmp_path / out)]) == 0
+        said = [r for r in caplog.records if r.getMessage() == "a warning the study logs"]
+        assert [(r.name, r.levelno) for r in said] == [("siting.stages.networks", logging.WARNING)]
+    assert len(list(cache.glob("results-*"))) == 1
