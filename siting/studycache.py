@@ -42,6 +42,7 @@ import pandas as pd
 import pyproj
 import shapely
 from geopandas.array import GeometryDtype, from_shapely
+from pandas.api.types import infer_dtype, is_object_dtype
 from pyarrow.lib import ArrowException
 
 from siting.cachedir import cache_dir, code_fingerprint, evict, file_sha256, spec_key, touch
@@ -63,6 +64,7 @@ AREA_LAYERS = (
 )
 # layers kept as parsed (EPSG:4326): the extract's network is built from them
 PARSED_LAYERS = ("heat_pipes", "heat_plants")
+TEXT = ("string", "empty")  # what pandas infers of an object column Arrow keeps as it is
 _ERRORS = (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile)
 
 
@@ -138,19 +140,32 @@ def _attrs_json(attrs: dict) -> dict | None:
 
 
 def _layer_meta(gdf: gpd.GeoDataFrame) -> dict | None:
-    """What a frame needs besides its columns: geometry column, CRS, attrs; None when it
-    cannot be stored exactly (attrs JSON would change, a second geometry column)."""
+    """What a frame needs besides its columns: geometry column, CRS, attrs, dtypes; None
+    when Parquet and JSON cannot keep it exactly (attrs JSON would change, a second geometry
+    column, an object column holding anything but text: Arrow would give it another dtype)."""
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf._geometry_column_name not in gdf.columns:
         return None
     geometry = gdf.geometry.name
-    others = [c for c in gdf.columns if c != geometry and isinstance(gdf[c].dtype, GeometryDtype)]
+    if not gdf.columns.is_unique:
+        return None
+    for name in gdf.columns:
+        column = gdf[name]
+        if name != geometry and isinstance(column.dtype, GeometryDtype):
+            return None
+        if is_object_dtype(column.dtype):
+            if infer_dtype(column, skipna=True) not in TEXT:
+                return None
+            values = column.to_numpy()
+            if any(v is not None for v in values[pd.isna(values)]):
+                return None  # NaN for a missing text: it would come back as None
     attrs = _attrs_json(dict(gdf.attrs))
-    if others or attrs is None:
+    if attrs is None:
         return None
     return {
         "geometry": geometry,
         "crs_wkt": None if gdf.crs is None else gdf.crs.to_wkt(),
         "attrs": attrs,
+        "dtypes": [str(dtype) for dtype in gdf.dtypes],
     }
 
 
@@ -170,8 +185,14 @@ def _from_parquet(data: bytes, info: dict, crs_cache: dict) -> gpd.GeoDataFrame:
     """A frame written by :func:`_to_parquet` with its geometry, CRS and attrs back."""
     import pyarrow.parquet as pq
 
-    df = pq.read_table(io.BytesIO(data)).to_pandas()
+    table = pq.read_table(io.BytesIO(data))
+    df = table.to_pandas()
     geometry = info["geometry"]
+    for name, dtype in zip(df.columns, info["dtypes"], strict=True):
+        if dtype == "object" and name != geometry and not is_object_dtype(df[name].dtype):
+            # text kept in an object column: pandas reads Arrow strings as `str` by default
+            values = table.column(name).to_pylist()
+            df[name] = pd.Series(values, index=df.index, dtype=object)
     wkt = info["crs_wkt"]
     if wkt is not None and wkt not in crs_cache:  # parsing a CRS costs milliseconds
         crs_cache[wkt] = pyproj.CRS.from_wkt(wkt)
@@ -180,6 +201,8 @@ def _from_parquet(data: bytes, info: dict, crs_cache: dict) -> gpd.GeoDataFrame:
         values, index=df.index, crs=None if wkt is None else crs_cache[wkt]
     )
     gdf = gpd.GeoDataFrame(df, geometry=geometry)
+    if [str(dtype) for dtype in gdf.dtypes] != info["dtypes"]:
+        raise ValueError("a column came back with another dtype")  # never hit, but safe
     gdf.attrs = info["attrs"]
     return gdf
 

@@ -276,3 +276,39 @@ def test_a_hit_shows_the_warnings_of_the_run_once(
         said = [r for r in caplog.records if r.getMessage() == "a warning the study logs"]
         assert [(r.name, r.levelno) for r in said] == [("siting.stages.networks", logging.WARNING)]
     assert len(list(cache.glob("results-*"))) == 1
+
+
+def test_entries_keep_dtypes_and_refuse_what_they_cannot_keep(tmp_path):
+    """Text with gaps, categories, nullable integers, missing and empty geometries and attrs
+    come back as they were; an object column of numbers (Arrow would make it int64), text
+    with NaN for gaps (None would come back) or attrs JSON would change are not stored."""
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    kept = gpd.GeoDataFrame(
+        {
+            "name": pd.Series(["a", None, "c"], dtype=object),
+            "kind": pd.Categorical(["x", "y", "x"]),
+            "levels": pd.array([1, None, 3], dtype="Int64"),
+            "geometry": [shapely.Point(1, 2), None, shapely.Polygon()],
+        },
+        crs="EPSG:25832",
+    )
+    kept.attrs = {"warnings": {"building:levels": 2}}
+    assert kept["name"].dtype == object  # as pyrosm's readers give text
+    path = tmp_path / "layers-x.zip"
+    assert studycache._write_entry(path, {"kept": kept}, {}) == path
+    frames, _ = studycache._read_entry(path)
+    pd.testing.assert_frame_equal(frames["kept"], kept)
+    assert frames["kept"]["name"].dtype == object and frames["kept"]["name"][1] is None
+    assert frames["kept"].crs == kept.crs and frames["kept"].attrs == kept.attrs
+
+    numbers = kept.assign(name=pd.Series([1, None, 3], dtype=object))
+    assert studycache._write_entry(tmp_path / "layers-y.zip", {"n": numbers}, {}) is None
+    nan_gap = kept.assign(name=pd.Series(["a", float("nan"), "c"], dtype=object))
+    assert studycache._write_entry(tmp_path / "layers-w.zip", {"w": nan_gap}, {}) is None
+    tupled = kept.copy()
+    tupled.attrs = {"filter": ("a", "b")}  # JSON gives a list back
+    assert studycache._write_entry(tmp_path / "layers-z.zip", {"t": tupled}, {}) is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["layers-x.zip"]
