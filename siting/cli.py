@@ -162,7 +162,8 @@ def _parser() -> argparse.ArgumentParser:
     inputs.add_argument(
         "--no-cache",
         action="store_true",
-        help="rebuild the street graph, ignoring the disk cache (use_cache: false)",
+        help="compute everything again, ignoring the disk caches (street graph, projected "
+        "layers, demand, result sets; use_cache: false)",
     )
 
     run = sub.add_parser(
