@@ -47,7 +47,8 @@ LIBRARIES = (
 )
 
 log = logging.getLogger(__name__)
-_SHA_MEMO: dict[tuple[str, int, int, int], str] = {}
+RACY_S = 2.0  # a file changed this recently is hashed again on each call
+_SHA_MEMO: dict[tuple[str, int, int, int, int], str] = {}
 _FINGERPRINT: list[str] = []
 
 
@@ -62,21 +63,25 @@ def cache_dir() -> Path:
 def file_sha256(path: str | Path) -> str:
     """SHA-256 of a file's bytes, read in chunks (extracts can be gigabytes).
 
-    Remembered for the process while the file's size, inode and change time (ctime: any
-    write moves it, and no tool sets it back) stay the same, so the several caches of one
-    run hash a country extract once.
+    Remembered for the process while the file's size, inode, mtime and ctime (any write
+    moves ctime, and no tool sets it back) stay the same, so the several caches of one run
+    hash a country extract once. File times have a coarse tick, so a file changed less than
+    `RACY_S` before it was hashed is not remembered: a second write in the same tick would
+    leave its times as they were (git's "racy" files).
     """
     path = Path(path)
+    started = time.time()
     st = path.stat()
-    memo = (str(path.resolve()), st.st_size, st.st_ctime_ns, st.st_ino)
+    memo = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     if memo in _SHA_MEMO:
         return _SHA_MEMO[memo]
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         while chunk := fh.read(CHUNK_BYTES):
             digest.update(chunk)
-    _SHA_MEMO[memo] = digest.hexdigest()
-    return _SHA_MEMO[memo]
+    if max(st.st_mtime, st.st_ctime) < started - RACY_S:
+        _SHA_MEMO[memo] = digest.hexdigest()
+    return digest.hexdigest()
 
 
 def code_fingerprint() -> str:

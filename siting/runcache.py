@@ -7,9 +7,10 @@ the files a run published (``ranking.csv``, ``results.gpkg``, ``heat_density.tif
 run's summary and the warnings it logged (shown again on a hit). The key (:func:`run_key`)
 is the SHA-256 of:
 
-* every field of the `Study` but its output folder, with each file it names replaced by the
-  SHA-256 of the file's bytes (and of a shapefile's side files), so a changed input misses
-  and a moved one hits;
+* every field of the `Study` but its output folder, each file it names by its path and the
+  SHA-256 of its bytes (and of a shapefile's side files), so a changed input misses; the
+  path is kept too, since outputs show it (the study's name is its extract's file name
+  when unnamed, a registry or network file's path is its `network_source`);
 * what the CLI was asked to write (map or not, self-contained or CDN, GeoParquet);
 * the entry format and :func:`siting.cachedir.code_fingerprint` (siting's own files and the
   versions of the libraries that shape the numbers), so another siting misses.
@@ -66,9 +67,9 @@ def _inputs_digest(path: Path) -> dict[str, str]:
 
 
 def _by_content(value: Any) -> Any:
-    """`value` (a Study as a dict) with every path replaced by the digest of its content."""
+    """`value` (a Study as a dict) with every path described by itself and its content."""
     if isinstance(value, Path):
-        return {"file": _inputs_digest(value)}
+        return {"path": str(value), "file": _inputs_digest(value)}
     if isinstance(value, dict):
         return {str(k): _by_content(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

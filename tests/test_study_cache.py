@@ -129,7 +129,7 @@ def test_cli_warm_run_publishes_the_cached_set(helsinki_pbf, cache, tmp_path, ca
     assert ranking.read_bytes() == cold
 
 
-def test_run_key_follows_inputs_by_content_and_ignores_the_output_folder(tmp_path):
+def test_run_key_follows_inputs_and_their_content_and_ignores_the_output_folder(tmp_path):
     osm = tmp_path / "a.osm.pbf"
     osm.write_bytes(b"x" * 100)
     shp = tmp_path / "net.shp"
@@ -141,9 +141,14 @@ def test_run_key_follows_inputs_by_content_and_ignores_the_output_folder(tmp_pat
     assert key == runcache.run_key(study.replace(out_dir=tmp_path / "two"), outputs)
     assert key != runcache.run_key(study, {**outputs, "map": False})
     assert key != runcache.run_key(study.with_params(discount_rate=0.05), outputs)
+    osm.write_bytes(b"y" * 100)  # the same path, other bytes
+    assert key != runcache.run_key(study, outputs)
+    osm.write_bytes(b"x" * 100)
+    assert key == runcache.run_key(study, outputs)
+    # the same bytes elsewhere: outputs show the path (an unnamed study is named after it)
     moved = tmp_path / "moved.osm.pbf"
     moved.write_bytes(osm.read_bytes())
-    assert key == runcache.run_key(study.replace(osm_path=moved), outputs)
+    assert key != runcache.run_key(study.replace(osm_path=moved), outputs)
     (tmp_path / "net.dbf").write_bytes(b"other table")  # a shapefile's side file changed
     assert key != runcache.run_key(study, outputs)
     assert runcache.run_key(study.replace(sites_path=tmp_path), outputs) is None  # a folder
@@ -312,3 +317,19 @@ def test_entries_keep_dtypes_and_refuse_what_they_cannot_keep(tmp_path):
     tupled.attrs = {"filter": ("a", "b")}  # JSON gives a list back
     assert studycache._write_entry(tmp_path / "layers-z.zip", {"t": tupled}, {}) is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["layers-x.zip"]
+
+
+def test_file_hash_is_remembered_only_for_files_not_just_changed(tmp_path, monkeypatch):
+    """The hash memo serves a file whose times are older than the clock's tick; a file
+    rewritten within the same tick (same size, maybe the same times) is hashed again."""
+    monkeypatch.setattr(cachedir, "_SHA_MEMO", {})
+    path = tmp_path / "extract.osm.pbf"
+    path.write_bytes(b"a" * 64)
+    first = cachedir.file_sha256(path)
+    path.write_bytes(b"b" * 64)  # same size, likely the same coarse mtime and ctime
+    assert cachedir.file_sha256(path) != first
+    assert cachedir._SHA_MEMO == {}  # just written: not remembered
+    monkeypatch.setattr(cachedir, "RACY_S", -60.0)  # as if the file were a minute old
+    digest = cachedir.file_sha256(path)
+    assert list(cachedir._SHA_MEMO.values()) == [digest]
+    assert cachedir.file_sha256(path) == digest  # from the memo
