@@ -3,6 +3,7 @@ scaled to the study's climate, and the heat demand along each street."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -16,6 +17,8 @@ from siting.heat_density import street_linear_heat_density
 from siting.routing import StreetGraph
 from siting.sources.weather import heating_degree_days, typical_danish_year
 from siting.validate import Range, check_range
+
+log = logging.getLogger(__name__)
 
 # street_density attrs worth keeping (its own counts, not the pyrosm metadata it inherited)
 _DENSITY_ATTRS = ("assigned", "unassigned", "buildings_", "max_service_m", "viable_mwh_per_m")
@@ -169,6 +172,7 @@ def estimate_demand(
     if cache_key is not None and not estimated:
         hit = studycache.load_demand(cache_key)
         if hit is not None:
+            log.info("demand estimate from the cache: %s", hit.path)
             return Demand(
                 buildings=hit.buildings,
                 street_density=hit.street_density,
