@@ -18,8 +18,9 @@ is the SHA-256 of:
 A study naming a folder as input, or a file that is missing, is not cached. An entry is
 checked file by file against its SHA-256 before use: a damaged one is a miss (warned) and
 is written again. Entries are built in a hidden temporary folder and renamed into place, and
-the folder is trimmed to its size bound afterwards (:func:`siting.cachedir.evict`). This
-module loads no geo library: the CLI answers a hit without importing them.
+the folder is trimmed to its size bound afterwards (:func:`siting.cachedir.evict`); a set
+larger than a quarter of that bound is not kept. This module loads no geo library: the CLI
+answers a hit without importing them.
 """
 
 from __future__ import annotations
@@ -34,7 +35,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from siting.cachedir import cache_dir, code_fingerprint, evict, file_sha256, spec_key, touch
+from siting.cachedir import (
+    cache_dir,
+    code_fingerprint,
+    evict,
+    file_sha256,
+    max_bytes,
+    spec_key,
+    touch,
+)
 from siting.outputs import RESULT_FILES, staged_output
 
 log = logging.getLogger(__name__)
@@ -143,8 +152,16 @@ def save_run(
     warnings: list[tuple[str, int, str]],
     folder: Path | None = None,
 ) -> Path | None:
-    """Keep copies of the published `files` (key -> path) under `key`; None when it fails."""
+    """Keep copies of the published `files` (key -> path) under `key`; None when it fails.
+
+    A set larger than a quarter of the cache's bound (a country's GeoPackage) is not kept:
+    it would push every other entry out, and its copy costs as much as the disk is slow.
+    """
     path = entry_path(key, folder)
+    total = sum(Path(src).stat().st_size for src in files.values())
+    if total > max_bytes() // 4:
+        log.info("results of %.0f MB not kept in the cache (bound %s)", total / 1e6, path.parent)
+        return None
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,10 +14,11 @@ Two kinds of entry live beside the street-graph cache (:mod:`siting.cache`), in 
   density (`estimate_demand`'s output). Key: the layers key, the street-graph key, every
   `Params` field, the weather file's SHA-256 and year, the format and the fingerprint.
 
-An entry is a ZIP (stored, not compressed) of one Parquet file per layer (geometry as WKB)
-and a ``meta.json`` with each layer's CRS, geometry column and attrs (no pickles); the
-ZIP's CRC of each member is checked on reading, so a truncated or
-damaged entry is a miss (logged as a warning) and is written again. Entries are written to
+An entry is a ZIP (stored, not compressed) of one Parquet file per layer (geometry as WKB,
+streamed in chunks of rows, so a country-sized layer is not copied whole) and a
+``meta.json`` with each layer's CRS, geometry column, dtypes, index and attrs (no pickles);
+the ZIP's CRC of each member is checked before reading, so a truncated or damaged entry is
+a miss (logged as a warning) and is written again. Entries are written to
 a temporary file in the cache folder and moved into place (`os.replace`), so a reader never
 sees half an entry; after a write the folder is trimmed to its size bound
 (:func:`siting.cachedir.evict`). Nothing here changes a result: a hit returns the frames the
@@ -27,7 +28,6 @@ computation made, column for column and bit for bit (tests compare the ranking f
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import logging
 import os
@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyproj
 import shapely
@@ -64,6 +65,7 @@ AREA_LAYERS = (
 )
 # layers kept as parsed (EPSG:4326): the extract's network is built from them
 PARSED_LAYERS = ("heat_pipes", "heat_plants")
+CHUNK_ROWS = 200_000  # rows converted to Arrow at a time when an entry is written
 TEXT = ("string", "empty")  # what pandas infers of an object column Arrow keeps as it is
 _ERRORS = (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile)
 
@@ -140,13 +142,17 @@ def _attrs_json(attrs: dict) -> dict | None:
 
 
 def _layer_meta(gdf: gpd.GeoDataFrame) -> dict | None:
-    """What a frame needs besides its columns: geometry column, CRS, attrs, dtypes; None
-    when Parquet and JSON cannot keep it exactly (attrs JSON would change, a second geometry
-    column, an object column holding anything but text: Arrow would give it another dtype)."""
+    """What a frame needs besides its columns: geometry column, CRS, attrs, dtypes, index;
+    None when Parquet and JSON cannot keep it exactly (attrs JSON would change, a second
+    geometry column, an object column holding anything but text: Arrow would give it another
+    dtype; an index other than a RangeIndex)."""
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf._geometry_column_name not in gdf.columns:
         return None
     geometry = gdf.geometry.name
-    if not gdf.columns.is_unique:
+    index = gdf.index
+    if not gdf.columns.is_unique or not isinstance(index, pd.RangeIndex):
+        return None
+    if not all(isinstance(c, str) for c in gdf.columns) or index.name is not None:
         return None
     for name in gdf.columns:
         column = gdf[name]
@@ -166,33 +172,44 @@ def _layer_meta(gdf: gpd.GeoDataFrame) -> dict | None:
         "crs_wkt": None if gdf.crs is None else gdf.crs.to_wkt(),
         "attrs": attrs,
         "dtypes": [str(dtype) for dtype in gdf.dtypes],
+        "index": [index.start, index.stop, index.step],
     }
 
 
-def _to_parquet(gdf: gpd.GeoDataFrame, geometry: str) -> bytes:
-    """The frame as Parquet bytes: its columns as pandas stores them, the geometry as WKB."""
+def _write_parquet(stream: Any, gdf: gpd.GeoDataFrame, geometry: str) -> None:
+    """Write the frame to a binary stream as Parquet, its geometry as WKB, `CHUNK_ROWS` rows
+    at a time (one row group each), so a country's layers need one chunk's copy at most."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    df = pd.DataFrame(gdf, copy=False)
-    df[geometry] = shapely.to_wkb(gdf.geometry.values._data)
-    buf = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=True), buf, compression="none")
-    return buf.getvalue()
+    plain = pd.DataFrame(gdf, copy=False)
+    others = plain.drop(columns=[geometry])
+    # one schema for every chunk, from the whole frame (a chunk of gaps alone is no type)
+    schema = pa.Schema.from_pandas(others, preserve_index=False)
+    schema = schema.insert(list(plain.columns).index(geometry), pa.field(geometry, pa.binary()))
+    with pq.ParquetWriter(stream, schema, compression="none") as writer:
+        for start in range(0, max(len(plain), 1), CHUNK_ROWS):
+            part = plain.iloc[start : start + CHUNK_ROWS].reset_index(drop=True)
+            part[geometry] = shapely.to_wkb(gdf.geometry.values._data[start : start + CHUNK_ROWS])
+            writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
 
 
-def _from_parquet(data: bytes, info: dict, crs_cache: dict) -> gpd.GeoDataFrame:
-    """A frame written by :func:`_to_parquet` with its geometry, CRS and attrs back."""
+def _read_parquet(stream: Any, info: dict, crs_cache: dict) -> gpd.GeoDataFrame:
+    """A frame written by :func:`_write_parquet` with its geometry, CRS, index and attrs."""
     import pyarrow.parquet as pq
 
-    table = pq.read_table(io.BytesIO(data))
-    df = table.to_pandas()
+    df = pq.read_table(stream).to_pandas(self_destruct=True, split_blocks=True)
+    df.index = pd.RangeIndex(*info["index"])
     geometry = info["geometry"]
     for name, dtype in zip(df.columns, info["dtypes"], strict=True):
         if dtype == "object" and name != geometry and not is_object_dtype(df[name].dtype):
             # text kept in an object column: pandas reads Arrow strings as `str` by default
-            values = table.column(name).to_pylist()
-            df[name] = pd.Series(values, index=df.index, dtype=object)
+            text = df[name]
+            df[name] = pd.Series(
+                np.where(text.isna().to_numpy(), None, text.to_numpy(dtype=object)),
+                index=df.index,
+                dtype=object,
+            )
     wkt = info["crs_wkt"]
     if wkt is not None and wkt not in crs_cache:  # parsing a CRS costs milliseconds
         crs_cache[wkt] = pyproj.CRS.from_wkt(wkt)
@@ -223,7 +240,8 @@ def _write_entry(path: Path, frames: dict[str, gpd.GeoDataFrame], meta: dict) ->
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".zip.tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
             for name, gdf in frames.items():
-                zf.writestr(f"{name}.parquet", _to_parquet(gdf, infos[name]["geometry"]))
+                with zf.open(f"{name}.parquet", "w", force_zip64=True) as member:
+                    _write_parquet(member, gdf, infos[name]["geometry"])
             zf.writestr("meta.json", json.dumps(meta))
         os.replace(tmp, path)
         tmp = None
@@ -252,12 +270,16 @@ def _read_entry(
     crs_cache = {} if crs_cache is None else crs_cache
     try:
         with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()  # every member against its CRC (reading seeks, unchecked)
+            if bad is not None:
+                raise zipfile.BadZipFile(f"{bad} fails its CRC check")
             meta = json.loads(zf.read("meta.json"))
             frames = {}
             for name, info in meta["frames"].items():
                 if name in skip:
                     continue
-                frames[name] = _from_parquet(zf.read(f"{name}.parquet"), info, crs_cache)
+                with zf.open(f"{name}.parquet") as member:
+                    frames[name] = _read_parquet(member, info, crs_cache)
     except (*_ERRORS, ArrowException, shapely.errors.GEOSException) as exc:
         log.warning(
             "cache entry %s is damaged (%s: %s); computing it again", path, type(exc).__name__, exc

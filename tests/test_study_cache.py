@@ -86,13 +86,20 @@ def test_another_siting_or_library_version_misses(helsinki_pbf, monkeypatch):
     assert studycache.layers_key(helsinki_pbf, None) != key
 
 
+@pytest.mark.parametrize("damage", ["truncated", "flipped"])
 @pytest.mark.parametrize("kind", ["layers", "demand"])
-def test_a_damaged_entry_is_ignored_and_written_again(helsinki_pbf, cache, tmp_path, kind, caplog):
+def test_a_damaged_entry_is_ignored_and_written_again(
+    helsinki_pbf, cache, tmp_path, kind, damage, caplog
+):
     study = Study(osm_path=helsinki_pbf)
     cold = siting.run(study)
     (entry,) = cache.glob(f"{kind}-*.zip")
-    data = entry.read_bytes()
-    entry.write_bytes(data[: len(data) // 2])  # truncated, as by a full disk or a kill
+    data = bytearray(entry.read_bytes())
+    if damage == "truncated":  # as by a full disk or a kill
+        data = data[: len(data) // 2]
+    else:  # one byte of a layer's values changed: only the CRC can tell
+        data[len(data) // 3] ^= 0x01
+    entry.write_bytes(bytes(data))
     with caplog.at_level(logging.WARNING, logger="siting.studycache"):
         again = siting.run(study)
     assert any("damaged" in r.getMessage() for r in caplog.records)
@@ -283,7 +290,7 @@ def test_a_hit_shows_the_warnings_of_the_run_once(
     assert len(list(cache.glob("results-*"))) == 1
 
 
-def test_entries_keep_dtypes_and_refuse_what_they_cannot_keep(tmp_path):
+def test_entries_keep_dtypes_and_refuse_what_they_cannot_keep(tmp_path, monkeypatch):
     """Text with gaps, categories, nullable integers, missing and empty geometries and attrs
     come back as they were; an object column of numbers (Arrow would make it int64), text
     with NaN for gaps (None would come back) or attrs JSON would change are not stored."""
@@ -294,6 +301,7 @@ def test_entries_keep_dtypes_and_refuse_what_they_cannot_keep(tmp_path):
     kept = gpd.GeoDataFrame(
         {
             "name": pd.Series(["a", None, "c"], dtype=object),
+            "note": pd.Series([None, None, "late"], dtype=object),  # text in the last chunk
             "kind": pd.Categorical(["x", "y", "x"]),
             "levels": pd.array([1, None, 3], dtype="Int64"),
             "geometry": [shapely.Point(1, 2), None, shapely.Polygon()],
@@ -303,6 +311,7 @@ def test_entries_keep_dtypes_and_refuse_what_they_cannot_keep(tmp_path):
     kept.attrs = {"warnings": {"building:levels": 2}}
     assert kept["name"].dtype == object  # as pyrosm's readers give text
     path = tmp_path / "layers-x.zip"
+    monkeypatch.setattr(studycache, "CHUNK_ROWS", 2)  # two row groups
     assert studycache._write_entry(path, {"kept": kept}, {}) == path
     frames, _ = studycache._read_entry(path)
     pd.testing.assert_frame_equal(frames["kept"], kept)
@@ -333,3 +342,16 @@ def test_file_hash_is_remembered_only_for_files_not_just_changed(tmp_path, monke
     digest = cachedir.file_sha256(path)
     assert list(cachedir._SHA_MEMO.values()) == [digest]
     assert cachedir.file_sha256(path) == digest  # from the memo
+
+
+def test_a_result_set_too_large_for_the_cache_is_not_kept(
+    helsinki_pbf, cache, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("SITING_CACHE_MAX_MB", "0.4")  # a quarter: 100 kB
+    args = ["run", "--osm", str(helsinki_pbf), "--no-map", "-q"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert (tmp_path / "a" / "results.gpkg").stat().st_size > 100_000
+    assert not list(cache.glob("results-*"))
+    monkeypatch.setenv("SITING_CACHE_MAX_MB", "2048")
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    assert len(list(cache.glob("results-*"))) == 1
