@@ -179,9 +179,7 @@ def load_inputs(
                 layers = studycache.load_layers(layers_key, streets=cached is None)
                 if layers is not None and cached is not None and layers.crs != cached.graph.crs:
                     layers = None  # entries of another CRS choice: read the file again
-                demand_key = studycache.demand_key(
-                    layers_key, graph_key, p, study.weather_path, study.weather_year
-                )
+                demand_key = _demand_key(study, layers_key, graph_key)
         if layers is not None:
             log.info("projected layers from the cache: %s", layers.path)
             osm = OsmData(
@@ -216,6 +214,18 @@ def load_inputs(
         demand_key=demand_key,
         streets_read=cached is None,
     )
+
+
+def _demand_key(study: Study, layers_key: str, graph_key: str) -> str | None:
+    """The demand cache key, or None while the weather file cannot be hashed (the weather
+    reader then says what is wrong with it)."""
+    weather = None if study.weather_path is None else study.weather_path.expanduser()
+    try:
+        return studycache.demand_key(
+            layers_key, graph_key, study.params, weather, study.weather_year
+        )
+    except OSError:
+        return None
 
 
 def _empty_layer() -> gpd.GeoDataFrame:
