@@ -355,3 +355,12 @@ def test_a_result_set_too_large_for_the_cache_is_not_kept(
     monkeypatch.setenv("SITING_CACHE_MAX_MB", "2048")
     assert main([*args, "--out", str(tmp_path / "b")]) == 0
     assert len(list(cache.glob("results-*"))) == 1
+
+
+def test_graph_key_follows_the_code_fingerprint(helsinki_pbf, monkeypatch):
+    from siting import cache
+
+    args = ({"residential": 1.5}, ("footway",), 0.0, None)
+    key = cache.graph_key(helsinki_pbf, *args)
+    monkeypatch.setattr(cachedir, "_FINGERPRINT", ["another siting"])
+    assert cache.graph_key(helsinki_pbf, *args) != key
