@@ -5,10 +5,13 @@ An entry is one `.npz` (plain arrays, no pickles: :meth:`StreetGraph.to_arrays`,
 the streets' hull that bounds the study area) named by a key: the SHA-256 of the OSM
 file's bytes (read in 1 MiB chunks) and every parameter the graph depends on (excluded
 classes, street multipliers, crossing cost and its reference trench, the study CRS, the
-cache format). Entries are written to a temporary file in the cache folder and moved into
-place (`os.replace`), so a reader never sees half an entry; an entry that cannot be read
-is rebuilt with a warning. The folder is `$SITING_CACHE_DIR`, else
-`$XDG_CACHE_HOME/siting`, else `~/.cache/siting`.
+cache format), and the code fingerprint (:func:`siting.cachedir.code_fingerprint`), so
+another siting or library version builds the graph anew. Entries are written to a
+temporary file in the cache folder and moved into place (`os.replace`), so a reader never
+sees half an entry; an entry that cannot be read is rebuilt with a warning. A hit marks
+its entry as used; after a write the folder is trimmed to its size bound, least recently
+used entries first (`siting.cachedir.evict`).
+The folder is `$SITING_CACHE_DIR`, else `$XDG_CACHE_HOME/siting`, else `~/.cache/siting`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from siting.cachedir import CHUNK_BYTES, cache_dir, file_sha256
+from siting.cachedir import CHUNK_BYTES, cache_dir, code_fingerprint, evict, file_sha256, touch
 from siting.routing import CROSSING_REFERENCE_EUR_PER_M, StreetGraph
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,7 @@ def graph_key(
         "crossing_cost_eur": float(crossing_cost_eur),
         "crossing_reference_eur_per_m": CROSSING_REFERENCE_EUR_PER_M,
         "crs": crs or "national grid, else UTM",  # the default changed from UTM: a new key
+        "code": code_fingerprint(),  # another siting (or numpy, scipy, ...) builds anew
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:40]
 
@@ -92,6 +96,7 @@ def load_graph(key: str, folder: Path | None = None) -> CachedGraph | None:
             exc,
         )
         return None
+    touch(path)
     return CachedGraph(graph=graph, streets_hull=hull, path=path)
 
 
@@ -116,4 +121,5 @@ def save_graph(
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
+    evict(path.parent, keep=path)
     return path

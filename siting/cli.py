@@ -162,7 +162,8 @@ def _parser() -> argparse.ArgumentParser:
     inputs.add_argument(
         "--no-cache",
         action="store_true",
-        help="rebuild the street graph, ignoring the disk cache (use_cache: false)",
+        help="compute everything again, ignoring the disk caches (street graph, projected "
+        "layers, demand, result sets; use_cache: false)",
     )
 
     run = sub.add_parser(
@@ -348,17 +349,21 @@ def main(argv: list[str] | None = None) -> int:
     old_term = None
     if threading.current_thread() is threading.main_thread():
         old_term = signal.signal(signal.SIGTERM, _on_sigterm)
-    from siting import outputs
+    from siting import outputs, runcache
 
     before = len(outputs.published)
     out_shown = None
+    # the warnings the study logs, kept with its cached files (those of the checks above
+    # the run are logged again by the checks themselves)
+    recorder = runcache.WarningRecorder()
     try:
-        from siting.study import demo_study, run
         from siting.validate import check_study
 
         if args.command == "report":
             return _report(args)
         if args.command == "demo":
+            from siting.study import demo_study
+
             study = _with_sets(demo_study(_out_dir(args.out)), args)
         else:
             study = _study_from_args(args)
@@ -372,6 +377,17 @@ def main(argv: list[str] | None = None) -> int:
                 "--tiles reads an extract file tile by tile; with --place run without --tiles "
                 "(or download an extract and pass --osm FILE)."
             )
+        # the same study run before: its files from the cache, without the geo stack
+        key = _run_cache_key(study, args, tiled)
+        hit = runcache.load_run(key) if key is not None else None
+        if hit is not None:
+            files = runcache.publish_run(hit, study.out_dir)
+            if not args.quiet:
+                print(_summary_text(hit.summary, files, None))
+            return 0
+        from siting.study import run
+
+        logging.getLogger("siting").addHandler(recorder)
         if tiled:
             results = _run_tiled(study, args)
         else:
@@ -384,6 +400,9 @@ def main(argv: list[str] | None = None) -> int:
             self_contained=not args.cdn,
             geoparquet=args.geoparquet,
         )
+        summary = _summary_parts(results)
+        if key is not None:
+            runcache.save_run(key, files, summary, recorder.records)
         chosen = None
         if getattr(args, "portfolio", None):
             from siting.portfolios import portfolio
@@ -420,13 +439,30 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     finally:
+        logging.getLogger("siting").removeHandler(recorder)
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
     if not args.quiet:
-        print(_summary(results, files))
+        print(_summary_text(summary, files, results.timings_s.get("total_s", 0)))
         if chosen is not None:
             print(_portfolio_summary(chosen))
     return 0
+
+
+def _run_cache_key(study, args: argparse.Namespace, tiled: object) -> str | None:
+    """The result-set cache key of this command (siting.runcache), or None: not cached.
+
+    Cached: `run` and `demo` on extract files with the caches on. Not cached: tiled runs,
+    --place (online data), --portfolio (written after the set), --no-cache.
+    """
+    from siting import runcache
+
+    if args.command not in ("run", "demo") or tiled or not study.use_cache:
+        return None
+    if getattr(args, "place", None) is not None or getattr(args, "portfolio", None):
+        return None
+    wanted = {"map": not args.no_map, "self_contained": not args.cdn, "geoparquet": args.geoparquet}
+    return runcache.run_key(study, wanted)
 
 
 def _portfolio_summary(chosen) -> str:
@@ -641,16 +677,37 @@ def _demand_line(d: dict) -> str:
 
 
 def _summary(results, files: dict[str, Path]) -> str:
+    """What `siting run` prints after a study: the ranking in brief, notes, the files."""
+    return _summary_text(_summary_parts(results), files, results.timings_s.get("total_s", 0))
+
+
+def _summary_text(parts: dict, files: dict[str, Path], seconds: float | None) -> str:
+    """The summary of `_summary_parts`, with the run's time (None: the files were cached)."""
+    head = parts["head"]
+    if seconds is None:
+        head += ", results of an identical earlier run (from the cache)"
+    else:
+        head += f" in {seconds:.1f} s"
+    lines = [head, *parts["lines"]]
+    width = max((len(key) for key in files), default=12)
+    for key, path in files.items():
+        lines.append(f"  {key:{width}s} {path}")
+    return "\n".join(lines)
+
+
+def _summary_parts(results) -> dict:
+    """The summary's first line (without the time) and the lines under it, as JSON."""
     from siting.maps.popups import site_label
     from siting.naming import display_name
     from siting.stages.networks import homes_standard
 
     sites = results.sites
     n_ok = int(sites["feasible"].sum())
-    lines = [
+    head = (
         f"{display_name(results.study)}: {len(sites)} sites ranked ({n_ok} feasible, mode "
-        f"{results.mode}) in {results.timings_s.get('total_s', 0):.1f} s",
-    ]
+        f"{results.mode})"
+    )
+    lines = []
     best = results.best()
     if best is not None:
         name = f" ({site_label(best)})"
@@ -671,10 +728,7 @@ def _summary(results, files: dict[str, Path]) -> str:
     lines.append(_demand_line(d))
     for note in getattr(results, "notes", []):
         lines.append(f"note: {note}")
-    width = max((len(key) for key in files), default=12)
-    for key, path in files.items():
-        lines.append(f"  {key:{width}s} {path}")
-    return "\n".join(lines)
+    return {"head": head, "lines": lines}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -487,7 +487,7 @@ class Study:
         None, "-", "Generated sites: polygons they may not take besides OSM's (e.g. flood "
         "zones; GeoJSON/GPKG/Shapefile/GeoParquet)", "setting")
     use_cache: bool = param(
-        True, "-", "Cache the street graph on disk ($SITING_CACHE_DIR, ~/.cache/siting)", "setting")
+        True, "-", "Cache graph, layers, demand and results on disk ($SITING_CACHE_DIR)", "setting")
     params: Params = param(
         unit="-", desc="Model parameters (siting.Params)", source="docs/model.md", factory=Params)
     # fmt: on

@@ -72,6 +72,10 @@ _CONTROL = {MANIFEST, INCOMPLETE}
 _RENAME_EXCHANGE = 2  # linux/fs.h
 _AT_FDCWD = -100
 
+# every name a study's result set may hold (`Results.to_files`; a set written before
+# manifests existed is known by these)
+RESULT_FILES = ("ranking.csv", "results.gpkg", "heat_density.tif", "map.html")
+
 # output folders this process published into (the CLI words an interrupt after one)
 published: list[Path] = []
 

@@ -117,6 +117,15 @@ def served_demand_mwh(sites: gpd.GeoDataFrame, fallback: float) -> float:
     return float(fallback)
 
 
+def cache_hits(inputs: stages.Inputs, dem: stages.Demand) -> dict[str, float]:
+    """Which caches the run hit (1.0) or missed (0.0), as `Results.timings_s` reports them."""
+    return {
+        "graph_cache_hit": float(inputs.cached_graph is not None),
+        "layers_cache_hit": float(inputs.cached_layers is not None),
+        "demand_cache_hit": float(dem.cache_hit),
+    }
+
+
 def as_study(config: Study | dict | str | Path) -> Study:
     """A :class:`Study` from a Study, a mapping or a YAML path, its values range-checked.
 
@@ -171,7 +180,7 @@ def run_single(
     area = prep.area
     graph = r("street_graph", s.street_graph, study, inputs, area, street_graph).graph
     dem = r("estimate_demand", s.estimate_demand, study, area.buildings, inputs.weather, graph,
-            area.landuse, estimated=buildings_estimated)
+            area.landuse, estimated=buildings_estimated, cache_key=inputs.demand_key)
     cand = r("generate_candidates", s.generate_candidates, study, area, inputs.sites)
     nets = r("find_networks", s.find_networks, p, area.network, graph, dem.buildings,
              from_extract=prep.network_from_extract, sites=cand.sites, registry=inputs.registry,
@@ -194,7 +203,7 @@ def run_single(
         buildings=Results.buildings_layer(dem.buildings),
         network=nets.network,
         mode=nets.mode,
-        timings_s={**r.timings_s, "graph_cache_hit": float(inputs.cached_graph is not None)},
+        timings_s={**r.timings_s, **cache_hits(inputs, dem)},
         weather=inputs.weather,
         network_demand_mwh_per_yr=served_demand_mwh(ranked, nets.annual_demand_mwh),
         notes=r.notes,

@@ -17,11 +17,9 @@ from siting.figures import monthly_svg, site_hourly
 from siting.gpkg_styles import style_geopackage
 from siting.maps import study_map
 from siting.naming import display_name
-from siting.outputs import check_output_dir, staged_output
+from siting.outputs import RESULT_FILES, check_output_dir, staged_output
 from siting.raster import heat_density
 
-# every name `to_files` may write (an earlier set's files are known by these before manifests)
-RESULT_FILES = ("ranking.csv", "results.gpkg", "heat_density.tif", "map.html")
 # the buildings layer: OSM identity (osm_type way/relation + osm_id, as QGIS's QuickOSM
 # names them), then every column siting.demand.estimate adds, then whether the heat demand
 # was given by the user or estimated
@@ -236,8 +234,7 @@ class Results:
         self.ranking.to_csv(folder / names["ranking"], index=False)
         gpkg = folder / names["gpkg"]
         layers = {name: _plain_columns(gdf) for name, gdf in self.layers().items()}
-        for name, gdf in layers.items():
-            gdf.to_file(gpkg, layer=name, driver="GPKG", engine="pyogrio")
+        write_gpkg_layers(gpkg, layers)
         style_geopackage(gpkg)
         if geoparquet:
             for name, gdf in layers.items():
@@ -260,6 +257,37 @@ def _plain_columns(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         if col != gdf.geometry.name and gdf[col].dtype == object:
             gdf[col] = gdf[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
     return gdf
+
+
+def write_gpkg_layers(path: Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
+    """Write each frame as a layer of GeoPackage `path`, through Arrow, without SQLite's
+    fsync after each layer.
+
+    The file is a staged one: publishing it (:mod:`siting.outputs`) fsyncs it before it
+    becomes visible, so syncing each of SQLite's commits too only costs time (about half of
+    the writing on a small study). Arrow moves the columns to GDAL in bulk; it is used when
+    pyogrio and GDAL (3.8 or later) support it, else the rows are written as before.
+    """
+    import pyogrio
+
+    old = pyogrio.get_gdal_config_option(_SQLITE_SYNC)
+    pyogrio.set_gdal_config_options({_SQLITE_SYNC: "OFF"})
+    try:
+        for name, gdf in layers.items():
+            gdf.to_file(path, layer=name, driver="GPKG", engine="pyogrio", use_arrow=_ARROW[0])
+    except _NO_ARROW as exc:
+        if not _ARROW[0] or "arrow" not in str(exc).lower():
+            raise
+        _ARROW[0] = False  # this pyogrio/GDAL cannot: rows, from the start of the file
+        path.unlink(missing_ok=True)
+        write_gpkg_layers(path, layers)
+    finally:
+        pyogrio.set_gdal_config_options({_SQLITE_SYNC: old})
+
+
+_SQLITE_SYNC = "OGR_SQLITE_SYNCHRONOUS"
+_ARROW = [True]  # whether pyogrio's Arrow writer works here (learnt on the first write)
+_NO_ARROW = (ImportError, RuntimeError, NotImplementedError)
 
 
 def write_layer(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:

@@ -26,7 +26,7 @@ import pandas as pd
 import shapely
 
 from siting import validate
-from siting.cachedir import cache_dir, file_sha256
+from siting.cachedir import cache_dir, evict, file_sha256, touch
 from siting.errors import InputDataError
 from siting.outputs import disk_full
 from siting.sources import ingest
@@ -161,6 +161,7 @@ def _xml_as_pbf(path: Path, fmt: str) -> Path | None:
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"xml-{file_sha256(path)[:40]}.osm.pbf"
         if target.is_file():
+            touch(target)  # used: evicted after the others
             return target
         tmp = Path(tempfile.mkdtemp(prefix=".xml-", dir=folder))
     except OSError:
@@ -171,7 +172,19 @@ def _xml_as_pbf(path: Path, fmt: str) -> Path | None:
         return None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    evict(folder.parent, keep=target)
     return target
+
+
+def _forget_pyrosm_results(pbf: Path) -> None:
+    """Drop pyrosm's cached reads of a temporary PBF (kept in $TMPDIR/pyrosm/cache, keyed by
+    the path): its path dies with this run, so they would never hit and would pile up."""
+    try:
+        from pyrosm.engine import cache as pyrosm_cache
+
+        pyrosm_cache.clear(str(pbf))
+    except (ImportError, AttributeError, OSError):  # another pyrosm: nothing of it to drop
+        pass
 
 
 def _check_file(path: Path) -> None:
@@ -330,7 +343,11 @@ def read_osm(path: str | Path, streets: bool = True) -> OsmData:
         if cached is not None:
             return _read_pbf(cached, source=str(path), streets=streets)
         with tempfile.TemporaryDirectory(prefix="siting-osm-") as tmp:
-            return _read_pbf(_to_pbf(path, Path(tmp), fmt), source=str(path), streets=streets)
+            pbf = _to_pbf(path, Path(tmp), fmt)
+            try:
+                return _read_pbf(pbf, source=str(path), streets=streets)
+            finally:
+                _forget_pyrosm_results(pbf)
     raise InputDataError(
         f"{path} is not an OpenStreetMap file (no PBF header and no <osm> XML root). "
         "Give an extract as .osm.pbf (Geofabrik, BBBike) or .osm/.osm.gz XML (OSM export)."

@@ -3,19 +3,22 @@ scaled to the study's climate, and the heat demand along each street."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from siting import demand
+from siting import demand, studycache
 from siting.config import Params, Study
 from siting.errors import InputDataError
 from siting.heat_density import street_linear_heat_density
 from siting.routing import StreetGraph
 from siting.sources.weather import heating_degree_days, typical_danish_year
 from siting.validate import Range, check_range
+
+log = logging.getLogger(__name__)
 
 # street_density attrs worth keeping (its own counts, not the pyrosm metadata it inherited)
 _DENSITY_ATTRS = ("assigned", "unassigned", "buildings_", "max_service_m", "viable_mwh_per_m")
@@ -30,12 +33,14 @@ class Demand:
     buildings : the buildings with `siting.demand.OUTPUT_COLUMNS` (MWh/yr, MW, dwellings).
     street_density : MWh/m/yr of the buildings along each street edge (`viable` flag).
     climate_factor : the scale applied to the Danish specific demands (1.0: none).
+    cache_hit : True when the frames came from the demand cache (:mod:`siting.studycache`).
     """
 
     buildings: gpd.GeoDataFrame
     street_density: gpd.GeoDataFrame
     climate_factor: float = 1.0
     notes: list[str] = field(default_factory=list)
+    cache_hit: bool = False
 
 
 def climate_factor(study: Study, weather: pd.Series, p: Params) -> float:
@@ -153,14 +158,28 @@ def estimate_demand(
     landuse: gpd.GeoDataFrame | None = None,
     *,
     estimated: bool = False,
+    cache_key: str | None = None,
 ) -> Demand:
     """Buildings' heat demand (docs/model.md §6, §8.2) and the linear heat density of each street.
 
     `landuse` (the extract's land-use polygons) helps classify untyped buildings.
     `estimated=True`: `buildings` already went through this stage's estimate with the same
     study (a tiled run estimates each building once, in its core's first pass); only the
-    streets' heat density is computed.
+    streets' heat density is computed. `cache_key` (:func:`siting.studycache.demand_key`
+    of the same buildings, land use, graph and study) takes the result from the demand
+    cache, or saves it there.
     """
+    if cache_key is not None and not estimated:
+        hit = studycache.load_demand(cache_key)
+        if hit is not None:
+            log.info("demand estimate from the cache: %s", hit.path)
+            return Demand(
+                buildings=hit.buildings,
+                street_density=hit.street_density,
+                climate_factor=float(hit.meta["climate_factor"]),
+                notes=list(hit.meta["notes"]),
+                cache_hit=True,
+            )
     if estimated:
         missing = {"heat_demand_mwh_per_yr", "peak_heat_mw", "dwellings"} - set(buildings.columns)
         if missing:
@@ -184,4 +203,7 @@ def estimate_demand(
             "(space heating only; hot water unchanged)"
             + ("; given demands are kept as given" if est.attrs["demand_given"] else "")
         )
+    if cache_key is not None and not estimated:
+        meta = {"climate_factor": factor, "notes": notes}
+        studycache.save_demand(cache_key, est, density, meta)
     return Demand(buildings=est, street_density=density, climate_factor=factor, notes=notes)

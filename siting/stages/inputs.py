@@ -1,7 +1,8 @@
 """Stages `load_inputs`, `prepare_area` and `street_graph`: files in, one metric CRS, a graph.
 
 These are the stages that touch the disk: they read the OSM extract, the network and sites
-files and the weather, look the street graph up in the cache (and save a new one there).
+files and the weather, look the street graph and the projected layers up in the caches
+(:mod:`siting.cache`, :mod:`siting.studycache`) and save new entries there.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from siting import cache, pipes, validate
-from siting.area import Area, convex_hull
+from siting import cache, pipes, studycache, validate
+from siting.area import Area, convex_hull, reproject
 from siting.config import Params, Study
 from siting.errors import CRSError, InputDataError
 from siting.networks.registry import NetworkRegistry, load_dk_registry, read_registry
@@ -53,6 +54,10 @@ class Inputs:
     series : hourly inputs on the weather's hours (`HourlySeries`).
     cached_graph : the street graph the cache held for this file and parameters, or None.
     graph_key : the cache key to save a newly built graph under (None: cache off).
+    cached_layers : the projected layers the cache held for this file and CRS, or None.
+    layers_key : the cache key to save the projected layers under (None: cache off).
+    demand_key : the cache key of the demand estimate on these layers and graph (None: off).
+    streets_read : whether `osm` holds the extract's streets (False: the graph was cached).
     """
 
     osm: OsmData
@@ -64,6 +69,10 @@ class Inputs:
     series: HourlySeries = field(default_factory=lambda: HourlySeries())
     cached_graph: Any = None
     graph_key: str | None = None
+    cached_layers: studycache.CachedLayers | None = None
+    layers_key: str | None = None
+    demand_key: str | None = None
+    streets_read: bool = True
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -128,14 +137,16 @@ def load_inputs(
 ) -> Inputs:
     """Read what the study names (inputs already given are used as they are).
 
-    The street graph cache is looked up first (`study.use_cache`): on a hit the extract is
-    read without its streets. `want_cache=False` skips the lookup (a graph is given).
+    The caches are looked up first (`study.use_cache`): on a street-graph hit the extract is
+    read without its streets; on a hit of its projected layers it is not read at all
+    (`prepare_area` takes them from the cache). `want_cache=False` skips the lookups (a
+    graph is given); given `buildings` or `streets` skip the layer and demand caches.
     `network_from_extract` says a given `network` is an extract's OSM pipes, not a file.
     `buildings` and `streets` (GeoDataFrames, any CRS) replace the extract's layers; with
     both and no extract, the study runs on them alone (no land use, addresses or pipes).
     """
     p = study.params
-    cached = graph_key = None
+    cached = graph_key = layers = layers_key = demand_key = None
     if streets is not None:
         want_cache = False  # the graph is built from the streets given
     if osm is None and study.osm_path is None and buildings is not None and streets is not None:
@@ -163,7 +174,21 @@ def load_inputs(
                 path, street_multipliers(p), p.excluded_highways, p.crossing_cost_eur, study.crs
             )
             cached = cache.load_graph(graph_key)
-        osm = read_osm(study.osm_path, streets=cached is None and streets is None)
+            if buildings is None and streets is None:
+                layers_key = studycache.layers_key(path, study.crs)
+                layers = studycache.load_layers(layers_key, streets=cached is None)
+                if layers is not None and cached is not None and layers.crs != cached.graph.crs:
+                    layers = None  # entries of another CRS choice: read the file again
+                demand_key = _demand_key(study, layers_key, graph_key)
+        if layers is not None:
+            log.info("projected layers from the cache: %s", layers.path)
+            osm = OsmData(
+                **{n: _empty_layer() for n in LAYERS if n not in studycache.PARSED_LAYERS},
+                **{name: layers.layers[name] for name in studycache.PARSED_LAYERS},
+                source=str(path),
+            )
+        else:
+            osm = read_osm(study.osm_path, streets=cached is None and streets is None)
     osm = _with_given_layers(osm, buildings, streets)
     if network is None and study.network_path is not None:
         network = read_network(study.network_path)
@@ -184,7 +209,23 @@ def load_inputs(
         series=load_series(study, weather),
         cached_graph=cached,
         graph_key=graph_key,
+        cached_layers=layers,
+        layers_key=layers_key,
+        demand_key=demand_key,
+        streets_read=cached is None,
     )
+
+
+def _demand_key(study: Study, layers_key: str, graph_key: str) -> str | None:
+    """The demand cache key, or None while the weather file cannot be hashed (the weather
+    reader then says what is wrong with it)."""
+    weather = None if study.weather_path is None else study.weather_path.expanduser()
+    try:
+        return studycache.demand_key(
+            layers_key, graph_key, study.params, weather, study.weather_year
+        )
+    except OSError:
+        return None
 
 
 def _empty_layer() -> gpd.GeoDataFrame:
@@ -234,14 +275,22 @@ def prepare_area(study: Study, inputs: Inputs) -> Prepared:
     The CRS is the study's, else the cached graph's, else the local UTM zone. A user's
     network lying wholly away from the extract is an input error; the extract's own heat
     pipes lying away from every street are set aside (new local networks, with a note).
+    The projected layers come from the cache when it held them (`inputs.cached_layers`),
+    else they are projected here and saved to it (`inputs.layers_key`).
     """
     cached = inputs.cached_graph
-    area = Area.from_osm(
-        inputs.osm,
-        inputs.network,
-        crs=study.crs if cached is None else cached.graph.crs,
-        streets_hull=None if cached is None else cached.streets_hull,
-    )
+    if inputs.cached_layers is not None:
+        area = _area_from_cache(inputs.cached_layers, inputs.network, inputs.osm.source)
+    else:
+        area = Area.from_osm(
+            inputs.osm,
+            inputs.network,
+            crs=study.crs if cached is None else cached.graph.crs,
+            streets_hull=None if cached is None else cached.streets_hull,
+        )
+        if inputs.layers_key is not None:
+            parsed = {name: getattr(inputs.osm, name) for name in studycache.PARSED_LAYERS}
+            studycache.save_layers(inputs.layers_key, area, parsed, inputs.streets_read)
     # the projected copies replace the parsed layers: a country's layers are gigabytes
     inputs.osm = OsmData(
         **{name: _empty_like(inputs.osm, name) for name in LAYERS}, source=inputs.osm.source
@@ -266,6 +315,26 @@ def prepare_area(study: Study, inputs: Inputs) -> Prepared:
             "they were set aside (give --network to use a network)"
         )
     return Prepared(area=area, network_from_extract=inputs.network_from_extract, notes=notes)
+
+
+def _area_from_cache(
+    layers: studycache.CachedLayers, network: gpd.GeoDataFrame | None, source: str
+) -> Area:
+    """The `Area` of cached projected layers, with `network` projected as `Area.from_osm` does."""
+    crs = layers.crs
+    # the frames were read with this very CRS object (as `Area.from_osm` gives them one)
+    frames = dict(layers.layers)
+    if "streets" not in frames:  # the street graph came from its cache: as a read without them
+        frames["streets"] = _empty_layer().to_crs(crs)
+    if network is not None:
+        network = reproject(network, crs, network.attrs.get("source", "network"))
+    return Area(
+        crs=crs,
+        network=network,
+        boundary=layers.boundary,
+        source=source,
+        **{name: frames[name] for name in studycache.AREA_LAYERS},
+    )
 
 
 def _empty_like(osm: OsmData, name: str) -> gpd.GeoDataFrame:
