@@ -46,7 +46,15 @@ from geopandas.array import GeometryDtype, from_shapely
 from pandas.api.types import infer_dtype, is_object_dtype
 from pyarrow.lib import ArrowException
 
-from siting.cachedir import cache_dir, code_fingerprint, evict, file_sha256, spec_key, touch
+from siting.cachedir import (
+    cache_dir,
+    code_fingerprint,
+    evict,
+    file_sha256,
+    max_bytes,
+    spec_key,
+    touch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +218,9 @@ def _read_parquet(stream: Any, info: dict, crs_cache: dict) -> gpd.GeoDataFrame:
                 index=df.index,
                 dtype=object,
             )
+        elif dtype == "category" and not isinstance(df[name].dtype, pd.CategoricalDtype):
+            # a categorical with no category (a tag no row carries) comes back as nulls
+            df[name] = df[name].astype("category")
     wkt = info["crs_wkt"]
     if wkt is not None and wkt not in crs_cache:  # parsing a CRS costs milliseconds
         crs_cache[wkt] = pyproj.CRS.from_wkt(wkt)
@@ -218,10 +229,26 @@ def _read_parquet(stream: Any, info: dict, crs_cache: dict) -> gpd.GeoDataFrame:
         values, index=df.index, crs=None if wkt is None else crs_cache[wkt]
     )
     gdf = gpd.GeoDataFrame(df, geometry=geometry)
-    if [str(dtype) for dtype in gdf.dtypes] != info["dtypes"]:
-        raise ValueError("a column came back with another dtype")  # never hit, but safe
+    got = [str(dtype) for dtype in gdf.dtypes]
+    if got != info["dtypes"]:
+        diff = [
+            f"{c}: {w} -> {g}"
+            for c, w, g in zip(gdf.columns, info["dtypes"], got, strict=True)
+            if w != g
+        ]
+        raise ValueError(f"a column came back with another dtype ({'; '.join(diff)})")
     gdf.attrs = info["attrs"]
     return gdf
+
+
+def _approx_bytes(frames: dict[str, gpd.GeoDataFrame]) -> int:
+    """About what `frames` take as Parquet: 16 bytes per vertex, 8 per other cell."""
+    total = 0
+    for gdf in frames.values():
+        if isinstance(gdf, gpd.GeoDataFrame) and gdf.geometry.name in gdf.columns:
+            total += 16 * int(shapely.get_num_coordinates(gdf.geometry.values).sum())
+        total += 8 * len(gdf) * max(len(gdf.columns), 1)
+    return total
 
 
 def _write_entry(path: Path, frames: dict[str, gpd.GeoDataFrame], meta: dict) -> Path | None:
@@ -234,6 +261,15 @@ def _write_entry(path: Path, frames: dict[str, gpd.GeoDataFrame], meta: dict) ->
             return None
         infos[name] = info
     meta = {**meta, "frames": infos}
+    size = _approx_bytes(frames)
+    if size > max_bytes() // 4:
+        # a country's layers: the write would cost seconds and evict everything else
+        log.info(
+            "cache: %s would take ~%d MB, over a quarter of the cache bound; not cached",
+            path.name,
+            size >> 20,
+        )
+        return None
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

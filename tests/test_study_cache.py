@@ -364,3 +364,23 @@ def test_graph_key_follows_the_code_fingerprint(helsinki_pbf, monkeypatch):
     key = cache.graph_key(helsinki_pbf, *args)
     monkeypatch.setattr(cachedir, "_FINGERPRINT", ["another siting"])
     assert cache.graph_key(helsinki_pbf, *args) != key
+
+
+def test_an_entry_over_a_quarter_of_the_bound_is_not_written(tmp_path, monkeypatch):
+    """A country's layers would cost seconds to write and evict every other entry."""
+    import geopandas as gpd
+    import shapely
+
+    from siting import studycache
+
+    gdf = gpd.GeoDataFrame(
+        {"a": range(2_000)}, geometry=shapely.points(range(2_000), range(2_000)), crs=3857
+    )
+    monkeypatch.setenv("SITING_CACHE_MAX_MB", "1")  # a quarter: 256 KB; the frame ~48 KB
+    assert studycache._write_entry(tmp_path / "small.zip", {"x": gdf}, {}) is not None
+    big = gpd.GeoDataFrame(
+        {"a": range(20_000)}, geometry=shapely.points(range(20_000), range(20_000)), crs=3857
+    )  # ~480 KB
+    assert studycache._write_entry(tmp_path / "big.zip", {"x": big}, {}) is None
+    assert not (tmp_path / "big.zip").exists()
+    assert not list(tmp_path.glob("*.tmp"))
