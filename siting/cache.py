@@ -19,8 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +26,14 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from siting.cachedir import CHUNK_BYTES, cache_dir, code_fingerprint, evict, file_sha256, touch
+from siting.cachedir import (
+    CHUNK_BYTES,
+    cache_dir,
+    code_fingerprint,
+    file_sha256,
+    touch,
+    write_file_entry,
+)
 from siting.routing import CROSSING_REFERENCE_EUR_PER_M, StreetGraph
 
 log = logging.getLogger(__name__)
@@ -104,22 +109,8 @@ def save_graph(
     key: str, graph: StreetGraph, streets_hull: shapely.Geometry, folder: Path | None = None
 ) -> Path | None:
     """Write the entry atomically; a cache that cannot be written is a warning, not an error."""
-    path = entry_path(key, folder)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        arrays = graph.to_arrays()
-        arrays["streets_hull_wkb"] = np.frombuffer(shapely.to_wkb(streets_hull), dtype=np.uint8)
-        fd, tmp = tempfile.mkstemp(prefix=".streetgraph-", suffix=".npz.tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        log.warning("could not write the street-graph cache %s (%s); continuing", path, exc)
-        return None
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-    evict(path.parent, keep=path)
-    return path
+    arrays = graph.to_arrays()
+    arrays["streets_hull_wkb"] = np.frombuffer(shapely.to_wkb(streets_hull), dtype=np.uint8)
+    return write_file_entry(
+        entry_path(key, folder), lambda fh: np.savez(fh, **arrays), "street-graph cache"
+    )

@@ -17,8 +17,11 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 CHUNK_BYTES = 1 << 20
 DEFAULT_MAX_MB = 2048
@@ -185,6 +188,38 @@ def evict(folder: Path | None = None, keep: Path | None = None, limit: int | Non
             freed += size
             log.info("cache: evicted %s (%.1f MB)", path.name, size / 1e6)
     return freed
+
+
+def write_file_entry(
+    path: Path,
+    write: Callable[[BinaryIO], None],
+    what: str,
+    errors: tuple[type[BaseException], ...] = (OSError,),
+) -> Path | None:
+    """Write a one-file cache entry atomically, then trim the folder to its bound.
+
+    `write` fills a temporary file beside `path`, which then replaces `path`; any of
+    `errors` (a full disk, a value the format cannot hold) is a warning naming `what`, and
+    leaves nothing behind: a cache that cannot be written never stops a study.
+    """
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+        tmp = None
+    except errors as exc:
+        log.warning(
+            "could not write the %s %s (%s: %s); continuing", what, path, type(exc).__name__, exc
+        )
+        return None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+    evict(path.parent, keep=path)
+    return path
 
 
 def _remove(path: Path) -> bool:

@@ -41,6 +41,7 @@ from siting.area import require_metric
 from siting.config import Params
 from siting.errors import ConfigError, InputDataError
 from siting.homes import HOME_STANDARDS
+from siting.tags import HINT_KEYS, YEAR_KEYS
 
 __all__ = [
     "ADDRESS_COVERAGE_M",
@@ -165,19 +166,6 @@ _MAX_HOUSENUMBERS = 50
 _MIN_YEAR = 1000
 _MAX_YEAR = 2100
 
-# Keys whose value can pick the class of a building=yes (in this order), see the CSV header.
-_HINT_KEYS = (
-    "amenity",
-    "shop",
-    "office",
-    "tourism",
-    "healthcare",
-    "leisure",
-    "power",
-    "man_made",
-    "landuse",
-)
-_YEAR_KEYS = ("start_date", "building:year", "construction_date")
 _UNTYPED_ROWS = ("building=yes", "building=*")
 _RESIDENTIAL_UNTYPED_ROWS = ("building=residential", "landuse=residential")
 
@@ -385,7 +373,7 @@ def estimate(
     # --- construction period: first parsable of start_date, building:year, construction_date
     year = np.full(n, np.nan)
     year_src = np.full(n, "none", dtype=object)
-    for key in _YEAR_KEYS:
+    for key in YEAR_KEYS:
         parsed = _parse_year(tags.get(key))
         check(key, ~np.isnan(parsed))
         use = np.isnan(year) & ~np.isnan(parsed)
@@ -1218,7 +1206,7 @@ def _resolve_class(tags: _TagReader, table: pd.DataFrame) -> tuple[np.ndarray, n
     src = tag.where(row.notna())
     # building=yes and unknown values: the hint keys decide before the generic rows.
     open_ = (row.isna() | tag.eq("building=yes")).to_numpy(dtype=bool)
-    for key in _HINT_KEYS:
+    for key in HINT_KEYS:
         hint = tags.get(key).str.lower()
         hint_tag = key + "=" + hint
         found = hint_tag.map(known).astype("string")

@@ -31,11 +31,10 @@ import dataclasses
 import json
 import logging
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import geopandas as gpd
 import numpy as np
@@ -49,30 +48,22 @@ from pyarrow.lib import ArrowException
 from siting.cachedir import (
     cache_dir,
     code_fingerprint,
-    evict,
     file_sha256,
     max_bytes,
     spec_key,
     touch,
+    write_file_entry,
 )
+from siting.sources.stream import LAYERS as OSM_LAYERS
 
 log = logging.getLogger(__name__)
 
 LAYERS_FORMAT = 1
 DEMAND_FORMAT = 1
-# the projected layers of an Area an entry holds (streets only when they were read)
-AREA_LAYERS = (
-    "streets",
-    "buildings",
-    "landuse",
-    "data_centers",
-    "railways",
-    "addresses",
-    "power",
-    "exclusions",
-)
 # layers kept as parsed (EPSG:4326): the extract's network is built from them
 PARSED_LAYERS = ("heat_pipes", "heat_plants")
+# the projected layers of an Area an entry holds (streets only when they were read)
+AREA_LAYERS = tuple(name for name in OSM_LAYERS if name not in PARSED_LAYERS)
 CHUNK_ROWS = 200_000  # rows converted to Arrow at a time when an entry is written
 TEXT = ("string", "empty")  # what pandas infers of an object column Arrow keeps as it is
 _ERRORS = (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile)
@@ -270,28 +261,18 @@ def _write_entry(path: Path, frames: dict[str, gpd.GeoDataFrame], meta: dict) ->
             size >> 20,
         )
         return None
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".zip.tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
+
+    def write(fh: BinaryIO) -> None:
+        with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
             for name, gdf in frames.items():
                 with zf.open(f"{name}.parquet", "w", force_zip64=True) as member:
                     _write_parquet(member, gdf, infos[name]["geometry"])
             zf.writestr("meta.json", json.dumps(meta))
-        os.replace(tmp, path)
-        tmp = None
-    except (OSError, ValueError, TypeError, ImportError, ArrowException) as exc:
-        # a layer pyarrow cannot store (mixed object column) or a full disk: no entry
-        log.warning(
-            "could not write the cache entry %s (%s: %s); continuing", path, type(exc).__name__, exc
-        )
-        return None
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-    evict(path.parent, keep=path)
-    return path
+
+    # a layer pyarrow cannot store (mixed object column) or a full disk: no entry
+    return write_file_entry(
+        path, write, "cache entry", (OSError, ValueError, TypeError, ImportError, ArrowException)
+    )
 
 
 def _read_entry(

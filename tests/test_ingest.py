@@ -89,7 +89,7 @@ def test_the_tags_the_study_reads_are_kept():
     read it from (the reader keeps no JSON `tags`: a key left out would read as absent)."""
     source = inspect.getsource(demand)
     demand_keys = set(re.findall(r"tags\.get\(\"([^\"]+)\"\)", source))
-    demand_keys |= set(demand._HINT_KEYS) | set(demand._YEAR_KEYS) | {"building:part"}
+    demand_keys |= set(demand.HINT_KEYS) | set(demand.YEAR_KEYS) | {"building:part"}
     assert {"building:levels", "height", "addr:housenumber"} <= demand_keys
     assert demand_keys <= set(ingest.BUILDING_TAGS), demand_keys - set(ingest.BUILDING_TAGS)
     site_keys = set(re.findall(r"text\(\"([^\"]+)\"\)", inspect.getsource(sites)))

@@ -36,6 +36,7 @@ import pandas as pd
 
 from siting.errors import InputDataError
 from siting.sources.power import POWER_KINDS, POWER_TAGS, exclusion_filter
+from siting.tags import HINT_KEYS, YEAR_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -77,18 +78,8 @@ BUILDING_TAGS = (
     "building:min_level",
     "height",
     "building:flats",
-    "start_date",
-    "building:year",
-    "construction_date",
-    "amenity",  # demand: the keys that class a building=yes (demand._HINT_KEYS)
-    "shop",
-    "office",
-    "tourism",
-    "healthcare",
-    "leisure",
-    "power",
-    "man_made",
-    "landuse",
+    *YEAR_KEYS,
+    *HINT_KEYS,  # demand: the keys that class a building=yes
     "telecom",  # a building=data_center's site
     *SITE_TAGS,
 )
