@@ -83,6 +83,20 @@ BUILDING_TAGS = (
     "telecom",  # a building=data_center's site
     *SITE_TAGS,
 )
+# Free text (names, addresses, numbers as written): text columns, not categoricals, so an
+# analyst's `layer["name"].fillna("")` works as on any text column; categoricals are for
+# the enumerations (building, landuse, amenity, ...), where they save the memory.
+FREE_TEXT = frozenset(
+    (
+        *SITE_TAGS,
+        *YEAR_KEYS,
+        "height",
+        "building:levels",
+        "roof:levels",
+        "building:min_level",
+        "building:flats",
+    )
+)
 LANDUSE_TAGS = ("landuse", "amenity", *SITE_TAGS)  # demand reads amenity of the parcels
 DATA_CENTER_TAGS = ("telecom", "building", "landuse", *SITE_TAGS)
 RAILWAY_TAGS = ("railway", "name", "tunnel", "bridge")
@@ -1472,7 +1486,7 @@ def _frame(spec: LayerSpec, parts: list[_Part], text: np.ndarray):
             rows = remap[rows]
             ok = rows >= 0
             rows, values = rows[ok], values[ok]
-        data[c] = _tag_column(n, rows, values, text, spec.categorical)
+        data[c] = _tag_column(n, rows, values, text, spec.categorical and c not in FREE_TEXT)
     # the polygons not oriented yet (relations, ways with a node missing) as pyrosm does
     rest = np.flatnonzero(~oriented) if not spec.network else np.empty(0, np.int64)
     polygonal = rest[np.isin(shapely.get_type_id(geom[rest]), [3, 6, 7])]
