@@ -48,7 +48,9 @@ def _same(spec: ingest.LayerSpec, mine, theirs) -> None:
     dicts = _tag_dicts(theirs) if "tags" in theirs else None
     for col in spec.columns:
         dtype = mine[col].dtype
-        assert isinstance(dtype, pd.CategoricalDtype) == spec.categorical, (name, col, dtype)
+        # enumerations as categoricals; free text (names, addresses, numbers) as text
+        wanted = spec.categorical and col not in ingest.FREE_TEXT
+        assert isinstance(dtype, pd.CategoricalDtype) == wanted, (name, col, dtype)
         x = _text(mine[col])
         if col in theirs:
             y = _text(theirs[col])
