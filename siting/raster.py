@@ -184,23 +184,7 @@ def _write_density(
             f"no building has {column} > 0 with a valid geometry; nothing to write to {path}."
         )
 
-    if bounds is not None:
-        xmin, ymin, xmax, ymax = (float(b) for b in bounds)
-        if not (xmax > xmin and ymax > ymin):
-            raise ConfigError(f"bounds must be (xmin, ymin, xmax, ymax) with max > min: {bounds}")
-        # Outward snap; the small tolerance keeps an exact multiple from growing a cell.
-        c0, r0 = math.floor(xmin / cell_m + 1e-9), math.floor(ymin / cell_m + 1e-9)
-        c1, r1 = math.ceil(xmax / cell_m - 1e-9) - 1, math.ceil(ymax / cell_m - 1e-9) - 1
-    else:
-        c0, c1, r0, r1 = int(ix.min()), int(ix.max()), int(iy.min()), int(iy.max())
-    width, height = c1 - c0 + 1, r1 - r0 + 1
-    if width * height > _MAX_CELLS:
-        raise ConfigError(
-            f"the raster would have {width} x {height} cells of {cell_m} m "
-            f"(more than {_MAX_CELLS:,}); check the buildings' CRS or far-away outliers, or "
-            "pass a larger cell_m or bounds=."
-        )
-    inside = (ix >= c0) & (ix <= c1) & (iy >= r0) & (iy <= r1)
+    density, transform, inside, total = _density_grid(ix, iy, values, cell_m, bounds)
     outside_total = float(values[~inside].sum())
     if outside_total > 0:
         log.warning(
@@ -211,12 +195,6 @@ def _write_density(
             bounds,
             path,
         )
-    # Row 0 is the northern edge (north-up GeoTIFF), so rows count down from r1.
-    flat = (r1 - iy[inside]) * width + (ix[inside] - c0)
-    totals = np.bincount(flat, weights=values[inside], minlength=width * height)
-    cell_ha = cell_m * cell_m / _M2_PER_HA
-    density = (totals / cell_ha).reshape(height, width).astype(np.float32)
-    transform = Affine(cell_m, 0.0, c0 * cell_m, 0.0, -cell_m, (r1 + 1) * cell_m)
 
     tags = {
         "unit": unit,
@@ -225,7 +203,7 @@ def _write_density(
         or f"siting.raster from building column {column!r} (siting.demand.estimate, "
         "docs/model.md §6)",
         "attribution": attribution,
-        "total": f"{float(totals.sum()):.6f}",
+        "total": f"{total:.6f}",
         "total_unit": total_unit,
         "n_buildings": str(int(inside.sum())),
         "cell_m": f"{cell_m:g}",
@@ -278,18 +256,50 @@ def grid_from_cell_sums(cells: pd.DataFrame, cell_m: float = 100.0) -> tuple[np.
     if len(cells) == 0:
         raise InputDataError("no building has heat demand > 0; there is no heat-density grid.")
     cells = cells.groupby(["ix", "iy"], sort=True, as_index=False)[["total", "n"]].sum()
-    ix, iy = cells["ix"].to_numpy(np.int64), cells["iy"].to_numpy(np.int64)
-    c0, c1, r0, r1 = int(ix.min()), int(ix.max()), int(iy.min()), int(iy.max())
+    density, transform, _, _ = _density_grid(
+        cells["ix"].to_numpy(np.int64),
+        cells["iy"].to_numpy(np.int64),
+        cells["total"].to_numpy(float),
+        cell_m,
+    )
+    return density, transform
+
+
+def _density_grid(
+    ix: np.ndarray,
+    iy: np.ndarray,
+    values: np.ndarray,
+    cell_m: float,
+    bounds: Bounds | None = None,
+) -> tuple[np.ndarray, Affine, np.ndarray, float]:
+    """`values` summed into the cells (ix, iy) as a north-up float32 grid per hectare, its
+    transform, which values fall inside it, and their float64 total. The extent is `bounds`
+    snapped outward to the grid, else the cells holding values: the one gridding of every
+    density siting writes."""
+    if bounds is not None:
+        xmin, ymin, xmax, ymax = (float(b) for b in bounds)
+        if not (xmax > xmin and ymax > ymin):
+            raise ConfigError(f"bounds must be (xmin, ymin, xmax, ymax) with max > min: {bounds}")
+        # Outward snap; the small tolerance keeps an exact multiple from growing a cell.
+        c0, r0 = math.floor(xmin / cell_m + 1e-9), math.floor(ymin / cell_m + 1e-9)
+        c1, r1 = math.ceil(xmax / cell_m - 1e-9) - 1, math.ceil(ymax / cell_m - 1e-9) - 1
+    else:
+        c0, c1, r0, r1 = int(ix.min()), int(ix.max()), int(iy.min()), int(iy.max())
     width, height = c1 - c0 + 1, r1 - r0 + 1
     if width * height > _MAX_CELLS:
         raise ConfigError(
-            f"the grid would have {width} x {height} cells of {cell_m} m (more than "
-            f"{_MAX_CELLS:,}); check the buildings' CRS or far-away outliers."
+            f"the raster would have {width} x {height} cells of {cell_m} m "
+            f"(more than {_MAX_CELLS:,}); check the buildings' CRS or far-away outliers, or "
+            "pass a larger cell_m or bounds=."
         )
-    totals = np.zeros(width * height)
-    np.add.at(totals, (r1 - iy) * width + (ix - c0), cells["total"].to_numpy(float))
-    density = (totals / (cell_m * cell_m / _M2_PER_HA)).reshape(height, width).astype(np.float32)
-    return density, Affine(cell_m, 0.0, c0 * cell_m, 0.0, -cell_m, (r1 + 1) * cell_m)
+    inside = (ix >= c0) & (ix <= c1) & (iy >= r0) & (iy <= r1)
+    # Row 0 is the northern edge (north-up GeoTIFF), so rows count down from r1.
+    flat = (r1 - iy[inside]) * width + (ix[inside] - c0)
+    totals = np.bincount(flat, weights=values[inside], minlength=width * height)
+    cell_ha = cell_m * cell_m / _M2_PER_HA
+    density = (totals / cell_ha).reshape(height, width).astype(np.float32)
+    transform = Affine(cell_m, 0.0, c0 * cell_m, 0.0, -cell_m, (r1 + 1) * cell_m)
+    return density, transform, inside, float(totals.sum())
 
 
 def heat_density_cells(
