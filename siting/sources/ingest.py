@@ -228,15 +228,41 @@ def _requested(specs: list[LayerSpec]) -> list[bytes]:
 # --------------------------------------------------------------------------- blobs
 
 
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    """A protobuf varint at `pos` of `buf` and the position after it; ValueError when cut."""
     value = shift = 0
     while True:
+        if pos >= len(buf) or shift > 63:
+            raise ValueError("truncated varint")
         byte = buf[pos]
         pos += 1
         value |= (byte & 0x7F) << shift
         if not byte & 0x80:
             return value, pos
         shift += 7
+
+
+def blob_header(header: bytes) -> tuple[bytes, int | None]:
+    """`type` (field 1) and `datasize` (field 3, None when absent) of a PBF BlobHeader
+    message; ValueError when it is malformed."""
+    pos, kind, datasize = 0, b"", None
+    while pos < len(header):
+        key, pos = read_varint(header, pos)
+        field_no, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = read_varint(header, pos)
+            if field_no == 3:
+                datasize = value
+        elif wire == 2:
+            length, pos = read_varint(header, pos)
+            if field_no == 1:
+                kind = header[pos : pos + length]
+            pos += length
+        else:
+            raise ValueError(f"unexpected wire type {wire}")
+    if pos != len(header):
+        raise ValueError("BlobHeader overruns its length")
+    return kind, datasize
 
 
 def data_blobs(path: Path) -> np.ndarray:
@@ -250,21 +276,11 @@ def data_blobs(path: Path) -> np.ndarray:
             if len(raw) < 4:
                 break
             hlen = int.from_bytes(raw, "big")
-            header = fh.read(hlen)
-            pos, kind, datasize = 0, b"", 0
-            while pos < len(header):
-                key, pos = _read_varint(header, pos)
-                if key & 7 == 0:
-                    value, pos = _read_varint(header, pos)
-                    if key >> 3 == 3:
-                        datasize = value
-                elif key & 7 == 2:
-                    length, pos = _read_varint(header, pos)
-                    if key >> 3 == 1:
-                        kind = header[pos : pos + length]
-                    pos += length
-                else:
-                    raise InputDataError(f"{path}: unreadable blob header at byte {offset:,}")
+            try:
+                kind, datasize = blob_header(fh.read(hlen))
+            except ValueError:
+                raise InputDataError(f"{path}: unreadable blob header at byte {offset:,}") from None
+            datasize = datasize or 0
             start = offset + 4 + hlen
             if kind == b"OSMData":
                 out.append((start, datasize))
@@ -297,11 +313,11 @@ def _read_blob(fh, offset: int, size: int) -> bytes:
     data = fh.read(size)
     pos, fields = 0, {}
     while pos < len(data):
-        key, pos = _read_varint(data, pos)
+        key, pos = read_varint(data, pos)
         if key & 7 == 0:
-            fields[key >> 3], pos = _read_varint(data, pos)
+            fields[key >> 3], pos = read_varint(data, pos)
         elif key & 7 == 2:
-            length, pos = _read_varint(data, pos)
+            length, pos = read_varint(data, pos)
             fields[key >> 3] = data[pos : pos + length]
             pos += length
         else:

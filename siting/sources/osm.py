@@ -30,7 +30,7 @@ from siting.cachedir import cache_dir, evict, file_sha256, touch
 from siting.errors import InputDataError
 from siting.outputs import disk_full
 from siting.sources import ingest
-from siting.sources.ingest import ADDRESS_TAGS, RAILWAY_KINDS
+from siting.sources.ingest import ADDRESS_TAGS, RAILWAY_KINDS, blob_header
 from siting.sources.power import exclusion_layer, power_layer, read_exclusions, read_power
 
 log = logging.getLogger(__name__)
@@ -205,35 +205,10 @@ def _looks_like_pbf(path: Path) -> bool:
     return b"OSMHeader" in head
 
 
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(buf) or shift > 63:
-            raise ValueError("truncated varint")
-        byte = buf[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
-
-
 def _blob_datasize(header: bytes) -> int:
     """`datasize` (field 3) of a PBF BlobHeader message."""
-    pos, datasize = 0, None
-    while pos < len(header):
-        key, pos = _read_varint(header, pos)
-        field_no, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _read_varint(header, pos)
-            if field_no == 3:
-                datasize = value
-        elif wire == 2:
-            length, pos = _read_varint(header, pos)
-            pos += length
-        else:
-            raise ValueError(f"unexpected wire type {wire}")
-    if datasize is None or pos != len(header):
+    datasize = blob_header(header)[1]
+    if datasize is None:
         raise ValueError("BlobHeader without datasize")
     return datasize
 
