@@ -1133,24 +1133,17 @@ def _fix_geometry(geometry: Any, diff_threshold: float = 20) -> Any:
     from shapely.geometry import MultiPolygon
     from shapely.ops import polygonize
 
+    def close(fix: Any) -> bool:  # valid, and the area changed by less than the threshold
+        return fix.is_valid and fix.area != 0 and abs(1 - geometry.area / fix.area) < diff_threshold
+
     fix = geometry.buffer(0)
-    if fix.is_valid:
-        try:
-            if abs(1 - geometry.area / fix.area) < diff_threshold:
-                return fix
-        except ZeroDivisionError:
-            pass
+    if close(fix):
+        return fix
     if isinstance(geometry, MultiPolygon):
         return geometry
     ext = geometry.exterior
     fix = MultiPolygon(polygonize(ext.intersection(ext)))
-    if fix.is_valid:
-        try:
-            if abs(1 - geometry.area / fix.area) < diff_threshold:
-                return fix
-        except ZeroDivisionError:
-            pass
-    return geometry
+    return fix if close(fix) else geometry
 
 
 def _polygonal_only(geometry: Any) -> Any:

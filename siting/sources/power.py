@@ -74,13 +74,7 @@ def power_layer(gdf: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
     if gdf is None or len(gdf) == 0:
         return _empty(POWER_COLUMNS)
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
-    gdf = gdf[gdf["power"].astype(str).isin(POWER_KINDS)]
-    for col in POWER_COLUMNS:
-        if col not in gdf:
-            gdf[col] = None
-    out = gpd.GeoDataFrame(gdf[POWER_COLUMNS], geometry="geometry")
-    out = out.set_crs(WGS84, allow_override=True) if out.crs is None else out.to_crs(WGS84)
-    return out.reset_index(drop=True)
+    return _layer(gdf[gdf["power"].astype(str).isin(POWER_KINDS)], POWER_COLUMNS)
 
 
 def exclusion_filter() -> dict[str, list[str]]:
@@ -124,11 +118,13 @@ def exclusion_layer(gdf: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
             if key in gdf:
                 hit |= gdf[key].astype(str).isin(values).to_numpy()
         kind[hit] = name
-    gdf = gdf.assign(exclusion=kind)[kind.notna().to_numpy()]
-    for col in EXCLUSION_COLUMNS:
-        if col not in gdf:
-            gdf[col] = None
-    out = gpd.GeoDataFrame(gdf[EXCLUSION_COLUMNS], geometry="geometry")
+    return _layer(gdf.assign(exclusion=kind)[kind.notna().to_numpy()], EXCLUSION_COLUMNS)
+
+
+def _layer(gdf: gpd.GeoDataFrame, columns: list[str]) -> gpd.GeoDataFrame:
+    """`gdf`'s `columns` (missing ones empty) in EPSG:4326 with a fresh index."""
+    gdf = gdf.assign(**{col: None for col in columns if col not in gdf})
+    out = gpd.GeoDataFrame(gdf[columns], geometry="geometry")
     out = out.set_crs(WGS84, allow_override=True) if out.crs is None else out.to_crs(WGS84)
     return out.reset_index(drop=True)
 
