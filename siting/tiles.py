@@ -961,6 +961,26 @@ def _settle(rows: list[dict], done: dict[str, dict]) -> None:
             log.error("tile %s failed: %s", row["tile_id"], r["error"])
 
 
+def _last_per_site(parts: list[gpd.GeoDataFrame], crs: pyproj.CRS) -> gpd.GeoDataFrame | None:
+    """`parts` (one run's rows each, in run order) as one frame, keeping each site's last run."""
+    if not parts:
+        return None
+    gdf = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=crs)
+    if "site_id" not in gdf.columns:
+        return gdf
+    run = np.concatenate([np.full(len(x), k) for k, x in enumerate(parts)])
+    last = pd.Series(run).groupby(gdf["site_id"].to_numpy()).transform("max").to_numpy()
+    return gdf[run == last].reset_index(drop=True)
+
+
+def _site_table(tables: list[gpd.GeoDataFrame], crs: pyproj.CRS) -> gpd.GeoDataFrame:
+    """The site tables of the finished runs: each site's last run (an empty table if none)."""
+    table = _last_per_site(tables, crs)
+    if table is None:
+        table = gpd.GeoDataFrame({"site_id": []}, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+    return table
+
+
 def _merge(rows: list[dict], crs: pyproj.CRS) -> dict[str, Any]:
     """The finished tiles' results as one set; a later row's sites replace an earlier's.
 
@@ -996,31 +1016,18 @@ def _merge(rows: list[dict], crs: pyproj.CRS) -> dict[str, Any]:
         if row["status"] == "cached":
             row["seconds"] = float(info["seconds"])
 
-    def last_per_site(parts: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame | None:
-        if not parts:
-            return None
-        gdf = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=crs)
-        if "site_id" not in gdf.columns:
-            return gdf
-        # each part holds one run's rows of its sites: keep the last run of each site
-        run = np.concatenate([np.full(len(x), k) for k, x in enumerate(parts)])
-        last = pd.Series(run).groupby(gdf["site_id"].to_numpy()).transform("max").to_numpy()
-        return gdf[run == last].reset_index(drop=True)
-
-    table = last_per_site(tables)
-    if table is None:
-        table = gpd.GeoDataFrame({"site_id": []}, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
-    substations = last_per_site(subs)
+    table = _site_table(tables, crs)
+    substations = _last_per_site(subs, crs)
     if substations is not None:  # a substation read by several tiles, once
         substations = substations.drop_duplicates("substation_id").reset_index(drop=True)
     empty = gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=crs), crs=crs)
     return {
         "table": table,
-        "routes": last_per_site(routes) if routes else empty,
+        "routes": _last_per_site(routes, crs) if routes else empty,
         "buildings": gpd.GeoDataFrame(pd.concat(buildings, ignore_index=True), crs=crs)
         if buildings
         else empty,
-        "grid_lines": last_per_site(lines),
+        "grid_lines": _last_per_site(lines, crs),
         "substations": substations,
         "notes": notes,
         "viable_streets": viable,
@@ -1346,7 +1353,13 @@ def run_tiled(
         # pass 3: sites the first overlap could not prove exact, again with the overlap
         # each needs (a tile's core and just those sites)
         t = time.perf_counter()
-        need = _needed_overlap_m(_merge(report, crs)["table"], sites, tiles, p)
+        # (only the site tables: the routes and buildings are read once, by the merge)
+        first = [
+            gpd.read_parquet(row["dir"] / "sites.parquet")
+            for row in report
+            if row["status"] in ("done", "cached")
+        ]
+        need = _needed_overlap_m(_site_table(first, crs), sites, tiles, p)
         rerun, futs = [], {}
         for i, tid in enumerate(tiles["tile_id"]):
             wants = need[(need["tile"] == i) & (need["overlap_m"] > overlap[i])]
