@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
 import shapely
 from conftest import shared_file
 
+from siting.sources import ingest
 from siting.sources.osm import read_osm
-from siting.sources.stream import LAYERS, clip_osm, clip_to_parquet, read_osm_parquet
+from siting.sources.stream import (
+    LAYERS,
+    clip_osm,
+    clip_to_parquet,
+    read_osm_parquet,
+    store_meta,
+)
 
 BBOX = (12.52, 55.755, 12.57, 55.785)  # a quarter of the Lyngby extract
 
@@ -22,12 +32,13 @@ def _same_layers(a, b) -> None:
     ).all()
 
 
-def test_streamed_clip_matches_read_osm_and_is_reused(tmp_path):
+@pytest.mark.parametrize("method", ["ingest", "osmium"])
+def test_streamed_clip_matches_read_osm_and_is_reused(tmp_path, method):
     pbf = shared_file("osm", "copenhagen_north_lyngby_2022.osm.pbf")
     full = read_osm(pbf)
     expected = clip_osm(full, BBOX)
     assert 0 < len(expected.streets) < len(full.streets)
-    store = clip_to_parquet(pbf, BBOX, tmp_path / "store", method="stream")
+    store = clip_to_parquet(pbf, BBOX, tmp_path / "store", method=method, flush_rows=5_000)
     _same_layers(expected, read_osm_parquet(store))
     # a polygon read of the store = the same polygon clipped from read_osm
     poly = shapely.Point(12.545, 55.77).buffer(0.01)
@@ -39,3 +50,71 @@ def test_streamed_clip_matches_read_osm_and_is_reused(tmp_path):
     # the in-memory method gives the same store content
     mem = clip_to_parquet(pbf, BBOX, tmp_path / "mem", method="memory")
     _same_layers(read_osm_parquet(store), read_osm_parquet(mem))
+
+
+def _same_store(a, b) -> None:
+    """Every layer of two stores: rows in `_row` order, columns, values, dtypes, geometry."""
+    x_all, y_all = read_osm_parquet(a, keep_row=True), read_osm_parquet(b, keep_row=True)
+    for name in LAYERS:
+        x, y = getattr(x_all, name), getattr(y_all, name)
+        assert list(x.columns) == list(y.columns), name
+        assert len(x) == len(y), name
+        assert shapely.equals_exact(x.geometry.values, y.geometry.values, 0).all(), name
+        for col in x.columns.drop("geometry"):
+            assert str(x[col].dtype) == str(y[col].dtype), (name, col)
+            pd.testing.assert_series_equal(
+                x[col].astype(object), y[col].astype(object), check_names=False
+            )
+
+
+def _row_groups(path) -> int:
+    return pq.ParquetFile(path).metadata.num_row_groups
+
+
+@pytest.mark.skipif(not ingest.available(), reason="the one-pass reader's decoder is missing")
+def test_ingested_store_in_chunks_is_the_in_memory_store(tmp_path, helsinki_pbf):
+    """The streamed store, handed on in many small chunks, holds read_osm's layers: the
+    same rows in the same `_row` order, columns, dtypes and geometries."""
+    mem = clip_to_parquet(helsinki_pbf, None, tmp_path / "mem", method="memory")
+    streamed = clip_to_parquet(
+        helsinki_pbf, None, tmp_path / "ing", method="ingest", flush_rows=500
+    )
+    # several chunks were written (each chunk is at least one row group; the ways of this
+    # small extract are in one block, its address nodes in several)
+    assert _row_groups(streamed / "addresses.parquet") >= 2
+    assert store_meta(streamed)["method"] == "ingest"
+    _same_store(streamed, mem)
+    # a bounding box read finds the same features in both stores
+    box = (24.935, 60.165, 24.945, 60.172)
+    _same_layers(read_osm_parquet(streamed, box), read_osm_parquet(mem, box))
+    # nothing half-written is left beside the store
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ing", "mem"]
+
+
+@pytest.mark.skipif(not ingest.available(), reason="the one-pass reader's decoder is missing")
+def test_ingest_into_a_store_that_exists_replaces_it_whole(tmp_path, helsinki_pbf, monkeypatch):
+    """A failed ingest leaves the earlier store as it was and no temporary folder."""
+    out = clip_to_parquet(helsinki_pbf, None, tmp_path / "store", method="ingest")
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk gone")
+
+    monkeypatch.setattr(ingest, "stream_layers", broken)
+    with pytest.raises(RuntimeError, match="disk gone"):
+        clip_to_parquet(helsinki_pbf, None, out, method="ingest", overwrite=True)
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["store"]
+
+
+@pytest.mark.skipif(not ingest.available(), reason="the one-pass reader's decoder is missing")
+def test_ingested_chunks_of_ways_match_on_a_real_extract(tmp_path, monkeypatch):
+    """One block a batch: the ways of many batches, added on two threads out of order,
+    are handed on in file order, chunk by chunk."""
+    pbf = shared_file("osm", "copenhagen_north_lyngby_2022.osm.pbf")
+    mem = clip_to_parquet(pbf, None, tmp_path / "mem", method="memory")
+    monkeypatch.setattr(ingest, "BATCH_BLOBS", 1)
+    streamed = clip_to_parquet(pbf, None, tmp_path / "ing", method="ingest", flush_rows=4_000)
+    assert _row_groups(streamed / "buildings.parquet") >= 4
+    assert _row_groups(streamed / "streets.parquet") >= 4
+    _same_store(streamed, mem)

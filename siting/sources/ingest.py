@@ -45,6 +45,7 @@ ADDRESS_TAGS = ("addr:street", "addr:housenumber", "addr:postcode", "addr:city")
 BATCH_BLOBS = 8  # blobs decoded together (~8,000 elements each): ways overlap decoding
 BATCH_BYTES = 16 << 20
 THREADS = 2
+FLUSH_ROWS = 500_000  # features a streamed read holds before handing them on
 
 
 def available() -> bool:
@@ -1280,6 +1281,7 @@ class _Reader:
         self.strings = Strings()
         self._order = threading.local()
         self._lock = threading.Lock()
+        self.pending_rows = 0  # rows in `parts` (a streamed read hands them on)
 
     def set_relations(self, relations: dict[str, list[dict]]) -> None:
         """The relations each layer keeps (before any way is added): their member ways are
@@ -1298,6 +1300,30 @@ class _Reader:
         part.order = getattr(self._order, "order", 0)
         with self._lock:
             self.parts[name].append(part)
+            self.pending_rows += len(part.geometry)
+
+    def take(self, before: int | None) -> dict[str, Any]:
+        """The layers of the parts read so far as frames (:func:`_frame`), taken out of the
+        reader: node parts, and way parts of the batches before `before` (all: None).
+
+        A sorted file's node batches all come before its way batches, and the ways of
+        batch i are added on a thread once batches before it may still be running, so the
+        parts taken, in order, continue the frames of earlier takes: their concatenation
+        is :func:`read_layers`' frames."""
+        ready: dict[str, list[_Part]] = {}
+        with self._lock:
+            for name, parts in self.parts.items():
+                done = [p for p in parts if p.kind == "node" or before is None or p.order < before]
+                if before is not None:
+                    self.parts[name] = [
+                        p for p in parts if not (p.kind == "node" or p.order < before)
+                    ]
+                else:
+                    self.parts[name] = []
+                ready[name] = done
+                self.pending_rows -= sum(len(p.geometry) for p in done)
+        text = self.strings.array()
+        return {s.name: _frame(s, ready[s.name], text) for s in self.specs}
 
     # nodes ----------------------------------------------------------------
     def add_nodes(self, out: dict) -> None:
@@ -1584,8 +1610,63 @@ def read_layers(path: str | Path, streets: bool = True, threads: int = THREADS) 
             gc.enable()
 
 
-def _read_layers(path: Path, streets: bool, threads: int) -> dict[str, Any]:
+def stream_layers(
+    path: str | Path,
+    sink: LayerSink,
+    streets: bool = True,
+    threads: int = THREADS,
+    flush_rows: int = FLUSH_ROWS,
+) -> None:
+    """Read the PBF `path` as :func:`read_layers` does, handing the layers on in chunks.
+
+    Whenever `flush_rows` rows are waiting, `sink.write(layers)` gets them: a dict like
+    :func:`read_layers`' (a layer None when the chunk has none of it). Written in order,
+    each layer's chunks make :func:`read_layers`' frame of it (its rows, in its order), so
+    memory holds one chunk of features and the node locations, not the whole file's
+    features. `sink.reset()` is called when the file must be read again from its start
+    (an unsorted file, relations outside its tail): the chunks written so far are void.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        _read_layers(Path(path), streets, threads, sink=sink, flush_rows=flush_rows)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class LayerSink:
+    """What :func:`stream_layers` writes its chunks to (a protocol; see `stream.py`)."""
+
+    def write(self, layers: dict[str, Any]) -> None:  # pragma: no cover - protocol
+        raise NotImplementedError
+
+    def reset(self) -> None:  # pragma: no cover - protocol
+        raise NotImplementedError
+
+
+def _read_layers(
+    path: Path,
+    streets: bool,
+    threads: int,
+    sink: LayerSink | None = None,
+    flush_rows: int = FLUSH_ROWS,
+) -> dict[str, Any] | None:
     specs = layer_specs(streets)
+
+    def chunk(frames: dict[str, Any]) -> dict[str, Any]:
+        if not streets:
+            frames["streets"] = frames["railways"] = None
+        return frames
+
+    flush = None
+    if sink is not None:
+
+        def flush(reader: _Reader, before: int) -> None:
+            if reader.pending_rows >= flush_rows:
+                sink.write(chunk(reader.take(before)))
+                release_memory()
+
     keys = sorted({k.encode() for s in specs for k in s.filter})
     with ThreadPoolExecutor(max_workers=1) as pool:
         # the relations in the file's last blocks, read while the nodes are decoded
@@ -1603,15 +1684,23 @@ def _read_layers(path: Path, streets: bool, threads: int) -> dict[str, Any]:
         for relations in (from_tail, everywhere):
             try:
                 try:
-                    reader = _run(path, specs, relations, keys, threads, False)
+                    reader = _run(path, specs, relations, keys, threads, False, flush)
                 except _Unsorted:
                     log.info("%s is not sorted (nodes after ways); reading it again", path)
-                    reader = _run(path, specs, relations, keys, threads, True)
+                    if sink is not None:
+                        sink.reset()
+                    reader = _run(path, specs, relations, keys, threads, True, flush)
                 break
             except _RelationsElsewhere:
                 log.info("%s has relations before its last blocks; reading them first", path)
+                if sink is not None:
+                    sink.reset()
     reader.nodes = NodeStore()  # the locations are in the geometries now
     reader.relation_parts()
+    if sink is not None:
+        sink.write(chunk(reader.take(None)))
+        release_memory()
+        return None
     text = reader.strings.array()
     release_memory()
     out = {}
@@ -1631,11 +1720,14 @@ def _run(
     keys: list[bytes],
     threads: int,
     deferred: bool,
+    flush: Callable[[_Reader, int], None] | None = None,
 ) -> _Reader:
     """Decode the file and feed the reader: nodes here, ways on `threads` worker threads.
 
     `relations()` gives the relations each layer keeps and the blobs they are in (None:
     anywhere); it is asked when the first way comes (the nodes are decoded meanwhile).
+    `flush(reader, before)` is called after each batch, `before` the first batch whose
+    ways may not be added yet (a streamed read hands the parts before it on).
     Raises _Unsorted when a node follows a way, and _RelationsElsewhere when a relation
     block lies outside those blobs."""
     reader = _Reader(specs)
@@ -1659,7 +1751,7 @@ def _run(
 
     pending: list[tuple[int, dict]] = []
     with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
-        futures = []
+        futures: list[tuple[int, Any]] = []
         try:
             decoded = _decoded(path, keys, all_ways, threads, _requested(specs))
             for i, (out, back) in enumerate(decoded):
@@ -1674,16 +1766,26 @@ def _run(
                 if len(out["way_id"]) or len(out["all_id"]):
                     resolve()
                     reader.ways_seen = reader.ways_seen or len(out["way_id"]) > 0
-                    futures.append(pool.submit(reader.add_ways, out, i))
+                    futures.append((i, pool.submit(reader.add_ways, out, i)))
                     # at most `threads` batches wait for the ways' threads (memory)
-                    while sum(not f.done() for f in futures) > max(threads, 1):
-                        next(f for f in futures if not f.done()).result()
+                    while sum(not f.done() for _, f in futures) > max(threads, 1):
+                        next(f for _, f in futures if not f.done()).result()
+                if flush is not None:
+                    done = [(j, f) for j, f in futures if f.done()]
+                    for _, f in done:
+                        f.result()  # a thread's error is raised here
+                    futures = [x for x in futures if x not in done]
+                    flush(reader, futures[0][0] if futures else i + 1)
             resolve()
         finally:
-            for fut in futures:
+            for _, fut in futures:
                 fut.result()
-        for fut in [pool.submit(reader.add_ways, out, i) for i, out in pending]:
+        later = [(i, pool.submit(reader.add_ways, out, i)) for i, out in pending]
+        pending.clear()
+        for i, fut in later:
             fut.result()
+            if flush is not None:
+                flush(reader, i + 1)
     return reader
 
 
@@ -1697,6 +1799,8 @@ __all__ = [
     "available",
     "data_blobs",
     "layer_specs",
+    "LayerSink",
     "read_layers",
     "release_memory",
+    "stream_layers",
 ]

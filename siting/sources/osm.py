@@ -330,7 +330,29 @@ def read_osm(path: str | Path, streets: bool = True) -> OsmData:
 
 
 def _read_pbf(path: Path, source: str, streets: bool = True) -> OsmData:
-    raw = _raw_layers(path, source, streets)
+    osm = osm_from_layers(_raw_layers(path, source, streets), source)
+    log.info(
+        "read %s: %d street segments, %d railway lines, %d buildings, %d heat pipes, "
+        "%d heat plants",
+        source,
+        len(osm.streets),
+        len(osm.railways),
+        len(osm.buildings),
+        len(osm.heat_pipes),
+        len(osm.heat_plants),
+    )
+    return osm
+
+
+def osm_from_layers(raw: dict, source: str, dc_buildings: bool = True) -> OsmData:
+    """:class:`OsmData` from the raw layers of the one-pass reader (or pyrosm's reads).
+
+    Each row is kept or dropped on its own (empty geometries, railway kinds, pipes that do
+    not carry heat, plants without heat output), so the layers of a file read in chunks
+    (:func:`siting.sources.ingest.stream_layers`) are the chunks' layers concatenated.
+    `dc_buildings`: append the buildings tagged data_center to `data_centers` (False: a
+    chunked read appends them once, after the last chunk: :func:`data_center_buildings`).
+    """
     streets, railways, buildings = raw["streets"], raw["railways"], raw["buildings"]
     pipes, plants, landuse, dc = raw["pipes"], raw["plants"], raw["landuse"], raw["dc"]
     addresses = raw["addresses"]
@@ -360,21 +382,10 @@ def _read_pbf(path: Path, source: str, streets: bool = True) -> OsmData:
     if len(addresses):
         cols = [c for c in ("id", *ADDRESS_TAGS) if c in addresses]
         addresses = addresses[addresses.geom_type == "Point"][[*cols, "geometry"]]
-    if len(buildings):
-        is_dc = tag_values(buildings, "building").astype(str).isin(["data_center", "data_centre"])
-        if is_dc.any():
-            data_centers = pd.concat([data_centers, buildings[is_dc]], ignore_index=True)
-            data_centers = gpd.GeoDataFrame(data_centers, geometry="geometry", crs=WGS84)
-    log.info(
-        "read %s: %d street segments, %d railway lines, %d buildings, %d heat pipes, "
-        "%d heat plants",
-        source,
-        len(streets),
-        len(railways),
-        len(buildings),
-        len(pipes),
-        len(plants),
-    )
+    dc_b = data_center_buildings(buildings) if dc_buildings else buildings.iloc[:0]
+    if len(dc_b):
+        data_centers = pd.concat([data_centers, dc_b], ignore_index=True)
+        data_centers = gpd.GeoDataFrame(data_centers, geometry="geometry", crs=WGS84)
     return OsmData(
         streets=streets,
         buildings=buildings,
@@ -388,6 +399,14 @@ def _read_pbf(path: Path, source: str, streets: bool = True) -> OsmData:
         power=power,
         exclusions=exclusions,
     )
+
+
+def data_center_buildings(buildings: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The buildings tagged building=data_center (or data_centre): candidate sites too."""
+    if not len(buildings):
+        return buildings
+    is_dc = tag_values(buildings, "building").astype(str).isin(["data_center", "data_centre"])
+    return buildings[is_dc.to_numpy()]
 
 
 def _raw_layers(path: Path, source: str, streets: bool) -> dict:

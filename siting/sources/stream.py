@@ -24,12 +24,14 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from siting.cache import file_sha256
@@ -58,6 +60,10 @@ ROW_COLUMN = "_row"
 ROW_GROUP_ROWS = 50_000
 IN_MEMORY_MAX_BYTES = 64 << 20  # smaller PBFs: read whole (faster); larger: stream
 DEFAULT_MARGIN_M = 2_000.0  # longest street segment (node to node) that crosses the area
+# a streamed store orders each chunk on a world-wide grid of 2**20 cells a side (~38 m)
+WORLD_BOUNDS = [-180.0, -90.0, 180.0, 90.0]
+STREAM_ORDER_BITS = 20
+STREAM_ROW_GROUP_ROWS = 10_000
 
 
 def _as_area(area: object) -> shapely.Geometry | None:
@@ -161,6 +167,7 @@ def clip_to_parquet(
     margin_m: float = DEFAULT_MARGIN_M,
     overwrite: bool = False,
     method: str = "auto",
+    flush_rows: int | None = None,
 ) -> Path:
     """Clip `pbf` to `area` (bbox / polygon in lon/lat; None = the whole file) into GeoParquet.
 
@@ -169,9 +176,15 @@ def clip_to_parquet(
     the area, counts, the streets' bounds). A store already written from the same file and
     area is reused (returned at once) unless `overwrite`.
 
-    `method`: "stream" (:func:`clip_pbf`, memory bounded by osmium's id sets, ~1.2 GB at
-    most), "memory" (`read_osm` of the whole file, then clip: faster, memory grows with the
-    file), or "auto": "memory" below `IN_MEMORY_MAX_BYTES` (64 MB of PBF), else "stream".
+    `method`:
+
+    - "ingest": one streamed pass of the one-pass reader (:func:`ingest_to_parquet`): the
+      layers of `read_osm`, clipped, written chunk by chunk (`flush_rows` features at a
+      time); memory is the node locations (16 bytes a node) and one chunk;
+    - "stream": "ingest" where the one-pass reader can read the file, else "osmium";
+    - "osmium": :func:`clip_pbf` (pyosmium id sets, then `read_osm` of the small file);
+    - "memory": `read_osm` of the whole file, then clip (memory grows with the file);
+    - "auto": "memory" below `IN_MEMORY_MAX_BYTES` (64 MB of PBF), else "stream".
 
     Returns `out_dir`, which :func:`read_osm_parquet` and ``Study(osm_path=out_dir)`` in a
     tiled run read.
@@ -185,10 +198,16 @@ def clip_to_parquet(
         meta = json.loads(meta_path.read_text())
         if meta.get("osm_sha256") == sha and meta.get("area_wkt") == area_wkt:
             return out
+    if method == "auto":
+        method = "memory" if pbf.stat().st_size < IN_MEMORY_MAX_BYTES else "stream"
+    if method == "stream":
+        method = "ingest" if _ingest_can_read(pbf) else "osmium"
+    if method == "ingest":
+        return ingest_to_parquet(pbf, out, geom, sha=sha, area_wkt=area_wkt, flush_rows=flush_rows)
+    if method not in ("memory", "osmium"):
+        raise ValueError(f"method {method!r}: use auto, ingest, stream, osmium or memory.")
     t = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="siting-clip-") as tmp:
-        if method == "auto":
-            method = "memory" if pbf.stat().st_size < IN_MEMORY_MAX_BYTES else "stream"
         if geom is None:
             osm = read_osm(pbf)
         elif method == "memory":
@@ -206,6 +225,203 @@ def clip_to_parquet(
         method=method if geom is not None else "whole file",
         seconds=round(time.perf_counter() - t, 2),
     )
+    return out
+
+
+def _ingest_can_read(pbf: Path) -> bool:
+    from siting.sources import ingest
+    from siting.sources.osm import _looks_like_pbf
+
+    return ingest.available() and _looks_like_pbf(pbf)
+
+
+class _StoreSink:
+    """Writes the chunks of a streamed read (:func:`siting.sources.ingest.stream_layers`)
+    to one GeoParquet file per layer, as `read_osm` would have made the layers.
+
+    Each chunk is post-processed as `read_osm` does it (row by row), clipped to `area`,
+    given its rows' `_row` (the place in the whole layer) and written in spatial order
+    (:func:`_spatial_order` on a world-wide grid: a chunk covers the whole file's area, so
+    its row groups are small, `STREAM_ROW_GROUP_ROWS`, and each covers a compact patch).
+    The data-center layer is written last: the buildings tagged data_center follow it.
+    """
+
+    def __init__(self, folder: Path, area: shapely.Geometry | None, source: str) -> None:
+        self.folder, self.area, self.source = folder, area, source
+        self.reset()
+
+    def reset(self) -> None:
+        for writer in getattr(self, "writers", {}).values():
+            writer.close()
+        for f in self.folder.glob("*.parquet"):
+            f.unlink()
+        self.writers: dict[str, object] = {}
+        self.schemas: dict[str, object] = {}
+        self.rows = dict.fromkeys(LAYERS, 0)
+        self.dc: list[gpd.GeoDataFrame] = []
+        self.dc_buildings: list[gpd.GeoDataFrame] = []
+        self.bounds: dict[str, list[float]] = {}
+        self.empty: dict[str, gpd.GeoDataFrame] = {}
+
+    def write(self, raw: dict) -> None:
+        from siting.sources.osm import data_center_buildings, osm_from_layers
+        from siting.sources.power import exclusion_layer, power_layer
+
+        raw = dict(raw)
+        raw["power"] = power_layer(raw["power"])
+        raw["exclusions"] = exclusion_layer(raw["exclusions"])
+        osm = osm_from_layers(raw, self.source, dc_buildings=False)
+        if self.area is not None:
+            osm = clip_osm(osm, self.area)
+        for name in LAYERS:
+            gdf = getattr(osm, name)
+            if name == "data_centers":
+                self.dc.append(gdf)
+            else:
+                self._append(name, gdf)
+        if len(osm.buildings):
+            self.dc_buildings.append(data_center_buildings(osm.buildings))
+
+    def _append(self, name: str, gdf: gpd.GeoDataFrame) -> None:
+        import pyarrow.parquet as pq
+        from geopandas.io.arrow import _geopandas_to_arrow
+
+        if len(gdf) == 0:
+            if len(gdf.columns) > len(self.empty.get(name, gdf).columns) or name not in self.empty:
+                self.empty[name] = gdf  # the columns of a layer no chunk has a row of
+            return
+        if name in ("streets", "buildings"):
+            b = [float(v) for v in gdf.total_bounds]
+            old = self.bounds.get(name, b)
+            self.bounds[name] = [
+                min(old[0], b[0]),
+                min(old[1], b[1]),
+                max(old[2], b[2]),
+                max(old[3], b[3]),
+            ]
+        gdf = _parquet_safe(gdf).reset_index(drop=True)
+        gdf.index = gdf.index + self.rows[name]  # `_row`: the place in the whole layer
+        self.rows[name] += len(gdf)
+        ordered = _spatial_order(gdf, WORLD_BOUNDS, bits=STREAM_ORDER_BITS, rows=gdf.index)
+        table = _geopandas_to_arrow(ordered, index=False, write_covering_bbox=True)
+        if name not in self.writers:
+            schema = _canonical_schema(table.schema)
+            self.schemas[name] = schema
+            self.writers[name] = pq.ParquetWriter(self.folder / f"{name}.parquet", schema)
+        table = table.cast(self.schemas[name])
+        self.writers[name].write_table(table, row_group_size=STREAM_ROW_GROUP_ROWS)
+
+    def close(self) -> dict[str, int]:
+        """Write the data centers, close the files, write empty layers; the row counts."""
+        dc = [g for g in self.dc + self.dc_buildings if len(g)]
+        if dc:
+            self._append(
+                "data_centers",
+                gpd.GeoDataFrame(pd.concat(dc, ignore_index=True), geometry="geometry", crs=WGS84),
+            )
+        for writer in self.writers.values():
+            writer.close()
+        for name in LAYERS:
+            if name not in self.writers:  # no row: an empty layer, as the memory method writes
+                empty = self.empty.get(name)
+                if empty is None:
+                    empty = gpd.GeoDataFrame({"geometry": gpd.GeoSeries([], crs=WGS84)}, crs=WGS84)
+                _spatial_order(_parquet_safe(empty), None).to_parquet(
+                    self.folder / f"{name}.parquet", write_covering_bbox=True, index=False
+                )
+        return dict(self.rows)
+
+
+def _canonical_schema(schema):
+    """`schema` with types every chunk can be cast to: text columns as string, categorical
+    ones as dictionary(int32, string) (a chunk's own codes are 1-4 bytes), geometry types
+    and bbox left out of the GeoParquet metadata (they describe the first chunk only)."""
+    import pyarrow as pa
+
+    fields = []
+    for f in schema:
+        t = f.type
+        if pa.types.is_dictionary(t):
+            t = pa.dictionary(pa.int32(), pa.string())
+        elif pa.types.is_null(t) or pa.types.is_large_string(t) or pa.types.is_string(t):
+            t = pa.string()
+        fields.append(pa.field(f.name, t, nullable=True))
+    meta = dict(schema.metadata or {})
+    if b"geo" in meta:
+        geo = json.loads(meta[b"geo"])
+        for col in geo.get("columns", {}).values():
+            col["geometry_types"] = []
+            col.pop("bbox", None)
+        meta[b"geo"] = json.dumps(geo).encode()
+    return pa.schema(fields, metadata=meta)
+
+
+def ingest_to_parquet(
+    pbf: str | Path,
+    out_dir: str | Path,
+    area: object = None,
+    sha: str | None = None,
+    area_wkt: str | None = None,
+    flush_rows: int | None = None,
+) -> Path:
+    """The GeoParquet store of `pbf` (clipped to `area`, lon/lat; None: all of it) in one
+    streamed pass of the one-pass reader (:func:`siting.sources.ingest.stream_layers`).
+
+    The layers are `read_osm`'s (the same rows, columns and `_row` order); memory holds the
+    node locations and one chunk of `flush_rows` features, not the file's features. The
+    store is written in a temporary folder beside `out_dir` and renamed into place.
+    """
+    from siting.sources import ingest
+    from siting.sources.osm import check_pbf_structure
+
+    pbf, out = Path(pbf).expanduser(), Path(out_dir).expanduser()
+    check_pbf_structure(pbf)
+    geom = _as_area(area)
+    sha = sha or file_sha256(pbf)
+    t = time.perf_counter()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".siting-tmp-store-", dir=out.parent))
+    try:
+        sink = _StoreSink(tmp, geom, str(pbf))
+        ingest.stream_layers(pbf, sink, flush_rows=flush_rows or ingest.FLUSH_ROWS)
+        counts = sink.close()
+        streets_bounds = sink.bounds.get("streets")
+        parts = [b for b in (streets_bounds, sink.bounds.get("buildings")) if b]
+        bounds = (
+            [
+                min(b[0] for b in parts),
+                min(b[1] for b in parts),
+                max(b[2] for b in parts),
+                max(b[3] for b in parts),
+            ]
+            if parts
+            else None
+        )
+        info = {
+            "format": STORE_VERSION,
+            "source": str(pbf),
+            "counts": counts,
+            "streets_bounds": streets_bounds,
+            "bounds": bounds,
+            "osm_sha256": sha,
+            "area_wkt": area_wkt
+            if area_wkt is not None or geom is None
+            else shapely.to_wkt(geom, rounding_precision=9),
+            "method": "ingest",
+            "seconds": round(time.perf_counter() - t, 2),
+        }
+        (tmp / META_FILE).write_text(json.dumps(info, indent=1))
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=".siting-tmp-old-", dir=out.parent))
+            out.rename(old / "store")
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("ingested %s into %s in %.1f s", pbf, out, time.perf_counter() - t)
     return out
 
 
@@ -241,23 +457,31 @@ def write_osm_parquet(osm: OsmData, out_dir: str | Path, **meta: object) -> Path
     return out
 
 
-def _spatial_order(gdf: gpd.GeoDataFrame, bounds: list[float] | None) -> gpd.GeoDataFrame:
-    """The rows in Z-order of their bounding-box centres on a 1024 x 1024 grid over the
-    store, with `_row` their original position: each row group then covers a compact patch,
-    so a bounding-box read skips the others (OSM id order spreads every group country-wide).
+def _spatial_order(
+    gdf: gpd.GeoDataFrame,
+    bounds: list[float] | None,
+    bits: int = 10,
+    rows: object = None,
+) -> gpd.GeoDataFrame:
+    """The rows in Z-order of their bounding-box centres on a 2**bits square grid over
+    `bounds`, with `_row` their original position (`rows`, default 0..n-1): each row group
+    then covers a compact patch, so a bounding-box read skips the others (OSM id order
+    spreads every group country-wide).
     """
-    out = gdf.assign(**{ROW_COLUMN: np.arange(len(gdf), dtype=np.int64)})
+    row = np.arange(len(gdf), dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
+    out = gdf.assign(**{ROW_COLUMN: row})
     if len(gdf) < 2 or bounds is None:
         return out
-    b = gdf.geometry.bounds.to_numpy()
+    b = shapely.bounds(np.asarray(gdf.geometry.values))
     cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
     x0, y0, x1, y1 = bounds
-    ix = np.clip((cx - x0) / max(x1 - x0, 1e-12) * 1023, 0, 1023)
-    iy = np.clip((cy - y0) / max(y1 - y0, 1e-12) * 1023, 0, 1023)
+    top = float(2**bits - 1)
+    ix = np.clip((cx - x0) / max(x1 - x0, 1e-12) * top, 0, top)
+    iy = np.clip((cy - y0) / max(y1 - y0, 1e-12) * top, 0, top)
     ix = np.nan_to_num(ix).astype(np.uint64)
     iy = np.nan_to_num(iy).astype(np.uint64)
     key = np.zeros(len(gdf), dtype=np.uint64)
-    for bit in range(10):  # interleave the bits: Morton (Z-order) code
+    for bit in range(bits):  # interleave the bits: Morton (Z-order) code
         key |= ((ix >> np.uint64(bit)) & np.uint64(1)) << np.uint64(2 * bit)
         key |= ((iy >> np.uint64(bit)) & np.uint64(1)) << np.uint64(2 * bit + 1)
     return out.iloc[np.argsort(key, kind="stable")]
@@ -334,6 +558,7 @@ __all__ = [
     "clip_osm",
     "clip_pbf",
     "clip_to_parquet",
+    "ingest_to_parquet",
     "is_parquet_store",
     "read_osm_parquet",
     "store_meta",
