@@ -45,7 +45,7 @@ ADDRESS_TAGS = ("addr:street", "addr:housenumber", "addr:postcode", "addr:city")
 BATCH_BLOBS = 8  # blobs decoded together (~8,000 elements each): ways overlap decoding
 BATCH_BYTES = 16 << 20
 THREADS = 2
-FLUSH_ROWS = 500_000  # features a streamed read holds before handing them on
+FLUSH_ROWS = 250_000  # features a streamed read holds before handing them on
 
 
 def available() -> bool:
@@ -1302,14 +1302,14 @@ class _Reader:
             self.parts[name].append(part)
             self.pending_rows += len(part.geometry)
 
-    def take(self, before: int | None) -> dict[str, Any]:
-        """The layers of the parts read so far as frames (:func:`_frame`), taken out of the
-        reader: node parts, and way parts of the batches before `before` (all: None).
+    def take(self, before: int | None) -> tuple[dict[str, list[_Part]], np.ndarray]:
+        """The parts read so far, taken out of the reader, and the strings of their codes:
+        node parts, and way parts of the batches before `before` (all: None).
 
         A sorted file's node batches all come before its way batches, and the ways of
         batch i are added on a thread once batches before it may still be running, so the
-        parts taken, in order, continue the frames of earlier takes: their concatenation
-        is :func:`read_layers`' frames."""
+        parts taken, in order, continue the parts of earlier takes: the concatenation of
+        their frames (:func:`_frame`) is :func:`read_layers`' frames."""
         ready: dict[str, list[_Part]] = {}
         with self._lock:
             for name, parts in self.parts.items():
@@ -1322,8 +1322,7 @@ class _Reader:
                     self.parts[name] = []
                 ready[name] = done
                 self.pending_rows -= sum(len(p.geometry) for p in done)
-        text = self.strings.array()
-        return {s.name: _frame(s, ready[s.name], text) for s in self.specs}
+        return ready, self.strings.array()
 
     # nodes ----------------------------------------------------------------
     def add_nodes(self, out: dict) -> None:
@@ -1635,6 +1634,43 @@ def stream_layers(
             gc.enable()
 
 
+class _Handover:
+    """Hands taken parts to a sink on one background thread: their frames are built and
+    written (numpy, shapely, Arrow: mostly without the GIL) while the next batches are
+    decoded. At most one chunk waits; a sink's error is raised at the next hand-over."""
+
+    def __init__(self, sink: LayerSink, specs: list[LayerSpec], streets: bool) -> None:
+        self.sink, self.specs, self.streets = sink, specs, streets
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.last: Any = None
+
+    def _write(self, parts: dict[str, list[_Part]], text: np.ndarray) -> None:
+        frames = {s.name: _frame(s, parts[s.name], text) for s in self.specs}
+        if not self.streets:
+            frames["streets"] = frames["railways"] = None
+        self.sink.write(frames)
+        release_memory()
+
+    def put(self, parts: dict[str, list[_Part]], text: np.ndarray) -> None:
+        self.wait()
+        self.last = self.pool.submit(self._write, parts, text)
+
+    def wait(self) -> None:
+        if self.last is not None:
+            last, self.last = self.last, None
+            last.result()
+
+    def reset(self) -> None:
+        self.wait()
+        self.sink.reset()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self.pool.shutdown()
+
+
 class LayerSink:
     """What :func:`stream_layers` writes its chunks to (a protocol; see `stream.py`)."""
 
@@ -1654,19 +1690,29 @@ def _read_layers(
 ) -> dict[str, Any] | None:
     specs = layer_specs(streets)
 
-    def chunk(frames: dict[str, Any]) -> dict[str, Any]:
-        if not streets:
-            frames["streets"] = frames["railways"] = None
-        return frames
-
+    hand = _Handover(sink, specs, streets) if sink is not None else None
     flush = None
-    if sink is not None:
+    if hand is not None:
 
         def flush(reader: _Reader, before: int) -> None:
             if reader.pending_rows >= flush_rows:
-                sink.write(chunk(reader.take(before)))
-                release_memory()
+                hand.put(*reader.take(before))
 
+    try:
+        return _read_into(path, specs, streets, threads, hand, flush)
+    finally:
+        if hand is not None:
+            hand.close()
+
+
+def _read_into(
+    path: Path,
+    specs: list[LayerSpec],
+    streets: bool,
+    threads: int,
+    hand: _Handover | None,
+    flush: Callable[[_Reader, int], None] | None,
+) -> dict[str, Any] | None:
     keys = sorted({k.encode() for s in specs for k in s.filter})
     with ThreadPoolExecutor(max_workers=1) as pool:
         # the relations in the file's last blocks, read while the nodes are decoded
@@ -1687,19 +1733,19 @@ def _read_layers(
                     reader = _run(path, specs, relations, keys, threads, False, flush)
                 except _Unsorted:
                     log.info("%s is not sorted (nodes after ways); reading it again", path)
-                    if sink is not None:
-                        sink.reset()
+                    if hand is not None:
+                        hand.reset()
                     reader = _run(path, specs, relations, keys, threads, True, flush)
                 break
             except _RelationsElsewhere:
                 log.info("%s has relations before its last blocks; reading them first", path)
-                if sink is not None:
-                    sink.reset()
+                if hand is not None:
+                    hand.reset()
     reader.nodes = NodeStore()  # the locations are in the geometries now
     reader.relation_parts()
-    if sink is not None:
-        sink.write(chunk(reader.take(None)))
-        release_memory()
+    if hand is not None:
+        hand.put(*reader.take(None))
+        hand.wait()
         return None
     text = reader.strings.array()
     release_memory()
