@@ -118,3 +118,33 @@ def test_ingested_chunks_of_ways_match_on_a_real_extract(tmp_path, monkeypatch):
     assert _row_groups(streamed / "buildings.parquet") >= 2
     assert _row_groups(streamed / "streets.parquet") >= 2
     _same_store(streamed, mem)
+
+
+@pytest.mark.skipif(not ingest.available(), reason="the one-pass reader's decoder is missing")
+def test_ingested_data_centers_come_last_as_read_osm_puts_them(tmp_path, monkeypatch):
+    """read_osm appends the buildings tagged data_center to the data-center layer; the
+    streamed store does it once, after the last chunk, so the order is read_osm's."""
+    from test_ingest import _square, _write
+
+    objs = []
+    for k in range(40):  # buildings over several blocks, every tenth a data center
+        objs += _square(1_000 + 10 * k, 12.50 + 0.002 * k, 55.70)
+    objs += [("n", (50, (12.53, 55.71), {"telecom": "data_center", "name": "Node DC"}))]
+    objs += [("n", (60_000 + i, (12.6, 55.6 + i * 1e-6), {})) for i in range(9_000)]
+    objs.sort(key=lambda o: o[1][0])  # a sorted file: nodes by id, then the ways
+    for k in range(40):
+        ring = [1_000 + 10 * k + i for i in (0, 1, 2, 3, 0)]
+        tags = {"building": "data_center" if k % 10 == 0 else "yes"}
+        objs.append(("w", (10 + k, ring, tags)))
+    # a block of streets, then a data center mapped as a way: a later chunk than the
+    # buildings tagged data_center, yet before them in read_osm's layer
+    objs += [("w", (100 + i, [1_000, 1_011], {"highway": "residential"})) for i in range(8_100)]
+    objs.append(("w", (9_000, [1_020, 1_021, 1_022, 1_020], {"telecom": "data_center"})))
+    path = tmp_path / "dc.osm.pbf"
+    _write(path, objs)
+    mem = clip_to_parquet(path, None, tmp_path / "mem", method="memory")
+    monkeypatch.setattr(ingest, "BATCH_BLOBS", 1)
+    streamed = clip_to_parquet(path, None, tmp_path / "ing", method="ingest", flush_rows=1)
+    _same_store(streamed, mem)
+    dc = read_osm_parquet(streamed).data_centers
+    assert list(dc["id"]) == [50, 9_000, 10, 20, 30, 40]
