@@ -1540,9 +1540,14 @@ def _tag_column(
     """A column of `n` rows with the strings `text[codes]` at `rows`, missing elsewhere: a
     categorical (codes of 1-4 bytes a row, categories sorted) or a text array."""
     if not categorical:
-        dense = np.full(n, None, dtype=object)
-        dense[rows] = text[codes]
-        return pd.array(dense, dtype="str")
+        # the values once, spread to the rows by Arrow (a column of millions of rows,
+        # mostly missing, is not built from a Python object a row)
+        import pyarrow as pa
+
+        at = np.full(n, -1, dtype=np.int64)
+        at[rows] = np.arange(len(rows))
+        values = pa.array(text[codes], type=pa.large_string())
+        return pd.array(values.take(pa.array(at, mask=at < 0)), dtype="str")
     # the strings used, sorted; each code's rank among them (a table, not a sort of rows)
     seen = np.zeros(len(text), dtype=bool)
     seen[codes] = True

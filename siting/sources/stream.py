@@ -283,6 +283,7 @@ class _StoreSink:
             self.dc_buildings.append(data_center_buildings(osm.buildings))
 
     def _append(self, name: str, gdf: gpd.GeoDataFrame) -> None:
+        import pyarrow as pa
         import pyarrow.parquet as pq
         from geopandas.io.arrow import _geopandas_to_arrow
 
@@ -290,25 +291,39 @@ class _StoreSink:
             if len(gdf.columns) > len(self.empty.get(name, gdf).columns) or name not in self.empty:
                 self.empty[name] = gdf  # the columns of a layer no chunk has a row of
             return
-        if name in ("streets", "buildings"):
-            b = [float(v) for v in gdf.total_bounds]
-            old = self.bounds.get(name, b)
+        gdf = _parquet_safe(gdf)
+        geoms = np.asarray(gdf.geometry.values)
+        b = shapely.bounds(geoms)  # once: the order, the bbox columns and the store's bounds
+        if name in ("streets", "buildings") and np.isfinite(b).any():
+            lo, hi = np.nanmin(b[:, :2], axis=0), np.nanmax(b[:, 2:], axis=0)
+            old = self.bounds.get(name, [*lo, *hi])
             self.bounds[name] = [
-                min(old[0], b[0]),
-                min(old[1], b[1]),
-                max(old[2], b[2]),
-                max(old[3], b[3]),
+                float(min(old[0], lo[0])),
+                float(min(old[1], lo[1])),
+                float(max(old[2], hi[0])),
+                float(max(old[3], hi[1])),
             ]
-        gdf = _parquet_safe(gdf).reset_index(drop=True)
-        gdf.index = gdf.index + self.rows[name]  # `_row`: the place in the whole layer
+        order = _z_order(b, WORLD_BOUNDS, STREAM_ORDER_BITS)
+        geom_col = gdf.geometry.name
+        plain = pd.DataFrame(gdf.drop(columns=geom_col)).take(order)
+        plain[ROW_COLUMN] = self.rows[name] + order  # `_row`: the place in the whole layer
         self.rows[name] += len(gdf)
-        ordered = _spatial_order(gdf, WORLD_BOUNDS, bits=STREAM_ORDER_BITS, rows=gdf.index)
-        table = _geopandas_to_arrow(ordered, index=False, write_covering_bbox=True)
-        if name not in self.writers:
-            schema = _canonical_schema(table.schema)
+        if name not in self.writers:  # the schema and GeoParquet metadata, from geopandas
+            head = gdf.iloc[order[:1]].assign(**{ROW_COLUMN: plain[ROW_COLUMN].iloc[:1].values})
+            schema = _canonical_schema(
+                _geopandas_to_arrow(head, index=False, write_covering_bbox=True).schema
+            )
             self.schemas[name] = schema
             self.writers[name] = pq.ParquetWriter(self.folder / f"{name}.parquet", schema)
-        table = table.cast(self.schemas[name])
+        schema = self.schemas[name]
+        table = pa.Table.from_pandas(plain, preserve_index=False)
+        cols = {c: table.column(c) for c in table.column_names}
+        cols[geom_col] = pa.array(shapely.to_wkb(geoms[order]), type=pa.binary())
+        bb = b[order]
+        cols["bbox"] = pa.StructArray.from_arrays(
+            [pa.array(bb[:, i]) for i in range(4)], names=["xmin", "ymin", "xmax", "ymax"]
+        )
+        table = pa.Table.from_arrays([cols[f.name].cast(f.type) for f in schema], schema=schema)
         self.writers[name].write_table(table, row_group_size=STREAM_ROW_GROUP_ROWS)
 
     def close(self) -> dict[str, int]:
@@ -472,7 +487,12 @@ def _spatial_order(
     out = gdf.assign(**{ROW_COLUMN: row})
     if len(gdf) < 2 or bounds is None:
         return out
-    b = shapely.bounds(np.asarray(gdf.geometry.values))
+    return out.iloc[_z_order(shapely.bounds(np.asarray(gdf.geometry.values)), bounds, bits)]
+
+
+def _z_order(b: np.ndarray, bounds: list[float], bits: int) -> np.ndarray:
+    """The permutation that sorts boxes `b` (n x 4) by the Morton code of their centres on
+    a 2**bits square grid over `bounds` (stable: equal codes keep their order)."""
     cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
     x0, y0, x1, y1 = bounds
     top = float(2**bits - 1)
@@ -480,11 +500,11 @@ def _spatial_order(
     iy = np.clip((cy - y0) / max(y1 - y0, 1e-12) * top, 0, top)
     ix = np.nan_to_num(ix).astype(np.uint64)
     iy = np.nan_to_num(iy).astype(np.uint64)
-    key = np.zeros(len(gdf), dtype=np.uint64)
+    key = np.zeros(len(b), dtype=np.uint64)
     for bit in range(bits):  # interleave the bits: Morton (Z-order) code
         key |= ((ix >> np.uint64(bit)) & np.uint64(1)) << np.uint64(2 * bit)
         key |= ((iy >> np.uint64(bit)) & np.uint64(1)) << np.uint64(2 * bit + 1)
-    return out.iloc[np.argsort(key, kind="stable")]
+    return np.argsort(key, kind="stable")
 
 
 def _store_bounds(osm: OsmData) -> list[float] | None:
