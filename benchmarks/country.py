@@ -18,6 +18,8 @@ JSON line:
   way geometries assembled in C++: the limit of any reader), by the siting ingest
   (:func:`siting.sources.ingest.ingest_pbf`) and, up to `--pyrosm-max-mb`, by pyrosm
   (`read_osm`'s old path), in MB/s of PBF;
+* `store`: the streamed store build of a tiled run (`siting.sources.stream.ingest_to_parquet`:
+  read, post-processed and written to GeoParquet chunk by chunk) in MB/s of PBF, peak RSS;
 * `single`: `siting.run` in one process on the PBF, then `Results.to_files` (with map);
 * `tiled`: `run_tiled` with `--tiles` grid tiles on a LocalCluster of 2 single-threaded
   worker processes; peak RSS of the client and of each worker.
@@ -242,6 +244,23 @@ def child_ingest(pbf: Path, pyrosm_max_mb: float) -> dict:
     return out
 
 
+def child_store(pbf: Path, out_dir: Path) -> dict:
+    """The streamed store build of a tiled run (`ingest_to_parquet`), in its own process."""
+    from siting.sources.stream import ingest_to_parquet
+
+    t = time.perf_counter()
+    store = ingest_to_parquet(pbf, out_dir / "store")
+    seconds = time.perf_counter() - t
+    size = sum(f.stat().st_size for f in store.iterdir())
+    return {
+        "mode": "store",
+        "store_s": round(seconds, 2),
+        "store_mb_s": _rate(pbf, seconds),
+        "peak_mb": round(_peak_mb()),
+        "store_mb": round(size / 1e6, 1),
+    }
+
+
 def child_single(pbf: Path, out_dir: Path, with_map: bool) -> dict:
     """`siting.run` in this process on the PBF, then the output files."""
     from siting import Study
@@ -326,12 +345,14 @@ def _run_child(args: list[str], env: dict[str, str]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, nargs="+", default=[4, 8], help="copies per side")
-    ap.add_argument("--only", choices=["ingest", "single", "tiled"], nargs="+")
+    ap.add_argument("--only", choices=["ingest", "store", "single", "tiled"], nargs="+")
     ap.add_argument("--tiles", type=int, help="grid tiles (default: N*N/4, at least 4)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per mode (medians reported)")
     ap.add_argument("--map", action="store_true", help="also write map.html")
     ap.add_argument("--pyrosm-max-mb", type=float, default=40.0)
-    ap.add_argument("--child", choices=["ingest", "single", "tiled"], help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--child", choices=["ingest", "store", "single", "tiled"], help=argparse.SUPPRESS
+    )
     ap.add_argument("--pbf", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -341,11 +362,14 @@ def main() -> None:
     if a.child == "single":
         print(json.dumps(child_single(a.pbf, a.out, a.map)))
         return
+    if a.child == "store":
+        print(json.dumps(child_store(a.pbf, a.out)))
+        return
     if a.child == "tiled":
         print(json.dumps(child_tiled(a.pbf, a.out, a.tiles, a.map)))
         return
 
-    modes = a.only or ["ingest", "single", "tiled"]
+    modes = a.only or ["ingest", "store", "single", "tiled"]
     for n in a.n:
         pbf = make_country(n)
         size_mb = round(pbf.stat().st_size / 1e6, 1)
@@ -367,7 +391,8 @@ def main() -> None:
                     runs.append(res)
             row = {"n": n, "copies": n * n, "pbf_mb": size_mb, **runs[-1]}
             if a.repeat > 1:
-                for key in ("wall_s", "ingest_mb_s", "libosmium_locations_mb_s", "process_s"):
+                keys = ("wall_s", "ingest_mb_s", "store_mb_s", "libosmium_locations_mb_s")
+                for key in (*keys, "process_s"):
                     vals = [r[key] for r in runs if key in r]
                     if vals:
                         row[key] = statistics.median(vals)
