@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import shapely
 
 from siting import demand
 from siting.building_parts import BuildingParts
@@ -357,29 +359,73 @@ def write_gpkg_layers(path: Path, layers: dict[str, gpd.GeoDataFrame | BuildingP
 
 
 def _append_parts(path: Path, layer: str, parts: BuildingParts) -> None:
-    """Write `parts` as GeoPackage layer `layer`, one part at a time (empty parts skipped:
-    appending nothing changes nothing, and their fields are the concatenation's anyway)."""
+    """Write `parts` as GeoPackage layer `layer`, one part at a time: the layer the
+    concatenation makes (fields, geometry type, rows in order).
+
+    Through Arrow the parts go to GDAL as one stream of record batches (one layer
+    creation, the spatial index built once at the end: appending part by part updates it
+    row by row, 1.7x the writing time on 1.3 M buildings); without Arrow, part by part.
+    """
     geometry_type, promote = parts.geometry_type()
-    written = 0
-    for part in parts.frames():
-        if len(part) == 0:
-            continue
-        _plain_columns(part).to_file(
+    if not len(parts):  # no building: the empty layer of the (empty) concatenation
+        _plain_columns(parts.read()).to_file(
+            path, layer=layer, driver="GPKG", engine="pyogrio", use_arrow=_ARROW[0]
+        )
+        return
+    frames = (_plain_columns(part) for part in parts.frames() if len(part))
+    if _ARROW[0]:
+        import pyogrio
+
+        tables = (_gpkg_arrow(part, promote) for part in frames)
+        first = next(tables)
+
+        def batches() -> Any:
+            yield from first.to_batches()
+            for table in tables:  # a part without a value in a text column has it as null
+                yield from table.cast(first.schema).to_batches()
+
+        epsg = parts.crs.to_epsg()
+        pyogrio.write_arrow(
+            pa.RecordBatchReader.from_batches(first.schema, batches()),
+            path,
+            layer=layer,
+            driver="GPKG",
+            geometry_name=first.schema.names[-1],  # the geometry, last (_gpkg_arrow)
+            geometry_type=geometry_type,
+            crs=f"EPSG:{epsg}" if epsg else parts.crs.to_wkt("WKT1_GDAL"),
+        )
+        return
+    for k, part in enumerate(frames):
+        part.to_file(
             path,
             layer=layer,
             driver="GPKG",
             engine="pyogrio",
-            use_arrow=_ARROW[0],
-            append=written > 0,
+            append=k > 0,
             # what pyogrio infers from the whole frame, given: a part may hold one kind
             geometry_type=geometry_type,
             promote_to_multi=promote,
         )
-        written += len(part)
-    if not written:  # no building at all: the empty layer of the (empty) concatenation
-        _plain_columns(parts.read()).to_file(
-            path, layer=layer, driver="GPKG", engine="pyogrio", use_arrow=_ARROW[0]
-        )
+
+
+def _gpkg_arrow(part: gpd.GeoDataFrame, promote: bool) -> pa.Table:
+    """`part` as the Arrow table pyogrio's `write_dataframe` hands GDAL (text, numbers and
+    booleans; the geometry as WKB in the last column, single types made multi if
+    `promote`)."""
+    geoms = np.asarray(part.geometry.values, dtype=object)
+    if promote:
+        kinds = shapely.get_type_id(geoms)
+        for kind, multi in _MULTI_OF.items():
+            if (kinds == kind).any():
+                geoms[kinds == kind] = multi(np.atleast_2d(geoms[kinds == kind]), axis=0)
+    name = part.geometry.name
+    frame = pd.DataFrame(part.drop(columns=name), copy=False)
+    frame[name] = shapely.to_wkb(geoms)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for k, f in enumerate(table.schema):
+        if pa.types.is_null(f.type):  # GDAL has no null type: text, as pyogrio does
+            table = table.set_column(k, f.with_type(pa.string()), table[k].cast(pa.string()))
+    return table
 
 
 def write_parquet_parts(parts: BuildingParts, path: Path) -> None:
@@ -432,6 +478,8 @@ def _parts_schema(first: pa.Schema, parts: BuildingParts) -> pa.Schema:
     return pa.schema(fields, metadata=meta)
 
 
+# shapely type id of Point, LineString, Polygon: the multi type pyogrio promotes them to
+_MULTI_OF = {0: shapely.multipoints, 1: shapely.multilinestrings, 3: shapely.multipolygons}
 _SQLITE_SYNC = "OGR_SQLITE_SYNCHRONOUS"
 _ARROW = [True]  # whether pyogrio's Arrow writer works here (learnt on the first write)
 _NO_ARROW = (ImportError, RuntimeError, NotImplementedError)

@@ -370,7 +370,8 @@ class TiledResults(Results):
     def buildings(self) -> gpd.GeoDataFrame:
         """Every building of the study in one frame, read from the tiles' files on first
         use and kept: this loads them all (several GB for a country); the result files,
-        the map and `n_buildings` do not need it."""
+        the map and `n_buildings` do not need it. Once read, the result files are written
+        from this frame (with any change made to it), as a single run's are."""
         if self._buildings is None:
             if self.building_parts is None:
                 crs = self.sites.crs
