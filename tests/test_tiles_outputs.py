@@ -188,7 +188,13 @@ def mixed_parts(tmp_path):
     return BuildingParts(paths, crs)
 
 
-def test_parts_with_other_dtypes_write_the_concatenations_files(mixed_parts, tmp_path):
+@pytest.mark.parametrize("arrow", [True, False])
+def test_parts_with_other_dtypes_write_the_concatenations_files(
+    mixed_parts, tmp_path, monkeypatch, arrow
+):
+    import siting.results
+
+    monkeypatch.setattr(siting.results, "_ARROW", [arrow])  # False: GDAL without Arrow
     parts = mixed_parts
     whole = pd.concat([gpd.read_parquet(p) for p in parts.paths], ignore_index=True)
     whole = gpd.GeoDataFrame(whole, crs=parts.crs)
