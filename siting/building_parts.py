@@ -77,6 +77,7 @@ class BuildingParts:
                     "bbox": col.get("bbox"),
                     "types": col.get("geometry_types", []),
                     "attrs": json.loads(attrs) if attrs else {},
+                    "geometry": geo["primary_column"],
                 }
             )
         return out
@@ -219,7 +220,8 @@ class BuildingParts:
         key = (cells.cell_m, cells.crs.to_wkt())
         key = DEFAULT_GRID if key == _default_key() else key
         if key not in self._cells:
-            for part in self.frames(columns=[HEAT_COLUMN, "geometry"]):
+            geometry = [m["geometry"] for m in self._meta[:1]]
+            for part in self.frames(columns=[HEAT_COLUMN, *geometry]):
                 cells.add(part)
             self._cells[key] = cells
         return self._cells[key]
