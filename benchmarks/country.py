@@ -274,7 +274,7 @@ def child_single(pbf: Path, out_dir: Path, with_map: bool) -> dict:
     wall = time.perf_counter() - t
     from siting.pipeline import STAGES
 
-    per_m = len(res.buildings) / 1e6
+    per_m = res.n_buildings / 1e6
     stage_s = {f"{s}_s": res.timings_s.get(f"{s}_s", 0.0) for s in STAGES}
     stage_s["outputs_s"] = wall - t_run
     return {
@@ -287,7 +287,7 @@ def child_single(pbf: Path, out_dir: Path, with_map: bool) -> dict:
         "stages_s": {k: round(v, 2) for k, v in res.timings_s.items() if k.endswith("_s")},
         "sites": len(res.sites),
         "feasible": int(res.sites["feasible"].sum()),
-        "buildings": len(res.buildings),
+        "buildings": res.n_buildings,
         "out_mb": {k: round(Path(p).stat().st_size / 1e6, 1) for k, p in files.items()},
     }
 
@@ -328,7 +328,7 @@ def child_tiled(pbf: Path, out_dir: Path, n_tiles: int, with_map: bool) -> dict:
         "feasible": int(res.sites["feasible"].sum()),
         "failed_tiles": len(res.failed_tiles),
         "unverified": len(res.unverified_sites),
-        "buildings": len(res.buildings),
+        "buildings": res.n_buildings,
         "out_mb": {k: round(Path(p).stat().st_size / 1e6, 1) for k, p in files.items()},
     }
 

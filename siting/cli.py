@@ -722,9 +722,7 @@ def _summary_parts(results) -> dict:
     else:
         reasons = sites["reason"].value_counts().head(3)
         lines.append("no feasible site; most common reasons: " + "; ".join(reasons.index))
-    from siting.demand import summary
-
-    d = summary(results.buildings, results.study.params)
+    d = results.demand_summary()
     lines.append(_demand_line(d))
     for note in getattr(results, "notes", []):
         lines.append(f"note: {note}")

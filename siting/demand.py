@@ -28,7 +28,7 @@ import functools
 import io
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -184,6 +184,20 @@ OUTPUT_COLUMNS = (
     "heat_demand_mwh_per_yr",
     "peak_heat_mw",
     "source",
+)
+
+# the columns :func:`summary` reads (a tiled study reads only these from its tiles' files)
+SUMMARY_COLUMNS = (
+    "building_class",
+    "class_rule",
+    "residential",
+    "levels_source",
+    "floor_area_m2",
+    "net_floor_area_m2",
+    "construction_period",
+    "dwellings",
+    "heat_demand_mwh_per_yr",
+    "peak_heat_mw",
 )
 
 
@@ -474,7 +488,7 @@ def summary(buildings_estimated: gpd.GeoDataFrame, params: Params | None = None)
     """
     params = params or Params()
     b = buildings_estimated
-    _require_estimated(b, "summary")
+    _require_estimated(b, "summary", SUMMARY_COLUMNS)
     heat = b["heat_demand_mwh_per_yr"].to_numpy(dtype=float)
     dwellings = b["dwellings"].to_numpy(dtype=np.int64)
     cls = b["building_class"].to_numpy(dtype=object)
@@ -695,8 +709,10 @@ def _reference(building_class: str, period: str) -> tuple[float, str]:
     return float("nan"), ""
 
 
-def _require_estimated(b: gpd.GeoDataFrame, caller: str) -> None:
-    missing = [c for c in OUTPUT_COLUMNS if c not in b.columns]
+def _require_estimated(
+    b: gpd.GeoDataFrame, caller: str, columns: Sequence[str] = OUTPUT_COLUMNS
+) -> None:
+    missing = [c for c in columns if c not in b.columns]
     if missing:
         raise InputDataError(
             f"{caller}() needs the output of siting.demand.estimate(); columns {missing} are "

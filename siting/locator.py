@@ -25,7 +25,7 @@ from siting.maps.colours import (
     _site_colors,
     _text_color,
 )
-from siting.maps.layers import DENSITY_COLUMN, heat_density_grid
+from siting.maps.layers import DENSITY_COLUMN
 
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
 _MARKER_PT = 15  # circle diameter, points
@@ -64,9 +64,9 @@ def locator_map_figure(results, top: pd.DataFrame, width_in: float = 8.0):
     ax.set_facecolor("#f2efe9")
     fig.patch.set_facecolor("#f2efe9")
 
-    buildings = results.buildings
-    if buildings is not None and len(buildings):
-        cells = heat_density_grid(buildings, 100.0)  # the GeoTIFF's grid, EPSG:3035
+    if results.n_buildings:
+        # the GeoTIFF's grid, EPSG:3035 (a tiled run sums it tile by tile)
+        cells = results.heat_density_grid(100.0)
         if len(cells):
             classes = _heat_classes(cells[DENSITY_COLUMN].to_numpy())
             colors = np.asarray(classes.colors)[classes.classify(cells[DENSITY_COLUMN].to_numpy())]

@@ -38,11 +38,13 @@ log = logging.getLogger(__name__)
 __all__ = [
     "HEAT_UNIT",
     "FLOOR_AREA_UNIT",
+    "CellSums",
     "allocate_to_buildings",
     "cell_totals",
     "floor_area_density",
     "heat_density",
     "heat_density_cells",
+    "heat_density_from_cell_sums",
     "read_heat_density",
 ]
 
@@ -179,17 +181,56 @@ def _write_density(
     target = _metric_target_crs(crs)
     values = _building_values(buildings, column, "densities must be >= 0")
     ix, iy, values = _cell_index(buildings, values, cell_m, target)
+    return _write_binned(
+        ix,
+        iy,
+        values,
+        None,
+        path,
+        cell_m,
+        target,
+        column=column,
+        unit=unit,
+        quantity=quantity,
+        total_unit=total_unit,
+        bounds=bounds,
+        source=source,
+        attribution=attribution,
+    )
+
+
+def _write_binned(
+    ix: np.ndarray,
+    iy: np.ndarray,
+    values: np.ndarray,
+    counts: np.ndarray | None,
+    path: str | os.PathLike[str],
+    cell_m: float,
+    target: pyproj.CRS,
+    *,
+    column: str,
+    unit: str,
+    quantity: str,
+    total_unit: str,
+    bounds: Bounds | None,
+    source: str | None,
+    attribution: str,
+) -> Path:
+    """Write `values` binned to cells (ix, iy) as a density GeoTIFF; `counts` is how many
+    buildings each value holds (None: one each)."""
     if bounds is None and len(values) == 0:
         raise InputDataError(
             f"no building has {column} > 0 with a valid geometry; nothing to write to {path}."
         )
 
     density, transform, inside, total = _density_grid(ix, iy, values, cell_m, bounds)
+    n_buildings = inside if counts is None else np.where(inside, counts, 0)
     outside_total = float(values[~inside].sum())
     if outside_total > 0:
+        n_outside = ~inside if counts is None else np.where(inside, 0, counts)
         log.warning(
             "%d buildings with %.1f %s lie outside bounds %s and are not in %s",
-            int((~inside).sum()),
+            int(n_outside.sum()),
             outside_total,
             total_unit,
             bounds,
@@ -205,7 +246,7 @@ def _write_density(
         "attribution": attribution,
         "total": f"{total:.6f}",
         "total_unit": total_unit,
-        "n_buildings": str(int(inside.sum())),
+        "n_buildings": str(int(n_buildings.sum())),
         "cell_m": f"{cell_m:g}",
         "outside_bounds_total": f"{outside_total:.6f}",
         "AREA_OR_POINT": "Area",
@@ -248,6 +289,112 @@ def cell_sums(
     ix, iy, values = _cell_index(buildings, values, cell_m, _metric_target_crs(crs))
     cells = pd.DataFrame({"ix": ix, "iy": iy, "total": values, "n": np.ones(len(ix), np.int64)})
     return cells.groupby(["ix", "iy"], sort=True, as_index=False).sum()
+
+
+class CellSums:
+    """Per-cell totals of :func:`heat_density`'s binning, added part by part.
+
+    Each building is added to its cell's running total in the order given, as
+    ``np.bincount`` adds them over one frame: once every part is in, the totals are
+    bit for bit those of the concatenated parts, so the GeoTIFF
+    (:func:`heat_density_from_cell_sums`) and the cells (:meth:`frame`) are the whole
+    frame's, from one part in memory at a time.
+    """
+
+    def __init__(
+        self,
+        cell_m: float = 100.0,
+        crs: str | pyproj.CRS = "EPSG:3035",
+        *,
+        column: str = HEAT_COLUMN,
+    ) -> None:
+        if not (isinstance(cell_m, int | float) and math.isfinite(cell_m) and cell_m > 0):
+            raise ConfigError(f"cell_m must be a positive number of metres, got {cell_m!r}.")
+        self.cell_m = float(cell_m)
+        self.crs = _metric_target_crs(crs)
+        self.column = column
+        self.key = np.empty(0, np.int64)  # one per cell with demand, sorted (_cell_key)
+        self.total = np.empty(0, float)  # `column` summed, MWh/yr
+        self.n = np.empty(0, np.int64)  # buildings with a value > 0
+
+    @property
+    def ix(self) -> np.ndarray:
+        """Grid column of each cell (multiples of `cell_m` in `crs`)."""
+        return self.key >> 32
+
+    @property
+    def iy(self) -> np.ndarray:
+        """Grid row of each cell."""
+        return (self.key & 0xFFFFFFFF) + _KEY_LOW
+
+    def add(self, buildings: gpd.GeoDataFrame) -> None:
+        """Add `buildings` (metric CRS, `column` in MWh/yr) to their cells' totals."""
+        values = _building_values(buildings, self.column, "densities must be >= 0")
+        ix, iy, values = _cell_index(buildings, values, self.cell_m, self.crs)
+        if len(values) == 0:
+            return
+        keys, inverse = np.unique(
+            np.concatenate([self.key, _cell_key(ix, iy)]), return_inverse=True
+        )
+        old, new = inverse[: len(self.key)], inverse[len(self.key) :]
+        total = np.zeros(len(keys))
+        total[old] = self.total
+        np.add.at(total, new, values)  # unbuffered, in order: the running sum bincount makes
+        n = np.zeros(len(keys), np.int64)
+        n[old] = self.n
+        np.add.at(n, new, 1)
+        self.key, self.total, self.n = keys, total, n
+
+    def __len__(self) -> int:
+        return len(self.total)
+
+    def frame(self) -> gpd.GeoDataFrame:
+        """The cells as :func:`heat_density_cells` returns them for the concatenated parts."""
+        return _cells_frame(self.ix, self.iy, self.total, self.n, self.cell_m, self.crs)
+
+
+_KEY_LOW = -(2**31)
+
+
+def _cell_key(ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
+    """One int64 per cell, ordered by column then row (the order of ``np.unique(axis=0)``)."""
+    if len(ix) and (min(ix.min(), iy.min()) < _KEY_LOW or max(ix.max(), iy.max()) >= -_KEY_LOW):
+        raise ConfigError(
+            "the grid has more than 2**31 cells across; check the buildings' CRS or pass a "
+            "larger cell_m."
+        )
+    return (ix << 32) + (iy - _KEY_LOW)
+
+
+def heat_density_from_cell_sums(
+    cells: CellSums,
+    path: str | os.PathLike[str],
+    *,
+    bounds: Bounds | None = None,
+    source: str | None = None,
+    attribution: str = _FOOTER_OSM,
+) -> Path:
+    """Write the heat-density GeoTIFF of the buildings added to `cells`.
+
+    The file :func:`heat_density` writes for all those buildings in one frame (same grid,
+    values and tags), from per-cell totals (`cells.crs`, `cells.cell_m`).
+    """
+    return _write_binned(
+        cells.ix,
+        cells.iy,
+        cells.total,
+        cells.n,
+        path,
+        cells.cell_m,
+        cells.crs,
+        column=cells.column,
+        unit=HEAT_UNIT,
+        quantity="annual heat demand density (space heating + hot water)",
+        total_unit="MWh/yr",
+        bounds=bounds,
+        source=source,
+        attribution=attribution,
+    )
 
 
 def grid_from_cell_sums(cells: pd.DataFrame, cell_m: float = 100.0) -> tuple[np.ndarray, Affine]:
@@ -338,25 +485,40 @@ def heat_density_cells(
     values = _building_values(buildings, column, "demand must be >= 0 MWh/yr")
     target = _metric_target_crs(buildings.crs if crs is None else crs)
     ix, iy, values = _cell_index(buildings, values, cell_m, target)
-    columns = {
-        HEAT_COLUMN: pd.Series(dtype=float),
-        HEAT_DENSITY_COLUMN: pd.Series(dtype=float),
-        "n_buildings": pd.Series(dtype=np.int64),
-    }
     if len(values) == 0:
-        return gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries([], crs=target), crs=target)
+        return _cells_frame(ix, iy, values, ix, cell_m, target)
     cells, inverse = np.unique(np.column_stack([ix, iy]), axis=0, return_inverse=True)
     inverse = inverse.ravel()
     totals = np.bincount(inverse, weights=values, minlength=len(cells))
-    x0, y0 = cells[:, 0] * cell_m, cells[:, 1] * cell_m
+    counts = np.bincount(inverse, minlength=len(cells)).astype(np.int64)
+    return _cells_frame(cells[:, 0], cells[:, 1], totals, counts, cell_m, target)
+
+
+def _cells_frame(
+    ix: np.ndarray,
+    iy: np.ndarray,
+    totals: np.ndarray,
+    counts: np.ndarray,
+    cell_m: float,
+    crs: pyproj.CRS,
+) -> gpd.GeoDataFrame:
+    """Cells (ix, iy) with their totals as square polygons: :func:`heat_density_cells`."""
+    if len(totals) == 0:
+        columns = {
+            HEAT_COLUMN: pd.Series(dtype=float),
+            HEAT_DENSITY_COLUMN: pd.Series(dtype=float),
+            "n_buildings": pd.Series(dtype=np.int64),
+        }
+        return gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+    x0, y0 = ix * cell_m, iy * cell_m
     return gpd.GeoDataFrame(
         {
             HEAT_COLUMN: totals,
             HEAT_DENSITY_COLUMN: totals / (cell_m * cell_m / _M2_PER_HA),
-            "n_buildings": np.bincount(inverse, minlength=len(cells)).astype(np.int64),
+            "n_buildings": counts,
         },
         geometry=shapely.box(x0, y0, x0 + cell_m, y0 + cell_m),
-        crs=target,
+        crs=crs,
     )
 
 

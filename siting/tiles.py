@@ -68,6 +68,7 @@ import shapely
 
 from siting import pipes, stages
 from siting.area import Area, convex_hull, metric_crs, reproject
+from siting.building_parts import BuildingParts
 from siting.cache import file_sha256
 from siting.config import Params, Study
 from siting.errors import ConfigError, InputDataError, SitingError
@@ -353,11 +354,38 @@ class TiledResults(Results):
     `tiles` (one row per tile: status "done"/"cached"/"failed"/"empty", sites, seconds,
     error), `failed_tiles` (tile id, error, the site ids that have no result), and
     `unverified_sites` (routes the overlap could not prove uncut).
+
+    The buildings stay in the finished tiles' files under the workdir (`building_parts`,
+    one per tile core, disjoint): `to_files`, `map` and the report write them tile by
+    tile, `n_buildings` counts them from the files' metadata, and `buildings` reads them
+    all into one frame only when asked.
     """
 
     tiles: gpd.GeoDataFrame | None = None
     failed_tiles: list[dict] = field(default_factory=list)
     unverified_sites: list[str] = field(default_factory=list)
+    building_parts: BuildingParts | None = None
+
+    @property  # Results' dataclass field, read lazily here
+    def buildings(self) -> gpd.GeoDataFrame:
+        """Every building of the study in one frame, read from the tiles' files on first
+        use and kept: this loads them all (several GB for a country); the result files,
+        the map and `n_buildings` do not need it. Once read, the result files are written
+        from this frame (with any change made to it), as a single run's are."""
+        if self._buildings is None:
+            if self.building_parts is None:
+                crs = self.sites.crs
+                return gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+            self._buildings = self.building_parts.read()
+        return self._buildings
+
+    @buildings.setter
+    def buildings(self, value: gpd.GeoDataFrame | None) -> None:
+        # the dataclass __init__ sets it: None keeps the buildings on disk until read
+        self._buildings = value
+
+    def _building_parts(self) -> BuildingParts | None:
+        return self.building_parts if self._buildings is None else None
 
 
 # --------------------------------------------------------------------------- tile tasks
@@ -986,7 +1014,8 @@ def _merge(rows: list[dict], crs: pyproj.CRS) -> dict[str, Any]:
 
     Re-runs (tile ids ending in "+") hold a few sites of a tile run again with a wider
     overlap: their sites, routes and cables replace the first run's; the buildings are the
-    first run's (the same core, the same estimates).
+    first run's (the same core, the same estimates), left in their files: "buildings" is
+    the list of them, in tile order (:class:`~siting.building_parts.BuildingParts`).
     """
     tables, routes, lines, subs, buildings, notes, timings = [], [], [], [], [], [], {}
     viable = [0, 0.0]  # registry mains: street segments and metres, over the cores
@@ -1000,7 +1029,7 @@ def _merge(rows: list[dict], crs: pyproj.CRS) -> dict[str, Any]:
         overlap.update(dict.fromkeys(table["site_id"], float(row["overlap_m"])))
         routes.append(gpd.read_parquet(d / "routes.parquet"))
         if not row["tile_id"].endswith("+"):
-            buildings.append(gpd.read_parquet(d / "buildings.parquet"))
+            buildings.append(d / "buildings.parquet")
         if (d / "grid_lines.parquet").is_file():
             lines.append(gpd.read_parquet(d / "grid_lines.parquet"))
         if (d / "substations.parquet").is_file():
@@ -1024,9 +1053,7 @@ def _merge(rows: list[dict], crs: pyproj.CRS) -> dict[str, Any]:
     return {
         "table": table,
         "routes": _last_per_site(routes, crs) if routes else empty,
-        "buildings": gpd.GeoDataFrame(pd.concat(buildings, ignore_index=True), crs=crs)
-        if buildings
-        else empty,
+        "buildings": BuildingParts(buildings, crs),
         "grid_lines": _last_per_site(lines, crs),
         "substations": substations,
         "notes": notes,
@@ -1488,7 +1515,7 @@ def run_tiled(
         study=study,
         sites=ranked_gdf,
         routes=route_gdf,
-        buildings=merged["buildings"],
+        buildings=None,
         network=network,
         mode=mode,
         timings_s=timings,
@@ -1500,6 +1527,7 @@ def run_tiled(
         unverified_sites=unverified,
         grid_lines=grid["grid_lines"],
         substations=grid["substations"],
+        building_parts=merged["buildings"],
     )
 
 

@@ -96,6 +96,8 @@ def study_map(
     site_charts: dict[str, str] | None = None,
     grid_lines: gpd.GeoDataFrame | None = None,
     substations: gpd.GeoDataFrame | None = None,
+    heat_grid: gpd.GeoDataFrame | None = None,
+    buildings_extent: gpd.GeoDataFrame | None = None,
 ) -> folium.Map:
     """Build the study map: ranked sites, top-N routes, DH network and heat density.
 
@@ -143,6 +145,12 @@ def study_map(
         network. Base-map tiles cannot be offline: the layers are drawn on a plain
         background (the title box says so) and `tiles` is ignored. False: link the scripts
         from CDNs and draw `tiles` (needs a network to open).
+    heat_grid : GeoDataFrame, optional
+        Instead of `buildings`: their cells as :func:`heat_density_grid` returns them (edge
+        `heat_cell_m`), e.g. summed tile by tile when the buildings are too many to gather.
+    buildings_extent : GeoDataFrame, optional
+        Instead of `buildings` for the initial view: geometries with the buildings' bounds
+        (a box per tile of them).
 
     Returns
     -------
@@ -170,7 +178,7 @@ def study_map(
     if buildings is not None:
         require_metric(buildings, "buildings")
 
-    in_view = _sites_in_study_area(sites, buildings)
+    in_view = _sites_in_study_area(sites, buildings if buildings is not None else buildings_extent)
     bounds = _bounds_wgs84([sites[in_view]] + ([network] if network is not None else []))
     assert bounds is not None  # in_view keeps at least one site
     center = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
@@ -197,8 +205,8 @@ def study_map(
     # Add order = drawing order: area fill at the bottom, site markers on top. Legend
     # sections in the same order, bottom layer last (the sites, read first, on top).
     sections = []
-    if buildings is not None:
-        sections.append(_add_heat_layer(m, buildings, heat_cell_m, heat_crs))
+    if buildings is not None or heat_grid is not None:
+        sections.append(_add_heat_layer(m, buildings, heat_cell_m, heat_crs, heat_grid))
     if street_density is not None and len(street_density):
         require_metric(street_density, "street_density")
         sections.append(_add_street_density_layer(m, street_density, max_street_edges))

@@ -127,10 +127,16 @@ def heat_density_grid(
 
 
 def _add_heat_layer(
-    m: folium.Map, buildings: gpd.GeoDataFrame, cell_m: float, crs: str | pyproj.CRS | None
+    m: folium.Map,
+    buildings: gpd.GeoDataFrame | None,
+    cell_m: float,
+    crs: str | pyproj.CRS | None,
+    grid: gpd.GeoDataFrame | None = None,
 ) -> str | None:
-    """The heat-density cells, one colour per class; returns the legend section."""
-    grid = heat_density_grid(buildings, cell_m, crs)
+    """The heat-density cells (`grid`, else binned from `buildings`), one colour per class;
+    returns the legend section."""
+    if grid is None:
+        grid = heat_density_grid(buildings, cell_m, crs)
     if grid.empty:
         return None
     grid, drawn_m = coarsen_cells(grid, cell_m, _MAX_HEAT_CELLS)
