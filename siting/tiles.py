@@ -355,8 +355,8 @@ class TiledResults(Results):
     error), `failed_tiles` (tile id, error, the site ids that have no result), and
     `unverified_sites` (routes the overlap could not prove uncut).
 
-    The buildings stay in the finished tiles' files under the workdir (`building_parts`,
-    one per tile core, disjoint): `to_files`, `map` and the report write them tile by
+    The buildings stay in the first pass's files under the workdir (`building_parts`,
+    one per tile core, every core's): `to_files`, `map` and the report write them tile by
     tile, `n_buildings` counts them from the files' metadata, and `buildings` reads them
     all into one frame only when asked.
     """
@@ -488,6 +488,10 @@ def _prepare_tile(
             keep = in_core[near] if len(est) == int(near.sum()) else _core_mask(est, core)
             est = est[keep].reset_index(drop=True)
         _write_parquet_atomic(est, Path(demand_path))
+        # the core's rows of the study's buildings layer (the tiles' studies keep these
+        # estimates as given): every core's, also of the tiles that hold no site
+        layer = Results.buildings_layer(est.drop(columns=ROW_COLUMN, errors="ignore"))
+        _write_parquet_atomic(layer, layer_path(demand_path))
         out["n_buildings"] = len(est)
         out["cells"] = cell_sums(est) if len(est) else None
         if need_demand and network is not None and len(network) and len(est):
@@ -504,6 +508,13 @@ def _prepare_tile(
             "error": f"{type(exc).__name__}: {exc}",
             "traceback": traceback.format_exc(),
         }
+
+
+def layer_path(demand_path: str | Path) -> Path:
+    """Where the first pass writes a core's rows of the buildings layer (beside its
+    estimated buildings, `demand_path`)."""
+    path = Path(demand_path)
+    return path.with_name(path.stem + "-layer.parquet")
 
 
 def _tile_buildings(demand_paths: list[str], buffer: shapely.Geometry) -> gpd.GeoDataFrame | None:
@@ -578,7 +589,6 @@ def _run_tile(
         given = sites.set_index("site_id")
         for col in ("origin", "name"):  # run() re-normalises given sites as origin "file"
             table[col] = given[col].reindex(table["site_id"]).to_numpy()
-        buildings = res.buildings[_core_mask(res.buildings, core)]
         final = Path(out_dir)
         tmp = Path(tempfile.mkdtemp(prefix=f"{TILE_TMP_PREFIX}{final.name}-", dir=final.parent))
         lock = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY)  # alive: the next run leaves it
@@ -586,7 +596,6 @@ def _run_tile(
         table.to_parquet(tmp / "sites.parquet")
         routes = res.routes.drop(columns=[c for c in ("rank", "capex_eur") if c in res.routes])
         routes.to_parquet(tmp / "routes.parquet")
-        buildings.to_parquet(tmp / "buildings.parquet")
         for name in ("grid_lines", "substations"):  # the power grid (stage connect_grid)
             layer = getattr(res, name, None)
             if layer is not None and len(layer):
@@ -1013,11 +1022,10 @@ def _merge(rows: list[dict], crs: pyproj.CRS) -> dict[str, Any]:
     """The finished tiles' results as one set; a later row's sites replace an earlier's.
 
     Re-runs (tile ids ending in "+") hold a few sites of a tile run again with a wider
-    overlap: their sites, routes and cables replace the first run's; the buildings are the
-    first run's (the same core, the same estimates), left in their files: "buildings" is
-    the list of them, in tile order (:class:`~siting.building_parts.BuildingParts`).
+    overlap: their sites, routes and cables replace the first run's. (The buildings are
+    the first pass's, one file per core: :func:`layer_path`.)
     """
-    tables, routes, lines, subs, buildings, notes, timings = [], [], [], [], [], [], {}
+    tables, routes, lines, subs, notes, timings = [], [], [], [], [], {}
     viable = [0, 0.0]  # registry mains: street segments and metres, over the cores
     overlap: dict[str, float] = {}
     for row in rows:
@@ -1028,8 +1036,6 @@ def _merge(rows: list[dict], crs: pyproj.CRS) -> dict[str, Any]:
         tables.append(table)
         overlap.update(dict.fromkeys(table["site_id"], float(row["overlap_m"])))
         routes.append(gpd.read_parquet(d / "routes.parquet"))
-        if not row["tile_id"].endswith("+"):
-            buildings.append(d / "buildings.parquet")
         if (d / "grid_lines.parquet").is_file():
             lines.append(gpd.read_parquet(d / "grid_lines.parquet"))
         if (d / "substations.parquet").is_file():
@@ -1053,7 +1059,6 @@ def _merge(rows: list[dict], crs: pyproj.CRS) -> dict[str, Any]:
     return {
         "table": table,
         "routes": _last_per_site(routes, crs) if routes else empty,
-        "buildings": BuildingParts(buildings, crs),
         "grid_lines": _last_per_site(lines, crs),
         "substations": substations,
         "notes": notes,
@@ -1527,7 +1532,15 @@ def run_tiled(
         unverified_sites=unverified,
         grid_lines=grid["grid_lines"],
         substations=grid["substations"],
-        building_parts=merged["buildings"],
+        # every core's buildings (estimated once in the first pass), in tile order
+        building_parts=BuildingParts(
+            [
+                layer_path(demand_files[tid])
+                for tid in tiles["tile_id"]
+                if not prep[tid]["empty"] and prep[tid].get("n_buildings", 0) > 0
+            ],
+            crs,
+        ),
     )
 
 

@@ -98,7 +98,12 @@ def test_tiled_lyngby_equals_single_run_with_failure_and_rerun(tmp_path, monkeyp
     assert other(again.notes) == other(single.notes)
     assert sum(n.startswith(VIABLE_NOTE_START) for n in again.notes) == 1
     _assert_same_ranking(single.ranking, again.ranking)
+    # every core's buildings, also of tiles without a site: the single run's buildings
     assert len(again.buildings) == len(single.buildings)
+    key = ["osm_type", "osm_id"]
+    assert set(map(tuple, again.buildings[key].astype(str).values)) == set(
+        map(tuple, single.buildings[key].astype(str).values)
+    )
     assert set(again.routes["site_id"]) == set(single.routes["site_id"])
 
 
