@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import geopandas as gpd
 
-from siting import stages, validate
+from siting import cachedir, stages, validate
 from siting.config import Study
 from siting.results import Results
 from siting.sources.osm import OsmData
@@ -91,7 +91,8 @@ class Runner:
         return out
 
     def close(self) -> None:
-        """Stop the clock (``total_s``) and close the progress bar."""
+        """Wait for the stages' cache writes, stop the clock (``total_s``), close the bar."""
+        cachedir.wait_for_writes()  # written beside the later stages (cachedir.write_later)
         self.timings_s["total_s"] = time.perf_counter() - self._t0
         if self._bar is not None:
             self._bar.close()

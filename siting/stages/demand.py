@@ -204,6 +204,6 @@ def estimate_demand(
             + ("; given demands are kept as given" if est.attrs["demand_given"] else "")
         )
     if cache_key is not None and not estimated:
-        meta = {"climate_factor": factor, "notes": notes}
-        studycache.save_demand(cache_key, est, density, meta)
+        meta = {"climate_factor": factor, "notes": list(notes)}
+        studycache.save_demand(cache_key, est, density, meta, later=True)
     return Demand(buildings=est, street_density=density, climate_factor=factor, notes=notes)
