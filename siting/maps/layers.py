@@ -9,7 +9,6 @@ legend section (see :mod:`siting.maps.legends`), or None when it drew nothing.
 from __future__ import annotations
 
 import html
-import json
 import math
 
 import folium
@@ -31,6 +30,7 @@ from siting.maps.colours import (
     _text_color,
 )
 from siting.maps.frames import (
+    _feature_collection,
     _float_column,
     _geojson,
     _nonempty_geometries,
@@ -222,7 +222,7 @@ def _add_street_density_layer(m: folium.Map, streets: gpd.GeoDataFrame, limit: i
     data = _to_wgs84(viable).round({lhd: 2})
     layer = folium.FeatureGroup(name=STREET_DENSITY_LAYER, show=False)
     folium.GeoJson(
-        json.loads(data.to_json()),
+        _feature_collection(data),
         style_function=lambda f: {
             "color": cmap(min(f["properties"][lhd], cmap.vmax))[:7],
             "weight": 4,
