@@ -11,6 +11,7 @@ heat density; :func:`save_map` writes it. The parts live in this package's modul
 - ``view``: initial bounds and the fit-around-controls script
 - ``offline``: self-contained rendering (assets inlined via :mod:`siting.assets`)
 - ``frames``: input checks, tolerant cell values, reprojection to lon/lat GeoJSON
+- ``verbatim``: GeoJSON layers whose script goes into the page without a second Jinja pass
 
 All inputs are GeoDataFrames in a projected metric CRS (the study's local UTM); they are
 reprojected to EPSG:4326 in this package and nowhere else, because folium/Leaflet needs
