@@ -333,6 +333,38 @@ def test_match_sites_table():
     )
 
 
+def test_utm_zone_formula_is_what_geopandas_finds():
+    """The zone from its formula equals geopandas' database search, zone borders included
+    (the western zone), and outside the UTM latitudes the search's error stays."""
+    from siting.networks.match import _utm
+
+    rng = np.random.default_rng(7)
+    points = list(zip(rng.uniform(-180, 180, 150), rng.uniform(-80, 84, 150), strict=True))
+    points += [(6.0, 50.0), (0.0, 10.0), (12.0, 0.0), (9.0, -0.0), (-180.0, 10.0), (180.0, 5.0)]
+    for lon, lat in points:
+        want = gpd.GeoSeries([Point(lon, lat)], crs="EPSG:4326").estimate_utm_crs()
+        assert _utm(lon, lat) == want, (lon, lat)
+    with pytest.raises(RuntimeError):
+        _utm(9.0, 85.0)
+
+
+def test_match_sites_equals_matching_each_site_alone():
+    """match_sites shares registry lookups between sites (the same municipality, network);
+    every row is still what match_network gives the site alone."""
+    points = [Point(12.50, 55.77), Point(12.51, 55.78), Point(12.45, 55.73), Point(10.33, 55.40)]
+    sites = gpd.GeoDataFrame({"site_id": list("abcd")}, geometry=points, crs="EPSG:4326")
+    sites = sites.to_crs(25832)
+    table = match_sites(sites)
+    for i, geom in enumerate(sites.geometry):
+        alone = match_network(geom, sites.crs)
+        row = table.iloc[i]
+        assert row["network_id"] == alone.network_id
+        assert row["network_how_matched"] == alone.how_matched
+        assert row["network_alternatives"] == alone.as_row()["network_alternatives"]
+        assert row["network_ef_displaced_t_per_mwh"] == alone.ef_displaced_t_per_mwh
+    assert table["network_municipality"].iloc[0] == "Lyngby-Taarbæk"
+
+
 def _municipal_registry() -> NetworkRegistry:
     """Three 10 km squares in a row (EPSG:25832): A served by a big and a small network, B by a
     mid network, C by none."""
