@@ -4,6 +4,7 @@ scaled to the study's climate, and the heat demand along each street."""
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -13,7 +14,7 @@ import pandas as pd
 from siting import demand, studycache
 from siting.config import Params, Study
 from siting.errors import InputDataError
-from siting.heat_density import street_linear_heat_density
+from siting.heat_density import nearest_edges, street_linear_heat_density
 from siting.routing import StreetGraph
 from siting.sources.weather import heating_degree_days, typical_danish_year
 from siting.validate import Range, check_range
@@ -189,10 +190,19 @@ def estimate_demand(
             )
         est, factor = buildings, climate_factor(study, weather, study.params)
         est.attrs.setdefault("demand_given", {})
+        nearest = None
     else:
-        est, factor = building_demand(buildings, study, weather, landuse)
+        # The street nearest each footprint needs no demand: GEOS searches it outside the
+        # GIL on a second thread while this one estimates the demand (pandas, inside it).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="siting-nearest") as pool:
+            search = pool.submit(nearest_edges, graph, buildings)
+            est, factor = building_demand(buildings, study, weather, landuse)
+            nearest = search.result()
     density = street_linear_heat_density(
-        graph, est, viable_mwh_per_m=study.params.linear_heat_density_min_mwh_per_m
+        graph,
+        est,
+        viable_mwh_per_m=study.params.linear_heat_density_min_mwh_per_m,
+        nearest=nearest,
     )
     density.attrs = {k: v for k, v in density.attrs.items() if k.startswith(_DENSITY_ATTRS)}
     notes = [note] if (note := given_note(est)) else []
