@@ -175,7 +175,7 @@ class Results:
         ids = best["site_id"].astype(str).tolist()
         # each feasible site's own row (site_hourly would look each up in the whole table)
         return {
-            sid: monthly_svg(row_hourly(self, best.iloc[[i]].reset_index(drop=True)))
+            sid: monthly_svg(row_hourly(self, best.iloc[i : i + 1].reset_index(drop=True)))
             for i, sid in enumerate(ids)
         }
 
