@@ -721,6 +721,24 @@ def test_areas_on_lyngby_buildings():
     assert (share < 0.05).all()  # an extract is a small part of Greater Copenhagen
 
 
+def test_areas_from_the_grid_in_memory_equal_the_areas_from_its_geotiff(tmp_path):
+    """Without raster_path the grid stays in memory; the areas are those of the GeoTIFF
+    heat_density writes and read_heat_density reads back, to the bit."""
+    buildings = _estimated("copenhagen_north_lyngby_2022.osm.pbf")
+    for kw in ({}, {"min_cell_mwh_per_ha": 150.0, "min_area_gwh_per_yr": 5.0}):
+        memory = dh_areas_from_buildings(buildings, **kw)
+        on_file = dh_areas_from_buildings(buildings, raster_path=tmp_path / "grid.tif", **kw)
+        assert len(memory) >= 1 and on_file.attrs.pop("raster") == str(tmp_path / "grid.tif")
+        assert memory.attrs == on_file.attrs
+        pd.testing.assert_frame_equal(
+            pd.DataFrame(memory.drop(columns="geometry")),
+            pd.DataFrame(on_file.drop(columns="geometry")),
+        )
+        assert list(shapely.to_wkb(memory.geometry.values)) == list(
+            shapely.to_wkb(on_file.geometry.values)
+        )
+
+
 def test_areas_on_odense_buildings():
     buildings = _estimated("odense_se_2025.osm.pbf")
     total = buildings["heat_demand_mwh_per_yr"].sum()
