@@ -255,11 +255,15 @@ def write_later(save: Callable[..., object], *args: object) -> None:
         _PENDING.append(_WRITER[0].submit(save, *args))
 
 
-def wait_for_writes() -> None:
+def wait_for_writes(raising: bool = True) -> None:
     """Wait until every write :func:`write_later` started is done; raise what one raised
-    (a write's expected failures, a full disk, are already warnings: this is a bug)."""
+    (a write's expected failures, a full disk, are already warnings: this is a bug), or
+    with `raising=False` log it."""
     with _WRITER_LOCK:
         pending = list(_PENDING)
         _PENDING.clear()
-    for future in pending:
-        future.result()
+    errors = [error for future in pending if (error := future.exception()) is not None]
+    for error in errors:
+        if raising:
+            raise error
+        log.error("a cache write failed: %s: %s", type(error).__name__, error)

@@ -80,7 +80,13 @@ class Runner:
         if self._bar is not None:
             self._bar.set_description(name.replace("_", " "))
         t = time.perf_counter()
-        out = stage(*args, **kwargs)
+        try:
+            out = stage(*args, **kwargs)
+        except BaseException:
+            # the run stops here: the cache writes it started finish first, so none is left
+            # to a later run (their own failures are logged, this stage's error is raised)
+            cachedir.wait_for_writes(raising=False)
+            raise
         seconds = time.perf_counter() - t
         self.timings_s[f"{name}_s"] = seconds
         if name in _LEGACY_TIMING:
