@@ -185,6 +185,20 @@ def test_shipped_registry_loads_without_shared_data():
         reg.network("dk-97")
 
 
+def test_shipped_municipalities_read_as_geopandas_reads_them():
+    """The built-in municipality polygons, parsed without GDAL, are the frame read_file
+    gives: columns, dtypes, CRS and every coordinate."""
+    from geopandas.testing import assert_geodataframe_equal
+
+    from siting.networks.registry import _read_municipalities
+
+    path = REPO / "siting" / "data" / "networks" / "dk_municipalities.geojson"
+    ours, gdal = _read_municipalities(path), gpd.read_file(path)
+    assert_geodataframe_equal(ours, gdal, check_less_precise=False)
+    assert list(shapely.to_wkb(ours.geometry.values)) == list(shapely.to_wkb(gdal.geometry.values))
+    assert ours.crs.to_wkt() == gdal.crs.to_wkt()
+
+
 def test_shipped_files_are_small():
     sizes = {p.name: p.stat().st_size for p in DATA.iterdir()}
     assert sum(sizes.values()) < 1_000_000, sizes
