@@ -44,6 +44,7 @@ class NearestEdges:
     ----------
     index : the frame's index labels.
     geometries : the frame's geometries (the same objects: a frame is checked against them).
+    searched : which of them were searched (the others have no row, searched or not).
     building, edge, distance_m : one row per (building, edge) pair: the building's position
         in `index`, the edge's position in the graph, the distance in metres.
     max_service_m, n_edges : what the search was for.
@@ -51,6 +52,7 @@ class NearestEdges:
 
     index: pd.Index
     geometries: np.ndarray
+    searched: np.ndarray
     building: np.ndarray
     edge: np.ndarray
     distance_m: np.ndarray
@@ -62,16 +64,23 @@ def nearest_edges(
     streets_or_graph: gpd.GeoDataFrame | StreetGraph,
     buildings: gpd.GeoDataFrame,
     max_service_m: float = MAX_SERVICE_M,
+    min_footprint_m2: float = 0.0,
 ) -> NearestEdges:
     """The edges nearest each building with a geometry, within `max_service_m` (footprint to
     edge, in the edges' CRS). It needs no demand, so a study runs it beside the estimate:
-    the search is GEOS's, outside the GIL."""
+    the search is GEOS's, outside the GIL. Buildings of a smaller (polygon) footprint than
+    `min_footprint_m2` are left out: the estimate heats none of them."""
     edges = _edges(streets_or_graph)
     geoms = np.asarray(buildings.geometry.values, dtype=object)
     search = geoms
     if buildings.crs is not None and not buildings.crs.equals(edges.crs):
         search = np.asarray(buildings.geometry.to_crs(edges.crs).values, dtype=object)
-    valid = np.flatnonzero(~shapely.is_missing(search) & ~shapely.is_empty(search))
+    searched = ~shapely.is_missing(search) & ~shapely.is_empty(search)
+    if min_footprint_m2 > 0:
+        polygon = np.isin(shapely.get_type_id(geoms), (3, 6))
+        footprint_m2 = np.where(polygon, np.nan_to_num(shapely.area(geoms), nan=0.0), 0.0)
+        searched &= footprint_m2 >= min_footprint_m2
+    valid = np.flatnonzero(searched)
     tree = shapely.STRtree(np.asarray(edges.geometry.values, dtype=object))
     (pos, edge), dist_m = tree.query_nearest(
         search[valid], max_distance=max_service_m, return_distance=True, all_matches=True
@@ -79,6 +88,7 @@ def nearest_edges(
     return NearestEdges(
         index=buildings.index,
         geometries=geoms,
+        searched=searched,
         building=valid[pos],
         edge=edge,
         distance_m=dist_m,
@@ -221,6 +231,8 @@ def _found_before(
         return None
     geoms = np.asarray(buildings.geometry.values, dtype=object)
     if not all(map(operator.is_, geoms, nearest.geometries[pos])):
+        return None
+    if not nearest.searched[pos[idx_heated]].all():  # a heated building it left out
         return None
     # the heated rows' matches, in the order a search over them alone returns them
     rank = np.full(len(nearest.index), -1)

@@ -276,6 +276,21 @@ def test_linear_density_from_an_earlier_nearest_search(helsinki_osm, helsinki_bu
     assert _found_before(before, fewer, np.arange(3), 100.0, graph.n_edges) is not None
     assert _found_before(before, b.iloc[::-1], heated, 100.0, graph.n_edges) is None
     assert _found_before(before, b, heated, 50.0, graph.n_edges) is None
+    # footprints too small to heat left out: used while every heated building was searched
+    small = b.geometry.area.to_numpy() < 20.0
+    assert small.any()
+    skipped = nearest_edges(graph, b, 100.0, min_footprint_m2=20.0)
+    assert not skipped.searched[small].any()
+    assert (_found_before(skipped, b, heated, 100.0, graph.n_edges) is None) == bool(
+        small[heated].any()
+    )
+    fine = b[~small | (b["heat_demand_mwh_per_yr"].to_numpy() == 0)]
+    fine_heated = np.flatnonzero(fine["heat_demand_mwh_per_yr"].to_numpy() > 0)
+    assert _found_before(skipped, fine, fine_heated, 100.0, graph.n_edges) is not None
+    pd.testing.assert_frame_equal(
+        street_linear_heat_density(graph, fine, nearest=skipped),
+        street_linear_heat_density(graph, fine),
+    )
     assert (
         _found_before(
             before,

@@ -14,7 +14,7 @@ import pandas as pd
 from siting import demand, studycache
 from siting.config import Params, Study
 from siting.errors import InputDataError
-from siting.heat_density import nearest_edges, street_linear_heat_density
+from siting.heat_density import MAX_SERVICE_M, nearest_edges, street_linear_heat_density
 from siting.routing import StreetGraph
 from siting.sources.weather import heating_degree_days, typical_danish_year
 from siting.validate import Range, check_range
@@ -194,8 +194,10 @@ def estimate_demand(
     else:
         # The street nearest each footprint needs no demand: GEOS searches it outside the
         # GIL on a second thread while this one estimates the demand (pandas, inside it).
+        # Footprints too small to heat are left out, unless the buildings carry their own.
+        min_m2 = 0.0 if GIVEN_HEAT in buildings.columns else study.params.min_heated_footprint_m2
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="siting-nearest") as pool:
-            search = pool.submit(nearest_edges, graph, buildings)
+            search = pool.submit(nearest_edges, graph, buildings, MAX_SERVICE_M, min_m2)
             est, factor = building_demand(buildings, study, weather, landuse)
             nearest = search.result()
     density = street_linear_heat_density(
