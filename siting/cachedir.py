@@ -6,7 +6,9 @@ hits the cache from any path and a changed file never does. Entries that depend 
 siting computes also carry :func:`code_fingerprint` (siting's own files and the versions of
 the libraries that shape the numbers), so another siting or library version misses.
 :func:`evict` keeps the folder under `$SITING_CACHE_MAX_MB` (default 2048) by removing the
-least recently used entries (a hit touches its entry).
+least recently used entries (a hit touches its entry). A run writes its entries on one
+background thread (:func:`write_later`) while its later stages go on, and waits for them
+at its end (:func:`wait_for_writes`).
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -53,6 +57,10 @@ log = logging.getLogger(__name__)
 RACY_S = 2.0  # a file changed this recently is hashed again on each call
 _SHA_MEMO: dict[tuple[str, int, int, int, int], str] = {}
 _FINGERPRINT: list[str] = []
+# the cache-writer thread (made on first use) and the writes it has not finished
+_WRITER: list[ThreadPoolExecutor] = []
+_PENDING: list[Future] = []
+_WRITER_LOCK = threading.Lock()
 
 
 def cache_dir() -> Path:
@@ -231,3 +239,31 @@ def _remove(path: Path) -> bool:
     except OSError:
         return False
     return True
+
+
+def write_later(save: Callable[..., object], *args: object) -> None:
+    """Run the cache write `save(*args)` on the cache-writer thread; return at once.
+
+    A write only copies what the run already holds, so the run goes on meanwhile (the
+    encoding and the disk I/O largely run outside the GIL) and waits at its end
+    (:func:`wait_for_writes`). The arguments must not change until then: frames are passed
+    as shallow copies, which pandas copies on write. Writes run one at a time, in order.
+    """
+    with _WRITER_LOCK:
+        if not _WRITER:
+            _WRITER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="siting-cache"))
+        _PENDING.append(_WRITER[0].submit(save, *args))
+
+
+def wait_for_writes(raising: bool = True) -> None:
+    """Wait until every write :func:`write_later` started is done; raise what one raised
+    (a write's expected failures, a full disk, are already warnings: this is a bug), or
+    with `raising=False` log it."""
+    with _WRITER_LOCK:
+        pending = list(_PENDING)
+        _PENDING.clear()
+    errors = [error for future in pending if (error := future.exception()) is not None]
+    for error in errors:
+        if raising:
+            raise error
+        log.error("a cache write failed: %s: %s", type(error).__name__, error)

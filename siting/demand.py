@@ -1209,24 +1209,31 @@ def _count(warnings: dict[str, int], key: str, bad: np.ndarray) -> None:
         warnings[key] = warnings.get(key, 0) + n
 
 
+def _table_row(tag: pd.Series, labels: pd.Index) -> pd.Series:
+    """`tag` ("key=value" text) where it is a row label of the class table, else NA: what
+    mapping it through a label -> label Series gives, without pandas' slow indexer lookup
+    on text (~30 ms per call on 20,000 buildings)."""
+    return tag.where(tag.isin(labels)).astype("string")
+
+
 def _resolve_class(tags: _TagReader, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Row label ("key=value") in the class table for each building, and the tag that chose it.
 
     Untyped buildings (building=yes or an unknown value, no hint tag) get ``building=yes`` or
     ``building=*``; :func:`_classify_untyped` then decides by context.
     """
-    known = pd.Series(table.index, index=table.index, dtype="string")
+    known = table.index
     value = tags.get("building").str.lower().fillna("yes")  # no value = building=yes
     tag = "building=" + value
-    row = tag.map(known).astype("string")
+    row = _table_row(tag, known)
     src = tag.where(row.notna())
     # building=yes and unknown values: the hint keys decide before the generic rows.
     open_ = (row.isna() | tag.eq("building=yes")).to_numpy(dtype=bool)
     for key in HINT_KEYS:
         hint = tags.get(key).str.lower()
         hint_tag = key + "=" + hint
-        found = hint_tag.map(known).astype("string")
-        if f"{key}=*" in known.index:
+        found = _table_row(hint_tag, known)
+        if f"{key}=*" in known:
             found = found.fillna(hint.where(hint.isna(), f"{key}=*"))
         take = open_ & found.notna().to_numpy(dtype=bool)
         row = row.mask(take, found)

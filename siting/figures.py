@@ -26,6 +26,12 @@ def site_hourly(results: Any, site_id: str) -> pd.DataFrame:
         raise ConfigError(
             f"site {site_id!r} is not feasible ({row['reason'].iloc[0]}); it has no operation."
         )
+    return row_hourly(results, row)
+
+
+def row_hourly(results: Any, row: pd.DataFrame) -> pd.DataFrame:
+    """:func:`site_hourly` of the one feasible site whose ranking row is `row` (a frame of
+    one row): for callers that hold the row already (the map draws many sites)."""
     p = results.study.params
     weather = results.weather
     run = run_hourly(

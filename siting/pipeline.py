@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import geopandas as gpd
 
-from siting import stages, validate
+from siting import cachedir, stages, validate
 from siting.config import Study
 from siting.results import Results
 from siting.sources.osm import OsmData
@@ -80,7 +80,13 @@ class Runner:
         if self._bar is not None:
             self._bar.set_description(name.replace("_", " "))
         t = time.perf_counter()
-        out = stage(*args, **kwargs)
+        try:
+            out = stage(*args, **kwargs)
+        except BaseException:
+            # the run stops here: the cache writes it started finish first, so none is left
+            # to a later run (their own failures are logged, this stage's error is raised)
+            cachedir.wait_for_writes(raising=False)
+            raise
         seconds = time.perf_counter() - t
         self.timings_s[f"{name}_s"] = seconds
         if name in _LEGACY_TIMING:
@@ -91,7 +97,8 @@ class Runner:
         return out
 
     def close(self) -> None:
-        """Stop the clock (``total_s``) and close the progress bar."""
+        """Wait for the stages' cache writes, stop the clock (``total_s``), close the bar."""
+        cachedir.wait_for_writes()  # written beside the later stages (cachedir.write_later)
         self.timings_s["total_s"] = time.perf_counter() - self._t0
         if self._bar is not None:
             self._bar.close()

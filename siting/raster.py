@@ -41,6 +41,7 @@ __all__ = [
     "CellSums",
     "allocate_to_buildings",
     "cell_totals",
+    "density_grid",
     "floor_area_density",
     "heat_density",
     "heat_density_cells",
@@ -252,6 +253,42 @@ def _write_binned(
         "AREA_OR_POINT": "Area",
     }
     return _write_atomic(Path(path), density, transform, target, unit, quantity, tags)
+
+
+def density_grid(
+    buildings: gpd.GeoDataFrame,
+    cell_m: float = 100.0,
+    crs: str | pyproj.CRS = "EPSG:3035",
+    *,
+    column: str = HEAT_COLUMN,
+) -> tuple[np.ndarray, Affine, pyproj.CRS]:
+    """The grid :func:`heat_density` writes, without writing it: the density per hectare
+    (float32, north-up, empty cells 0), its transform and its CRS, as
+    :func:`read_heat_density` would read them back from the file (as float64)."""
+    target, _, (density, transform, _, _) = _buildings_grid(
+        buildings, cell_m, crs, column, None, "there is no density grid"
+    )
+    return density, transform, target
+
+
+def _buildings_grid(
+    buildings: gpd.GeoDataFrame,
+    cell_m: float,
+    crs: str | pyproj.CRS,
+    column: str,
+    bounds: Bounds | None,
+    what: str,
+) -> tuple[pyproj.CRS, np.ndarray, tuple[np.ndarray, Affine, np.ndarray, float]]:
+    """The grid's CRS, the buildings' values (> 0, with a cell) and `_density_grid` of
+    them; `what` ends the error when no building has a value."""
+    if not (isinstance(cell_m, int | float) and math.isfinite(cell_m) and cell_m > 0):
+        raise ConfigError(f"cell_m must be a positive number of metres, got {cell_m!r}.")
+    target = _metric_target_crs(crs)
+    values = _building_values(buildings, column, "densities must be >= 0")
+    ix, iy, values = _cell_index(buildings, values, cell_m, target)
+    if bounds is None and len(values) == 0:
+        raise InputDataError(f"no building has {column} > 0 with a valid geometry; {what}.")
+    return target, values, _density_grid(ix, iy, values, cell_m, bounds)
 
 
 def _cell_index(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from siting import demand
 from siting.building_parts import BuildingParts
 from siting.config import Study
 from siting.errors import OutputError
-from siting.figures import monthly_svg, site_hourly
+from siting.figures import monthly_svg, row_hourly
 from siting.gpkg_styles import style_geopackage
 from siting.maps import heat_density_grid, study_map
 from siting.naming import display_name
@@ -217,8 +218,13 @@ class Results:
         """Monthly available/delivered SVGs for the popups of the n best feasible sites."""
         if self.sites.empty or not (self.sites.get("recovery_model") == "hourly").any():
             return {}
-        best = self.sites[self.sites["feasible"]].head(n)["site_id"].astype(str)
-        return {sid: monthly_svg(site_hourly(self, sid)) for sid in best}
+        best = self.sites[self.sites["feasible"]].head(n)
+        ids = best["site_id"].astype(str).tolist()
+        # each feasible site's own row (site_hourly would look each up in the whole table)
+        return {
+            sid: monthly_svg(row_hourly(self, best.iloc[i : i + 1].reset_index(drop=True)))
+            for i, sid in enumerate(ids)
+        }
 
     def to_files(
         self,
@@ -280,6 +286,27 @@ class Results:
         descriptions (:mod:`siting.gpkg_styles`); `geoparquet` adds `<layer>.parquet`
         (GeoParquet, CRS in its metadata) for every layer, keys `parquet_<layer>`.
         """
+        # The data files are written on a second thread while this one draws the map: most
+        # of their time is GDAL's and the disk's, outside the GIL, so the map's (Python)
+        # time hides theirs when a second core is free.
+        if self._building_parts() is not None:
+            # buildings on disk: the data files' pass sums the heat cells the map then draws
+            names = self._write_data_files(folder, geoparquet)
+            if map_html:
+                self.map(self_contained=self_contained).save(str(folder / "map.html"))
+        else:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="siting-files") as pool:
+                data_files = pool.submit(self._write_data_files, folder, geoparquet)
+                if map_html:
+                    page = self.map(self_contained=self_contained)
+                    page.save(str(folder / "map.html"))
+                names = data_files.result()
+        if map_html:
+            names["map"] = "map.html"
+        return names
+
+    def _write_data_files(self, folder: Path, geoparquet: bool) -> dict[str, str]:
+        """`ranking.csv`, `results.gpkg` (styled), the GeoParquet layers and the GeoTIFF."""
         names = {"ranking": "ranking.csv", "gpkg": "results.gpkg"}
         self.ranking.to_csv(folder / names["ranking"], index=False)
         gpkg = folder / names["gpkg"]
@@ -306,9 +333,6 @@ class Results:
                 heat_density(self.buildings, tif, source=self.study.name)
             else:
                 heat_density_from_cell_sums(parts.cell_sums(), tif, source=self.study.name)
-        if map_html:
-            names["map"] = "map.html"
-            self.map(self_contained=self_contained).save(str(folder / names["map"]))
         return names
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 
@@ -69,11 +69,12 @@ def run(
     _check_layer(osm, "osm", (OsmData,), "the layers read by siting.sources.osm.read_osm(path)")
     for name, value in (("network", network), ("sites", sites), ("buildings", buildings)):
         _check_layer(value, name, (gpd.GeoDataFrame,), "a GeoDataFrame")
-    _check_layer(streets, "streets", (gpd.GeoDataFrame, nx.Graph, StreetGraph), _STREETS)
-    _check_layer(street_graph, "street_graph", (nx.Graph, StreetGraph), "a street graph")
+    graphs = (*_networkx_graph(), StreetGraph)
+    _check_layer(streets, "streets", (gpd.GeoDataFrame, *graphs), _STREETS)
+    _check_layer(street_graph, "street_graph", graphs, "a street graph")
     if not isinstance(progress, bool | np.bool_):
         raise ArgumentError(f"progress= takes True or False, got {type(progress).__name__}.")
-    if isinstance(streets, nx.Graph | StreetGraph):
+    if isinstance(streets, graphs):
         if street_graph is not None:
             raise ArgumentError(
                 "streets= is a street graph and street_graph= is given too; pass one graph."
@@ -110,12 +111,19 @@ def run(
 _STREETS = "street lines (a GeoDataFrame) or a street graph (networkx/osmnx or StreetGraph)"
 
 
+def _networkx_graph() -> tuple[type, ...]:
+    """networkx's graph class once networkx is loaded, else none: a networkx graph can only
+    exist after its import, so a study that gets none never pays for loading it (~60 ms)."""
+    nx = sys.modules.get("networkx")
+    return () if nx is None else (nx.Graph,)
+
+
 def _check_config(config: Any) -> None:
     """ArgumentError unless `config` is a Study, a mapping or a path, saying what to do."""
     if isinstance(config, Study | Mapping | str | os.PathLike):
         return
     first = "run() takes a Study, a mapping or a YAML path as its first argument"
-    if isinstance(config, nx.Graph | StreetGraph):
+    if isinstance(config, (*_networkx_graph(), StreetGraph)):
         fix = "pass the graph as street_graph= (or streets=)"
     elif isinstance(config, gpd.GeoDataFrame | gpd.GeoSeries):
         fix = (

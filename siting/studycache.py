@@ -53,6 +53,7 @@ from siting.cachedir import (
     spec_key,
     touch,
     write_file_entry,
+    write_later,
 )
 from siting.sources.stream import LAYERS as OSM_LAYERS
 
@@ -343,8 +344,14 @@ def save_layers(
     parsed: dict[str, gpd.GeoDataFrame],
     has_streets: bool,
     folder: Path | None = None,
+    *,
+    later: bool = False,
 ) -> Path | None:
-    """Write `area`'s layers (an :class:`siting.area.Area`) and the `parsed` ones."""
+    """Write `area`'s layers (an :class:`siting.area.Area`) and the `parsed` ones.
+
+    `later=True` writes on the cache-writer thread (:func:`siting.cachedir.write_later`)
+    and returns None at once.
+    """
     frames = {name: getattr(area, name) for name in AREA_LAYERS if name != "streets" or has_streets}
     frames.update({name: parsed[name] for name in PARSED_LAYERS})
     meta = {
@@ -353,7 +360,16 @@ def save_layers(
         "boundary_wkb": shapely.to_wkb(area.boundary).hex(),
         "has_streets": bool(has_streets),
     }
-    return _write_entry(entry_path("layers", key, folder), frames, meta)
+    return _save(entry_path("layers", key, folder), frames, meta, later)
+
+
+def _save(path: Path, frames: dict[str, gpd.GeoDataFrame], meta: dict, later: bool) -> Path | None:
+    """Write the entry now, or (`later`) shallow copies of its frames on the writer thread."""
+    if not later:
+        return _write_entry(path, frames, meta)
+    # the run goes on changing its frames' columns; copies on write keep these as they are
+    write_later(_write_entry, path, {n: f.copy(deep=False) for n, f in frames.items()}, meta)
+    return None
 
 
 def load_demand(key: str, folder: Path | None = None) -> CachedDemand | None:
@@ -374,9 +390,13 @@ def save_demand(
     street_density: gpd.GeoDataFrame,
     meta: dict[str, Any],
     folder: Path | None = None,
+    *,
+    later: bool = False,
 ) -> Path | None:
-    """Write the estimate's buildings, street density and `meta` (JSON: factor, notes)."""
+    """Write the estimate's buildings, street density and `meta` (JSON: factor, notes).
+
+    `later=True` writes on the cache-writer thread and returns None at once.
+    """
     frames = {"buildings": buildings, "street_density": street_density}
-    return _write_entry(
-        entry_path("demand", key, folder), frames, {"format": DEMAND_FORMAT, **meta}
-    )
+    meta = {"format": DEMAND_FORMAT, **meta}
+    return _save(entry_path("demand", key, folder), frames, meta, later)

@@ -90,3 +90,37 @@ def test_xml_extract_is_encoded_once_and_hits_the_graph_cache(tmp_path, monkeypa
     assert encoded[0].stat().st_mtime_ns == stamp  # reused, not written again
     assert len(list((tmp_path / "cache" / "osm").iterdir())) == 1  # nothing piles up
     pd.testing.assert_frame_equal(_table(first), _table(second))
+
+
+def test_background_writes_run_in_order_and_a_run_waits_for_them(caplog):
+    """write_later runs the writes one at a time, in order, off the calling thread;
+    wait_for_writes waits for all and raises (or with raising=False logs) what one raised."""
+    import threading
+    import time
+
+    from siting import cachedir
+
+    done: list[tuple[int, bool]] = []
+
+    def write(i: int) -> None:
+        time.sleep(0.02)
+        done.append((i, threading.current_thread() is threading.main_thread()))
+
+    for i in range(3):
+        cachedir.write_later(write, i)
+    cachedir.wait_for_writes()
+    assert done == [(0, False), (1, False), (2, False)]
+
+    def broken() -> None:
+        raise ValueError("a bug in a cache write")
+
+    cachedir.write_later(broken)
+    cachedir.write_later(write, 3)
+    with pytest.raises(ValueError, match="a bug"):
+        cachedir.wait_for_writes()
+    assert done[-1] == (3, False)  # the write after the failing one still ran
+    cachedir.write_later(broken)
+    with caplog.at_level(logging.ERROR, logger="siting.cachedir"):
+        cachedir.wait_for_writes(raising=False)
+    assert any("a bug in a cache write" in r.getMessage() for r in caplog.records)
+    cachedir.wait_for_writes()  # nothing pending any more

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pandas as pd
 
 from siting.cli import main
@@ -27,6 +29,23 @@ def test_run_with_weather_annual_and_no_cache(helsinki_pbf, tmp_path, capsys):
     assert code == 0
     annual = pd.read_csv(tmp_path / "a" / "ranking.csv")
     assert (annual.loc[annual["feasible"], "recovery_model"] == "annual").all()
+    # main() leaves the garbage collector as it found it (on, nothing frozen)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_collector_is_off_while_the_stack_loads_then_skips_it():
+    """No collection until the imports are done, then their objects frozen out of it;
+    afterwards all as before, also when the collector was off to begin with."""
+    from siting.cli import _collector_after_imports
+
+    for enabled in (True, False):
+        (gc.enable if enabled else gc.disable)()
+        with _collector_after_imports() as imported:
+            assert not gc.isenabled()
+            imported()
+            assert gc.isenabled() == enabled and gc.get_freeze_count() > 0
+        assert gc.isenabled() == enabled and gc.get_freeze_count() == 0
+    gc.enable()
 
 
 def test_tiled_cli_writes_the_same_ranking(tmp_path):

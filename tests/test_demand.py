@@ -818,3 +818,19 @@ def test_calibration_rejects_unknown_class_and_period():
         demand.estimate(gdf, Params(specific_demand_by_class_kwh_per_m2={"offices": 50.0}))
     with pytest.raises(ConfigError, match="<=1962"):
         demand.estimate(gdf, Params(specific_demand_by_period_kwh_per_m2={"<=1930": 50.0}))
+
+
+def test_table_row_is_the_label_to_label_mapping():
+    """_table_row gives what mapping the tags through a label -> label Series gave (the
+    class table's rows; NA for unknown tags and missing values), dtype included."""
+    table = demand._class_table()
+    known = pd.Series(table.index, index=table.index, dtype="string")
+    tags = pd.Series(
+        ["building=house", "building=castle", None, "amenity=school", "Building=house", ""]
+        + [f"building={v}" for v in ("yes", "apartments", "garage")],
+        dtype="string",
+    )
+    want = tags.map(known).astype("string")
+    got = demand._table_row(tags, table.index)
+    pd.testing.assert_series_equal(got, want)
+    assert got.isna().tolist()[:3] == [False, True, True]

@@ -723,3 +723,77 @@ def test_routes_without_optional_columns_still_drawn(sites, routes):
         )
     )
     assert [f["properties"]["summary"] for f in feats] == ["Route of #1 Alpha Hall"]
+
+
+# --------------------------------------------------------------------------- rendering speed-ups
+
+
+def test_feature_collection_is_what_geopandas_to_json_gives():
+    """The GeoJSON built from coordinate arrays equals geopandas' to_json read back, for
+    every geometry kind (holes, multi-parts, 3-D, missing, empty) and missing values."""
+    import json
+
+    from shapely.geometry import GeometryCollection, MultiPolygon, Polygon
+
+    from siting.maps.frames import _feature_collection
+
+    geoms = [
+        Point(12.123456, 55.7),
+        LineString([(0, 0), (1, 1), (2, 0.5)]),
+        Polygon([(0, 0), (4, 0), (4, 4), (0, 4)], [[(1, 1), (2, 1), (2, 2), (1, 1)]]),
+        MultiPolygon([box(0, 0, 1, 1), box(2, 2, 3, 3)]),
+        MultiLineString([[(0, 0), (1, 1)], [(2, 2), (3, 3)]]),
+        None,
+        Polygon(),
+        LineString([(0, 0, 1), (1, 1, 2)]),
+        box(5, 5, 6, 6),
+        GeometryCollection([Point(0, 0)]),
+    ]
+    n = len(geoms)
+    gdf = gpd.GeoDataFrame(
+        {
+            "count": np.arange(n),
+            "value": np.r_[np.nan, np.linspace(0.1, 1.0, n - 1)],
+            "flag": [True, False] * (n // 2),
+            "text": ["a", None] * (n // 2),
+            "maybe": pd.array([1, None] * (n // 2), dtype="Int64"),
+        },
+        geometry=geoms,
+        crs=4326,
+        index=np.arange(10, 10 + n),
+    )
+    for frame in (gdf, gdf[["geometry"]], gdf.iloc[:0]):
+        want = json.loads(frame.to_json(drop_id=False, show_bbox=False))
+        got = _feature_collection(frame)
+        assert json.dumps(got) == json.dumps(want)
+
+
+def test_verbatim_geojson_renders_the_page_folium_renders():
+    """The GeoJSON layer placed without a second Jinja pass gives the same page as folium's,
+    also when its text holds Jinja syntax (which then goes through Jinja as before)."""
+    from siting.maps.verbatim import _GeoJson, _Text
+
+    def page(cls, name: str) -> str:
+        m = folium.Map(location=[55.7, 12.5], zoom_start=12, tiles=None)
+        data = {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "id": "0",
+                    "type": "Feature",
+                    "properties": {"name": name},
+                    "geometry": {"type": "Point", "coordinates": [12.5, 55.7]},
+                }
+            ],
+        }
+        cls(data, style_function=lambda f: {"color": "#123456"}, name="layer").add_to(m)
+        text = m.get_root().render()
+        placed = [c for c in m.get_root().script._children.values() if isinstance(c, _Text)]
+        assert bool(placed) == (cls is _GeoJson and "{{" not in name)  # no Jinja pass
+        return re.sub(r"_[0-9a-f]{32}", "_ID", text)
+
+    # text with Jinja syntax goes through Jinja as in folium (which renders {{ x }} empty)
+    for name in ("plain", "with {{ braces }}", "line\r\nbreak"):
+        ours = page(_GeoJson, name)
+        assert ours == page(folium.GeoJson, name)
+        assert "#123456" in ours and "L.geoJson" in ours

@@ -185,6 +185,20 @@ def test_shipped_registry_loads_without_shared_data():
         reg.network("dk-97")
 
 
+def test_shipped_municipalities_read_as_geopandas_reads_them():
+    """The built-in municipality polygons, parsed without GDAL, are the frame read_file
+    gives: columns, dtypes, CRS and every coordinate."""
+    from geopandas.testing import assert_geodataframe_equal
+
+    from siting.networks.registry import _read_municipalities
+
+    path = REPO / "siting" / "data" / "networks" / "dk_municipalities.geojson"
+    ours, gdal = _read_municipalities(path), gpd.read_file(path)
+    assert_geodataframe_equal(ours, gdal, check_less_precise=False)
+    assert list(shapely.to_wkb(ours.geometry.values)) == list(shapely.to_wkb(gdal.geometry.values))
+    assert ours.crs.to_wkt() == gdal.crs.to_wkt()
+
+
 def test_shipped_files_are_small():
     sizes = {p.name: p.stat().st_size for p in DATA.iterdir()}
     assert sum(sizes.values()) < 1_000_000, sizes
@@ -331,6 +345,38 @@ def test_match_sites_table():
     assert pd.isna(table.loc[1, "network_id"]) and "no registry network" in str(
         table.loc[1, "network_how_matched"]
     )
+
+
+def test_utm_zone_formula_is_what_geopandas_finds():
+    """The zone from its formula equals geopandas' database search, zone borders included
+    (the western zone), and outside the UTM latitudes the search's error stays."""
+    from siting.networks.match import _utm
+
+    rng = np.random.default_rng(7)
+    points = list(zip(rng.uniform(-180, 180, 150), rng.uniform(-80, 84, 150), strict=True))
+    points += [(6.0, 50.0), (0.0, 10.0), (12.0, 0.0), (9.0, -0.0), (-180.0, 10.0), (180.0, 5.0)]
+    for lon, lat in points:
+        want = gpd.GeoSeries([Point(lon, lat)], crs="EPSG:4326").estimate_utm_crs()
+        assert _utm(lon, lat) == want, (lon, lat)
+    with pytest.raises(RuntimeError):
+        _utm(9.0, 85.0)
+
+
+def test_match_sites_equals_matching_each_site_alone():
+    """match_sites shares registry lookups between sites (the same municipality, network);
+    every row is still what match_network gives the site alone."""
+    points = [Point(12.50, 55.77), Point(12.51, 55.78), Point(12.45, 55.73), Point(10.33, 55.40)]
+    sites = gpd.GeoDataFrame({"site_id": list("abcd")}, geometry=points, crs="EPSG:4326")
+    sites = sites.to_crs(25832)
+    table = match_sites(sites)
+    for i, geom in enumerate(sites.geometry):
+        alone = match_network(geom, sites.crs)
+        row = table.iloc[i]
+        assert row["network_id"] == alone.network_id
+        assert row["network_how_matched"] == alone.how_matched
+        assert row["network_alternatives"] == alone.as_row()["network_alternatives"]
+        assert row["network_ef_displaced_t_per_mwh"] == alone.ef_displaced_t_per_mwh
+    assert table["network_municipality"].iloc[0] == "Lyngby-Taarbæk"
 
 
 def _municipal_registry() -> NetworkRegistry:
@@ -687,6 +733,24 @@ def test_areas_on_lyngby_buildings():
     assert m is not None and m.system_id == "dk-2+dk-18"
     share = scale_to_registry(areas, m.system_annual_heat_mwh)["registry_share"]
     assert (share < 0.05).all()  # an extract is a small part of Greater Copenhagen
+
+
+def test_areas_from_the_grid_in_memory_equal_the_areas_from_its_geotiff(tmp_path):
+    """Without raster_path the grid stays in memory; the areas are those of the GeoTIFF
+    heat_density writes and read_heat_density reads back, to the bit."""
+    buildings = _estimated("copenhagen_north_lyngby_2022.osm.pbf")
+    for kw in ({}, {"min_cell_mwh_per_ha": 150.0, "min_area_gwh_per_yr": 5.0}):
+        memory = dh_areas_from_buildings(buildings, **kw)
+        on_file = dh_areas_from_buildings(buildings, raster_path=tmp_path / "grid.tif", **kw)
+        assert len(memory) >= 1 and on_file.attrs.pop("raster") == str(tmp_path / "grid.tif")
+        assert memory.attrs == on_file.attrs
+        pd.testing.assert_frame_equal(
+            pd.DataFrame(memory.drop(columns="geometry")),
+            pd.DataFrame(on_file.drop(columns="geometry")),
+        )
+        assert list(shapely.to_wkb(memory.geometry.values)) == list(
+            shapely.to_wkb(on_file.geometry.values)
+        )
 
 
 def test_areas_on_odense_buildings():

@@ -252,6 +252,57 @@ def test_linear_density_helsinki(helsinki_osm, helsinki_buildings):
     )
 
 
+def test_linear_density_from_an_earlier_nearest_search(helsinki_osm, helsinki_buildings):
+    """The search made before the demand (nearest_edges, as a study runs it beside the
+    estimate) gives the very frame a search of the heated buildings gives; rows dropped
+    since are left out, and rows in another order or another search are searched again."""
+    import pandas as pd
+
+    from siting.heat_density import _found_before, nearest_edges
+
+    b = helsinki_buildings
+    graph = StreetGraph.from_streets(helsinki_osm.streets.to_crs(b.crs))
+    before = nearest_edges(graph, b)
+    want = street_linear_heat_density(graph, b)
+    got = street_linear_heat_density(graph, b, nearest=before)
+    pd.testing.assert_frame_equal(got, want)
+    assert got.attrs == want.attrs
+    fewer = b.iloc[::3]  # as the estimate drops building parts: a subset, in order
+    pd.testing.assert_frame_equal(
+        street_linear_heat_density(graph, fewer, nearest=before),
+        street_linear_heat_density(graph, fewer),
+    )
+    heated = np.flatnonzero(b["heat_demand_mwh_per_yr"].to_numpy() > 0)
+    assert _found_before(before, fewer, np.arange(3), 100.0, graph.n_edges) is not None
+    assert _found_before(before, b.iloc[::-1], heated, 100.0, graph.n_edges) is None
+    assert _found_before(before, b, heated, 50.0, graph.n_edges) is None
+    # footprints too small to heat left out: used while every heated building was searched
+    small = b.geometry.area.to_numpy() < 20.0
+    assert small.any()
+    skipped = nearest_edges(graph, b, 100.0, min_footprint_m2=20.0)
+    assert not skipped.searched[small].any()
+    assert (_found_before(skipped, b, heated, 100.0, graph.n_edges) is None) == bool(
+        small[heated].any()
+    )
+    fine = b[~small | (b["heat_demand_mwh_per_yr"].to_numpy() == 0)]
+    fine_heated = np.flatnonzero(fine["heat_demand_mwh_per_yr"].to_numpy() > 0)
+    assert _found_before(skipped, fine, fine_heated, 100.0, graph.n_edges) is not None
+    pd.testing.assert_frame_equal(
+        street_linear_heat_density(graph, fine, nearest=skipped),
+        street_linear_heat_density(graph, fine),
+    )
+    assert (
+        _found_before(
+            before,
+            b.copy(deep=True).set_geometry(b.geometry.buffer(0)),
+            heated,
+            100.0,
+            graph.n_edges,
+        )
+        is None
+    )
+
+
 def test_linear_density_odense():
     from siting.sources.osm import read_osm
 

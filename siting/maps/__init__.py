@@ -11,6 +11,7 @@ heat density; :func:`save_map` writes it. The parts live in this package's modul
 - ``view``: initial bounds and the fit-around-controls script
 - ``offline``: self-contained rendering (assets inlined via :mod:`siting.assets`)
 - ``frames``: input checks, tolerant cell values, reprojection to lon/lat GeoJSON
+- ``verbatim``: GeoJSON layers whose script goes into the page without a second Jinja pass
 
 All inputs are GeoDataFrames in a projected metric CRS (the study's local UTM); they are
 reprojected to EPSG:4326 in this package and nowhere else, because folium/Leaflet needs
@@ -24,7 +25,6 @@ import pathlib
 import tempfile
 
 import folium
-import folium.plugins
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -53,7 +53,7 @@ from siting.maps.layers import (
     _add_street_density_layer,
     heat_density_grid,
 )
-from siting.maps.layout import _Responsive, _SpreadMarkers, add_style
+from siting.maps.layout import _MeasureControl, _Responsive, _SpreadMarkers, add_style
 from siting.maps.legends import DN_LEGEND_TITLE as DN_LEGEND_TITLE
 from siting.maps.legends import OSM_ATTRIBUTION as OSM_ATTRIBUTION
 from siting.maps.legends import _Legend as _Legend
@@ -266,8 +266,12 @@ def study_map(
             ranking_basis(sites),
         )
     ).add_to(m)
-    folium.plugins.MeasureControl(
-        position="bottomleft", primary_length_unit="meters", primary_area_unit="hectares"
+    _MeasureControl(
+        position="bottomleft",
+        primary_length_unit="meters",
+        secondary_length_unit="miles",
+        primary_area_unit="hectares",
+        secondary_area_unit="acres",
     ).add_to(m)
     layers = folium.LayerControl(collapsed=False)
     layers.add_to(m)

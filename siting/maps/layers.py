@@ -9,7 +9,6 @@ legend section (see :mod:`siting.maps.legends`), or None when it drew nothing.
 from __future__ import annotations
 
 import html
-import json
 import math
 
 import folium
@@ -31,6 +30,7 @@ from siting.maps.colours import (
     _text_color,
 )
 from siting.maps.frames import (
+    _feature_collection,
     _float_column,
     _geojson,
     _nonempty_geometries,
@@ -48,6 +48,7 @@ from siting.maps.legends import (
     _street_legend,
 )
 from siting.maps.popups import _eur, _rank_label, _site_popup_html, site_label
+from siting.maps.verbatim import _GeoJson
 from siting.raster import heat_density_cells
 
 SITES_LAYER = "Candidate sites"
@@ -153,7 +154,7 @@ def _add_heat_layer(
     colors = classes.colors
 
     layer = folium.FeatureGroup(name=name, show=True)
-    folium.GeoJson(
+    _GeoJson(
         _geojson(drawn[[DENSITY_COLUMN, HEAT_COLUMN, "n_buildings", "heat_class", "geometry"]]),
         name=name,
         # Colour is computed here, not stored per feature: folium groups features by style,
@@ -227,8 +228,8 @@ def _add_street_density_layer(m: folium.Map, streets: gpd.GeoDataFrame, limit: i
     cmap = _street_colormap(viable[lhd].to_numpy(dtype=float))
     data = _to_wgs84(viable).round({lhd: 2})
     layer = folium.FeatureGroup(name=STREET_DENSITY_LAYER, show=False)
-    folium.GeoJson(
-        json.loads(data.to_json()),
+    _GeoJson(
+        _feature_collection(data),
         style_function=lambda f: {
             "color": cmap(min(f["properties"][lhd], cmap.vmax))[:7],
             "weight": 4,
@@ -248,7 +249,7 @@ def _add_network_layer(m: folium.Map, network: gpd.GeoDataFrame) -> str | None:
     is_line = network.geom_type.isin(["LineString", "MultiLineString", "LinearRing"])
     lines = network[is_line]
     if not lines.empty:
-        folium.GeoJson(
+        _GeoJson(
             _geojson(lines[["geometry"]]),
             name="District-heating pipes",
             style_function=lambda f: {"color": _NETWORK_COLOR, "weight": 3, "opacity": 0.85},
@@ -309,7 +310,7 @@ def _add_routes_layer(
         drawn["summary"] = summaries
         # Thickest first, so thin pipes stay visible on top of big ones.
         drawn = drawn.iloc[np.argsort(-drawn["weight"].to_numpy(), kind="stable")]
-        folium.GeoJson(
+        _GeoJson(
             _geojson(drawn),
             name="Routes",
             style_function=lambda f: {
@@ -426,7 +427,7 @@ def _add_grid_layer(
                 text += f", {km / 1000:,.1f} km {_text(row.get('grid_distance_basis'))}"
             tips.append(html.escape(text))
         drawn["summary"] = tips
-        folium.GeoJson(
+        _GeoJson(
             _geojson(drawn),
             name="Grid connections",
             style_function=lambda f: {

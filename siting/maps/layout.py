@@ -1,6 +1,6 @@
-"""The map on any screen: the style sheet (with phone media queries) and the scripts that
-collapse the layer list on a phone, keep popups clear of the title box, and move apart
-site markers that would overlap.
+"""The map on any screen: the style sheet (with phone media queries), the measure tool, and
+the scripts that collapse the layer list on a phone, keep popups clear of the title box, and
+move apart site markers that would overlap.
 
 A phone is a screen at most 600 px wide: there the layer list starts collapsed (a button;
 a tap on the map closes it again), the title box's details and the legend start closed,
@@ -12,6 +12,9 @@ from __future__ import annotations
 import branca.element
 import folium
 import jinja2
+from folium.elements import JSCSSMixin
+from folium.template import Template
+from folium.utilities import remove_empty
 
 PHONE_MAX_WIDTH_PX = 600
 # Markers closer than this (their 26 px width plus a little) are moved apart.
@@ -198,3 +201,38 @@ class _SpreadMarkers(branca.element.MacroElement):
         self._name = "SitingSpreadMarkers"
         self.group = group
         self.distance = int(distance_px)
+
+
+class _MeasureControl(JSCSSMixin, branca.element.MacroElement):
+    """The distance and area tool (leaflet-measure), as folium.plugins.MeasureControl draws
+    it; here so that a map does not import folium.plugins (~60 ms for its forty plugins)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = new L.Control.Measure(
+                {{ this.options|tojavascript }});
+            {{this._parent.get_name()}}.addControl({{this.get_name()}});
+
+            // leaflet-measure with Leaflet >= 1.8 (ljagis/leaflet-measure#171): no autopan
+            L.Control.Measure.include({
+                _setCaptureMarkerIcon: function () {
+                    this._captureMarker.options.autoPanOnFocus = false;
+                    this._captureMarker.setIcon(
+                        L.divIcon({
+                            iconSize: this._map.getSize().multiplyBy(2)
+                        })
+                    );
+                },
+            });
+        {% endmacro %}
+        """
+    )
+    _CDN = "https://cdn.jsdelivr.net/gh/ljagis/leaflet-measure@2.1.7/dist/leaflet-measure.min"
+    default_js = [("leaflet_measure_js", f"{_CDN}.js")]
+    default_css = [("leaflet_measure_css", f"{_CDN}.css")]
+
+    def __init__(self, **options: str) -> None:
+        super().__init__()
+        self._name = "MeasureControl"
+        self.options = remove_empty(**options)

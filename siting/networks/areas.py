@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -36,7 +34,13 @@ from scipy import ndimage
 
 from siting.area import require_metric
 from siting.errors import ConfigError, InputDataError
-from siting.raster import HEAT_COLUMN, grid_from_cell_sums, heat_density, read_heat_density
+from siting.raster import (
+    HEAT_COLUMN,
+    density_grid,
+    grid_from_cell_sums,
+    heat_density,
+    read_heat_density,
+)
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +228,8 @@ def dh_areas_from_buildings(
     column
         Annual heat demand per building, MWh/yr.
     raster_path
-        Keep the grid there (else a temporary file is used and removed).
+        Write the grid there as a GeoTIFF and find the areas on the file (else the grid
+        stays in memory).
 
     Returns
     -------
@@ -242,18 +247,16 @@ def dh_areas_from_buildings(
             min_area_gwh_per_yr=min_area_gwh_per_yr,
             close_gaps=close_gaps,
         )
-    else:
-        with tempfile.TemporaryDirectory(prefix="siting-dh-areas-") as tmp:
-            path = heat_density(
-                buildings, Path(tmp) / "heat_density.tif", cell_m, raster_crs, column=column
-            )
-            areas = dh_areas_from_raster(
-                path,
-                min_cell_mwh_per_ha=min_cell_mwh_per_ha,
-                min_area_gwh_per_yr=min_area_gwh_per_yr,
-                close_gaps=close_gaps,
-            )
-        areas.attrs.pop("raster", None)
+    else:  # the grid the GeoTIFF would hold, kept in memory
+        density, transform, grid_crs = density_grid(buildings, cell_m, raster_crs, column=column)
+        areas = dh_areas_from_grid(
+            density,
+            transform,
+            grid_crs,
+            min_cell_mwh_per_ha=min_cell_mwh_per_ha,
+            min_area_gwh_per_yr=min_area_gwh_per_yr,
+            close_gaps=close_gaps,
+        )
     areas = _to_crs(areas, buildings.crs)
     centroids = buildings.geometry.centroid
     heated = pd.to_numeric(buildings[column], errors="coerce").fillna(0).to_numpy() > 0

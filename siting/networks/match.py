@@ -25,6 +25,7 @@ Distances are taken in the UTM zone of the site.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,11 +186,12 @@ def match_sites(
     metric = _utm(centre.x, centre.y)
     projected = sites.geometry.to_crs(metric)
     rows = []
+    memo: dict = {}  # what several sites ask of the registry (same municipality, network)
     for geom in projected.values:
         m = (
             None
             if geom is None or geom.is_empty
-            else _match(geom, metric, registry, max_distance_m)
+            else _match(geom, metric, registry, max_distance_m, memo)
         )
         rows.append(
             m.as_row()
@@ -203,21 +205,35 @@ def match_sites(
 
 
 def _match(
-    site: shapely.Geometry, metric: pyproj.CRS, registry: NetworkRegistry, max_distance_m: float
+    site: shapely.Geometry,
+    metric: pyproj.CRS,
+    registry: NetworkRegistry,
+    max_distance_m: float,
+    memo: dict | None = None,
 ) -> NetworkMatch | None:
+    """The first rule's match; `memo` keeps registry lookups for the next site (one
+    registry and one metric CRS per memo)."""
+    memo = {} if memo is None else memo
     layers = registry.metric_layers(metric)
     point = site.representative_point()
     if layers["areas"] is not None:
-        m = _by_area(site, point, layers["areas"], registry, max_distance_m)
+        m = _by_area(site, point, layers["areas"], registry, max_distance_m, memo)
         if m is not None:
             return m
     if layers["municipalities"] is not None and registry.served is not None:
-        m = _by_municipality(site, point, layers["municipalities"], registry, max_distance_m)
+        m = _by_municipality(site, point, layers["municipalities"], registry, max_distance_m, memo)
         if m is not None:
             return m
     if layers["points"] is not None:
-        return _by_point(site, layers["points"], registry, max_distance_m)
+        return _by_point(site, layers["points"], registry, max_distance_m, memo)
     return None
+
+
+def _memo(memo: dict, key: tuple, compute: Callable[[], Any]) -> Any:
+    """`compute()`, once per `key` in `memo`."""
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
 
 
 def _by_area(
@@ -226,6 +242,7 @@ def _by_area(
     areas: gpd.GeoDataFrame,
     registry: NetworkRegistry,
     max_distance_m: float,
+    memo: dict,
 ) -> NetworkMatch | None:
     areas = areas[areas["network_id"].isin(registry.networks.index)]
     if len(areas) == 0:
@@ -237,14 +254,14 @@ def _by_area(
         others = [n for n in inside.loc[order[1:], "name"]]
         also = f" (also inside: {', '.join(others)})" if others else ""
         how = f"site lies in the supply area of {best['name']}{also}"
-        return _result(registry, best["network_id"], how)
+        return _result(registry, best["network_id"], how, memo)
     dist = areas.distance(site)
     j = dist.idxmin()
     if dist[j] > max_distance_m:
         return None
     best = areas.loc[j]
     how = f"nearest supply area: {best['name']}, {dist[j]:.0f} m from the site"
-    return _result(registry, best["network_id"], how, distance_m=float(dist[j]))
+    return _result(registry, best["network_id"], how, memo, distance_m=float(dist[j]))
 
 
 def _by_municipality(
@@ -253,7 +270,12 @@ def _by_municipality(
     munis: gpd.GeoDataFrame,
     registry: NetworkRegistry,
     max_distance_m: float,
+    memo: dict,
 ) -> NetworkMatch | None:
+    def ranked_in(laus: list[str]) -> list[tuple[str, str, float, Any, str]]:
+        key = ("ranked", frozenset(laus))
+        return _memo(memo, key, lambda: _ranked(registry, _served_by(registry, laus)))
+
     holding = munis[munis.contains(point)]
     where, distance_m = "lies in", 0.0
     if len(holding) == 0:
@@ -264,7 +286,7 @@ def _by_municipality(
         distance_m = float(dist.min())
         where = f"lies {distance_m:.0f} m outside every municipality polygon; nearest"
     muni = holding.iloc[0]
-    ranked = _ranked(registry, _served_by(registry, [muni["lau_1"]]))
+    ranked = ranked_in([muni["lau_1"]])
     if ranked:
         best, others = ranked[0], ranked[1:]
         if others:
@@ -279,6 +301,7 @@ def _by_municipality(
             registry,
             best[0],
             how,
+            memo,
             distance_m=distance_m,
             municipality=muni["name"],
             alternatives=others,
@@ -286,18 +309,28 @@ def _by_municipality(
     # No utility listed: the surrounding system, i.e. the one serving most neighbouring
     # municipalities (ties: the larger system); a neighbour beyond reach of the site is no
     # evidence for it.
-    near = munis[(munis.distance(muni.geometry) <= NEIGHBOUR_GAP_M) & (munis.index != muni.name)]
+    near = _memo(
+        memo,
+        ("neighbours", muni.name),
+        lambda: munis[
+            (munis.distance(muni.geometry) <= NEIGHBOUR_GAP_M) & (munis.index != muni.name)
+        ],
+    )
     near = near[near.distance(site) <= max_distance_m]
     votes: dict[str, int] = {}
     for lau in near["lau_1"]:
-        for sid in sorted({r[4] for r in _ranked(registry, _served_by(registry, [lau]))}):
+        for sid in sorted({r[4] for r in ranked_in([lau])}):
             votes[sid] = votes.get(sid, 0) + 1
     if not votes:
         return None
-    sys_heat = registry.networks.groupby("system_id")["annual_heat_mwh"].sum()
+    sys_heat = _memo(
+        memo,
+        ("system_heat",),
+        lambda: registry.networks.groupby("system_id")["annual_heat_mwh"].sum(),
+    )
     # ties broken by heat, then id: the same answer in every process (no set order)
     system = max(sorted(votes), key=lambda sid: (votes[sid], sys_heat.get(sid, 0.0)))
-    around = _ranked(registry, _served_by(registry, list(near["lau_1"])))
+    around = ranked_in(list(near["lau_1"]))
     best = next(r for r in around if r[4] == system)
     others = [r for r in around if r[0] != best[0]]
     tally = ", ".join(
@@ -315,6 +348,7 @@ def _by_municipality(
         registry,
         best[0],
         how,
+        memo,
         distance_m=distance_m,
         municipality=muni["name"],
         alternatives=others,
@@ -354,6 +388,7 @@ def _by_point(
     points: gpd.GeoDataFrame,
     registry: NetworkRegistry,
     max_distance_m: float,
+    memo: dict,
 ) -> NetworkMatch | None:
     usable = points[points["network_id"].isin(registry.networks.index)]
     if len(usable) == 0:
@@ -370,20 +405,29 @@ def _by_point(
         else (f"; beyond its supply area's equivalent radius {radius:.0f} m" if radius > 0 else "")
     )
     how = f"nearest network point: {row['name']} at {dist[i]:.0f} m{inside}"
-    return _result(registry, row["network_id"], how, utility=row, distance_m=float(dist[i]))
+    return _result(registry, row["network_id"], how, memo, utility=row, distance_m=float(dist[i]))
 
 
 def _result(
     registry: NetworkRegistry,
     network_id: str,
     how: str,
+    memo: dict,
     *,
     utility: pd.Series | None = None,
     distance_m: float = 0.0,
     municipality: str | None = None,
     alternatives: list[tuple[str, str, float, Any, str]] | None = None,
 ) -> NetworkMatch:
-    net = registry.network(network_id)
+    net, fuel_mix, heat_by_year = _memo(
+        memo,
+        ("network", network_id),
+        lambda: (
+            registry.network(network_id),
+            registry.fuel_mix(network_id),
+            {int(k): float(v) for k, v in registry.heat_by_year(network_id).items()},
+        ),
+    )
     utility_price = math.nan if utility is None else _f(utility.get("heat_price_eur_per_mwh"))
     year = net["year"]
     return NetworkMatch(
@@ -391,7 +435,7 @@ def _result(
         name=str(net["name"]),
         annual_heat_mwh=float(net["annual_heat_mwh"]),
         year=None if pd.isna(year) else int(year),
-        fuel_mix=registry.fuel_mix(network_id),
+        fuel_mix=fuel_mix.copy(deep=False),  # each match its own frame
         must_run_mwh_per_yr=_f(net["must_run_mwh_per_yr"], 0.0),
         solar_mwh_per_yr=_f(net["solar_mwh_per_yr"], 0.0),
         heat_price_eur_per_mwh=_f(net["heat_price_eur_per_mwh"]),
@@ -406,7 +450,7 @@ def _result(
         distance_m=float(distance_m),
         municipality=municipality,
         ef_override_t_per_mwh=_f(net["ef_displaced_t_per_mwh"]),
-        heat_by_year_mwh={int(k): float(v) for k, v in registry.heat_by_year(network_id).items()},
+        heat_by_year_mwh=dict(heat_by_year),
         alternatives=tuple((a[0], a[1], a[2]) for a in alternatives or ()),
     )
 
@@ -431,7 +475,13 @@ def _site_metric(geometry: shapely.Geometry, crs: str | pyproj.CRS) -> tuple[Any
 
 
 def _utm(lon: float, lat: float) -> pyproj.CRS:
-    return gpd.GeoSeries([shapely.Point(lon, lat)], crs="EPSG:4326").estimate_utm_crs()
+    """The WGS 84 UTM zone of a lon/lat point: the CRS geopandas' `estimate_utm_crs` finds
+    by searching PROJ's database (~0.1 s), from the zone's formula (a point on a zone
+    border takes the western zone, as the search does)."""
+    if not (-180.0 <= lon <= 180.0 and -80.0 <= lat <= 84.0):  # no zone (or NaN): its error
+        return gpd.GeoSeries([shapely.Point(lon, lat)], crs="EPSG:4326").estimate_utm_crs()
+    zone = min(max(math.ceil((lon + 180.0) / 6.0), 1), 60)
+    return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
 def _beyond_reach(row: pd.Series, distance_m: float, max_distance_m: float) -> bool:

@@ -19,10 +19,9 @@ crossings at their EUR, not at the site's trench cost per metre.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
@@ -35,6 +34,9 @@ from siting.grids import area_crs
 from siting.pipes import street_multiplier, trench_cost_eur_per_m
 from siting.routing.snapping import EdgeSnap, snap_to_lines
 from siting.sources.osm import highway_class
+
+if TYPE_CHECKING:  # networkx (~60 ms) loads only when a graph goes in or out as networkx
+    import networkx as nx
 
 ACCESS_MULTIPLIER = 1.0  # stubs from a site/pipe to the street run over open ground [M]
 # crossings (module docstring): barriers, the reference trench, and how near two crossings of
@@ -328,6 +330,8 @@ class StreetGraph:
 
     def to_networkx(self) -> nx.MultiGraph:
         """The graph as networkx: nodes x, y; edges length, cost, highway, crossings, geometry."""
+        import networkx as nx
+
         graph = nx.MultiGraph(crs=self.crs)
         graph.add_nodes_from(
             (int(i), {"x": float(x), "y": float(y), "osm_id": self.node_id[i]})

@@ -4,6 +4,7 @@ scaled to the study's climate, and the heat demand along each street."""
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -13,7 +14,7 @@ import pandas as pd
 from siting import demand, studycache
 from siting.config import Params, Study
 from siting.errors import InputDataError
-from siting.heat_density import street_linear_heat_density
+from siting.heat_density import MAX_SERVICE_M, nearest_edges, street_linear_heat_density
 from siting.routing import StreetGraph
 from siting.sources.weather import heating_degree_days, typical_danish_year
 from siting.validate import Range, check_range
@@ -189,10 +190,21 @@ def estimate_demand(
             )
         est, factor = buildings, climate_factor(study, weather, study.params)
         est.attrs.setdefault("demand_given", {})
+        nearest = None
     else:
-        est, factor = building_demand(buildings, study, weather, landuse)
+        # The street nearest each footprint needs no demand: GEOS searches it outside the
+        # GIL on a second thread while this one estimates the demand (pandas, inside it).
+        # Footprints too small to heat are left out, unless the buildings carry their own.
+        min_m2 = 0.0 if GIVEN_HEAT in buildings.columns else study.params.min_heated_footprint_m2
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="siting-nearest") as pool:
+            search = pool.submit(nearest_edges, graph, buildings, MAX_SERVICE_M, min_m2)
+            est, factor = building_demand(buildings, study, weather, landuse)
+            nearest = search.result()
     density = street_linear_heat_density(
-        graph, est, viable_mwh_per_m=study.params.linear_heat_density_min_mwh_per_m
+        graph,
+        est,
+        viable_mwh_per_m=study.params.linear_heat_density_min_mwh_per_m,
+        nearest=nearest,
     )
     density.attrs = {k: v for k, v in density.attrs.items() if k.startswith(_DENSITY_ATTRS)}
     notes = [note] if (note := given_note(est)) else []
@@ -204,6 +216,6 @@ def estimate_demand(
             + ("; given demands are kept as given" if est.attrs["demand_given"] else "")
         )
     if cache_key is not None and not estimated:
-        meta = {"climate_factor": factor, "notes": notes}
-        studycache.save_demand(cache_key, est, density, meta)
+        meta = {"climate_factor": factor, "notes": list(notes)}
+        studycache.save_demand(cache_key, est, density, meta, later=True)
     return Demand(buildings=est, street_density=density, climate_factor=factor, notes=notes)

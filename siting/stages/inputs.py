@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from siting import cache, pipes, studycache, validate
+from siting import cache, cachedir, pipes, studycache, validate
 from siting.area import Area, convex_hull, reproject
 from siting.config import Params, Study
 from siting.errors import CRSError, InputDataError
@@ -290,7 +290,7 @@ def prepare_area(study: Study, inputs: Inputs) -> Prepared:
         )
         if inputs.layers_key is not None:
             parsed = {name: getattr(inputs.osm, name) for name in studycache.PARSED_LAYERS}
-            studycache.save_layers(inputs.layers_key, area, parsed, inputs.streets_read)
+            studycache.save_layers(inputs.layers_key, area, parsed, inputs.streets_read, later=True)
     # the projected copies replace the parsed layers: a country's layers are gigabytes
     inputs.osm = OsmData(
         **{name: _empty_like(inputs.osm, name) for name in LAYERS}, source=inputs.osm.source
@@ -353,6 +353,11 @@ def _network_gap_m(area: Area) -> float:
     return float(area.network.distance(area.boundary).min())
 
 
+def _save_graph(key: str, graph: StreetGraph, streets: np.ndarray) -> None:
+    """Save the graph to its cache with the hull of the `streets` it was built from."""
+    cache.save_graph(key, graph, convex_hull(shapely.get_coordinates(streets)))
+
+
 @dataclass
 class Graph:
     """`street_graph`'s output: the cost graph and whether the cache supplied it."""
@@ -393,9 +398,8 @@ def street_graph(study: Study, inputs: Inputs, area: Area, user_graph: Any = Non
         railways=area.railways,
         crossing_cost_eur=p.crossing_cost_eur,
     )
-    if inputs.graph_key is not None:
-        hull = convex_hull(shapely.get_coordinates(area.streets.geometry.values))
-        cache.save_graph(inputs.graph_key, graph, hull)
+    if inputs.graph_key is not None:  # on the cache-writer thread, beside the next stages
+        cachedir.write_later(_save_graph, inputs.graph_key, graph, area.streets.geometry.values)
     release_memory()  # the build's temporaries (a point per segment end, WKB for the cache)
     log.info("street graph: %d nodes, %d edges", graph.n_nodes, graph.n_edges)
     return Graph(graph, cache_hit=False)
