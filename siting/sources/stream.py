@@ -36,7 +36,17 @@ import shapely
 
 from siting.cache import file_sha256
 from siting.errors import InputDataError
-from siting.sources.osm import WGS84, OsmData, read_osm
+from siting.sources import ingest
+from siting.sources.osm import (
+    WGS84,
+    OsmData,
+    _looks_like_pbf,
+    check_pbf_structure,
+    data_center_buildings,
+    osm_from_layers,
+    read_osm,
+)
+from siting.sources.power import exclusion_layer, power_layer
 
 log = logging.getLogger(__name__)
 
@@ -229,8 +239,6 @@ def clip_to_parquet(
 
 
 def _ingest_can_read(pbf: Path) -> bool:
-    from siting.sources import ingest
-    from siting.sources.osm import _looks_like_pbf
 
     return ingest.available() and _looks_like_pbf(pbf)
 
@@ -264,8 +272,6 @@ class _StoreSink:
         self.empty: dict[str, gpd.GeoDataFrame] = {}
 
     def write(self, raw: dict) -> None:
-        from siting.sources.osm import data_center_buildings, osm_from_layers
-        from siting.sources.power import exclusion_layer, power_layer
 
         raw = dict(raw)
         raw["power"] = power_layer(raw["power"])
@@ -386,8 +392,6 @@ def ingest_to_parquet(
     node locations and one chunk of `flush_rows` features, not the file's features. The
     store is written in a temporary folder beside `out_dir` and renamed into place.
     """
-    from siting.sources import ingest
-    from siting.sources.osm import check_pbf_structure
 
     pbf, out = Path(pbf).expanduser(), Path(out_dir).expanduser()
     check_pbf_structure(pbf)
