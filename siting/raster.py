@@ -17,6 +17,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -50,6 +51,12 @@ __all__ = [
 ]
 
 HEAT_UNIT = "MWh/ha/yr"
+# the heat-density GeoTIFF's tags, whichever way its cells were summed
+_HEAT_TAGS = {
+    "unit": HEAT_UNIT,
+    "quantity": "annual heat demand density (space heating + hot water)",
+    "total_unit": "MWh/yr",
+}
 FLOOR_AREA_UNIT = "m2/ha"
 HEAT_COLUMN = "heat_demand_mwh_per_yr"
 HEAT_DENSITY_COLUMN = "heat_density_mwh_per_ha_per_yr"
@@ -118,9 +125,7 @@ def heat_density(
         cell_m,
         crs,
         column=column,
-        unit=HEAT_UNIT,
-        quantity="annual heat demand density (space heating + hot water)",
-        total_unit="MWh/yr",
+        **_HEAT_TAGS,
         bounds=bounds,
         source=source,
         attribution=attribution,
@@ -168,36 +173,12 @@ def _write_density(
     path: str | os.PathLike[str],
     cell_m: float,
     crs: str | pyproj.CRS,
-    *,
-    column: str,
-    unit: str,
-    quantity: str,
-    total_unit: str,
-    bounds: Bounds | None,
-    source: str | None,
-    attribution: str,
+    **tags: Any,
 ) -> Path:
-    if not (isinstance(cell_m, int | float) and math.isfinite(cell_m) and cell_m > 0):
-        raise ConfigError(f"cell_m must be a positive number of metres, got {cell_m!r}.")
-    target = _metric_target_crs(crs)
-    values = _building_values(buildings, column, "densities must be >= 0")
-    ix, iy, values = _cell_index(buildings, values, cell_m, target)
-    return _write_binned(
-        ix,
-        iy,
-        values,
-        None,
-        path,
-        cell_m,
-        target,
-        column=column,
-        unit=unit,
-        quantity=quantity,
-        total_unit=total_unit,
-        bounds=bounds,
-        source=source,
-        attribution=attribution,
-    )
+    """Bin the buildings' `tags["column"]` and write it (`tags`: :func:`_write_binned`'s
+    keywords)."""
+    target, ix, iy, values = _buildings_cells(buildings, cell_m, crs, tags["column"])
+    return _write_binned(ix, iy, values, None, path, cell_m, target, **tags)
 
 
 def _write_binned(
@@ -281,14 +262,22 @@ def _buildings_grid(
 ) -> tuple[pyproj.CRS, np.ndarray, tuple[np.ndarray, Affine, np.ndarray, float]]:
     """The grid's CRS, the buildings' values (> 0, with a cell) and `_density_grid` of
     them; `what` ends the error when no building has a value."""
+    target, ix, iy, values = _buildings_cells(buildings, cell_m, crs, column)
+    if bounds is None and len(values) == 0:
+        raise InputDataError(f"no building has {column} > 0 with a valid geometry; {what}.")
+    return target, values, _density_grid(ix, iy, values, cell_m, bounds)
+
+
+def _buildings_cells(
+    buildings: gpd.GeoDataFrame, cell_m: float, crs: str | pyproj.CRS, column: str
+) -> tuple[pyproj.CRS, np.ndarray, np.ndarray, np.ndarray]:
+    """The grid's CRS and each valued building's cell (ix, iy) and value (`cell_m` checked)."""
     if not (isinstance(cell_m, int | float) and math.isfinite(cell_m) and cell_m > 0):
         raise ConfigError(f"cell_m must be a positive number of metres, got {cell_m!r}.")
     target = _metric_target_crs(crs)
     values = _building_values(buildings, column, "densities must be >= 0")
     ix, iy, values = _cell_index(buildings, values, cell_m, target)
-    if bounds is None and len(values) == 0:
-        raise InputDataError(f"no building has {column} > 0 with a valid geometry; {what}.")
-    return target, values, _density_grid(ix, iy, values, cell_m, bounds)
+    return target, ix, iy, values
 
 
 def _cell_index(
@@ -425,9 +414,7 @@ def heat_density_from_cell_sums(
         cells.cell_m,
         cells.crs,
         column=cells.column,
-        unit=HEAT_UNIT,
-        quantity="annual heat demand density (space heating + hot water)",
-        total_unit="MWh/yr",
+        **_HEAT_TAGS,
         bounds=bounds,
         source=source,
         attribution=attribution,
