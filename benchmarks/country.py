@@ -251,8 +251,10 @@ def child_single(pbf: Path, out_dir: Path, with_map: bool) -> dict:
     t = time.perf_counter()
     res = run(study)
     t_run = time.perf_counter() - t
+    _log_rss("run", t_run)
     files = res.to_files(out_dir, map_html=with_map)
     wall = time.perf_counter() - t
+    _log_rss("to_files", wall - t_run)
     from siting.pipeline import STAGES
 
     per_m = len(res.buildings) / 1e6
@@ -271,6 +273,15 @@ def child_single(pbf: Path, out_dir: Path, with_map: bool) -> dict:
         "buildings": len(res.buildings),
         "out_mb": {k: round(Path(p).stat().st_size / 1e6, 1) for k, p in files.items()},
     }
+
+
+def _log_rss(name: str, seconds: float) -> None:
+    """A line in `$SITING_RSS_LOG` (the per-stage memory profile), where the tree has one."""
+    try:
+        from siting.pipeline import log_rss
+    except ImportError:  # an older tree
+        return
+    log_rss(name, seconds)
 
 
 def child_tiled(pbf: Path, out_dir: Path, n_tiles: int, with_map: bool) -> dict:

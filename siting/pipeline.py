@@ -14,6 +14,7 @@ stage's output carries (a ``notes`` attribute, a list of strings an analyst shou
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -86,6 +87,8 @@ class Runner:
         if name in _LEGACY_TIMING:
             self.timings_s[_LEGACY_TIMING[name]] = seconds
         self.notes.extend(getattr(out, "notes", None) or [])
+        if os.environ.get("SITING_RSS_LOG"):
+            log_rss(name, seconds)
         if self._bar is not None:
             self._bar.update(1)
         return out
@@ -95,6 +98,34 @@ class Runner:
         self.timings_s["total_s"] = time.perf_counter() - self._t0
         if self._bar is not None:
             self._bar.close()
+
+
+def rss_mb() -> dict[str, float]:
+    """This process's resident memory now and at its peak, MB (Linux; {} elsewhere)."""
+    try:
+        with open("/proc/self/status") as f:
+            fields = dict(line.split(":", 1) for line in f if line.startswith(("VmRSS", "VmHWM")))
+    except OSError:
+        return {}
+    # the values read "  123456 kB"
+    return {k.lower() + "_mb": int(v.split()[0]) / 1024 for k, v in fields.items()}
+
+
+def log_rss(name: str, seconds: float | None = None) -> None:
+    """Append `name`, its seconds and the RSS now/peak to the file `$SITING_RSS_LOG` names.
+
+    A memory profile per stage, for finding what holds memory across a large run; off
+    unless the variable is set.
+    """
+    path = os.environ.get("SITING_RSS_LOG")
+    if not path:
+        return
+    mem = rss_mb()
+    with open(path, "a") as f:
+        f.write(
+            f"{name}\t{'' if seconds is None else f'{seconds:.2f}'}"
+            f"\t{mem.get('vmrss_mb', 0):.0f}\t{mem.get('vmhwm_mb', 0):.0f}\n"
+        )
 
 
 def _progress_bar_class():
