@@ -468,3 +468,26 @@ def test_an_osmnx_style_graph_routes_like_the_extract(helsinki_osm, tmp_path):
     ok = ours.index[ours["feasible"]]
     assert np.allclose(theirs.loc[ok, "route_length_m"], ours.loc[ok, "route_length_m"], rtol=1e-6)
     assert (theirs.loc[ok, "rank"] == ours.loc[ok, "rank"]).all()
+
+
+def test_end_coordinates_are_the_lines_first_and_last_points():
+    """The graph's node coordinates come from the lines' coordinate array, not from a Point
+    per end; they are those points, and odd geometries take the Point route."""
+    from siting.routing.graph import _end_coordinates
+
+    lines = np.array(
+        [
+            shapely.LineString([(0, 0), (1, 1)]),
+            shapely.LineString([(5, 5), (6, 7), (8, 9), (10, 11)]),
+            shapely.LineString([(2, 3), (4, 5), (2, 3)]),
+        ],
+        dtype=object,
+    )
+    first, last = _end_coordinates(lines)
+    assert first.tolist() == [[0, 0], [5, 5], [2, 3]]
+    assert last.tolist() == [[1, 1], [10, 11], [2, 3]]
+    odd = np.array([lines[1], shapely.MultiLineString([[(0, 0), (1, 0)]])], dtype=object)
+    first, last = _end_coordinates(odd)  # as before: what the Points give (none for a multi)
+    assert first.tolist() == [[5, 5]] and last.tolist() == [[10, 11]]
+    empty = _end_coordinates(np.array([], dtype=object))
+    assert empty[0].shape == (0, 2) and empty[1].shape == (0, 2)

@@ -88,6 +88,25 @@ def count_crossings(
     return np.bincount(edge[new], minlength=len(geoms)).astype(np.int64)
 
 
+def _end_coordinates(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first and last coordinates of each line, as two (n, 2) arrays.
+
+    From the lines' coordinate array, not a Point per end (two shapely objects per edge
+    are hundreds of MB for a country's streets); anything but non-empty LineStrings takes
+    the Point route, whose errors name the odd geometry.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    count = shapely.get_num_coordinates(geoms)
+    if len(geoms) == 0 or not ((shapely.get_type_id(geoms) == 1) & (count > 0)).all():
+        return (
+            shapely.get_coordinates(shapely.get_point(geoms, 0)),
+            shapely.get_coordinates(shapely.get_point(geoms, -1)),
+        )
+    coords = shapely.get_coordinates(geoms)
+    last = np.cumsum(count) - 1
+    return coords[last - count + 1], coords[last]
+
+
 def _crs_wkt(crs: object) -> str:
     import pyproj
 
@@ -254,20 +273,20 @@ class StreetGraph:
         if multi.any():
             geoms = geoms.copy()
             geoms[multi] = shapely.line_merge(geoms[multi])
-        start = shapely.get_point(geoms, 0)
-        end = shapely.get_point(geoms, -1)
+        start_xy, end_xy = _end_coordinates(geoms)
         if "u" in streets and "v" in streets:
             u_ids = streets["u"].to_numpy()
             v_ids = streets["v"].to_numpy()
         else:  # no topology given: join segments that share exact end coordinates
-            u_ids = np.array([f"{x:.3f},{y:.3f}" for x, y in shapely.get_coordinates(start)])
-            v_ids = np.array([f"{x:.3f},{y:.3f}" for x, y in shapely.get_coordinates(end)])
+            u_ids = np.array([f"{x:.3f},{y:.3f}" for x, y in start_xy])
+            v_ids = np.array([f"{x:.3f},{y:.3f}" for x, y in end_xy])
         codes, uniques = pd.factorize(np.concatenate([u_ids, v_ids]))
         m = len(streets)
         eu, ev = codes[:m], codes[m:]
         xy = np.empty((len(uniques), 2))
-        xy[eu] = shapely.get_coordinates(start)
-        xy[ev] = shapely.get_coordinates(end)
+        xy[eu] = start_xy
+        xy[ev] = end_xy
+        del start_xy, end_xy, codes, u_ids, v_ids
         length = shapely.length(geoms)
         # a few dozen distinct classes: look each up once, not once per edge
         classes, inverse = np.unique(highway.astype(str), return_inverse=True)
