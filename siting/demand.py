@@ -84,6 +84,8 @@ MWH_PER_HOUSE_PRE_2025 = HOME_STANDARDS["dk_house_legacy"].mwh_per_yr
 
 # Residential classes: dwellings, and the construction-period table applies to them.
 HOUSE_CLASSES = ("house", "terrace")
+# pandas 3 copies a column only when one of the frames sharing it writes to it
+_COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3
 _RESIDENTIAL_CLASSES = (*HOUSE_CLASSES, "apartments")
 
 # --- floor area ---------------------------------------------------------------------------
@@ -320,7 +322,7 @@ def estimate(
         params=params,
     )
     cls = table.loc[row]
-    building_class = cls["building_class"].to_numpy(dtype=object)
+    building_class = _text_rows(_same, cls["building_class"])
     residential = cls["residential"].to_numpy(dtype=bool)
     class_demand = cls["specific_demand_kwh_per_m2"].to_numpy(dtype=float)
     by_class = params.specific_demand_by_class_kwh_per_m2
@@ -352,16 +354,16 @@ def estimate(
         [known_levels, by_neighbours],
         cls["default_levels"].to_numpy(dtype=float),
     )
-    levels_source = np.select(
+    levels_source = _select_text(
         [tag_levels_ok, height_ok, from_neighbours],
         ["building:levels", "height", "neighbours"],
         "default",
-    ).astype(object)
-    levels_src_text = np.select(
+    )
+    levels_src_text = _select_text(
         [tag_levels_ok & (roof_levels > 0), tag_levels_ok, height_ok, from_neighbours],
         ["tag+roof", "tag", "height", "neighbours"],
         "default",
-    ).astype(object)
+    )
 
     # Heated (BBR) floor area: outer-wall area (the outline less the eaves) x levels. For a
     # rectilinear outline, shrinking by e takes e x perimeter and gives back 4 e2 at the corners.
@@ -372,7 +374,8 @@ def estimate(
 
     # --- construction period: first parsable of start_date, building:year, construction_date
     year = np.full(n, np.nan)
-    year_src = np.full(n, "none", dtype=object)
+    year_src = np.empty(n, dtype=object)
+    year_src[:] = "none"  # one str for every row (np.full makes one per row)
     for key in YEAR_KEYS:
         parsed = _parse_year(tags.get(key))
         check(key, ~np.isnan(parsed))
@@ -420,11 +423,10 @@ def estimate(
     dwellings = np.select([flats_used, addr_used, home], [flats, n_addr, by_area], 0.0).astype(
         np.int64
     )
-    dwell_src = np.select(
-        [flats_used, addr_used, home], ["flats", "addresses", "area"], "none"
-    ).astype(object)
+    dwell_src = _select_text([flats_used, addr_used, home], ["flats", "addresses", "area"], "none")
 
-    out = gdf.copy()
+    # the input's columns are shared, not copied (pandas' copy-on-write keeps them apart)
+    out = gdf.copy(deep=not _COPY_ON_WRITE)
     out["building_class"] = pd.array(building_class, dtype=object)
     out["class_rule"] = pd.array(class_rule, dtype=object)
     out["residential"] = residential
@@ -439,14 +441,15 @@ def estimate(
     out["heat_demand_mwh_per_yr"] = heat_mwh
     out["peak_heat_mw"] = heat_mwh / params.full_load_hours_h
     out["source"] = pd.array(
-        "levels:"
-        + levels_src_text
-        + ";class:"
-        + class_rule.astype(object)
-        + ";period:"
-        + year_src
-        + ";dwellings:"
-        + dwell_src,
+        _text_rows(
+            lambda lv, cl, yr, dw: (
+                "levels:" + lv + ";class:" + cl + ";period:" + yr + ";dwellings:" + dw
+            ),
+            levels_src_text,
+            class_rule,
+            year_src,
+            dwell_src,
+        ),
         dtype=object,
     )
     out.attrs["demand_warnings"] = warnings
@@ -748,7 +751,7 @@ def _classify_untyped(
     land use.
     """
     row = row.astype(object).copy()
-    rule = np.array(["tag:" + str(s) for s in tag_src], dtype=object)
+    rule = _text_rows(lambda s: "tag:" + str(s), tag_src)
     untyped = np.isin(row, _UNTYPED_ROWS) & (footprint_m2 > 0)
     res_untyped = np.isin(row, _RESIDENTIAL_UNTYPED_ROWS) & (footprint_m2 > 0)
     open_ = untyped | res_untyped
@@ -772,13 +775,13 @@ def _classify_untyped(
     untyped &= open_
 
     # 2. grounds and land use (only for building=yes: building=residential says it is a home)
-    amen_row = np.array([f"amenity={v}" if v else "" for v in amenity_value], dtype=object)
+    amen_row = _text_rows(lambda v: f"amenity={v}" if v else "", amenity_value)
     amen_ok = np.isin(amen_row, table.index[table["specific_demand_kwh_per_m2"] > 0])
-    take(untyped & amen_ok, amen_row, np.array(["context:" + r for r in amen_row], dtype=object))
-    lu_small = np.array([_LANDUSE_ROWS.get(v, ("",))[0] for v in lu_value], dtype=object)
-    lu_large = np.array([_LANDUSE_ROWS.get(v, ("", ""))[1] for v in lu_value], dtype=object)
+    take(untyped & amen_ok, amen_row, _text_rows(lambda r: "context:" + r, amen_row))
+    lu_small = _text_rows(lambda v: _LANDUSE_ROWS.get(v, ("",))[0], lu_value)
+    lu_large = _text_rows(lambda v: _LANDUSE_ROWS.get(v, ("", ""))[1], lu_value)
     lu_row = np.where(small, lu_small, lu_large)
-    lu_rule = np.array([f"landuse:{v}" for v in lu_value], dtype=object)
+    lu_rule = _text_rows(lambda v: f"landuse:{v}", lu_value)
     take(untyped & (lu_row != ""), lu_row, lu_rule)
     untyped &= open_
     no_addr = addr_covered & (n_addr == 0)
@@ -797,12 +800,12 @@ def _classify_untyped(
 
     # 4. large footprints: tagged neighbours, addresses, depth
     cls_of_row = table["building_class"]
-    row_class = cls_of_row.reindex(row).to_numpy(dtype=object)
+    row_class = _text_rows(_same, cls_of_row.reindex(row))
     typed_ref = (
         ~np.isin(row, (*_UNTYPED_ROWS, *_RESIDENTIAL_UNTYPED_ROWS))
         & (footprint_m2 >= house_max)
         & (row_class != "outbuilding")
-        & np.char.startswith(rule.astype(str), "tag:")
+        & _starts_with(rule, "tag:")
     )
     nb_row = _neighbour_majority(
         geoms,
@@ -812,9 +815,7 @@ def _classify_untyped(
         target=untyped & ~small,
         radius_m=_param(params, "neighbour_radius_m", NEIGHBOUR_RADIUS_M),
     )
-    nb_rule = np.array(
-        [f"neighbours:{cls_of_row.get(r, '')}" if r else "" for r in nb_row], dtype=object
-    )
+    nb_rule = _text_rows(lambda r: f"neighbours:{cls_of_row.get(r, '')}" if r else "", nb_row)
     take(untyped & (nb_row != ""), nb_row, nb_rule)
     take(untyped & no_addr, "building=yes", "addr:none")
     shed_row_m = _param(params, "shed_row_max_depth_m", SHED_ROW_MAX_DEPTH_M)
@@ -831,10 +832,16 @@ def _classify_untyped(
     take(untyped & home_depth | res_untyped, "building=apartments", "shape:block")
     take(untyped, "building=yes", "shape:wide")
 
-    decided = ~np.char.startswith(rule.astype(str), "tag:")
-    rule = np.where(decided & res_untyped, "tag:" + tag_src.astype(object) + "+" + rule, rule)
-    by_shape = np.char.startswith(rule.astype(str), "shape:")
-    rule = np.where(by_shape & (lu_value == "residential"), rule + "+landuse:residential", rule)
+    decided = ~_starts_with(rule, "tag:")
+    rule = np.where(
+        decided & res_untyped, _text_rows(lambda t, r: "tag:" + t + "+" + r, tag_src, rule), rule
+    )
+    by_shape = _starts_with(rule, "shape:")
+    rule = np.where(
+        by_shape & (lu_value == "residential"),
+        _text_rows(lambda r: r + "+landuse:residential", rule),
+        rule,
+    )
     return row, rule.astype(object)
 
 
@@ -1068,7 +1075,7 @@ def _drop_contained_parts(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]
         inside[np.unique(hit)] = True
     keep = np.ones(len(gdf), dtype=bool)
     keep[np.flatnonzero(is_part)[inside]] = False
-    out = gdf[keep].copy()
+    out = gdf.take(np.flatnonzero(keep))  # a new frame already: no second copy
     if "building" not in out.columns:
         out["building"] = pd.Series(np.nan, index=out.index, dtype=object)
     lone_part = out["building"].isna() & out["building:part"].notna()
@@ -1187,6 +1194,64 @@ def _to_float(values: pd.Series) -> np.ndarray:
     return np.where(np.isfinite(number), number, np.nan)
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+def _text_rows(func: Any, *columns: Any) -> np.ndarray:
+    """``[func(*row) for row in zip(*columns)]`` as an object array, `func` called once per
+    distinct row and its result shared by every row that holds it.
+
+    A country's buildings repeat a few dozen labels: one str object per label, not one per
+    building (a text column of a million rows is ~70 MB of str objects, its pointers 8 MB).
+    `columns` are arrays or Series of equal length; NA in one is read row by row (None, NaN
+    and pd.NA would otherwise meet as one value).
+    """
+
+    def row_by_row() -> np.ndarray:
+        rows = zip(*(np.asarray(c, dtype=object) for c in columns), strict=True)
+        return _object_array([func(*row) for row in rows])
+
+    if any(bool(pd.isna(column).any()) for column in columns):
+        return row_by_row()
+    parts = [pd.factorize(column) for column in columns]
+    parts = [(codes, np.asarray(uniques, dtype=object)) for codes, uniques in parts]
+    if len(parts) == 1:
+        codes, uniques = parts[0]
+        return _object_array([func(u) for u in uniques])[codes]
+    # one code per distinct row: the columns' codes as digits of a mixed-radix number
+    sizes = [max(len(u), 1) for _, u in parts]
+    if np.prod(np.array(sizes, dtype=float)) >= 2.0**62:
+        return row_by_row()
+    key = np.zeros(len(parts[0][0]), dtype=np.int64)
+    for (codes, _), size in zip(parts, sizes, strict=True):
+        key = key * size + codes
+    rows, distinct = pd.factorize(key)
+    digits = []
+    for size in reversed(sizes):
+        distinct, digit = np.divmod(distinct, size)
+        digits.append(digit)
+    values = zip(*(u[d] for (_, u), d in zip(parts, reversed(digits), strict=True)), strict=True)
+    return _object_array([func(*row) for row in values])[rows]
+
+
+def _object_array(values: list) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _select_text(conditions: list, choices: list[str], default: str) -> np.ndarray:
+    """``np.select(conditions, choices, default).astype(object)`` with one str per choice."""
+    labels = _object_array([*choices, default])
+    return labels[np.select(conditions, np.arange(len(choices)), len(choices))]
+
+
+def _starts_with(text: np.ndarray, prefix: str) -> np.ndarray:
+    """``np.char.startswith(text.astype(str), prefix)`` without a fixed-width copy of `text`."""
+    return _text_rows(lambda t: str(t).startswith(prefix), text).astype(bool)
+
+
 def _count(warnings: dict[str, int], key: str, bad: np.ndarray) -> None:
     n = int(np.count_nonzero(bad))
     if n:
@@ -1219,4 +1284,4 @@ def _resolve_class(tags: _TagReader, table: pd.DataFrame) -> tuple[np.ndarray, n
     generic = open_ & ~tag.eq("building=yes").to_numpy(dtype=bool)
     row = row.mask(generic, "building=*").mask(open_ & ~generic, "building=yes")
     src = src.mask(open_, tag)
-    return row.to_numpy(dtype=object), src.to_numpy(dtype=object)
+    return _text_rows(_same, row), _text_rows(_same, src)
