@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyproj
 import shapely
 from geopandas.array import GeometryArray
@@ -103,6 +104,14 @@ class Area:
             exclusions=project(osm.exclusions),
         )
 
+    def drop_rows(self, name: str) -> None:
+        """Replace layer `name` by an empty frame of its columns, dtypes and CRS.
+
+        For a pipeline done with a layer (the streets once the graph holds what it routes
+        on): its rows, a country's hundreds of MB, are freed; the Area stays whole.
+        """
+        setattr(self, name, empty_like(getattr(self, name)))
+
 
 PROJECT_CHUNK_ROWS = 100_000  # geometries projected at a time by project_in_place
 
@@ -165,6 +174,18 @@ def _coordinates(*geoms: np.ndarray) -> np.ndarray:
             out[at : at + len(xy)] = xy
             at += len(xy)
     return out
+
+
+def empty_like(gdf: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+    """An empty frame with the columns, dtypes and CRS of `gdf`, sharing nothing with it
+    (a zero-row slice would be a view that keeps every row's geometry alive)."""
+    if gdf is None:
+        return None
+    geometry = gdf.geometry.name if isinstance(gdf, gpd.GeoDataFrame) else "geometry"
+    crs = getattr(gdf, "crs", None)
+    data = {c: pd.Series([], dtype=gdf[c].dtype) for c in gdf.columns if c != geometry}
+    data[geometry] = gpd.GeoSeries([], crs=crs)
+    return gpd.GeoDataFrame(data, geometry=geometry, crs=crs)
 
 
 def convex_hull(coords: np.ndarray) -> shapely.Geometry:

@@ -15,6 +15,7 @@ stage's output carries (a ``notes`` attribute, a list of strings an analyst shou
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ import geopandas as gpd
 from siting import stages, validate
 from siting.config import Study
 from siting.results import Results
+from siting.sources.ingest import release_memory
 from siting.sources.osm import OsmData
 
 T = TypeVar("T")
@@ -82,6 +84,7 @@ class Runner:
             self._bar.set_description(name.replace("_", " "))
         t = time.perf_counter()
         out = stage(*args, **kwargs)
+        give_back_memory()
         seconds = time.perf_counter() - t
         self.timings_s[f"{name}_s"] = seconds
         if name in _LEGACY_TIMING:
@@ -98,6 +101,19 @@ class Runner:
         self.timings_s["total_s"] = time.perf_counter() - self._t0
         if self._bar is not None:
             self._bar.close()
+
+
+def give_back_memory() -> None:
+    """Return the memory a stage freed to the system: glibc's heaps and Arrow's pool.
+
+    Neither gives freed pages back on its own (glibc keeps what other threads freed, Arrow's
+    mimalloc keeps its segments), so a country's run would carry each stage's temporaries
+    into the next; costs milliseconds.
+    """
+    release_memory()
+    pa = sys.modules.get("pyarrow")  # only when something imported it
+    if pa is not None:
+        pa.default_memory_pool().release_unused()
 
 
 def rss_mb() -> dict[str, float]:
@@ -210,9 +226,11 @@ def run_single(
     prep = r("prepare_area", s.prepare_area, study, inputs)
     area = prep.area
     graph = r("street_graph", s.street_graph, study, inputs, area, street_graph).graph
+    area.drop_rows("streets")  # the graph holds the ones it routes on
     dem = r("estimate_demand", s.estimate_demand, study, area.buildings, inputs.weather, graph,
             area.landuse, estimated=buildings_estimated, cache_key=inputs.demand_key)
     cand = r("generate_candidates", s.generate_candidates, study, area, inputs.sites)
+    area.drop_rows("buildings")  # dem.buildings are the ones the later stages read
     nets = r("find_networks", s.find_networks, p, area.network, graph, dem.buildings,
              from_extract=prep.network_from_extract, sites=cand.sites, registry=inputs.registry,
              street_density=dem.street_density, near_pipes_mwh=network_demand_mwh,
@@ -227,7 +245,7 @@ def run_single(
     ranked, routes = r("rank", s.rank, priced, study, cand.sites, conn.routes)
     # fmt: on
     r.close()
-    return Results(
+    results = Results(
         study=study,
         sites=ranked,
         routes=routes,
@@ -244,3 +262,8 @@ def run_single(
         grid_lines=grid.lines,
         substations=grid.substations,
     )
+    # the layers, the graph and the estimate's tag columns go now, not after the caller
+    # has written the files: their memory is given back before that
+    del inputs, prep, area, graph, dem, cand, nets, table, conn, grid, operated, priced
+    give_back_memory()
+    return results

@@ -94,3 +94,16 @@ def test_from_osm_does_not_consume_shared_layers():
     osm.landuse = osm.buildings  # one frame in two layers: projecting it twice would be wrong
     Area.from_osm(osm, crs="EPSG:25832", consume=True)
     assert osm.buildings.crs.equals("EPSG:4326")  # left as given
+
+
+def test_drop_rows_keeps_columns_dtypes_and_crs():
+    area = Area.from_osm(_osm(30), crs="EPSG:25832")
+    before = area.buildings
+    area.drop_rows("buildings")
+    after = area.buildings
+    assert len(after) == 0 and len(before) == 25  # 30, less the missing geometries
+    assert set(after.columns) == set(before.columns)
+    assert {c: after[c].dtype for c in after.columns} == {c: before[c].dtype for c in before}
+    assert after.crs.equals(before.crs) and after.geometry.name == before.geometry.name
+    # nothing shared: the empty frame holds no view of the old rows
+    assert not np.may_share_memory(after.geometry.values._data, before.geometry.values._data)

@@ -18,7 +18,7 @@ import pandas as pd
 import shapely
 
 from siting import cache, pipes, studycache, validate
-from siting.area import Area, convex_hull, reproject
+from siting.area import Area, convex_hull, empty_like, reproject
 from siting.config import Params, Study
 from siting.errors import CRSError, InputDataError
 from siting.networks.registry import NetworkRegistry, load_dk_registry, read_registry
@@ -345,12 +345,8 @@ def _area_from_cache(
 
 def _empty_like(osm: OsmData, name: str) -> gpd.GeoDataFrame:
     """An empty layer with the columns and dtypes of `osm`'s layer `name`, sharing nothing
-    with it (a slice would be a view that keeps every row's geometry alive)."""
-    gdf = getattr(osm, name)
-    geometry = gdf.geometry.name if isinstance(gdf, gpd.GeoDataFrame) else "geometry"
-    data = {c: pd.Series([], dtype=gdf[c].dtype) for c in gdf.columns if c != geometry}
-    data[geometry] = gpd.GeoSeries([], crs=getattr(gdf, "crs", None))
-    return gpd.GeoDataFrame(data, geometry=geometry, crs=getattr(gdf, "crs", None))
+    with it."""
+    return empty_like(getattr(osm, name))
 
 
 def _network_gap_m(area: Area) -> float:
