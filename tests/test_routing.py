@@ -491,3 +491,44 @@ def test_end_coordinates_are_the_lines_first_and_last_points():
     assert first.tolist() == [[5, 5]] and last.tolist() == [[10, 11]]
     empty = _end_coordinates(np.array([], dtype=object))
     assert empty[0].shape == (0, 2) and empty[1].shape == (0, 2)
+
+
+def test_snap_in_chunks_equals_one_snap(monkeypatch):
+    """Points snapped a chunk at a time get the edge, position and distance of one snap."""
+    from siting.routing import snapping
+
+    lines = np.array(
+        [shapely.LineString([(0, 0), (100, 0)]), shapely.LineString([(0, 50), (100, 60)])],
+        dtype=object,
+    )
+    tree = shapely.STRtree(lines)
+    xy = np.random.default_rng(1).uniform(-10, 110, size=(25, 2))
+    whole = snapping.snap_to_lines(lines, tree, xy)
+    monkeypatch.setattr(snapping, "SNAP_CHUNK", 4)
+    parts = snapping.snap_to_lines(lines, tree, xy)
+    for name in ("edge", "t", "access_m", "point_xy"):
+        assert np.array_equal(getattr(parts, name), getattr(whole, name)), name
+    assert set(whole.edge) == {0, 1}
+
+
+def test_source_row_matrix_equals_the_coo_build():
+    """The search's super-source row is appended to the CSR arrays; the matrix is the one
+    a COO build gives, entry for entry, so the search finds the same tree."""
+    from scipy.sparse import coo_array, csr_array
+
+    from siting.routing.search import _with_source_row
+
+    m = csr_array(([1.0, 2.0, 3.0, 4.0], ([0, 1, 1, 3], [1, 0, 3, 1])), shape=(4, 4))
+    cols, data = np.array([0, 2]), np.array([0.5, 7.0])
+    coo = m.tocoo()
+    want = coo_array(
+        (
+            np.concatenate([coo.data, data]),
+            (np.concatenate([coo.row, [4, 4]]), np.concatenate([coo.col, cols])),
+        ),
+        shape=(5, 5),
+    ).tocsr()
+    got = _with_source_row(m, cols, data)
+    assert got.shape == (5, 5)
+    for name in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(got, name), getattr(want, name)), name
