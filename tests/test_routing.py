@@ -532,3 +532,34 @@ def test_source_row_matrix_equals_the_coo_build():
     assert got.shape == (5, 5)
     for name in ("indptr", "indices", "data"):
         assert np.array_equal(getattr(got, name), getattr(want, name)), name
+
+
+def test_with_edge_costs_shares_the_spatial_indexes():
+    """A graph with other costs routes by them and reuses the street indexes built so far."""
+    import dataclasses
+
+    lines = [
+        shapely.LineString([(0, 0), (100, 0)]),
+        shapely.LineString([(100, 0), (200, 0)]),
+        shapely.LineString([(0, 0), (0, 300)]),
+    ]
+    streets = gpd.GeoDataFrame(
+        {"u": [1, 2, 1], "v": [2, 3, 4], "highway": ["primary", "residential", "residential"]},
+        geometry=lines,
+        crs="EPSG:25832",
+    )
+    graph = StreetGraph.from_streets(streets)
+    graph.snap(np.array([[1.0, 1.0]]))
+    graph.snap_to_edges(np.array([[50.0, 5.0]]))
+    lengths = graph.with_edge_costs(graph.edge_length_m)
+    assert lengths._tree is graph._tree and lengths._edge_tree is graph._edge_tree
+    want = dataclasses.replace(
+        graph, edge_cost=graph.edge_length_m, edge_crossings=None, crossing_eq_m=0.0
+    )
+    assert (lengths.matrix != want.matrix).nnz == 0
+    assert np.array_equal(lengths.edge_cost, graph.edge_length_m)
+    assert not np.array_equal(graph.edge_cost, graph.edge_length_m)  # primary costs more
+    assert (
+        lengths.snap(np.array([[199.0, 1.0]]))[0].tolist()
+        == graph.snap(np.array([[199.0, 1.0]]))[0].tolist()
+    )

@@ -18,6 +18,7 @@ crossings at their EUR, not at the site's trench cost per metre.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,7 +138,7 @@ class StreetGraph:
     matrix: csr_array = field(init=False, repr=False)
     _edge_keys: np.ndarray = field(init=False, repr=False)
     _edge_order: np.ndarray = field(init=False, repr=False)
-    _tree: cKDTree = field(init=False, repr=False)
+    _tree: cKDTree | None = field(init=False, repr=False, default=None)
     _edge_tree: shapely.STRtree | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
@@ -162,7 +163,21 @@ class StreetGraph:
         self.matrix = csr_array((cost, (u, v)), shape=(n, n))
         self._edge_keys = u.astype(np.int64) * n + v  # sorted: lexsort was by (u, v)
         self._edge_order = eidx
-        self._tree = cKDTree(self.xy)
+
+    def with_edge_costs(
+        self,
+        edge_cost: np.ndarray,
+        edge_crossings: np.ndarray | None = None,
+        crossing_eq_m: float = 0.0,
+    ) -> StreetGraph:
+        """The same streets with other edge costs (a new cost matrix); the node and edge
+        spatial indexes built so far are shared, not built again (they index the same
+        points and lines)."""
+        graph = dataclasses.replace(
+            self, edge_cost=edge_cost, edge_crossings=edge_crossings, crossing_eq_m=crossing_eq_m
+        )
+        graph._tree, graph._edge_tree = self._tree, self._edge_tree
+        return graph
 
     @property
     def n_nodes(self) -> int:
@@ -382,6 +397,8 @@ class StreetGraph:
         """Nearest graph node and straight-line distance (m) for each point."""
         if len(points_xy) == 0:
             return np.empty(0, dtype=np.int64), np.empty(0)
+        if self._tree is None:  # built on first use: a graph that only snaps to edges skips it
+            self._tree = cKDTree(self.xy)
         dist, idx = self._tree.query(points_xy)
         return idx.astype(np.int64), dist
 
