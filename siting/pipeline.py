@@ -190,6 +190,36 @@ def as_study(config: Study | dict | str | Path) -> Study:
     return study
 
 
+def _results(
+    study: Study,
+    r: Runner,
+    inputs: stages.Inputs,
+    dem: stages.Demand,
+    nets: stages.Networks,
+    grid: stages.GridConnections,
+    ranked: gpd.GeoDataFrame,
+    routes: gpd.GeoDataFrame,
+) -> Results:
+    """The `Results` of a single run from its stages' outputs."""
+    return Results(
+        study=study,
+        sites=ranked,
+        routes=routes,
+        buildings=Results.buildings_layer(dem.buildings),
+        network=nets.network,
+        mode=nets.mode,
+        timings_s={**r.timings_s, **cache_hits(inputs, dem)},
+        weather=inputs.weather,
+        network_demand_mwh_per_yr=served_demand_mwh(ranked, nets.annual_demand_mwh),
+        notes=r.notes,
+        street_density=dem.street_density,
+        dh_areas=nets.dh_areas,
+        series=inputs.series,
+        grid_lines=grid.lines,
+        substations=grid.substations,
+    )
+
+
 def run_single(
     study: Study,
     *,
@@ -245,23 +275,7 @@ def run_single(
     ranked, routes = r("rank", s.rank, priced, study, cand.sites, conn.routes)
     # fmt: on
     r.close()
-    results = Results(
-        study=study,
-        sites=ranked,
-        routes=routes,
-        buildings=Results.buildings_layer(dem.buildings),
-        network=nets.network,
-        mode=nets.mode,
-        timings_s={**r.timings_s, **cache_hits(inputs, dem)},
-        weather=inputs.weather,
-        network_demand_mwh_per_yr=served_demand_mwh(ranked, nets.annual_demand_mwh),
-        notes=r.notes,
-        street_density=dem.street_density,
-        dh_areas=nets.dh_areas,
-        series=inputs.series,
-        grid_lines=grid.lines,
-        substations=grid.substations,
-    )
+    results = _results(study, r, inputs, dem, nets, grid, ranked, routes)
     # the layers, the graph and the estimate's tag columns go now, not after the caller
     # has written the files: their memory is given back before that
     del inputs, prep, area, graph, dem, cand, nets, table, conn, grid, operated, priced
