@@ -22,7 +22,9 @@ JSON line:
 * `tiled`: `run_tiled` with `--tiles` grid tiles on a LocalCluster of 2 single-threaded
   worker processes; peak RSS of the client and of each worker.
 
-Caches (street graph, pyrosm's, the ingest store) are fresh for every run.
+Caches (street graph, pyrosm's, the ingest store) are fresh for every run. With
+``SITING_RSS_LOG=<file>`` the single run appends each stage's seconds and RSS now/peak
+(MB) to that file, then the same for the whole run and for `to_files`.
 """
 
 from __future__ import annotations

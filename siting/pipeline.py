@@ -10,6 +10,10 @@ stage's output carries (a ``notes`` attribute, a list of strings an analyst shou
     ...
     runner.close()
     runner.timings_s, runner.notes
+
+After each stage the runner gives the memory the stage freed back to the system
+(:func:`give_back_memory`); with ``SITING_RSS_LOG=<file>`` set it appends each stage's
+seconds and resident memory (now and peak, MB) to that file (:func:`log_rss`).
 """
 
 from __future__ import annotations
