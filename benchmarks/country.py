@@ -24,7 +24,9 @@ JSON line:
 * `tiled`: `run_tiled` with `--tiles` grid tiles on a LocalCluster of 2 single-threaded
   worker processes; peak RSS of the client and of each worker.
 
-Caches (street graph, pyrosm's, the ingest store) are fresh for every run.
+Caches (street graph, pyrosm's, the ingest store) are fresh for every run. With
+``SITING_RSS_LOG=<file>`` the single run appends each stage's seconds and RSS now/peak
+(MB) to that file, then the same for the whole run and for `to_files`.
 """
 
 from __future__ import annotations
@@ -270,8 +272,10 @@ def child_single(pbf: Path, out_dir: Path, with_map: bool) -> dict:
     t = time.perf_counter()
     res = run(study)
     t_run = time.perf_counter() - t
+    _log_rss("run", t_run)
     files = res.to_files(out_dir, map_html=with_map)
     wall = time.perf_counter() - t
+    _log_rss("to_files", wall - t_run)
     from siting.pipeline import STAGES
 
     per_m = res.n_buildings / 1e6
@@ -290,6 +294,15 @@ def child_single(pbf: Path, out_dir: Path, with_map: bool) -> dict:
         "buildings": res.n_buildings,
         "out_mb": {k: round(Path(p).stat().st_size / 1e6, 1) for k, p in files.items()},
     }
+
+
+def _log_rss(name: str, seconds: float) -> None:
+    """A line in `$SITING_RSS_LOG` (the per-stage memory profile), where the tree has one."""
+    try:
+        from siting.pipeline import log_rss
+    except ImportError:  # an older tree
+        return
+    log_rss(name, seconds)
 
 
 def child_tiled(pbf: Path, out_dir: Path, n_tiles: int, with_map: bool) -> dict:

@@ -7,11 +7,14 @@ from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyproj
 import shapely
+from geopandas.array import GeometryArray
 
 from siting.errors import CRSError, InputDataError
 from siting.grids import area_crs
+from siting.sources.ingest import release_memory
 from siting.sources.osm import OsmData
 
 log = logging.getLogger(__name__)
@@ -46,12 +49,23 @@ class Area:
         network: gpd.GeoDataFrame | None = None,
         crs: str | pyproj.CRS | None = None,
         streets_hull: shapely.Geometry | None = None,
+        consume: bool = False,
     ) -> Area:
         """Project an OSM extract (and a network layer) into one metric CRS and check them.
 
         `streets_hull` (in `crs`, which must then be given) stands in for the streets when
         `osm` was read without them because the street graph came from the cache.
+        `consume=True` projects `osm`'s layers in place (:func:`project_in_place`): the
+        Area then holds `osm`'s own frames, and a country's layers are never held twice
+        (the caller gives `osm` up; its heat pipes and plants stay as they are).
         """
+
+        if consume and _layers_share_geometries(osm):
+            consume = False  # projecting one layer in place would move another's too
+
+        def project(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+            return project_in_place(gdf, target) if consume else gdf.to_crs(target)
+
         cached = streets_hull is not None and crs is not None and len(osm.streets) == 0
         if len(osm.streets) == 0 and not cached:
             raise InputDataError(
@@ -63,18 +77,16 @@ class Area:
                 f"{osm.source} has no buildings (building=*); heat demand and homes come from "
                 "building footprints, so use an extract that includes them."
             )
-        if cached:
-            target = metric_crs(osm.buildings, crs)
-            streets = osm.streets.to_crs(target)
-            street_coords = shapely.get_coordinates(streets_hull)
-        else:
-            target = metric_crs(osm.streets, crs)
-            streets = osm.streets.to_crs(target)
-            street_coords = shapely.get_coordinates(streets.geometry.values)
-        buildings = osm.buildings.to_crs(target)
+        target = metric_crs(osm.buildings if cached else osm.streets, crs)
+        streets = project(osm.streets)
+        buildings = project(osm.buildings)
         # hull of all vertices: robust to the invalid polygons OSM extracts often hold
-        coords = np.vstack([street_coords, shapely.get_coordinates(buildings.geometry.values)])
-        hull = convex_hull(coords)
+        hull = convex_hull(
+            _coordinates(
+                np.array([streets_hull], dtype=object) if cached else streets.geometry.values._data,
+                buildings.geometry.values._data,
+            )
+        )
         if network is not None:
             network = reproject(network, target, network.attrs.get("source", "network"))
         return cls(
@@ -82,15 +94,98 @@ class Area:
             streets=streets,
             buildings=buildings,
             network=network,
-            landuse=osm.landuse.to_crs(target),
-            data_centers=osm.data_centers.to_crs(target),
+            landuse=project(osm.landuse),
+            data_centers=project(osm.data_centers),
             boundary=hull,
             source=osm.source,
-            railways=osm.railways.to_crs(target),
-            addresses=osm.addresses.to_crs(target),
-            power=osm.power.to_crs(target),
-            exclusions=osm.exclusions.to_crs(target),
+            railways=project(osm.railways),
+            addresses=project(osm.addresses),
+            power=project(osm.power),
+            exclusions=project(osm.exclusions),
         )
+
+    def drop_rows(self, name: str) -> None:
+        """Replace layer `name` by an empty frame of its columns, dtypes and CRS.
+
+        For a pipeline done with a layer (the streets once the graph holds what it routes
+        on): its rows, a country's hundreds of MB, are freed; the Area stays whole.
+        """
+        setattr(self, name, empty_like(getattr(self, name)))
+
+
+PROJECT_CHUNK_ROWS = 100_000  # geometries projected at a time by project_in_place
+
+
+def project_in_place(gdf: gpd.GeoDataFrame, crs: pyproj.CRS) -> gpd.GeoDataFrame:
+    """`gdf.to_crs(crs)` made in `gdf` itself, `PROJECT_CHUNK_ROWS` geometries at a time.
+
+    Each chunk's projected geometries replace its originals in the frame's geometry array,
+    so the originals are freed as the projection goes (and given back to the system: the
+    reader's threads allocated them, in heaps of their own): memory is one chunk's copy,
+    not the layer's. The coordinates are those `to_crs` gives (the same transformer, point by
+    point). `gdf` must be the caller's alone: a frame sharing its geometry array with
+    another would change that one too. Returns `gdf`.
+    """
+    values = gdf.geometry.values
+    data = values._data
+    if values.crs is None or values.crs.is_exact_same(crs) or not data.flags.writeable:
+        return gdf.to_crs(crs)  # nothing to do in place (or to_crs names the problem)
+    source = values.crs
+    for start in range(0, len(data), PROJECT_CHUNK_ROWS):
+        part = slice(start, start + PROJECT_CHUNK_ROWS)
+        data[part] = GeometryArray(data[part], crs=source).to_crs(crs)._data
+        # the reader's threads made the originals: their heaps give memory back only so
+        release_memory()
+    values.crs = crs
+    return gdf
+
+
+def _layers_share_geometries(osm: OsmData) -> bool:
+    """Whether two of `osm`'s projected layers hold one geometry array (views of a frame)."""
+    arrays = [
+        getattr(osm, name).geometry.values._data
+        for name in _PROJECTED
+        if isinstance(getattr(osm, name), gpd.GeoDataFrame) and len(getattr(osm, name))
+    ]
+    return any(np.may_share_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1 :])
+
+
+_PROJECTED = (
+    "streets",
+    "buildings",
+    "landuse",
+    "data_centers",
+    "railways",
+    "addresses",
+    "power",
+    "exclusions",
+)
+
+
+def _coordinates(*geoms: np.ndarray) -> np.ndarray:
+    """`np.vstack([shapely.get_coordinates(g) for g in geoms])`, filled chunk by chunk
+    (a country's vertices are hundreds of MB; the stack would hold them twice)."""
+    counts = [int(shapely.get_num_coordinates(g).sum()) for g in geoms]
+    out = np.empty((sum(counts), 2))
+    at = 0
+    for g in geoms:
+        for start in range(0, len(g), PROJECT_CHUNK_ROWS):
+            xy = shapely.get_coordinates(g[start : start + PROJECT_CHUNK_ROWS])
+            out[at : at + len(xy)] = xy
+            at += len(xy)
+    return out
+
+
+def empty_like(gdf: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+    """An empty frame with the columns, dtypes and CRS of `gdf`, sharing nothing with it
+    (a zero-row slice would be a view that keeps every row's geometry alive)."""
+    if gdf is None:
+        return None
+    geometry = gdf.geometry.name if isinstance(gdf, gpd.GeoDataFrame) else "geometry"
+    crs = getattr(gdf, "crs", None)
+    data = {c: pd.Series([], dtype=gdf[c].dtype) for c in gdf.columns if c != geometry}
+    data[geometry] = gpd.GeoSeries([], crs=crs)
+    return gpd.GeoDataFrame(data, geometry=geometry, crs=crs)
 
 
 def convex_hull(coords: np.ndarray) -> shapely.Geometry:

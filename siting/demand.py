@@ -84,6 +84,8 @@ MWH_PER_HOUSE_PRE_2025 = HOME_STANDARDS["dk_house_legacy"].mwh_per_yr
 
 # Residential classes: dwellings, and the construction-period table applies to them.
 HOUSE_CLASSES = ("house", "terrace")
+# pandas 3 copies a column only when one of the frames sharing it writes to it
+_COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3
 _RESIDENTIAL_CLASSES = (*HOUSE_CLASSES, "apartments")
 
 # --- floor area ---------------------------------------------------------------------------
@@ -284,41 +286,23 @@ def estimate(
     perimeter_m = np.where(is_polygon, np.nan_to_num(shapely.length(geoms), nan=0.0), 0.0)
     depth_m = _depth_m(footprint_m2, perimeter_m)
 
-    def check(key: str, ok: np.ndarray) -> np.ndarray:
-        _count(warnings, key, tags.present(key) & ~ok)
-        return ok
+    check = _tag_checker(tags, warnings)
 
     # --- tags read before the class: levels, height and flats inform the context rules
-    floor_height_m = params.floor_height_m
-    roof_factor = _param(params, "roof_level_area_factor", ROOF_LEVEL_AREA_FACTOR)
-    tag_levels = _parse_number(tags.get("building:levels"))
-    tag_levels_ok = check("building:levels", (tag_levels > 0) & (tag_levels <= _MAX_LEVELS))
-    roof_levels = _parse_number(tags.get("roof:levels"))
-    roof_ok = check("roof:levels", (roof_levels >= 0) & (roof_levels <= _MAX_ROOF_LEVELS))
-    roof_levels = np.where(roof_ok, roof_levels, 0.0)
-    # Levels below building:min_level are open space (a building on stilts, an overhang).
-    min_level = _parse_number(tags.get("building:min_level"))
-    below_top = ~tag_levels_ok | (min_level < np.where(tag_levels_ok, tag_levels, 0.0))
-    min_ok = check("building:min_level", (min_level >= 0) & below_top)
-    min_level = np.where(min_ok & tag_levels_ok, min_level, 0.0)
-    height_m = _parse_height(tags.get("height"))
-    height_ok = check("height", (height_m > 0) & (height_m / floor_height_m <= _MAX_LEVELS))
-    # Round to whole storeys: a 4 m house has one storey, not 1.33.
-    height_levels = np.maximum(1.0, np.round(np.where(height_ok, height_m, 0) / floor_height_m))
-    known_levels = np.select(
-        [tag_levels_ok, height_ok],
-        [tag_levels - min_level + roof_factor * roof_levels, height_levels],
-        np.nan,
-    )
+    tag_levels_ok, roof_levels, height_ok, known_levels = _levels_of_tags(tags, check, params)
     flats = _parse_number(tags.get("building:flats"))
     flats_ok = check(
         "building:flats", (flats >= 1) & (flats <= _MAX_FLATS) & (np.round(flats) == flats)
     )
+    # --- construction period: first parsable of start_date, building:year, construction_date
+    year_src, known, period_idx = _year_of_tags(tags, check, n)
     n_addr, addr_covered = _address_counts(gdf, tags, geoms, is_polygon, addresses, params)
 
     # --- class: tags, else context (docs/model.md §8.2)
     table = _class_table()
     row, tag_src = _resolve_class(tags, table)
+    # every tag is read: the reader's text of each (a country's: hundreds of MB) can go
+    del tags, check
     row, class_rule = _classify_untyped(
         row=row,
         tag_src=tag_src,
@@ -333,10 +317,13 @@ def estimate(
         landuse=_landuse_of(gdf, geoms, is_polygon, landuse),
         params=params,
     )
+    del tag_src
     cls = table.loc[row]
-    building_class = cls["building_class"].to_numpy(dtype=object)
+    building_class = _text_rows(_same, cls["building_class"])
     residential = cls["residential"].to_numpy(dtype=bool)
     class_demand = cls["specific_demand_kwh_per_m2"].to_numpy(dtype=float)
+    default_levels = cls["default_levels"].to_numpy(dtype=float)
+    del cls, row  # a frame of the class table's columns per building
     by_class = params.specific_demand_by_class_kwh_per_m2
     if by_class:
         unknown = set(by_class) - set(table["building_class"])
@@ -361,21 +348,17 @@ def estimate(
         radius_m=_param(params, "neighbour_levels_radius_m", NEIGHBOUR_LEVELS_RADIUS_M),
     )
     from_neighbours = ~has_known & ~np.isnan(by_neighbours)
-    levels = np.select(
-        [has_known, from_neighbours],
-        [known_levels, by_neighbours],
-        cls["default_levels"].to_numpy(dtype=float),
-    )
-    levels_source = np.select(
+    levels = np.select([has_known, from_neighbours], [known_levels, by_neighbours], default_levels)
+    levels_source = _select_text(
         [tag_levels_ok, height_ok, from_neighbours],
         ["building:levels", "height", "neighbours"],
         "default",
-    ).astype(object)
-    levels_src_text = np.select(
+    )
+    levels_src_text = _select_text(
         [tag_levels_ok & (roof_levels > 0), tag_levels_ok, height_ok, from_neighbours],
         ["tag+roof", "tag", "height", "neighbours"],
         "default",
-    ).astype(object)
+    )
 
     # Heated (BBR) floor area: outer-wall area (the outline less the eaves) x levels. For a
     # rectilinear outline, shrinking by e takes e x perimeter and gives back 4 e2 at the corners.
@@ -384,17 +367,6 @@ def estimate(
     floor_area_m2 = wall_area_m2 * levels
     net_floor_area_m2 = floor_area_m2 * params.net_to_gross
 
-    # --- construction period: first parsable of start_date, building:year, construction_date
-    year = np.full(n, np.nan)
-    year_src = np.full(n, "none", dtype=object)
-    for key in YEAR_KEYS:
-        parsed = _parse_year(tags.get(key))
-        check(key, ~np.isnan(parsed))
-        use = np.isnan(year) & ~np.isnan(parsed)
-        year = np.where(use, parsed, year)
-        year_src = np.where(use, key, year_src)
-    known = ~np.isnan(year)
-    period_idx = np.searchsorted(_PERIOD_UPPER_YEAR, np.where(known, year, 0), side="left")
     construction_period = np.where(known, _PERIOD_LABELS[period_idx], None)
     by_period = params.specific_demand_by_period_kwh_per_m2
     unknown = set(by_period) - set(_PERIOD_LABELS)
@@ -418,27 +390,16 @@ def estimate(
     # --- dwellings: building:flats, else addresses (houses: one each; blocks: at least one per
     # stairwell), else heated area / the standard home area (BBR areas, docs/model.md §6).
     # A flats tag makes a building residential (flats above shops).
-    flats_used = flats_ok & heated
     residential = residential | flats_ok
-    is_house = np.isin(building_class, HOUSE_CLASSES)
-    dwelling_area = np.where(is_house, params.dwelling_area_house_m2, params.dwelling_area_flat_m2)
-    by_area = np.maximum(1.0, np.round(floor_area_m2 / dwelling_area))
-    # A detached or semi-detached house is one home until it holds two standard homes: 125 m2
-    # is the standard house, not the largest (in the Odense extract the 165 tagged detached
-    # houses hold 1.00 address each [D]); terraces are divided by area.
-    one_home = (building_class == "house") & (floor_area_m2 < 2 * params.dwelling_area_house_m2)
-    by_area = np.where(one_home, 1.0, by_area)
-    # Unheated buildings (sheds, footprints below min_heated_footprint_m2) hold no dwellings.
-    home = residential & heated & ~flats_used
-    addr_used = home & (n_addr >= 1) & (is_house | (n_addr > by_area))
-    dwellings = np.select([flats_used, addr_used, home], [flats, n_addr, by_area], 0.0).astype(
-        np.int64
+    dwellings, dwell_src = _dwellings(
+        building_class, floor_area_m2, residential, heated, flats, flats_ok, n_addr, params
     )
-    dwell_src = np.select(
-        [flats_used, addr_used, home], ["flats", "addresses", "area"], "none"
-    ).astype(object)
+    # the intermediate arrays go before the output is built (8 bytes a building each)
+    del perimeter_m, depth_m, roof_levels, known_levels, flats, n_addr, class_demand
+    del by_neighbours, default_levels, wall_area_m2, period_idx
 
-    out = gdf.copy()
+    # the input's columns are shared, not copied (pandas' copy-on-write keeps them apart)
+    out = gdf.copy(deep=not _COPY_ON_WRITE)
     out["building_class"] = pd.array(building_class, dtype=object)
     out["class_rule"] = pd.array(class_rule, dtype=object)
     out["residential"] = residential
@@ -453,14 +414,15 @@ def estimate(
     out["heat_demand_mwh_per_yr"] = heat_mwh
     out["peak_heat_mw"] = heat_mwh / params.full_load_hours_h
     out["source"] = pd.array(
-        "levels:"
-        + levels_src_text
-        + ";class:"
-        + class_rule.astype(object)
-        + ";period:"
-        + year_src
-        + ";dwellings:"
-        + dwell_src,
+        _text_rows(
+            lambda lv, cl, yr, dw: (
+                "levels:" + lv + ";class:" + cl + ";period:" + yr + ";dwellings:" + dw
+            ),
+            levels_src_text,
+            class_rule,
+            year_src,
+            dwell_src,
+        ),
         dtype=object,
     )
     out.attrs["demand_warnings"] = warnings
@@ -724,6 +686,106 @@ def _require_estimated(
 # context of untyped buildings
 
 
+def _dwellings(
+    building_class: np.ndarray,
+    floor_area_m2: np.ndarray,
+    residential: np.ndarray,
+    heated: np.ndarray,
+    flats: np.ndarray,
+    flats_ok: np.ndarray,
+    n_addr: np.ndarray,
+    params: Params,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dwellings of each building and what gave them ("flats", "addresses", "area", "none").
+
+    building:flats, else addresses (houses: one each; blocks: at least one per stairwell),
+    else heated area / the standard home area (BBR areas, docs/model.md §6).
+    """
+    flats_used = flats_ok & heated
+    is_house = np.isin(building_class, HOUSE_CLASSES)
+    dwelling_area = np.where(is_house, params.dwelling_area_house_m2, params.dwelling_area_flat_m2)
+    by_area = np.maximum(1.0, np.round(floor_area_m2 / dwelling_area))
+    # A detached or semi-detached house is one home until it holds two standard homes: 125 m2
+    # is the standard house, not the largest (in the Odense extract the 165 tagged detached
+    # houses hold 1.00 address each [D]); terraces are divided by area.
+    one_home = (building_class == "house") & (floor_area_m2 < 2 * params.dwelling_area_house_m2)
+    by_area = np.where(one_home, 1.0, by_area)
+    # Unheated buildings (sheds, footprints below min_heated_footprint_m2) hold no dwellings.
+    home = residential & heated & ~flats_used
+    addr_used = home & (n_addr >= 1) & (is_house | (n_addr > by_area))
+    dwellings = np.select([flats_used, addr_used, home], [flats, n_addr, by_area], 0.0).astype(
+        np.int64
+    )
+    dwell_src = _select_text([flats_used, addr_used, home], ["flats", "addresses", "area"], "none")
+    return dwellings, dwell_src
+
+
+def _tag_checker(tags: _TagReader, warnings: dict[str, int]) -> Any:
+    """`check(key, ok)`: count in `warnings` the rows whose `key` is tagged but not `ok`;
+    returns `ok`."""
+
+    def check(key: str, ok: np.ndarray) -> np.ndarray:
+        _count(warnings, key, tags.present(key) & ~ok)
+        return ok
+
+    return check
+
+
+def _levels_of_tags(
+    tags: _TagReader, check: Any, params: Params
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Levels from building:levels (+ roof:levels - building:min_level), else height.
+
+    Returns whether building:levels is usable, the roof levels (0 where unusable), whether
+    height is usable and the known levels (NaN where neither is). `check(key, ok)` counts
+    the malformed values of a tag.
+    """
+    floor_height_m = params.floor_height_m
+    roof_factor = _param(params, "roof_level_area_factor", ROOF_LEVEL_AREA_FACTOR)
+    tag_levels = _parse_number(tags.get("building:levels"))
+    tag_levels_ok = check("building:levels", (tag_levels > 0) & (tag_levels <= _MAX_LEVELS))
+    roof_levels = _parse_number(tags.get("roof:levels"))
+    roof_ok = check("roof:levels", (roof_levels >= 0) & (roof_levels <= _MAX_ROOF_LEVELS))
+    roof_levels = np.where(roof_ok, roof_levels, 0.0)
+    # Levels below building:min_level are open space (a building on stilts, an overhang).
+    min_level = _parse_number(tags.get("building:min_level"))
+    below_top = ~tag_levels_ok | (min_level < np.where(tag_levels_ok, tag_levels, 0.0))
+    min_ok = check("building:min_level", (min_level >= 0) & below_top)
+    min_level = np.where(min_ok & tag_levels_ok, min_level, 0.0)
+    height_m = _parse_height(tags.get("height"))
+    height_ok = check("height", (height_m > 0) & (height_m / floor_height_m <= _MAX_LEVELS))
+    # Round to whole storeys: a 4 m house has one storey, not 1.33.
+    height_levels = np.maximum(1.0, np.round(np.where(height_ok, height_m, 0) / floor_height_m))
+    known_levels = np.select(
+        [tag_levels_ok, height_ok],
+        [tag_levels - min_level + roof_factor * roof_levels, height_levels],
+        np.nan,
+    )
+    return tag_levels_ok, roof_levels, height_ok, known_levels
+
+
+def _year_of_tags(
+    tags: _TagReader, check: Any, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first parsable year of `YEAR_KEYS` (start_date, building:year, construction_date).
+
+    Returns the key each year came from ("none"), whether one was found, and the index of
+    its construction period in `_PERIOD_UPPER_YEAR`.
+    """
+    year = np.full(n, np.nan)
+    year_src = np.empty(n, dtype=object)
+    year_src[:] = "none"  # one str for every row (np.full makes one per row)
+    for key in YEAR_KEYS:
+        parsed = _parse_year(tags.get(key))
+        check(key, ~np.isnan(parsed))
+        use = np.isnan(year) & ~np.isnan(parsed)
+        year = np.where(use, parsed, year)
+        year_src = np.where(use, key, year_src)
+    known = ~np.isnan(year)
+    period_idx = np.searchsorted(_PERIOD_UPPER_YEAR, np.where(known, year, 0), side="left")
+    return year_src, known, period_idx
+
+
 def _depth_m(area_m2: np.ndarray, perimeter_m: np.ndarray) -> np.ndarray:
     """Width of the rectangle with the same area and perimeter (a square's side if none).
 
@@ -764,7 +826,7 @@ def _classify_untyped(
     land use.
     """
     row = row.astype(object).copy()
-    rule = np.array(["tag:" + str(s) for s in tag_src], dtype=object)
+    rule = _text_rows(lambda s: "tag:" + str(s), tag_src)
     untyped = np.isin(row, _UNTYPED_ROWS) & (footprint_m2 > 0)
     res_untyped = np.isin(row, _RESIDENTIAL_UNTYPED_ROWS) & (footprint_m2 > 0)
     open_ = untyped | res_untyped
@@ -788,13 +850,13 @@ def _classify_untyped(
     untyped &= open_
 
     # 2. grounds and land use (only for building=yes: building=residential says it is a home)
-    amen_row = np.array([f"amenity={v}" if v else "" for v in amenity_value], dtype=object)
+    amen_row = _text_rows(lambda v: f"amenity={v}" if v else "", amenity_value)
     amen_ok = np.isin(amen_row, table.index[table["specific_demand_kwh_per_m2"] > 0])
-    take(untyped & amen_ok, amen_row, np.array(["context:" + r for r in amen_row], dtype=object))
-    lu_small = np.array([_LANDUSE_ROWS.get(v, ("",))[0] for v in lu_value], dtype=object)
-    lu_large = np.array([_LANDUSE_ROWS.get(v, ("", ""))[1] for v in lu_value], dtype=object)
+    take(untyped & amen_ok, amen_row, _text_rows(lambda r: "context:" + r, amen_row))
+    lu_small = _text_rows(lambda v: _LANDUSE_ROWS.get(v, ("",))[0], lu_value)
+    lu_large = _text_rows(lambda v: _LANDUSE_ROWS.get(v, ("", ""))[1], lu_value)
     lu_row = np.where(small, lu_small, lu_large)
-    lu_rule = np.array([f"landuse:{v}" for v in lu_value], dtype=object)
+    lu_rule = _text_rows(lambda v: f"landuse:{v}", lu_value)
     take(untyped & (lu_row != ""), lu_row, lu_rule)
     untyped &= open_
     no_addr = addr_covered & (n_addr == 0)
@@ -813,12 +875,12 @@ def _classify_untyped(
 
     # 4. large footprints: tagged neighbours, addresses, depth
     cls_of_row = table["building_class"]
-    row_class = cls_of_row.reindex(row).to_numpy(dtype=object)
+    row_class = _text_rows(_same, cls_of_row.reindex(row))
     typed_ref = (
         ~np.isin(row, (*_UNTYPED_ROWS, *_RESIDENTIAL_UNTYPED_ROWS))
         & (footprint_m2 >= house_max)
         & (row_class != "outbuilding")
-        & np.char.startswith(rule.astype(str), "tag:")
+        & _starts_with(rule, "tag:")
     )
     nb_row = _neighbour_majority(
         geoms,
@@ -828,9 +890,7 @@ def _classify_untyped(
         target=untyped & ~small,
         radius_m=_param(params, "neighbour_radius_m", NEIGHBOUR_RADIUS_M),
     )
-    nb_rule = np.array(
-        [f"neighbours:{cls_of_row.get(r, '')}" if r else "" for r in nb_row], dtype=object
-    )
+    nb_rule = _text_rows(lambda r: f"neighbours:{cls_of_row.get(r, '')}" if r else "", nb_row)
     take(untyped & (nb_row != ""), nb_row, nb_rule)
     take(untyped & no_addr, "building=yes", "addr:none")
     shed_row_m = _param(params, "shed_row_max_depth_m", SHED_ROW_MAX_DEPTH_M)
@@ -847,10 +907,16 @@ def _classify_untyped(
     take(untyped & home_depth | res_untyped, "building=apartments", "shape:block")
     take(untyped, "building=yes", "shape:wide")
 
-    decided = ~np.char.startswith(rule.astype(str), "tag:")
-    rule = np.where(decided & res_untyped, "tag:" + tag_src.astype(object) + "+" + rule, rule)
-    by_shape = np.char.startswith(rule.astype(str), "shape:")
-    rule = np.where(by_shape & (lu_value == "residential"), rule + "+landuse:residential", rule)
+    decided = ~_starts_with(rule, "tag:")
+    rule = np.where(
+        decided & res_untyped, _text_rows(lambda t, r: "tag:" + t + "+" + r, tag_src, rule), rule
+    )
+    by_shape = _starts_with(rule, "shape:")
+    rule = np.where(
+        by_shape & (lu_value == "residential"),
+        _text_rows(lambda r: r + "+landuse:residential", rule),
+        rule,
+    )
     return row, rule.astype(object)
 
 
@@ -1084,7 +1150,7 @@ def _drop_contained_parts(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]
         inside[np.unique(hit)] = True
     keep = np.ones(len(gdf), dtype=bool)
     keep[np.flatnonzero(is_part)[inside]] = False
-    out = gdf[keep].copy()
+    out = gdf.take(np.flatnonzero(keep))  # a new frame already: no second copy
     if "building" not in out.columns:
         out["building"] = pd.Series(np.nan, index=out.index, dtype=object)
     lone_part = out["building"].isna() & out["building:part"].notna()
@@ -1203,6 +1269,64 @@ def _to_float(values: pd.Series) -> np.ndarray:
     return np.where(np.isfinite(number), number, np.nan)
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+def _text_rows(func: Any, *columns: Any) -> np.ndarray:
+    """``[func(*row) for row in zip(*columns)]`` as an object array, `func` called once per
+    distinct row and its result shared by every row that holds it.
+
+    A country's buildings repeat a few dozen labels: one str object per label, not one per
+    building (a text column of a million rows is ~70 MB of str objects, its pointers 8 MB).
+    `columns` are arrays or Series of equal length; NA in one is read row by row (None, NaN
+    and pd.NA would otherwise meet as one value).
+    """
+
+    def row_by_row() -> np.ndarray:
+        rows = zip(*(np.asarray(c, dtype=object) for c in columns), strict=True)
+        return _object_array([func(*row) for row in rows])
+
+    if any(bool(pd.isna(column).any()) for column in columns):
+        return row_by_row()
+    parts = [pd.factorize(column) for column in columns]
+    parts = [(codes, np.asarray(uniques, dtype=object)) for codes, uniques in parts]
+    if len(parts) == 1:
+        codes, uniques = parts[0]
+        return _object_array([func(u) for u in uniques])[codes]
+    # one code per distinct row: the columns' codes as digits of a mixed-radix number
+    sizes = [max(len(u), 1) for _, u in parts]
+    if np.prod(np.array(sizes, dtype=float)) >= 2.0**62:
+        return row_by_row()
+    key = np.zeros(len(parts[0][0]), dtype=np.int64)
+    for (codes, _), size in zip(parts, sizes, strict=True):
+        key = key * size + codes
+    rows, distinct = pd.factorize(key)
+    digits = []
+    for size in reversed(sizes):
+        distinct, digit = np.divmod(distinct, size)
+        digits.append(digit)
+    values = zip(*(u[d] for (_, u), d in zip(parts, reversed(digits), strict=True)), strict=True)
+    return _object_array([func(*row) for row in values])[rows]
+
+
+def _object_array(values: list) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _select_text(conditions: list, choices: list[str], default: str) -> np.ndarray:
+    """``np.select(conditions, choices, default).astype(object)`` with one str per choice."""
+    labels = _object_array([*choices, default])
+    return labels[np.select(conditions, np.arange(len(choices)), len(choices))]
+
+
+def _starts_with(text: np.ndarray, prefix: str) -> np.ndarray:
+    """``np.char.startswith(text.astype(str), prefix)`` without a fixed-width copy of `text`."""
+    return _text_rows(lambda t: str(t).startswith(prefix), text).astype(bool)
+
+
 def _count(warnings: dict[str, int], key: str, bad: np.ndarray) -> None:
     n = int(np.count_nonzero(bad))
     if n:
@@ -1220,17 +1344,39 @@ def _resolve_class(tags: _TagReader, table: pd.DataFrame) -> tuple[np.ndarray, n
     """Row label ("key=value") in the class table for each building, and the tag that chose it.
 
     Untyped buildings (building=yes or an unknown value, no hint tag) get ``building=yes`` or
-    ``building=*``; :func:`_classify_untyped` then decides by context.
+    ``building=*``; :func:`_classify_untyped` then decides by context. Worked out once per
+    distinct combination of the tags it reads (a country's million buildings hold a few
+    thousand), then spread to the buildings that hold it.
     """
+    columns = {key: tags.get(key) for key in ("building", *HINT_KEYS)}
+    first, inverse = _distinct_rows(list(columns.values()))
+    distinct = {key: col.iloc[first].reset_index(drop=True) for key, col in columns.items()}
+    row, src = _class_rows(distinct, table)
+    return row[inverse], src[inverse]
+
+
+def _distinct_rows(columns: list[pd.Series]) -> tuple[np.ndarray, np.ndarray]:
+    """Where each distinct row of `columns` first occurs, and each row's distinct row (NA is
+    a value of its own)."""
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for column in columns:
+        codes, uniques = pd.factorize(column)  # NA: -1
+        key = pd.factorize(key * (len(uniques) + 1) + codes + 1)[0]  # stays below n
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
+
+
+def _class_rows(tags: dict[str, pd.Series], table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_resolve_class` on the text of each tag (`building` and `HINT_KEYS`)."""
     known = table.index
-    value = tags.get("building").str.lower().fillna("yes")  # no value = building=yes
+    value = tags["building"].str.lower().fillna("yes")  # no value = building=yes
     tag = "building=" + value
     row = _table_row(tag, known)
     src = tag.where(row.notna())
     # building=yes and unknown values: the hint keys decide before the generic rows.
     open_ = (row.isna() | tag.eq("building=yes")).to_numpy(dtype=bool)
     for key in HINT_KEYS:
-        hint = tags.get(key).str.lower()
+        hint = tags[key].str.lower()
         hint_tag = key + "=" + hint
         found = _table_row(hint_tag, known)
         if f"{key}=*" in known:

@@ -10,10 +10,16 @@ stage's output carries (a ``notes`` attribute, a list of strings an analyst shou
     ...
     runner.close()
     runner.timings_s, runner.notes
+
+After each stage the runner gives the memory the stage freed back to the system
+(:func:`give_back_memory`); with ``SITING_RSS_LOG=<file>`` set it appends each stage's
+seconds and resident memory (now and peak, MB) to that file (:func:`log_rss`).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,6 +30,7 @@ import geopandas as gpd
 from siting import cachedir, stages, validate
 from siting.config import Study
 from siting.results import Results
+from siting.sources.ingest import release_memory
 from siting.sources.osm import OsmData
 
 T = TypeVar("T")
@@ -87,11 +94,14 @@ class Runner:
             # to a later run (their own failures are logged, this stage's error is raised)
             cachedir.wait_for_writes(raising=False)
             raise
+        give_back_memory()
         seconds = time.perf_counter() - t
         self.timings_s[f"{name}_s"] = seconds
         if name in _LEGACY_TIMING:
             self.timings_s[_LEGACY_TIMING[name]] = seconds
         self.notes.extend(getattr(out, "notes", None) or [])
+        if os.environ.get("SITING_RSS_LOG"):
+            log_rss(name, seconds)
         if self._bar is not None:
             self._bar.update(1)
         return out
@@ -102,6 +112,47 @@ class Runner:
         self.timings_s["total_s"] = time.perf_counter() - self._t0
         if self._bar is not None:
             self._bar.close()
+
+
+def give_back_memory() -> None:
+    """Return the memory a stage freed to the system: glibc's heaps and Arrow's pool.
+
+    Neither gives freed pages back on its own (glibc keeps what other threads freed, Arrow's
+    mimalloc keeps its segments), so a country's run would carry each stage's temporaries
+    into the next; costs milliseconds.
+    """
+    release_memory()
+    pa = sys.modules.get("pyarrow")  # only when something imported it
+    if pa is not None:
+        pa.default_memory_pool().release_unused()
+
+
+def rss_mb() -> dict[str, float]:
+    """This process's resident memory now and at its peak, MB (Linux; {} elsewhere)."""
+    try:
+        with open("/proc/self/status") as f:
+            fields = dict(line.split(":", 1) for line in f if line.startswith(("VmRSS", "VmHWM")))
+    except OSError:
+        return {}
+    # the values read "  123456 kB"
+    return {k.lower() + "_mb": int(v.split()[0]) / 1024 for k, v in fields.items()}
+
+
+def log_rss(name: str, seconds: float | None = None) -> None:
+    """Append `name`, its seconds and the RSS now/peak to the file `$SITING_RSS_LOG` names.
+
+    A memory profile per stage, for finding what holds memory across a large run; off
+    unless the variable is set.
+    """
+    path = os.environ.get("SITING_RSS_LOG")
+    if not path:
+        return
+    mem = rss_mb()
+    with open(path, "a") as f:
+        f.write(
+            f"{name}\t{'' if seconds is None else f'{seconds:.2f}'}"
+            f"\t{mem.get('vmrss_mb', 0):.0f}\t{mem.get('vmhwm_mb', 0):.0f}\n"
+        )
 
 
 def _progress_bar_class():
@@ -150,6 +201,36 @@ def as_study(config: Study | dict | str | Path) -> Study:
     return study
 
 
+def _results(
+    study: Study,
+    r: Runner,
+    inputs: stages.Inputs,
+    dem: stages.Demand,
+    nets: stages.Networks,
+    grid: stages.GridConnections,
+    ranked: gpd.GeoDataFrame,
+    routes: gpd.GeoDataFrame,
+) -> Results:
+    """The `Results` of a single run from its stages' outputs."""
+    return Results(
+        study=study,
+        sites=ranked,
+        routes=routes,
+        buildings=Results.buildings_layer(dem.buildings),
+        network=nets.network,
+        mode=nets.mode,
+        timings_s={**r.timings_s, **cache_hits(inputs, dem)},
+        weather=inputs.weather,
+        network_demand_mwh_per_yr=served_demand_mwh(ranked, nets.annual_demand_mwh),
+        notes=r.notes,
+        street_density=dem.street_density,
+        dh_areas=nets.dh_areas,
+        series=inputs.series,
+        grid_lines=grid.lines,
+        substations=grid.substations,
+    )
+
+
 def run_single(
     study: Study,
     *,
@@ -186,9 +267,11 @@ def run_single(
     prep = r("prepare_area", s.prepare_area, study, inputs)
     area = prep.area
     graph = r("street_graph", s.street_graph, study, inputs, area, street_graph).graph
+    area.drop_rows("streets")  # the graph holds the ones it routes on
     dem = r("estimate_demand", s.estimate_demand, study, area.buildings, inputs.weather, graph,
             area.landuse, estimated=buildings_estimated, cache_key=inputs.demand_key)
     cand = r("generate_candidates", s.generate_candidates, study, area, inputs.sites)
+    area.drop_rows("buildings")  # dem.buildings are the ones the later stages read
     nets = r("find_networks", s.find_networks, p, area.network, graph, dem.buildings,
              from_extract=prep.network_from_extract, sites=cand.sites, registry=inputs.registry,
              street_density=dem.street_density, near_pipes_mwh=network_demand_mwh,
@@ -203,20 +286,9 @@ def run_single(
     ranked, routes = r("rank", s.rank, priced, study, cand.sites, conn.routes)
     # fmt: on
     r.close()
-    return Results(
-        study=study,
-        sites=ranked,
-        routes=routes,
-        buildings=Results.buildings_layer(dem.buildings),
-        network=nets.network,
-        mode=nets.mode,
-        timings_s={**r.timings_s, **cache_hits(inputs, dem)},
-        weather=inputs.weather,
-        network_demand_mwh_per_yr=served_demand_mwh(ranked, nets.annual_demand_mwh),
-        notes=r.notes,
-        street_density=dem.street_density,
-        dh_areas=nets.dh_areas,
-        series=inputs.series,
-        grid_lines=grid.lines,
-        substations=grid.substations,
-    )
+    results = _results(study, r, inputs, dem, nets, grid, ranked, routes)
+    # the layers, the graph and the estimate's tag columns go now, not after the caller
+    # has written the files: their memory is given back before that
+    del inputs, prep, area, graph, dem, cand, nets, table, conn, grid, operated, priced
+    give_back_memory()
+    return results

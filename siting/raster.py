@@ -896,8 +896,7 @@ def _centroids_in(gdf: gpd.GeoDataFrame, target: pyproj.CRS) -> tuple[np.ndarray
     """Centroid x, y of every row in `target` (NaN for missing or empty geometry)."""
     # Centroids in the metric source CRS first: a centroid taken after reprojection would be
     # of a slightly distorted polygon, and points are much cheaper to reproject than polygons.
-    cent = shapely.centroid(np.asarray(gdf.geometry.values, dtype=object))
-    x, y = shapely.get_x(cent), shapely.get_y(cent)
+    x, y = centroid_xy(np.asarray(gdf.geometry.values, dtype=object))
     src = pyproj.CRS.from_user_input(gdf.crs)
     if not src.equals(target):
         transformer = pyproj.Transformer.from_crs(src, target, always_xy=True)
@@ -906,6 +905,23 @@ def _centroids_in(gdf: gpd.GeoDataFrame, target: pyproj.CRS) -> tuple[np.ndarray
         # pyproj returns inf for points it cannot project
         bad = ~(np.isfinite(x) & np.isfinite(y))
         x[bad], y[bad] = np.nan, np.nan
+    return x, y
+
+
+CENTROID_CHUNK_ROWS = 100_000  # centroids made (as shapely Points) at a time
+
+
+def centroid_xy(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x and y of each geometry's centroid (NaN for missing or empty ones).
+
+    The centroids are made `CENTROID_CHUNK_ROWS` at a time: a Point per building at once is
+    ~150 bytes each, hundreds of MB for a country.
+    """
+    x, y = np.empty(len(geoms)), np.empty(len(geoms))
+    for start in range(0, len(geoms), CENTROID_CHUNK_ROWS):
+        part = slice(start, start + CENTROID_CHUNK_ROWS)
+        cent = shapely.centroid(geoms[part])
+        x[part], y[part] = shapely.get_x(cent), shapely.get_y(cent)
     return x, y
 
 

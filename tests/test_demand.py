@@ -834,3 +834,24 @@ def test_table_row_is_the_label_to_label_mapping():
     got = demand._table_row(tags, table.index)
     pd.testing.assert_series_equal(got, want)
     assert got.isna().tolist()[:3] == [False, True, True]
+
+
+def test_text_columns_share_one_str_per_label():
+    """The estimate's per-building labels are made once per distinct value (a country's
+    million buildings repeat a few dozen) and equal the row-by-row values."""
+    a = np.array(["tag", "shape", "tag", "annex", "tag"], dtype=object)
+    b = pd.Series(["x", "y", "x", "y", "x"], dtype="string")
+    got = demand._text_rows(lambda u, v: u + ":" + v, a, b)
+    assert got.tolist() == [u + ":" + v for u, v in zip(a, b, strict=True)]
+    assert got[0] is got[2] is got[4]  # one object for "tag:x"
+    one = demand._text_rows(lambda u: "tag:" + u, a)
+    assert one.tolist() == ["tag:tag", "tag:shape", "tag:tag", "tag:annex", "tag:tag"]
+    assert one[0] is one[2]
+    # NA is read row by row, as the list comprehension would (None and NaN stay apart)
+    na = np.array(["a", None, np.nan, "a"], dtype=object)
+    assert demand._text_rows(str, na).tolist() == ["a", "None", "nan", "a"]
+    assert demand._text_rows(str, np.array([], dtype=object)).tolist() == []
+    sel = demand._select_text(
+        [np.array([True, False, False]), np.array([True, True, False])], ["first", "second"], "none"
+    )
+    assert sel.tolist() == ["first", "second", "none"] and sel.dtype == object

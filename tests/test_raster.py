@@ -312,3 +312,27 @@ def test_linear_density_odense():
     out = street_linear_heat_density(osm.streets.to_crs(crs), b, max_service_m=50)
     _check_edge_totals(out, b)
     assert out.attrs["buildings_assigned"] > 0
+
+
+def test_centroid_xy_in_chunks_equals_the_points(monkeypatch):
+    """Centroids made a chunk at a time give each geometry's centroid; NaN where missing."""
+    from siting import raster
+
+    monkeypatch.setattr(raster, "CENTROID_CHUNK_ROWS", 3)
+    geoms = np.array(
+        [
+            shapely.box(0, 0, 2, 2),
+            None,
+            shapely.box(10, 0, 14, 2),
+            shapely.box(5, 5, 6, 8),
+            shapely.box(-4, -4, -2, 0),
+        ]
+        * 3,
+        dtype=object,
+    )
+    x, y = raster.centroid_xy(geoms)
+    cent = shapely.centroid(geoms)
+    assert np.array_equal(x, shapely.get_x(cent), equal_nan=True)
+    assert np.array_equal(y, shapely.get_y(cent), equal_nan=True)
+    assert x[0] == 1.0 and y[2] == 1.0 and (x[8], y[8]) == (5.5, 6.5)  # across chunks
+    assert np.isnan(x[1]) and np.isnan(y[6]) and np.isnan(x[11])

@@ -468,3 +468,98 @@ def test_an_osmnx_style_graph_routes_like_the_extract(helsinki_osm, tmp_path):
     ok = ours.index[ours["feasible"]]
     assert np.allclose(theirs.loc[ok, "route_length_m"], ours.loc[ok, "route_length_m"], rtol=1e-6)
     assert (theirs.loc[ok, "rank"] == ours.loc[ok, "rank"]).all()
+
+
+def test_end_coordinates_are_the_lines_first_and_last_points():
+    """The graph's node coordinates come from the lines' coordinate array, not from a Point
+    per end; they are those points, and odd geometries take the Point route."""
+    from siting.routing.graph import _end_coordinates
+
+    lines = np.array(
+        [
+            shapely.LineString([(0, 0), (1, 1)]),
+            shapely.LineString([(5, 5), (6, 7), (8, 9), (10, 11)]),
+            shapely.LineString([(2, 3), (4, 5), (2, 3)]),
+        ],
+        dtype=object,
+    )
+    first, last = _end_coordinates(lines)
+    assert first.tolist() == [[0, 0], [5, 5], [2, 3]]
+    assert last.tolist() == [[1, 1], [10, 11], [2, 3]]
+    odd = np.array([lines[1], shapely.MultiLineString([[(0, 0), (1, 0)]])], dtype=object)
+    first, last = _end_coordinates(odd)  # as before: what the Points give (none for a multi)
+    assert first.tolist() == [[5, 5]] and last.tolist() == [[10, 11]]
+    empty = _end_coordinates(np.array([], dtype=object))
+    assert empty[0].shape == (0, 2) and empty[1].shape == (0, 2)
+
+
+def test_snap_in_chunks_equals_one_snap(monkeypatch):
+    """Points snapped a chunk at a time get the edge, position and distance of one snap."""
+    from siting.routing import snapping
+
+    lines = np.array(
+        [shapely.LineString([(0, 0), (100, 0)]), shapely.LineString([(0, 50), (100, 60)])],
+        dtype=object,
+    )
+    tree = shapely.STRtree(lines)
+    xy = np.random.default_rng(1).uniform(-10, 110, size=(25, 2))
+    whole = snapping.snap_to_lines(lines, tree, xy)
+    monkeypatch.setattr(snapping, "SNAP_CHUNK", 4)
+    parts = snapping.snap_to_lines(lines, tree, xy)
+    for name in ("edge", "t", "access_m", "point_xy"):
+        assert np.array_equal(getattr(parts, name), getattr(whole, name)), name
+    assert set(whole.edge) == {0, 1}
+
+
+def test_source_row_matrix_equals_the_coo_build():
+    """The search's super-source row is appended to the CSR arrays; the matrix is the one
+    a COO build gives, entry for entry, so the search finds the same tree."""
+    from scipy.sparse import coo_array, csr_array
+
+    from siting.routing.search import _with_source_row
+
+    m = csr_array(([1.0, 2.0, 3.0, 4.0], ([0, 1, 1, 3], [1, 0, 3, 1])), shape=(4, 4))
+    cols, data = np.array([0, 2]), np.array([0.5, 7.0])
+    coo = m.tocoo()
+    want = coo_array(
+        (
+            np.concatenate([coo.data, data]),
+            (np.concatenate([coo.row, [4, 4]]), np.concatenate([coo.col, cols])),
+        ),
+        shape=(5, 5),
+    ).tocsr()
+    got = _with_source_row(m, cols, data)
+    assert got.shape == (5, 5)
+    for name in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(got, name), getattr(want, name)), name
+
+
+def test_with_edge_costs_shares_the_spatial_indexes():
+    """A graph with other costs routes by them and reuses the street indexes built so far."""
+    import dataclasses
+
+    lines = [
+        shapely.LineString([(0, 0), (100, 0)]),
+        shapely.LineString([(100, 0), (200, 0)]),
+        shapely.LineString([(0, 0), (0, 300)]),
+    ]
+    streets = gpd.GeoDataFrame(
+        {"u": [1, 2, 1], "v": [2, 3, 4], "highway": ["primary", "residential", "residential"]},
+        geometry=lines,
+        crs="EPSG:25832",
+    )
+    graph = StreetGraph.from_streets(streets)
+    graph.snap(np.array([[1.0, 1.0]]))
+    graph.snap_to_edges(np.array([[50.0, 5.0]]))
+    lengths = graph.with_edge_costs(graph.edge_length_m)
+    assert lengths._tree is graph._tree and lengths._edge_tree is graph._edge_tree
+    want = dataclasses.replace(
+        graph, edge_cost=graph.edge_length_m, edge_crossings=None, crossing_eq_m=0.0
+    )
+    assert (lengths.matrix != want.matrix).nnz == 0
+    assert np.array_equal(lengths.edge_cost, graph.edge_length_m)
+    assert not np.array_equal(graph.edge_cost, graph.edge_length_m)  # primary costs more
+    assert (
+        lengths.snap(np.array([[199.0, 1.0]]))[0].tolist()
+        == graph.snap(np.array([[199.0, 1.0]]))[0].tolist()
+    )

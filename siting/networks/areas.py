@@ -35,6 +35,7 @@ from scipy import ndimage
 from siting.area import require_metric
 from siting.errors import ConfigError, InputDataError
 from siting.raster import (
+    CENTROID_CHUNK_ROWS,
     HEAT_COLUMN,
     density_grid,
     grid_from_cell_sums,
@@ -258,12 +259,16 @@ def dh_areas_from_buildings(
             close_gaps=close_gaps,
         )
     areas = _to_crs(areas, buildings.crs)
-    centroids = buildings.geometry.centroid
     heated = pd.to_numeric(buildings[column], errors="coerce").fillna(0).to_numpy() > 0
     if len(areas):
         tree = shapely.STRtree(areas.geometry.values)
-        b_idx, a_idx = tree.query(centroids.values[heated], predicate="within")
-        areas["n_buildings"] = np.bincount(a_idx, minlength=len(areas)).astype(np.int64)
+        geoms = np.asarray(buildings.geometry.values, dtype=object)[heated]
+        counts = np.zeros(len(areas), dtype=np.int64)
+        for start in range(0, len(geoms), CENTROID_CHUNK_ROWS):  # not a Point per building
+            centroids = shapely.centroid(geoms[start : start + CENTROID_CHUNK_ROWS])
+            _, a_idx = tree.query(centroids, predicate="within")
+            counts += np.bincount(a_idx, minlength=len(areas))
+        areas["n_buildings"] = counts.astype(np.int64)
     else:
         areas["n_buildings"] = pd.Series(dtype=np.int64)
     return areas

@@ -18,6 +18,7 @@ crossings at their EUR, not at the site's trench cost per metre.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +91,25 @@ def count_crossings(
     return np.bincount(edge[new], minlength=len(geoms)).astype(np.int64)
 
 
+def _end_coordinates(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first and last coordinates of each line, as two (n, 2) arrays.
+
+    From the lines' coordinate array, not a Point per end (two shapely objects per edge
+    are hundreds of MB for a country's streets); anything but non-empty LineStrings takes
+    the Point route, whose errors name the odd geometry.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    count = shapely.get_num_coordinates(geoms)
+    if len(geoms) == 0 or not ((shapely.get_type_id(geoms) == 1) & (count > 0)).all():
+        return (
+            shapely.get_coordinates(shapely.get_point(geoms, 0)),
+            shapely.get_coordinates(shapely.get_point(geoms, -1)),
+        )
+    coords = shapely.get_coordinates(geoms)
+    last = np.cumsum(count) - 1
+    return coords[last - count + 1], coords[last]
+
+
 def _crs_wkt(crs: object) -> str:
     import pyproj
 
@@ -120,7 +140,7 @@ class StreetGraph:
     matrix: csr_array = field(init=False, repr=False)
     _edge_keys: np.ndarray = field(init=False, repr=False)
     _edge_order: np.ndarray = field(init=False, repr=False)
-    _tree: cKDTree = field(init=False, repr=False)
+    _tree: cKDTree | None = field(init=False, repr=False, default=None)
     _edge_tree: shapely.STRtree | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
@@ -145,7 +165,21 @@ class StreetGraph:
         self.matrix = csr_array((cost, (u, v)), shape=(n, n))
         self._edge_keys = u.astype(np.int64) * n + v  # sorted: lexsort was by (u, v)
         self._edge_order = eidx
-        self._tree = cKDTree(self.xy)
+
+    def with_edge_costs(
+        self,
+        edge_cost: np.ndarray,
+        edge_crossings: np.ndarray | None = None,
+        crossing_eq_m: float = 0.0,
+    ) -> StreetGraph:
+        """The same streets with other edge costs (a new cost matrix); the node and edge
+        spatial indexes built so far are shared, not built again (they index the same
+        points and lines)."""
+        graph = dataclasses.replace(
+            self, edge_cost=edge_cost, edge_crossings=edge_crossings, crossing_eq_m=crossing_eq_m
+        )
+        graph._tree, graph._edge_tree = self._tree, self._edge_tree
+        return graph
 
     @property
     def n_nodes(self) -> int:
@@ -256,20 +290,20 @@ class StreetGraph:
         if multi.any():
             geoms = geoms.copy()
             geoms[multi] = shapely.line_merge(geoms[multi])
-        start = shapely.get_point(geoms, 0)
-        end = shapely.get_point(geoms, -1)
+        start_xy, end_xy = _end_coordinates(geoms)
         if "u" in streets and "v" in streets:
             u_ids = streets["u"].to_numpy()
             v_ids = streets["v"].to_numpy()
         else:  # no topology given: join segments that share exact end coordinates
-            u_ids = np.array([f"{x:.3f},{y:.3f}" for x, y in shapely.get_coordinates(start)])
-            v_ids = np.array([f"{x:.3f},{y:.3f}" for x, y in shapely.get_coordinates(end)])
+            u_ids = np.array([f"{x:.3f},{y:.3f}" for x, y in start_xy])
+            v_ids = np.array([f"{x:.3f},{y:.3f}" for x, y in end_xy])
         codes, uniques = pd.factorize(np.concatenate([u_ids, v_ids]))
         m = len(streets)
         eu, ev = codes[:m], codes[m:]
         xy = np.empty((len(uniques), 2))
-        xy[eu] = shapely.get_coordinates(start)
-        xy[ev] = shapely.get_coordinates(end)
+        xy[eu] = start_xy
+        xy[ev] = end_xy
+        del start_xy, end_xy, codes, u_ids, v_ids
         length = shapely.length(geoms)
         # a few dozen distinct classes: look each up once, not once per edge
         classes, inverse = np.unique(highway.astype(str), return_inverse=True)
@@ -367,6 +401,8 @@ class StreetGraph:
         """Nearest graph node and straight-line distance (m) for each point."""
         if len(points_xy) == 0:
             return np.empty(0, dtype=np.int64), np.empty(0)
+        if self._tree is None:  # built on first use: a graph that only snaps to edges skips it
+            self._tree = cKDTree(self.xy)
         dist, idx = self._tree.query(points_xy)
         return idx.astype(np.int64), dist
 

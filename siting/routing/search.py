@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import shapely
 import shapely.ops
-from scipy.sparse import coo_array
+from scipy.sparse import csr_array
 from scipy.sparse.csgraph import dijkstra
 
 from siting.errors import RoutingError
@@ -116,13 +116,12 @@ def connect_from_network(
         cand_tap[best],
         cand_cross[best],
     )
+    # the candidates go before the search (two per tap: a country's DH areas hold ~1 M taps)
+    del cand_node, cand_cost, cand_len, cand_tap, cand_cross, order, first, best, e, t, stub
     super_src = n
-    coo = graph.matrix.tocoo()
-    rows = np.concatenate([coo.row, np.full(len(src), super_src)])
-    cols = np.concatenate([coo.col, src])
-    data = np.concatenate([coo.data, np.maximum(src_cost, 1e-9)])
-    matrix = coo_array((data, (rows, cols)), shape=(n + 1, n + 1)).tocsr()
+    matrix = _with_source_row(graph.matrix, src, np.maximum(src_cost, 1e-9))
     dist, pred = dijkstra(matrix, directed=True, indices=super_src, return_predecessors=True)
+    del matrix  # the graph's arrays once more: not needed past the search
     dist, pred = dist[:n], pred[:n].copy()
     is_root = pred == super_src
     pred[is_root] = NO_PRED
@@ -161,6 +160,18 @@ def connect_from_network(
         crossings=crossings,
         root=tree_roots(pred),
     )
+
+
+def _with_source_row(matrix: csr_array, cols: np.ndarray, data: np.ndarray) -> csr_array:
+    """`matrix` (n x n, CSR) with one more row and column: row n joins `cols` (ascending,
+    distinct) at `data`. The CSR arrays are extended, not rebuilt through COO (a country's
+    graph would be copied five times over)."""
+    n = matrix.shape[0]
+    itype = matrix.indices.dtype
+    indptr = np.append(matrix.indptr, matrix.indptr[-1] + len(cols)).astype(itype, copy=False)
+    indices = np.concatenate([matrix.indices, np.asarray(cols, dtype=itype)])
+    values = np.concatenate([matrix.data, np.asarray(data, dtype=matrix.data.dtype)])
+    return csr_array((values, indices, indptr), shape=(n + 1, n + 1))
 
 
 def tree_roots(pred: np.ndarray) -> np.ndarray:
@@ -376,6 +387,7 @@ def route_sites_by_capacity(
         out.end_node[idx], out.crossings[idx], out.tap[idx] = r.end_node, r.crossings, r.tap
         for j, i in enumerate(idx):
             out.geometry[i], out.length_by_class_m[i] = r.geometry[j], r.length_by_class_m[j]
+        del conn, r  # before the next group's search: one search tree in memory at a time
     if max_geometries is not None:  # each group drew its cheapest; keep the cheapest overall
         ok = np.flatnonzero(out.status == "ok")
         for i in ok[np.argsort(out.cost_eq_m[ok], kind="stable")][max_geometries:]:

@@ -25,9 +25,31 @@ class EdgeSnap:
     point_xy: np.ndarray  # (k, 2) the snapped point on the street
 
 
+SNAP_CHUNK = 100_000  # points snapped at a time (each a shapely Point while it is)
+
+
 def snap_to_lines(lines: np.ndarray, tree: shapely.STRtree, points_xy: np.ndarray) -> EdgeSnap:
-    """Snap points onto the nearest of `lines` (indexed by `tree`); see `EdgeSnap`."""
-    pts = shapely.points(np.asarray(points_xy, dtype=float).reshape(-1, 2))
+    """Snap points onto the nearest of `lines` (indexed by `tree`); see `EdgeSnap`.
+
+    `SNAP_CHUNK` points at a time: each point's snap is its own, and a Point object per
+    point at once is hundreds of MB for a country's DH-area taps.
+    """
+    xy = np.asarray(points_xy, dtype=float).reshape(-1, 2)
+    if len(xy) <= SNAP_CHUNK:
+        return _snap_chunk(lines, tree, xy)
+    parts = [
+        _snap_chunk(lines, tree, xy[i : i + SNAP_CHUNK]) for i in range(0, len(xy), SNAP_CHUNK)
+    ]
+    return EdgeSnap(
+        *(
+            np.concatenate([getattr(s, f) for s in parts])
+            for f in ("edge", "t", "access_m", "point_xy")
+        )
+    )
+
+
+def _snap_chunk(lines: np.ndarray, tree: shapely.STRtree, xy: np.ndarray) -> EdgeSnap:
+    pts = shapely.points(xy)
     if len(pts) == 0:
         empty = np.empty(0)
         return EdgeSnap(empty.astype(np.int64), empty, empty, np.empty((0, 2)))
@@ -88,7 +110,10 @@ def network_tap_points(
         xy.append(coords)
         owner.append(rows[pipe][idx])
     if (~pipe).any():
-        xy.append(shapely.get_coordinates(shapely.point_on_surface(geoms[~pipe])))
+        points = np.asarray(geoms[~pipe], dtype=object)
+        for start in range(0, len(points), SNAP_CHUNK):  # a country's DH-area taps: in chunks
+            part = points[start : start + SNAP_CHUNK]
+            xy.append(shapely.get_coordinates(shapely.point_on_surface(part)))
         owner.append(rows[~pipe])
     if not xy:
         return np.empty((0, 2)), np.empty(0, dtype=np.int64)

@@ -14,7 +14,6 @@ not dropped. The price stage turns the distance into the grid-connection CAPEX
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -148,9 +147,7 @@ def connect_grid(
         if p.grid_distance_method != "roads":
             continue
         if lengths is None:  # cables follow the roads: plain lengths, no street-class cost
-            lengths = dataclasses.replace(
-                graph, edge_cost=graph.edge_length_m, edge_crossings=None, crossing_eq_m=0.0
-            )
+            lengths = graph.with_edge_costs(graph.edge_length_m)
         try:
             conn = connect_from_network(lengths, sub_xy[ok], p.max_snap_distance_m)
         except RoutingError:  # no substation of this class near a street: straight lines

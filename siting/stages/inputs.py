@@ -18,7 +18,7 @@ import pandas as pd
 import shapely
 
 from siting import cache, cachedir, pipes, studycache, validate
-from siting.area import Area, convex_hull, reproject
+from siting.area import Area, convex_hull, empty_like, reproject
 from siting.config import Params, Study
 from siting.errors import CRSError, InputDataError
 from siting.networks.registry import NetworkRegistry, load_dk_registry, read_registry
@@ -58,6 +58,7 @@ class Inputs:
     layers_key : the cache key to save the projected layers under (None: cache off).
     demand_key : the cache key of the demand estimate on these layers and graph (None: off).
     streets_read : whether `osm` holds the extract's streets (False: the graph was cached).
+    owns_osm : `osm` was read here (not given), so `prepare_area` may project it in place.
     """
 
     osm: OsmData
@@ -73,6 +74,7 @@ class Inputs:
     layers_key: str | None = None
     demand_key: str | None = None
     streets_read: bool = True
+    owns_osm: bool = False
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -147,6 +149,7 @@ def load_inputs(
     """
     p = study.params
     cached = graph_key = layers = layers_key = demand_key = None
+    owns_osm = osm is None  # read (or made) here: no caller holds its frames
     if streets is not None:
         want_cache = False  # the graph is built from the streets given
     if osm is None and study.osm_path is None and buildings is not None and streets is not None:
@@ -213,6 +216,7 @@ def load_inputs(
         layers_key=layers_key,
         demand_key=demand_key,
         streets_read=cached is None,
+        owns_osm=owns_osm,
     )
 
 
@@ -279,6 +283,10 @@ def prepare_area(study: Study, inputs: Inputs) -> Prepared:
     else they are projected here and saved to it (`inputs.layers_key`).
     """
     cached = inputs.cached_graph
+    # the projected layers replace the parsed ones: a country's layers are gigabytes
+    emptied = OsmData(
+        **{name: _empty_like(inputs.osm, name) for name in LAYERS}, source=inputs.osm.source
+    )
     if inputs.cached_layers is not None:
         area = _area_from_cache(inputs.cached_layers, inputs.network, inputs.osm.source)
     else:
@@ -287,14 +295,12 @@ def prepare_area(study: Study, inputs: Inputs) -> Prepared:
             inputs.network,
             crs=study.crs if cached is None else cached.graph.crs,
             streets_hull=None if cached is None else cached.streets_hull,
+            consume=inputs.owns_osm,  # the parsed layers go below: project them in place
         )
         if inputs.layers_key is not None:
             parsed = {name: getattr(inputs.osm, name) for name in studycache.PARSED_LAYERS}
             studycache.save_layers(inputs.layers_key, area, parsed, inputs.streets_read, later=True)
-    # the projected copies replace the parsed layers: a country's layers are gigabytes
-    inputs.osm = OsmData(
-        **{name: _empty_like(inputs.osm, name) for name in LAYERS}, source=inputs.osm.source
-    )
+    inputs.osm = emptied
     release_memory()
     notes = []
     gap_m = _network_gap_m(area)
@@ -339,12 +345,8 @@ def _area_from_cache(
 
 def _empty_like(osm: OsmData, name: str) -> gpd.GeoDataFrame:
     """An empty layer with the columns and dtypes of `osm`'s layer `name`, sharing nothing
-    with it (a slice would be a view that keeps every row's geometry alive)."""
-    gdf = getattr(osm, name)
-    geometry = gdf.geometry.name if isinstance(gdf, gpd.GeoDataFrame) else "geometry"
-    data = {c: pd.Series([], dtype=gdf[c].dtype) for c in gdf.columns if c != geometry}
-    data[geometry] = gpd.GeoSeries([], crs=getattr(gdf, "crs", None))
-    return gpd.GeoDataFrame(data, geometry=geometry, crs=getattr(gdf, "crs", None))
+    with it."""
+    return empty_like(getattr(osm, name))
 
 
 def _network_gap_m(area: Area) -> float:

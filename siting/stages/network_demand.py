@@ -7,6 +7,7 @@ import logging
 
 import geopandas as gpd
 import numpy as np
+import shapely
 
 from siting.config import Params
 
@@ -23,17 +24,23 @@ def network_demand_mwh(network: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, p
     """
     if p.network_annual_demand_mwh > 0:
         return float(p.network_annual_demand_mwh)
-    heated = buildings[buildings["heat_demand_mwh_per_yr"] > 0]
+    # the demand column and the geometries of the heated buildings, not a copy of the frame
+    demand = buildings["heat_demand_mwh_per_yr"]
+    is_heated = (demand > 0).to_numpy(dtype=bool)
+    heated_mwh = demand[is_heated]
     pipes_ = network[network["kind"] == "pipe"].geometry
     if len(pipes_) == 0:
         # a plant serves a district, not the few buildings around its site
-        log.info("existing network (plants only): demand of all %d heated buildings", len(heated))
-        return float(heated["heat_demand_mwh_per_yr"].sum())
-    pairs = heated.sindex.query(
+        log.info(
+            "existing network (plants only): demand of all %d heated buildings", len(heated_mwh)
+        )
+        return float(heated_mwh.sum())
+    heated = np.asarray(buildings.geometry.values, dtype=object)[is_heated]
+    pairs = shapely.STRtree(heated).query(
         pipes_.values, predicate="dwithin", distance=p.network_service_distance_m
     )
     near = np.unique(pairs[1])
-    mwh = float(heated["heat_demand_mwh_per_yr"].to_numpy()[near].sum())
+    mwh = float(heated_mwh.to_numpy()[near].sum())
     log.info(
         "existing network demand from %d buildings within %.0f m of its pipes: %.0f MWh/yr",
         len(near),

@@ -292,6 +292,9 @@ def _street_taps(viable: gpd.GeoDataFrame, p: Params) -> gpd.GeoDataFrame:
     )
 
 
+_NODE_CHUNK = 100_000
+
+
 def _area_taps(
     graph: StreetGraph, areas: gpd.GeoDataFrame, source: str, p: Params
 ) -> gpd.GeoDataFrame:
@@ -303,10 +306,12 @@ def _area_taps(
     xy = graph.xy
     owner = np.full(len(xy), -1, dtype=np.int64)
     tree = shapely.STRtree(areas.geometry.values)
-    pts = shapely.points(xy)
-    node, area = tree.query(pts, predicate="within")
-    owner[node] = area  # a node in two areas: the later one (areas do not overlap)
+    for start in range(0, len(xy), _NODE_CHUNK):  # a Point per node only for a chunk at once
+        pts = shapely.points(xy[start : start + _NODE_CHUNK])
+        node, area = tree.query(pts, predicate="within")
+        owner[start + node] = area  # a node in two areas: the later one (areas do not overlap)
     inside = np.flatnonzero(owner >= 0)
+    pts = shapely.points(xy[inside])
     mwh = areas["heat_demand_mwh_per_yr"].to_numpy(dtype=float)[owner[inside]]
     return gpd.GeoDataFrame(
         {
@@ -317,7 +322,7 @@ def _area_taps(
             "serves_mwh_per_yr": mwh,
             "area_id": areas["area_id"].to_numpy()[owner[inside]],
         },
-        geometry=pts[inside],
+        geometry=pts,
         crs=areas.crs,
     )
 
