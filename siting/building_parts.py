@@ -13,7 +13,7 @@ at the size of a country).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 
@@ -33,6 +33,22 @@ DEFAULT_GRID = (100.0, "EPSG:3035")
 
 # pyogrio's inference for a whole frame (GPKG holds no mixed single and multi types)
 _MULTI = {"Point": "MultiPoint", "LineString": "MultiLineString", "Polygon": "MultiPolygon"}
+
+
+def layer_geometry_type(types: Iterable[str]) -> tuple[str, bool]:
+    """The GeoPackage layer type pyogrio infers for geometries of `types` (GeoParquet's
+    names, e.g. "Polygon Z"), and whether it promotes single geometries to multi
+    (Polygon and MultiPolygon: MultiPolygon); "Unknown" for other mixes."""
+    types = set(types)
+    has_z = any(t.endswith(" Z") for t in types)
+    plain = {t.removesuffix(" Z") for t in types}
+    if len(plain) == 1:
+        kind, promote = plain.pop(), False
+    elif len(plain) == 2 and any(plain == {s, m} for s, m in _MULTI.items()):
+        kind, promote = max(plain, key=len), True  # the multi type's name is longer
+    else:
+        return "Unknown", False
+    return (f"{kind} Z" if has_z else kind), promote
 
 
 class BuildingParts:
@@ -128,16 +144,7 @@ class BuildingParts:
     def geometry_type(self) -> tuple[str, bool]:
         """The layer geometry type pyogrio gives the concatenation, and whether it promotes
         single geometries to multi (Polygon and MultiPolygon: MultiPolygon)."""
-        types = set(self.geometry_types())
-        has_z = any(t.endswith(" Z") for t in types)
-        plain = {t.removesuffix(" Z") for t in types}
-        if len(plain) == 1:
-            kind, promote = plain.pop(), False
-        elif len(plain) == 2 and any(plain == {s, m} for s, m in _MULTI.items()):
-            kind, promote = max(plain, key=len), True  # the multi type's name is longer
-        else:
-            return "Unknown", False
-        return (f"{kind} Z" if has_z else kind), promote
+        return layer_geometry_type(self.geometry_types())
 
     @cached_property
     def dtypes(self) -> pd.Series:

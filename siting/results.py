@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import shapely
 
 from siting import demand
-from siting.building_parts import BuildingParts
+from siting.building_parts import BuildingParts, layer_geometry_type
 from siting.config import Study
 from siting.errors import OutputError
 from siting.figures import monthly_svg, row_hourly
@@ -312,10 +312,8 @@ class Results:
         gpkg = folder / names["gpkg"]
         # a tiled run's buildings stay in its tiles' files: written part by part
         parts = self._building_parts()
-        layers = {
-            name: gdf if isinstance(gdf, BuildingParts) else _plain_columns(gdf)
-            for name, gdf in self._layers(self.buildings if parts is None else parts).items()
-        }
+        # each layer is made plain (text columns) as it is written, not all at once
+        layers = self._layers(self.buildings if parts is None else parts)
         write_gpkg_layers(gpkg, layers)
         style_geopackage(gpkg)
         if geoparquet:
@@ -324,7 +322,7 @@ class Results:
                 if isinstance(gdf, BuildingParts):
                     write_parquet_parts(gdf, folder / f"{name}.parquet")
                 else:
-                    gdf.to_parquet(folder / f"{name}.parquet", index=False)
+                    _plain_columns(gdf).to_parquet(folder / f"{name}.parquet", index=False)
         if self.n_buildings:
             # Hotmaps-compatible 100 m grid in EPSG:3035, MWh/ha/yr
             names["heat_density"] = "heat_density.tif"
@@ -338,7 +336,8 @@ class Results:
 
 def _plain_columns(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """A copy whose object columns hold only text (GPKG and Parquet need one type each)."""
-    gdf = gdf.copy()
+    # shallow under copy-on-write (pandas 3): only the replaced columns are new
+    gdf = gdf.copy(deep=not _COPY_ON_WRITE)
     for col in gdf.columns:
         if col != gdf.geometry.name and gdf[col].dtype == object:
             gdf[col] = _plain_text(gdf[col])
@@ -370,8 +369,12 @@ def write_gpkg_layers(path: Path, layers: dict[str, gpd.GeoDataFrame | BuildingP
         for name, gdf in layers.items():
             if isinstance(gdf, BuildingParts):
                 _append_parts(path, name, gdf)
+            elif _ARROW[0] and len(gdf) > GPKG_CHUNK_ROWS and gdf.crs is not None:
+                _append_parts(path, name, _FrameChunks(gdf))
             else:
-                gdf.to_file(path, layer=name, driver="GPKG", engine="pyogrio", use_arrow=_ARROW[0])
+                _plain_columns(gdf).to_file(
+                    path, layer=name, driver="GPKG", engine="pyogrio", use_arrow=_ARROW[0]
+                )
     except _NO_ARROW as exc:
         if not _ARROW[0] or "arrow" not in str(exc).lower():
             raise
@@ -430,6 +433,29 @@ def _append_parts(path: Path, layer: str, parts: BuildingParts) -> None:
             geometry_type=geometry_type,
             promote_to_multi=promote,
         )
+
+
+class _FrameChunks:
+    """A large frame as parts of `GPKG_CHUNK_ROWS` rows for :func:`_append_parts`: the
+    layer's Arrow table (WKB of every geometry) exists for one chunk at a time."""
+
+    def __init__(self, gdf: gpd.GeoDataFrame) -> None:
+        self.gdf, self.crs = gdf, gdf.crs
+
+    def __len__(self) -> int:
+        return len(self.gdf)
+
+    def geometry_type(self) -> tuple[str, bool]:
+        geoms = self.gdf.geometry
+        z = " Z" if bool(geoms.has_z.any()) else ""
+        return layer_geometry_type({t + z for t in geoms.geom_type.dropna().unique()})
+
+    def frames(self) -> Any:
+        for start in range(0, len(self.gdf), GPKG_CHUNK_ROWS):
+            yield self.gdf.iloc[start : start + GPKG_CHUNK_ROWS]
+
+    def read(self) -> gpd.GeoDataFrame:
+        return self.gdf
 
 
 def _gpkg_arrow(part: gpd.GeoDataFrame, promote: bool) -> pa.Table:
@@ -505,6 +531,8 @@ def _parts_schema(first: pa.Schema, parts: BuildingParts) -> pa.Schema:
 # shapely type id of Point, LineString, Polygon: the multi type pyogrio promotes them to
 _MULTI_OF = {0: shapely.multipoints, 1: shapely.multilinestrings, 3: shapely.multipolygons}
 _SQLITE_SYNC = "OGR_SQLITE_SYNCHRONOUS"
+GPKG_CHUNK_ROWS = 100_000  # a layer longer than this goes to GDAL as a stream of chunks
+_COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3
 _ARROW = [True]  # whether pyogrio's Arrow writer works here (learnt on the first write)
 _NO_ARROW = (ImportError, RuntimeError, NotImplementedError)
 

@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pyogrio
 import pytest
@@ -206,3 +207,36 @@ def test_overviews_average_the_density_over_the_whole_coarser_cell(tmp_path):
     assert full[3, 0] == pytest.approx(400.0)  # row 3 = the southern edge
     assert half[1, 0] == pytest.approx(100.0)
     assert half.sum() * 4 == pytest.approx(full.sum(), rel=1e-6)  # totals kept
+
+
+def test_a_long_layer_is_streamed_in_chunks_to_the_same_layer(demo_results, tmp_path, monkeypatch):
+    """A layer longer than GPKG_CHUNK_ROWS goes to GDAL as a stream of chunks (a country's
+    buildings are never one Arrow table): the layer reads back as the one-shot write's."""
+
+    import siting.results as results_mod
+
+    buildings = demo_results.buildings
+    assert len(buildings) > 300
+    whole, chunked = tmp_path / "whole.gpkg", tmp_path / "chunked.gpkg"
+    results_mod.write_gpkg_layers(whole, {"buildings": buildings})
+    monkeypatch.setattr(results_mod, "GPKG_CHUNK_ROWS", 100)
+    streamed = []
+    real = results_mod._gpkg_arrow
+    monkeypatch.setattr(
+        results_mod,
+        "_gpkg_arrow",
+        lambda part, promote: streamed.append(len(part)) or real(part, promote),
+    )
+    results_mod.write_gpkg_layers(chunked, {"buildings": buildings})
+    if not results_mod._ARROW[0]:
+        pytest.skip("this pyogrio/GDAL writes without Arrow: no stream to check")
+    assert len(streamed) == -(-len(buildings) // 100) and max(streamed) == 100
+    a = pyogrio.read_dataframe(whole, layer="buildings")
+    b = pyogrio.read_dataframe(chunked, layer="buildings")
+    assert (
+        pyogrio.read_info(whole, layer="buildings")["geometry_type"]
+        == (pyogrio.read_info(chunked, layer="buildings")["geometry_type"])
+    )
+    assert list(a.columns) == list(b.columns)
+    pd.testing.assert_frame_equal(a.drop(columns="geometry"), b.drop(columns="geometry"))
+    assert a.geometry.geom_equals_exact(b.geometry, 0).all()
