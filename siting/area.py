@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import geopandas as gpd
 import numpy as np
@@ -150,15 +150,10 @@ def _layers_share_geometries(osm: OsmData) -> bool:
     return any(np.may_share_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1 :])
 
 
-_PROJECTED = (
-    "streets",
-    "buildings",
-    "landuse",
-    "data_centers",
-    "railways",
-    "addresses",
-    "power",
-    "exclusions",
+# the extract's layers projected into the study CRS (the heat pipes and plants become the
+# network), in OsmData's order
+_PROJECTED = tuple(
+    f.name for f in fields(OsmData) if f.name not in ("source", "heat_pipes", "heat_plants")
 )
 
 
