@@ -45,7 +45,7 @@ ADDRESS_TAGS = ("addr:street", "addr:housenumber", "addr:postcode", "addr:city")
 BATCH_BLOBS = 8  # blobs decoded together (~8,000 elements each): ways overlap decoding
 BATCH_BYTES = 16 << 20
 THREADS = 2
-FLUSH_ROWS = 250_000  # features a streamed read holds before handing them on
+FLUSH_ROWS = 100_000  # features a streamed read holds before handing them on
 
 
 def available() -> bool:
