@@ -203,7 +203,7 @@ def clip_to_parquet(
     geom = _as_area(area)
     sha = file_sha256(pbf)
     meta_path = out / META_FILE
-    area_wkt = None if geom is None else shapely.to_wkt(geom, rounding_precision=9)
+    area_wkt = _area_wkt(geom)
     if meta_path.is_file() and not overwrite:
         meta = json.loads(meta_path.read_text())
         if meta.get("osm_sha256") == sha and meta.get("area_wkt") == area_wkt:
@@ -213,7 +213,7 @@ def clip_to_parquet(
     if method == "stream":
         method = "ingest" if _ingest_can_read(pbf) else "osmium"
     if method == "ingest":
-        return ingest_to_parquet(pbf, out, geom, sha=sha, area_wkt=area_wkt, flush_rows=flush_rows)
+        return ingest_to_parquet(pbf, out, geom, sha=sha, flush_rows=flush_rows)
     if method not in ("memory", "osmium"):
         raise ValueError(f"method {method!r}: use auto, ingest, stream, osmium or memory.")
     t = time.perf_counter()
@@ -238,8 +238,35 @@ def clip_to_parquet(
     return out
 
 
-def _ingest_can_read(pbf: Path) -> bool:
+def _area_wkt(geom: shapely.Geometry | None) -> str | None:
+    """The area as a store's `siting_osm.json` records it (None: the whole file)."""
+    return None if geom is None else shapely.to_wkt(geom, rounding_precision=9)
 
+
+def _union_bounds(boxes: list) -> list[float] | None:
+    """The box (min x, min y, max x, max y) around `boxes` (None entries left out)."""
+    boxes = [b for b in boxes if b is not None]
+    if not boxes:
+        return None
+    a = np.asarray(boxes, dtype=float)
+    return [float(a[:, 0].min()), float(a[:, 1].min()), float(a[:, 2].max()), float(a[:, 3].max())]
+
+
+def _write_meta(out: Path, source: str, counts: dict, streets_bounds, bounds, **meta) -> None:
+    """A store's `siting_osm.json`: format, source, layer counts, bounds and `meta`."""
+    info = {
+        "format": STORE_VERSION,
+        "source": source,
+        "counts": counts,
+        "streets_bounds": streets_bounds,
+        "bounds": bounds,
+        **meta,
+    }
+    info.setdefault("osm_sha256", None)
+    (out / META_FILE).write_text(json.dumps(info, indent=1))
+
+
+def _ingest_can_read(pbf: Path) -> bool:
     return ingest.available() and _looks_like_pbf(pbf)
 
 
@@ -249,7 +276,7 @@ class _StoreSink:
 
     Each chunk is post-processed as `read_osm` does it (row by row), clipped to `area`,
     given its rows' `_row` (the place in the whole layer) and written in spatial order
-    (:func:`_spatial_order` on a world-wide grid: a chunk covers the whole file's area, so
+    (:func:`_z_order` on a world-wide grid: a chunk covers the whole file's area, so
     its row groups are small, `STREAM_ROW_GROUP_ROWS`, and each covers a compact patch).
     The data-center layer is written last: the buildings tagged data_center follow it.
     """
@@ -272,7 +299,6 @@ class _StoreSink:
         self.empty: dict[str, gpd.GeoDataFrame] = {}
 
     def write(self, raw: dict) -> None:
-
         raw = dict(raw)
         raw["power"] = power_layer(raw["power"])
         raw["exclusions"] = exclusion_layer(raw["exclusions"])
@@ -301,14 +327,8 @@ class _StoreSink:
         geoms = np.asarray(gdf.geometry.values)
         b = shapely.bounds(geoms)  # once: the order, the bbox columns and the store's bounds
         if name in ("streets", "buildings") and np.isfinite(b).any():
-            lo, hi = np.nanmin(b[:, :2], axis=0), np.nanmax(b[:, 2:], axis=0)
-            old = self.bounds.get(name, [*lo, *hi])
-            self.bounds[name] = [
-                float(min(old[0], lo[0])),
-                float(min(old[1], lo[1])),
-                float(max(old[2], hi[0])),
-                float(max(old[3], hi[1])),
-            ]
+            box = [*np.nanmin(b[:, :2], axis=0), *np.nanmax(b[:, 2:], axis=0)]
+            self.bounds[name] = _union_bounds([self.bounds.get(name), box])
         order = _z_order(b, WORLD_BOUNDS, STREAM_ORDER_BITS)
         geom_col = gdf.geometry.name
         plain = pd.DataFrame(gdf.drop(columns=geom_col)).take(order)
@@ -382,7 +402,6 @@ def ingest_to_parquet(
     out_dir: str | Path,
     area: object = None,
     sha: str | None = None,
-    area_wkt: str | None = None,
     flush_rows: int | None = None,
 ) -> Path:
     """The GeoParquet store of `pbf` (clipped to `area`, lon/lat; None: all of it) in one
@@ -392,7 +411,6 @@ def ingest_to_parquet(
     node locations and one chunk of `flush_rows` features, not the file's features. The
     store is written in a temporary folder beside `out_dir` and renamed into place.
     """
-
     pbf, out = Path(pbf).expanduser(), Path(out_dir).expanduser()
     check_pbf_structure(pbf)
     geom = _as_area(area)
@@ -405,31 +423,17 @@ def ingest_to_parquet(
         ingest.stream_layers(pbf, sink, flush_rows=flush_rows or ingest.FLUSH_ROWS)
         counts = sink.close()
         streets_bounds = sink.bounds.get("streets")
-        parts = [b for b in (streets_bounds, sink.bounds.get("buildings")) if b]
-        bounds = (
-            [
-                min(b[0] for b in parts),
-                min(b[1] for b in parts),
-                max(b[2] for b in parts),
-                max(b[3] for b in parts),
-            ]
-            if parts
-            else None
+        _write_meta(
+            tmp,
+            str(pbf),
+            counts,
+            streets_bounds,
+            _union_bounds([streets_bounds, sink.bounds.get("buildings")]),
+            osm_sha256=sha,
+            area_wkt=_area_wkt(geom),
+            method="ingest",
+            seconds=round(time.perf_counter() - t, 2),
         )
-        info = {
-            "format": STORE_VERSION,
-            "source": str(pbf),
-            "counts": counts,
-            "streets_bounds": streets_bounds,
-            "bounds": bounds,
-            "osm_sha256": sha,
-            "area_wkt": area_wkt
-            if area_wkt is not None or geom is None
-            else shapely.to_wkt(geom, rounding_precision=9),
-            "method": "ingest",
-            "seconds": round(time.perf_counter() - t, 2),
-        }
-        (tmp / META_FILE).write_text(json.dumps(info, indent=1))
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=".siting-tmp-old-", dir=out.parent))
             out.rename(old / "store")
@@ -463,35 +467,20 @@ def write_osm_parquet(osm: OsmData, out_dir: str | Path, **meta: object) -> Path
             row_group_size=ROW_GROUP_ROWS,
         )
         counts[name] = len(gdf)
-    info = {
-        "format": STORE_VERSION,
-        "source": osm.source,
-        "counts": counts,
-        "streets_bounds": osm.streets.total_bounds.tolist() if len(osm.streets) else None,
-        "bounds": bounds,
-        **meta,
-    }
-    info.setdefault("osm_sha256", None)
-    (out / META_FILE).write_text(json.dumps(info, indent=1))
+    streets_bounds = osm.streets.total_bounds.tolist() if len(osm.streets) else None
+    _write_meta(out, osm.source, counts, streets_bounds, bounds, **meta)
     return out
 
 
-def _spatial_order(
-    gdf: gpd.GeoDataFrame,
-    bounds: list[float] | None,
-    bits: int = 10,
-    rows: object = None,
-) -> gpd.GeoDataFrame:
-    """The rows in Z-order of their bounding-box centres on a 2**bits square grid over
-    `bounds`, with `_row` their original position (`rows`, default 0..n-1): each row group
-    then covers a compact patch, so a bounding-box read skips the others (OSM id order
-    spreads every group country-wide).
+def _spatial_order(gdf: gpd.GeoDataFrame, bounds: list[float] | None) -> gpd.GeoDataFrame:
+    """The rows in Z-order of their bounding-box centres on a 1024 x 1024 grid over the
+    store, with `_row` their original position: each row group then covers a compact patch,
+    so a bounding-box read skips the others (OSM id order spreads every group country-wide).
     """
-    row = np.arange(len(gdf), dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
-    out = gdf.assign(**{ROW_COLUMN: row})
+    out = gdf.assign(**{ROW_COLUMN: np.arange(len(gdf), dtype=np.int64)})
     if len(gdf) < 2 or bounds is None:
         return out
-    return out.iloc[_z_order(shapely.bounds(np.asarray(gdf.geometry.values)), bounds, bits)]
+    return out.iloc[_z_order(shapely.bounds(np.asarray(gdf.geometry.values)), bounds, 10)]
 
 
 def _z_order(b: np.ndarray, bounds: list[float], bits: int) -> np.ndarray:
@@ -512,14 +501,9 @@ def _z_order(b: np.ndarray, bounds: list[float], bits: int) -> np.ndarray:
 
 
 def _store_bounds(osm: OsmData) -> list[float] | None:
-    parts = [getattr(osm, n).total_bounds for n in ("streets", "buildings") if len(getattr(osm, n))]
-    if not parts:
-        return None
-    x0 = min(p[0] for p in parts)
-    y0 = min(p[1] for p in parts)
-    x1 = max(p[2] for p in parts)
-    y1 = max(p[3] for p in parts)
-    return [float(x0), float(y0), float(x1), float(y1)]
+    return _union_bounds(
+        [getattr(osm, n).total_bounds for n in ("streets", "buildings") if len(getattr(osm, n))]
+    )
 
 
 def is_parquet_store(path: str | Path) -> bool:
