@@ -21,6 +21,7 @@ it, `read_osm` uses pyrosm's readers.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import logging
@@ -1310,18 +1311,16 @@ class _Reader:
         batch i are added on a thread once batches before it may still be running, so the
         parts taken, in order, continue the parts of earlier takes: the concatenation of
         their frames (:func:`_frame`) is :func:`read_layers`' frames."""
+
+        def taken(p: _Part) -> bool:
+            return before is None or p.kind == "node" or p.order < before
+
         ready: dict[str, list[_Part]] = {}
         with self._lock:
             for name, parts in self.parts.items():
-                done = [p for p in parts if p.kind == "node" or before is None or p.order < before]
-                if before is not None:
-                    self.parts[name] = [
-                        p for p in parts if not (p.kind == "node" or p.order < before)
-                    ]
-                else:
-                    self.parts[name] = []
-                ready[name] = done
-                self.pending_rows -= sum(len(p.geometry) for p in done)
+                ready[name] = [p for p in parts if taken(p)]
+                self.parts[name] = [p for p in parts if not taken(p)]
+                self.pending_rows -= sum(len(p.geometry) for p in ready[name])
         return ready, self.strings.array()
 
     # nodes ----------------------------------------------------------------
@@ -1603,12 +1602,19 @@ def read_layers(path: str | Path, streets: bool = True, threads: int = THREADS) 
     GeoDataFrame in EPSG:4326 with the rows of pyrosm's read of that layer and the columns
     of its :class:`LayerSpec` (`id`, `osm_type`, the tags kept), or None when it has no row.
     """
-    # Python's cyclic garbage collector would walk the millions of geometry objects made
-    # here again and again (a third of the read); the reader makes no reference cycles
+    with _no_cyclic_gc():
+        return _read_layers(Path(path), streets, threads)
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Python's cyclic garbage collector off: it would walk the millions of geometry
+    objects a read makes again and again (a third of the read); the reader makes no
+    reference cycles."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _read_layers(Path(path), streets, threads)
+        yield
     finally:
         if enabled:
             gc.enable()
@@ -1630,13 +1636,8 @@ def stream_layers(
     features. `sink.reset()` is called when the file must be read again from its start
     (an unsorted file, relations outside its tail): the chunks written so far are void.
     """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with _no_cyclic_gc():
         _read_layers(Path(path), streets, threads, sink=sink, flush_rows=flush_rows)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class _Handover:
@@ -1650,10 +1651,7 @@ class _Handover:
         self.last: Any = None
 
     def _write(self, parts: dict[str, list[_Part]], text: np.ndarray) -> None:
-        frames = {s.name: _frame(s, parts[s.name], text) for s in self.specs}
-        if not self.streets:
-            frames["streets"] = frames["railways"] = None
-        self.sink.write(frames)
+        self.sink.write(_frames(self.specs, parts, text, self.streets))
         release_memory()
 
     def put(self, parts: dict[str, list[_Part]], text: np.ndarray) -> None:
@@ -1694,7 +1692,6 @@ def _read_layers(
     flush_rows: int = FLUSH_ROWS,
 ) -> dict[str, Any] | None:
     specs = layer_specs(streets)
-
     hand = _Handover(sink, specs, streets) if sink is not None else None
     flush = None
     if hand is not None:
@@ -1754,11 +1751,18 @@ def _read_into(
         return None
     text = reader.strings.array()
     release_memory()
-    out = {}
-    for s in specs:
-        out[s.name] = _frame(s, reader.parts.pop(s.name), text)
+    out = _frames(specs, reader.parts, text, streets)
     del reader
     release_memory()
+    return out
+
+
+def _frames(
+    specs: list[LayerSpec], parts: dict[str, list[_Part]], text: np.ndarray, streets: bool
+) -> dict[str, Any]:
+    """Each layer's frame (:func:`_frame`), its parts popped from `parts` as it is made (so
+    they go as soon as their frame holds them); streets and railways None unless read."""
+    out = {s.name: _frame(s, parts.pop(s.name), text) for s in specs}
     if not streets:
         out["streets"] = out["railways"] = None
     return out
