@@ -372,9 +372,7 @@ def write_gpkg_layers(path: Path, layers: dict[str, gpd.GeoDataFrame | BuildingP
             elif _ARROW[0] and len(gdf) > GPKG_CHUNK_ROWS and gdf.crs is not None:
                 _append_parts(path, name, _FrameChunks(gdf))
             else:
-                _plain_columns(gdf).to_file(
-                    path, layer=name, driver="GPKG", engine="pyogrio", use_arrow=_ARROW[0]
-                )
+                _write_frame(path, name, gdf)
     except _NO_ARROW as exc:
         if not _ARROW[0] or "arrow" not in str(exc).lower():
             raise
@@ -383,6 +381,13 @@ def write_gpkg_layers(path: Path, layers: dict[str, gpd.GeoDataFrame | BuildingP
         write_gpkg_layers(path, layers)
     finally:
         pyogrio.set_gdal_config_options({_SQLITE_SYNC: old})
+
+
+def _write_frame(path: Path, layer: str, gdf: gpd.GeoDataFrame) -> None:
+    """`gdf` (made plain) as GeoPackage layer `layer`, in one write."""
+    _plain_columns(gdf).to_file(
+        path, layer=layer, driver="GPKG", engine="pyogrio", use_arrow=_ARROW[0]
+    )
 
 
 def _append_parts(path: Path, layer: str, parts: BuildingParts) -> None:
@@ -395,9 +400,7 @@ def _append_parts(path: Path, layer: str, parts: BuildingParts) -> None:
     """
     geometry_type, promote = parts.geometry_type()
     if not len(parts):  # no building: the empty layer of the (empty) concatenation
-        _plain_columns(parts.read()).to_file(
-            path, layer=layer, driver="GPKG", engine="pyogrio", use_arrow=_ARROW[0]
-        )
+        _write_frame(path, layer, parts.read())
         return
     frames = (_plain_columns(part) for part in parts.frames() if len(part))
     if _ARROW[0]:

@@ -368,7 +368,7 @@ class TiledResults(Results):
 
     @property  # Results' dataclass field, read lazily here
     def buildings(self) -> gpd.GeoDataFrame:
-        """Every building of the study in one frame, read from the tiles' files on first
+        """Every building of the study in one frame, read from the first pass's files on first
         use and kept: this loads them all (several GB for a country); the result files,
         the map and `n_buildings` do not need it. Once read, the result files are written
         from this frame (with any change made to it), as a single run's are."""
