@@ -46,6 +46,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE.parent.parent / "shared" / "data" / "osm" / "copenhagen_north_lyngby_2022.osm.pbf"
+MODES = ("ingest", "store", "single", "tiled")  # each run in its own process
 GAP_DEG = 0.015  # ~1 km between copies: no street joins two copies
 
 # --------------------------------------------------------------------------- generation
@@ -358,14 +359,12 @@ def _run_child(args: list[str], env: dict[str, str]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, nargs="+", default=[4, 8], help="copies per side")
-    ap.add_argument("--only", choices=["ingest", "store", "single", "tiled"], nargs="+")
+    ap.add_argument("--only", choices=MODES, nargs="+")
     ap.add_argument("--tiles", type=int, help="grid tiles (default: N*N/4, at least 4)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per mode (medians reported)")
     ap.add_argument("--map", action="store_true", help="also write map.html")
     ap.add_argument("--pyrosm-max-mb", type=float, default=40.0)
-    ap.add_argument(
-        "--child", choices=["ingest", "store", "single", "tiled"], help=argparse.SUPPRESS
-    )
+    ap.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     ap.add_argument("--pbf", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -382,7 +381,7 @@ def main() -> None:
         print(json.dumps(child_tiled(a.pbf, a.out, a.tiles, a.map)))
         return
 
-    modes = a.only or ["ingest", "store", "single", "tiled"]
+    modes = a.only or list(MODES)
     for n in a.n:
         pbf = make_country(n)
         size_mb = round(pbf.stat().st_size / 1e6, 1)
