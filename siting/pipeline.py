@@ -12,14 +12,14 @@ stage's output carries (a ``notes`` attribute, a list of strings an analyst shou
     runner.timings_s, runner.notes
 
 After each stage the runner gives the memory the stage freed back to the system
-(:func:`give_back_memory`); with ``SITING_RSS_LOG=<file>`` set it appends each stage's
-seconds and resident memory (now and peak, MB) to that file (:func:`log_rss`).
+(:func:`siting.sources.ingest.release_memory`); with ``SITING_RSS_LOG=<file>`` set it
+appends each stage's seconds and resident memory (now and peak, MB) to that file
+(:func:`log_rss`).
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -94,7 +94,7 @@ class Runner:
             # to a later run (their own failures are logged, this stage's error is raised)
             cachedir.wait_for_writes(raising=False)
             raise
-        give_back_memory()
+        release_memory()
         seconds = time.perf_counter() - t
         self.timings_s[f"{name}_s"] = seconds
         if name in _LEGACY_TIMING:
@@ -112,19 +112,6 @@ class Runner:
         self.timings_s["total_s"] = time.perf_counter() - self._t0
         if self._bar is not None:
             self._bar.close()
-
-
-def give_back_memory() -> None:
-    """Return the memory a stage freed to the system: glibc's heaps and Arrow's pool.
-
-    Neither gives freed pages back on its own (glibc keeps what other threads freed, Arrow's
-    mimalloc keeps its segments), so a country's run would carry each stage's temporaries
-    into the next; costs milliseconds.
-    """
-    release_memory()
-    pa = sys.modules.get("pyarrow")  # only when something imported it
-    if pa is not None:
-        pa.default_memory_pool().release_unused()
 
 
 def rss_mb() -> dict[str, float]:
@@ -290,5 +277,5 @@ def run_single(
     # the layers, the graph and the estimate's tag columns go now, not after the caller
     # has written the files: their memory is given back before that
     del inputs, prep, area, graph, dem, cand, nets, table, conn, grid, operated, priced
-    give_back_memory()
+    release_memory()
     return results

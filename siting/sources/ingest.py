@@ -25,6 +25,7 @@ import contextlib
 import functools
 import gc
 import logging
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -1567,14 +1568,20 @@ def _tag_column(
 
 
 def release_memory() -> None:
-    """Give freed heap memory back to the system (glibc keeps what threads freed).
+    """Give freed memory back to the system: glibc's heaps and Arrow's pool.
 
-    After a large read the decoder threads' heaps hold hundreds of MB that this process
-    no longer uses; `malloc_trim` returns them. A no-op where glibc is not the allocator.
+    Neither gives freed pages back on its own: glibc keeps what other threads freed (after
+    a large read the decoder threads' heaps hold hundreds of MB this process no longer
+    uses; `malloc_trim` returns them, a no-op where glibc is not the allocator), and
+    Arrow's allocator keeps its segments, so a country's run would carry each stage's
+    temporaries into the next. Costs milliseconds.
     """
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
+    pa = sys.modules.get("pyarrow")  # only when something imported it
+    if pa is not None:
+        pa.default_memory_pool().release_unused()
 
 
 @functools.lru_cache(maxsize=1)
