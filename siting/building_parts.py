@@ -18,6 +18,7 @@ from functools import cached_property
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -58,11 +59,22 @@ class BuildingParts:
     ----------
     paths : the parts in order (a tiled run: tile order, then each core's own order).
     crs : the buildings' (metric) CRS; the frame of no parts has it too.
+    centroid_paths : for each part, the file :func:`write_centroids` made of its buildings'
+        centroids (a tiled run's first pass has them): the heat cells are then summed
+        without reading a polygon. None: from the polygons.
     """
 
-    def __init__(self, paths: Sequence[str | Path], crs: pyproj.CRS | str) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str | Path],
+        crs: pyproj.CRS | str,
+        centroid_paths: Sequence[str | Path] | None = None,
+    ) -> None:
         self.paths = [Path(p) for p in paths]
         self.crs = pyproj.CRS.from_user_input(crs)
+        self.centroid_paths = None if centroid_paths is None else [Path(p) for p in centroid_paths]
+        if self.centroid_paths is not None and len(self.centroid_paths) != len(self.paths):
+            raise ValueError("give one centroid file per part.")
         self._cells: dict[tuple[float, str], CellSums] = {}
 
     def __repr__(self) -> str:
@@ -94,6 +106,12 @@ class BuildingParts:
                     "types": col.get("geometry_types", []),
                     "attrs": json.loads(attrs) if attrs else {},
                     "geometry": geo["primary_column"],
+                    # the bbox column of GeoParquet 1.1's covering (read_parquet drops it)
+                    "covering": [
+                        c["covering"]["bbox"]["xmin"][0]
+                        for c in geo["columns"].values()
+                        if "covering" in c
+                    ],
                 }
             )
         return out
@@ -140,6 +158,11 @@ class BuildingParts:
                 if stats.null_count < chunk.num_values:
                     return path
         return None
+
+    @property
+    def geometry_name(self) -> str:
+        """The geometry column's name in the parts' files."""
+        return self._meta[0]["geometry"] if self._meta else "geometry"
 
     def geometry_type(self) -> tuple[str, bool]:
         """The layer geometry type pyogrio gives the concatenation, and whether it promotes
@@ -227,11 +250,62 @@ class BuildingParts:
         key = (cells.cell_m, cells.crs.to_wkt())
         key = DEFAULT_GRID if key == _default_key() else key
         if key not in self._cells:
-            geometry = [m["geometry"] for m in self._meta[:1]]
-            for part in self.frames(columns=[HEAT_COLUMN, *geometry]):
-                cells.add(part)
+            if self.centroid_paths is not None:
+                self._meta  # noqa: B018  (missing files: one clear error)
+                for k, path in enumerate(self.paths):
+                    self._add_centroids(cells, k, pq.read_table(path, columns=[HEAT_COLUMN]))
+            else:
+                geometry = [m["geometry"] for m in self._meta[:1]]
+                for part in self.frames(columns=[HEAT_COLUMN, *geometry]):
+                    cells.add(part)
             self._cells[key] = cells
         return self._cells[key]
+
+    def _add_centroids(self, cells: CellSums, k: int, table: pa.Table) -> None:
+        """Add part `k` to `cells` from its centroid file and its heat column (in `table`)."""
+        xy = pq.read_table(self.centroid_paths[k])
+        if xy.num_rows != table.num_rows:
+            raise InputDataError(
+                f"{self.centroid_paths[k]} holds {xy.num_rows} centroids for the "
+                f"{table.num_rows} buildings of {self.paths[k]}; run the study again."
+            )
+        # the float conversion _building_values makes of the column
+        values = pd.to_numeric(table[HEAT_COLUMN].to_pandas(), errors="coerce").to_numpy(float)
+        x, y = (xy[c].to_numpy() for c in ("x", "y"))
+        cells.add_centroids(x, y, values, self.crs)
+
+    def wkb_parts(self) -> Iterator[tuple[pd.DataFrame, pa.ChunkedArray]]:
+        """Each part's columns but the geometry (as :meth:`frames` gives them) and its
+        geometries as stored (WKB), not decoded: for writers that pass WKB on (GDAL).
+
+        With centroid files, a full pass also sums the heat cells of `DEFAULT_GRID`.
+        """
+        pending = None
+        if self.centroid_paths is not None and DEFAULT_GRID not in self._cells:
+            pending = CellSums(*DEFAULT_GRID)
+        target, attrs, start = self.dtypes, self.attrs, 0
+        for k, path in enumerate(self.paths):
+            table = pq.read_table(path)
+            name = self._meta[k]["geometry"]
+            # the conversion gpd.read_parquet makes of the other columns
+            part = table.drop_columns([name, *self._meta[k]["covering"]]).to_pandas()
+            part.index = pd.RangeIndex(start, start + len(part))
+            start += len(part)
+            cast = {c: t for c, t in target.items() if c in part.columns and part[c].dtype != t}
+            if cast:
+                part = part.astype(cast)
+            part.attrs = dict(attrs)
+            if pending is not None:
+                self._add_centroids(pending, k, table)
+            yield part, table[name]
+        if pending is not None:
+            self._cells[DEFAULT_GRID] = pending
+
+
+def write_centroids(path: str | Path, x: np.ndarray, y: np.ndarray) -> None:
+    """Save a part's building centroids (:func:`siting.raster.centroid_xy`, in the
+    part's CRS, in its row order) for :class:`BuildingParts`' `centroid_paths`."""
+    pq.write_table(pa.table({"x": np.asarray(x, float), "y": np.asarray(y, float)}), path)
 
 
 def _default_key() -> tuple[float, str]:

@@ -286,6 +286,13 @@ def _cell_index(
     """Grid column, row (multiples of `cell_m` in `target`) and value of each building with
     a value > 0 and a geometry: the one binning rule of every grid siting writes or draws."""
     x, y = _centroids_in(buildings, target)
+    return _bin(x, y, values, cell_m)
+
+
+def _bin(
+    x: np.ndarray, y: np.ndarray, values: np.ndarray, cell_m: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_cell_index` of centroids already in the grid's CRS."""
     keep = np.isfinite(x) & np.isfinite(y) & np.isfinite(values) & (values > 0)
     ix = np.floor(x[keep] / cell_m).astype(np.int64)
     iy = np.floor(y[keep] / cell_m).astype(np.int64)
@@ -298,12 +305,15 @@ def cell_sums(
     crs: str | pyproj.CRS = "EPSG:3035",
     *,
     column: str = HEAT_COLUMN,
+    centroids: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Per-cell totals of :func:`heat_density`'s binning, without writing a raster.
 
     A tiled study sums each core's buildings here and adds the tables up (cells split
     between cores add exactly), so the whole study's grid is built from a few numbers per
     cell instead of every building in one process.
+
+    `centroids`: the buildings' :func:`centroid_xy`, when the caller has them already.
 
     Returns
     -------
@@ -312,7 +322,11 @@ def cell_sums(
         `column`) and ``n`` (buildings with a value > 0), one row per non-empty cell.
     """
     values = _building_values(buildings, column, "densities must be >= 0")
-    ix, iy, values = _cell_index(buildings, values, cell_m, _metric_target_crs(crs))
+    target = _metric_target_crs(crs)
+    if centroids is None:
+        ix, iy, values = _cell_index(buildings, values, cell_m, target)
+    else:
+        ix, iy, values = _bin(*_xy_in(*centroids, buildings.crs, target), values, cell_m)
     cells = pd.DataFrame({"ix": ix, "iy": iy, "total": values, "n": np.ones(len(ix), np.int64)})
     return cells.groupby(["ix", "iy"], sort=True, as_index=False).sum()
 
@@ -356,7 +370,24 @@ class CellSums:
     def add(self, buildings: gpd.GeoDataFrame) -> None:
         """Add `buildings` (metric CRS, `column` in MWh/yr) to their cells' totals."""
         values = _building_values(buildings, self.column, "densities must be >= 0")
-        ix, iy, values = _cell_index(buildings, values, self.cell_m, self.crs)
+        self._add_cells(*_cell_index(buildings, values, self.cell_m, self.crs))
+
+    def add_centroids(
+        self, x: np.ndarray, y: np.ndarray, values: np.ndarray, crs: pyproj.CRS | str
+    ) -> None:
+        """Add buildings given by their centroids (:func:`centroid_xy`, in their metric
+        `crs`) and their `column` values (MWh/yr): what :meth:`add` does with their
+        polygons, without them (a tiled run keeps each part's centroids beside it)."""
+        values = np.asarray(values, dtype=float)
+        if np.any(values < 0):
+            raise InputDataError(
+                f"buildings.{self.column} has {int(np.sum(values < 0))} negative value(s); "
+                "densities must be >= 0."
+            )
+        x, y = _xy_in(np.asarray(x, float), np.asarray(y, float), crs, self.crs)
+        self._add_cells(*_bin(x, y, values, self.cell_m))
+
+    def _add_cells(self, ix: np.ndarray, iy: np.ndarray, values: np.ndarray) -> None:
         if len(values) == 0:
             return
         keys, inverse = np.unique(
@@ -897,7 +928,14 @@ def _centroids_in(gdf: gpd.GeoDataFrame, target: pyproj.CRS) -> tuple[np.ndarray
     # Centroids in the metric source CRS first: a centroid taken after reprojection would be
     # of a slightly distorted polygon, and points are much cheaper to reproject than polygons.
     x, y = centroid_xy(np.asarray(gdf.geometry.values, dtype=object))
-    src = pyproj.CRS.from_user_input(gdf.crs)
+    return _xy_in(x, y, gdf.crs, target)
+
+
+def _xy_in(
+    x: np.ndarray, y: np.ndarray, crs: pyproj.CRS | str, target: pyproj.CRS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points x, y of `crs` in `target` (NaN where they cannot be projected)."""
+    src = pyproj.CRS.from_user_input(crs)
     if not src.equals(target):
         transformer = pyproj.Transformer.from_crs(src, target, always_xy=True)
         x, y = transformer.transform(x, y)

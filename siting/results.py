@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -344,6 +345,28 @@ def _plain_columns(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return gdf
 
 
+def _plain_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`_plain_columns` of a frame without geometry."""
+    frame = frame.copy(deep=not _COPY_ON_WRITE)
+    for col in frame.columns:
+        if frame[col].dtype == object:
+            frame[col] = _plain_text(frame[col])
+    return frame
+
+
+def _prefetched(items: Iterator[Any]) -> Iterator[Any]:
+    """`items`, each made on a thread while the consumer works on the one before (at most
+    one waits): the next part is read while GDAL, outside the GIL, writes this one."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="siting-prefetch") as pool:
+        ahead = pool.submit(next, items, _DONE)
+        while (item := ahead.result()) is not _DONE:
+            ahead = pool.submit(next, items, _DONE)
+            yield item
+
+
+_DONE = object()
+
+
 def _plain_text(values: pd.Series) -> pd.Series:
     """An object column with every value but None as text; other columns as they are."""
     if values.dtype != object:
@@ -406,7 +429,20 @@ def _append_parts(path: Path, layer: str, parts: BuildingParts) -> None:
     if _ARROW[0]:
         import pyogrio
 
-        tables = (_gpkg_arrow(part, promote) for part in frames)
+        flat = isinstance(parts, BuildingParts) and not any(
+            t.endswith(" Z") for t in parts.geometry_types()
+        )
+        if flat:
+            # the stored WKB goes to GDAL as it is (2D: what shapely would write again)
+            tables = (
+                _wkb_arrow(_plain_frame(part), parts.geometry_name, wkb, promote)
+                for part, wkb in parts.wkb_parts()
+                if len(part)
+            )
+        else:
+            tables = (_gpkg_arrow(part, promote) for part in frames)
+        # the next part is read and converted while GDAL writes this one (outside the GIL)
+        tables = _prefetched(tables)
         first = next(tables)
 
         def batches() -> Any:
@@ -474,6 +510,34 @@ def _gpkg_arrow(part: gpd.GeoDataFrame, promote: bool) -> pa.Table:
     name = part.geometry.name
     frame = pd.DataFrame(part.drop(columns=name), copy=False)
     frame[name] = shapely.to_wkb(geoms)
+    return _arrow_table(frame)
+
+
+def _wkb_arrow(frame: pd.DataFrame, name: str, wkb: pa.ChunkedArray, promote: bool) -> pa.Table:
+    """:func:`_gpkg_arrow` of a part given as its other columns and its 2D geometries'
+    WKB (column `name`), without decoding them: a single geometry is made multi by the
+    bytes its multi's WKB puts in front of it (byte order, type, count 1)."""
+    values = wkb.to_pylist()
+    if promote:
+        values = [_multi_wkb(v) for v in values]
+    frame = pd.DataFrame(frame, copy=False)
+    frame[name] = pd.Series(values, index=frame.index, dtype=object)
+    return _arrow_table(frame)
+
+
+def _multi_wkb(wkb: bytes | None) -> bytes | None:
+    """A 2D single geometry's WKB as that of its multi of one part; others as they are."""
+    if wkb is None or len(wkb) < 5:
+        return wkb
+    order = "little" if wkb[0] == 1 else "big"
+    kind = int.from_bytes(wkb[1:5], order)
+    if kind not in (1, 2, 3):  # Point, LineString, Polygon (ISO WKB, 2D)
+        return wkb
+    return wkb[:1] + (kind + 3).to_bytes(4, order) + (1).to_bytes(4, order) + wkb
+
+
+def _arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """`frame` (geometry as WKB in its last column) as the Arrow table GDAL is given."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     for k, f in enumerate(table.schema):
         if pa.types.is_null(f.type):  # GDAL has no null type: text, as pyogrio does

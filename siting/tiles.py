@@ -68,7 +68,7 @@ import shapely
 
 from siting import pipes, stages
 from siting.area import Area, convex_hull, metric_crs, reproject
-from siting.building_parts import BuildingParts
+from siting.building_parts import BuildingParts, write_centroids
 from siting.cache import file_sha256
 from siting.config import Params, Study
 from siting.errors import ConfigError, InputDataError, SitingError
@@ -76,7 +76,7 @@ from siting.networks.areas import dh_areas_from_cell_sums
 from siting.outputs import clean_tmp_dirs
 from siting.pipeline import as_study, run_single, served_demand_mwh
 from siting.ranking import RANKING_BASIS_START, ranking_basis
-from siting.raster import cell_sums
+from siting.raster import cell_sums, centroid_xy
 from siting.results import Results
 from siting.routing import ACCESS_MULTIPLIER
 from siting.sources.network import network_from_osm, read_network
@@ -403,11 +403,16 @@ def _core_mask(gdf: gpd.GeoDataFrame, core: shapely.Geometry) -> np.ndarray:
 
 def _write_parquet_atomic(gdf: gpd.GeoDataFrame, path: Path) -> None:
     """Write `gdf` to `path` through a temp file in the same folder (never half a file)."""
+    _write_atomic(path, lambda tmp: gdf.to_parquet(tmp, write_covering_bbox=True))
+
+
+def _write_atomic(path: Path, write: Any) -> None:
+    """`write(tmp)` to a temp file beside `path`, then renamed to it (never half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=TILE_TMP_PREFIX, suffix=".parquet", dir=path.parent)
     os.close(fd)
     try:
-        gdf.to_parquet(tmp, write_covering_bbox=True)
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -492,8 +497,11 @@ def _prepare_tile(
         # estimates as given): every core's, also of the tiles that hold no site
         layer = Results.buildings_layer(est.drop(columns=ROW_COLUMN, errors="ignore"))
         _write_parquet_atomic(layer, layer_path(demand_path))
+        # their centroids: the outputs' heat cells are summed from these, not the polygons
+        xy = centroid_xy(np.asarray(est.geometry.values, dtype=object))
+        _write_atomic(centroid_path(demand_path), lambda tmp: write_centroids(tmp, *xy))
         out["n_buildings"] = len(est)
-        out["cells"] = cell_sums(est) if len(est) else None
+        out["cells"] = cell_sums(est, centroids=xy) if len(est) else None
         if need_demand and network is not None and len(network) and len(est):
             # the single run's estimate (study._network_demand_mwh) sums buildings: near a
             # pipe, or all heated ones for a plants-only network; so its sum over the tiles'
@@ -515,6 +523,12 @@ def layer_path(demand_path: str | Path) -> Path:
     estimated buildings, `demand_path`)."""
     path = Path(demand_path)
     return path.with_name(path.stem + "-layer.parquet")
+
+
+def centroid_path(demand_path: str | Path) -> Path:
+    """Where the first pass writes the centroids of a core's buildings (beside them)."""
+    path = Path(demand_path)
+    return path.with_name(path.stem + "-centroids.parquet")
 
 
 def _tile_buildings(demand_paths: list[str], buffer: shapely.Geometry) -> gpd.GeoDataFrame | None:
@@ -1516,6 +1530,12 @@ def run_tiled(
         geometry=[core_of[r["tile_id"].rstrip("+")] for r in report],
         crs=crs,
     )
+    # every core's buildings (estimated once in the first pass), in tile order
+    with_buildings = [
+        tid
+        for tid in tiles["tile_id"]
+        if not prep[tid]["empty"] and prep[tid].get("n_buildings", 0) > 0
+    ]
     return TiledResults(
         study=study,
         sites=ranked_gdf,
@@ -1532,14 +1552,10 @@ def run_tiled(
         unverified_sites=unverified,
         grid_lines=grid["grid_lines"],
         substations=grid["substations"],
-        # every core's buildings (estimated once in the first pass), in tile order
         building_parts=BuildingParts(
-            [
-                layer_path(demand_files[tid])
-                for tid in tiles["tile_id"]
-                if not prep[tid]["empty"] and prep[tid].get("n_buildings", 0) > 0
-            ],
+            [layer_path(demand_files[tid]) for tid in with_buildings],
             crs,
+            centroid_paths=[centroid_path(demand_files[tid]) for tid in with_buildings],
         ),
     )
 

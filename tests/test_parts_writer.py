@@ -1,0 +1,116 @@
+"""Buildings kept as parts go to the GeoPackage as stored WKB, and their heat cells come
+from centroid files: both must give what the whole frame gives (bytes, cells)."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+
+from siting.building_parts import BuildingParts, write_centroids
+from siting.errors import InputDataError
+from siting.raster import CellSums, centroid_xy
+from siting.results import _multi_wkb, _plain_columns, write_gpkg_layers
+
+CRS = "EPSG:25832"
+
+
+@pytest.mark.parametrize(
+    "wkt",
+    [
+        "POINT (1 2)",
+        "LINESTRING (0 0, 1 1, 2 0)",
+        "POLYGON ((0 0, 10 0, 10 10, 0 10, 0 0), (2 2, 3 2, 3 3, 2 2))",
+    ],
+)
+@pytest.mark.parametrize("byte_order", [0, 1])
+def test_multi_wkb_is_shapelys_multi_of_one(wkt, byte_order):
+    geom = shapely.from_wkt(wkt)
+    multi = {0: shapely.multipoints, 1: shapely.multilinestrings, 3: shapely.multipolygons}
+    want = shapely.to_wkb(multi[shapely.get_type_id(geom)]([geom]), byte_order=byte_order)
+    got = _multi_wkb(shapely.to_wkb(geom, byte_order=byte_order))
+    assert got == want
+    assert shapely.from_wkb(got).equals(shapely.from_wkb(want))
+
+
+@pytest.mark.parametrize(
+    "wkt", ["MULTIPOLYGON (((0 0, 1 0, 1 1, 0 0)))", "POLYGON Z ((0 0 1, 1 0 1, 1 1 1, 0 0 1))"]
+)
+def test_multi_wkb_leaves_multis_and_3d_alone(wkt):
+    wkb = shapely.to_wkb(shapely.from_wkt(wkt), flavor="iso")
+    assert _multi_wkb(wkb) == wkb
+    assert _multi_wkb(None) is None
+
+
+def _translate(geoms: np.ndarray) -> np.ndarray:
+    """The geometries shifted 60 m east (a second polygon beside each)."""
+    return shapely.transform(geoms, lambda c: c + [60.0, 0.0])
+
+
+def _buildings(n: int, seed: int) -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(seed)
+    x, y = rng.uniform(500_000, 520_000, n), rng.uniform(6_170_000, 6_190_000, n)
+    boxes = shapely.box(x, y, x + rng.uniform(5, 40, n), y + rng.uniform(5, 40, n))
+    # every third a multipolygon: the layer then promotes the others
+    two = shapely.multipolygons(np.stack([boxes, _translate(boxes)], axis=1))
+    geoms = np.where(np.arange(n) % 3 == 0, two, boxes)
+    return gpd.GeoDataFrame(
+        {
+            "osm_id": np.arange(n, dtype=np.int64),
+            "heat_demand_mwh_per_yr": rng.uniform(0, 300, n).round(3),
+            "use": pd.array(rng.choice(["residential", "office", None], n), dtype=object),
+        },
+        geometry=geoms,
+        crs=CRS,
+    )
+
+
+@pytest.fixture
+def parts(tmp_path):
+    frames = [_buildings(n, seed) for seed, n in enumerate((700, 1, 1300))]
+    paths, cents = [], []
+    for k, frame in enumerate(frames):
+        paths.append(tmp_path / f"part{k}.parquet")
+        frame.to_parquet(paths[-1], write_covering_bbox=True)  # as the tiles write them
+        cents.append(tmp_path / f"part{k}-centroids.parquet")
+        write_centroids(cents[-1], *centroid_xy(np.asarray(frame.geometry.values)))
+    whole = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=CRS)
+    return BuildingParts(paths, CRS, centroid_paths=cents), whole
+
+
+def test_gpkg_layer_from_stored_wkb_is_the_whole_frames(parts, tmp_path):
+    bp, whole = parts
+    assert bp.geometry_type() == ("MultiPolygon", True)
+    got, want = tmp_path / "parts.gpkg", tmp_path / "whole.gpkg"
+    write_gpkg_layers(got, {"buildings": bp})
+    write_gpkg_layers(want, {"buildings": _plain_columns(whole)})
+    a = pyogrio.read_dataframe(got, fid_as_index=True)
+    b = pyogrio.read_dataframe(want, fid_as_index=True)
+    pd.testing.assert_frame_equal(a.drop(columns="geometry"), b.drop(columns="geometry"))
+    assert (a.geometry.to_wkb() == b.geometry.to_wkb()).all()
+    assert pyogrio.read_info(got)["geometry_type"] == "MultiPolygon"
+    assert "bbox" not in a.columns  # the covering column stays out of the layer
+
+
+def test_cells_from_centroid_files_are_the_polygons_bit_for_bit(parts):
+    bp, whole = parts
+    want = CellSums()
+    want.add(whole)
+    got = bp.cell_sums()
+    np.testing.assert_array_equal(got.key, want.key)
+    np.testing.assert_array_equal(got.total, want.total)  # exact: same order of adds
+    np.testing.assert_array_equal(got.n, want.n)
+    # another grid, in the buildings' own CRS
+    coarse = CellSums(250.0, CRS)
+    coarse.add(whole)
+    np.testing.assert_array_equal(bp.cell_sums(250.0, None).total, coarse.total)
+
+
+def test_a_centroid_file_of_other_buildings_is_refused(parts, tmp_path):
+    bp, _ = parts
+    write_centroids(bp.centroid_paths[0], np.zeros(3), np.zeros(3))
+    with pytest.raises(InputDataError, match="centroids for the 700 buildings"):
+        bp.cell_sums()
