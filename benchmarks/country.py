@@ -1,7 +1,7 @@
 """Country benchmark: a synthetic country of N x N copies of a real extract, single vs tiled.
 
     python benchmarks/country.py                 # N = 4 and 8, single and tiled
-    python benchmarks/country.py --n 16 --only tiled --tiles 64
+    python benchmarks/country.py --n 16 --only tiled --tiles 64   # default: 16 tiles
     python benchmarks/country.py --n 8 --only ingest   # the readers alone
 
 The country is generated, never committed: N x N copies of
@@ -306,14 +306,16 @@ def _log_rss(name: str, seconds: float) -> None:
     log_rss(name, seconds)
 
 
-def child_tiled(pbf: Path, out_dir: Path, n_tiles: int, with_map: bool) -> dict:
-    """`run_tiled` with `n_tiles` grid tiles on a LocalCluster of 2 one-thread processes."""
+def child_tiled(pbf: Path, out_dir: Path, n_tiles: int | None, with_map: bool) -> dict:
+    """`run_tiled` with `n_tiles` grid tiles (None: the default count) on a LocalCluster of
+    2 one-thread processes."""
     from dask.distributed import Client, LocalCluster
 
     from siting import Study
-    from siting.tiles import make_tiles, run_tiled
+    from siting.tiles import default_tile_count, make_tiles, run_tiled
 
     study = Study(osm_path=pbf, out_dir=out_dir, name=pbf.stem)
+    n_tiles = n_tiles or default_tile_count(study)
     cluster = LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     )
@@ -360,7 +362,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, nargs="+", default=[4, 8], help="copies per side")
     ap.add_argument("--only", choices=MODES, nargs="+")
-    ap.add_argument("--tiles", type=int, help="grid tiles (default: N*N/4, at least 4)")
+    ap.add_argument(
+        "--tiles", type=int, help="grid tiles (default: siting.tiles.default_tile_count)"
+    )
     ap.add_argument("--repeat", type=int, default=1, help="runs per mode (medians reported)")
     ap.add_argument("--map", action="store_true", help="also write map.html")
     ap.add_argument("--pyrosm-max-mb", type=float, default=40.0)
@@ -393,8 +397,8 @@ def main() -> None:
                     env = {**os.environ, "SITING_CACHE_DIR": tmp, "TMPDIR": tmp}
                     args = ["--child", mode, "--pbf", str(pbf), "--out", f"{tmp}/out"]
                     args += ["--pyrosm-max-mb", str(a.pyrosm_max_mb)]
-                    if mode == "tiled":
-                        args += ["--tiles", str(a.tiles or max(4, n * n // 4))]
+                    if mode == "tiled" and a.tiles:
+                        args += ["--tiles", str(a.tiles)]
                     if a.map:
                         args.append("--map")
                     t = time.perf_counter()

@@ -185,9 +185,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--tiles",
-        metavar="N|FILE",
-        help="run as N grid tiles, or one tile per polygon of FILE (e.g. supply areas), as "
-        "Dask tasks; finished tiles are kept under OUT/tiles and skipped on a re-run",
+        metavar="N|auto|FILE",
+        help="run as N grid tiles (auto: 4, more for an extract over 160 MB), or one tile "
+        "per polygon of FILE (e.g. supply areas), as Dask tasks; finished tiles are kept "
+        "under OUT/tiles and skipped on a re-run",
     )
     run.add_argument(
         "--portfolio",
@@ -674,7 +675,7 @@ def _run_tiled(study, args: argparse.Namespace):
     logging.getLogger("distributed").setLevel(logging.DEBUG if args.debug else logging.ERROR)
     address = probe_scheduler(args.scheduler) if args.scheduler is not None else None
     spec = None if args.tiles is None else args.tiles.strip()
-    if spec is None:  # --scheduler alone: 4 tiles, or fewer on a small area
+    if spec is None or spec.lower() == "auto":  # 4, more for a large extract, fewer if small
         tiles = make_tiles(study, n=default_tile_count(study), params=study.params, crs=study.crs)
     elif re.fullmatch(r"[+-]?\d+", spec):
         tiles = make_tiles(study, n=int(spec), params=study.params, crs=study.crs)
@@ -682,8 +683,9 @@ def _run_tiled(study, args: argparse.Namespace):
         path = Path(spec).expanduser()
         if not path.exists():
             raise ConfigError(
-                f"--tiles {spec!r} is neither a number of tiles (a whole number, 1 or more) nor "
-                "an existing polygon file; give e.g. --tiles 4 or --tiles supply_areas.gpkg."
+                f"--tiles {spec!r} is neither a number of tiles (a whole number, 1 or more), "
+                "auto, nor an existing polygon file; give e.g. --tiles 4, --tiles auto or "
+                "--tiles supply_areas.gpkg."
             )
         polygons = read_vector(
             path, "tiles file", "Give a polygon layer (GeoJSON, GeoPackage, Shapefile)."

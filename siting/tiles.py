@@ -112,6 +112,8 @@ TILE_TMP_PREFIX = ".siting-tmp-tile-"
 DEMAND_CONTEXT_M = 500.0
 PREPARE_MARGIN_M = DEMAND_CONTEXT_M
 FIRST_OVERLAP_M = 2_000.0  # grid tiles' default overlap (tile_overlap_m)
+TILE_INPUT_MB = 40.0  # extract (PBF) per tile by default (default_tile_count)
+STORE_PER_PBF = 3.5  # a GeoParquet store's size for 1 MB of PBF (the 64-copy country: 431/123)
 
 
 # --------------------------------------------------------------------------- partitioning
@@ -317,10 +319,32 @@ def max_grid_tiles(area_m: shapely.Geometry, study: Any = None) -> tuple[int, st
 
 
 def default_tile_count(study: Study, n: int = 4) -> int:
-    """`n` grid tiles, or fewer when the study's area and sites cannot use that many."""
+    """`n` grid tiles, more for a large extract, fewer when the area and sites cannot use them.
+
+    A tile's worker holds the tile's buildings and streets while it runs: with at most
+    `TILE_INPUT_MB` of extract (PBF) per tile, each worker stays near 1.5 GB (measured on
+    the 64-copy synthetic country, 123 MB in 4 tiles; `benchmarks/country.py`). Larger
+    extracts get the next square number of tiles that keeps to it. Fewer, larger tiles
+    repeat less work at their edges (the 64-copy country: 4 tiles 1.2x the single run's
+    time, 16 tiles 1.5x).
+    """
+    need = math.ceil(_extract_mb(study.osm_path) / TILE_INPUT_MB) if study.osm_path else 0
+    if need > n:
+        n = math.isqrt(need - 1) + 1
+        n *= n
     area = area_geometry(study)
     crs = metric_crs(area, study.crs)
     return max(1, min(n, max_grid_tiles(area.to_crs(crs).iloc[0], study)[0]))
+
+
+def _extract_mb(path: str | Path) -> float:
+    """The size of an extract in MB of PBF (a GeoParquet store's files count
+    `STORE_PER_PBF` times as much)."""
+    path = Path(path).expanduser()
+    if is_parquet_store(path):
+        size = sum(f.stat().st_size for f in path.rglob("*.parquet"))
+        return size / 1e6 / STORE_PER_PBF
+    return path.stat().st_size / 1e6 if path.is_file() else 0.0
 
 
 def assign_tiles(points: gpd.GeoSeries, tiles: gpd.GeoDataFrame) -> np.ndarray:
@@ -1147,8 +1171,9 @@ def run_tiled(
     Parameters
     ----------
     study : a Study (or mapping / YAML path); `osm_path` a PBF or a GeoParquet store.
-    tiles : from :func:`make_tiles`, or a number of grid tiles (None: 4, or fewer when the
-        area and its sites cannot use 4; see :func:`max_grid_tiles`).
+    tiles : from :func:`make_tiles`, or a number of grid tiles (None:
+        :func:`default_tile_count`: 4, more for an extract over 160 MB, fewer when the area
+        and its sites cannot use 4).
     client : a dask.distributed Client or scheduler address; None starts a LocalCluster of
         `n_workers` single-threaded worker processes (`processes=False`: threads).
     workdir : where the GeoParquet store and the finished tiles are kept (a re-run skips

@@ -48,6 +48,31 @@ def test_collector_is_off_while_the_stack_loads_then_skips_it():
     gc.enable()
 
 
+def test_tiles_auto_takes_the_default_count(helsinki_pbf, tmp_path):
+    """`--tiles auto`: siting.tiles.default_tile_count (one tile on Helsinki's small area)."""
+    out = tmp_path / "auto"
+    assert (
+        main(
+            [
+                "run",
+                "-q",
+                "--osm",
+                str(helsinki_pbf),
+                "--no-map",
+                "--tiles",
+                "auto",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    ranking = pd.read_csv(out / "ranking.csv")
+    assert len(ranking) > 0 and ranking["feasible"].any()
+    # one tile ran (a re-run of some of its sites with a wider overlap has its own folder)
+    assert {d.name.split("-")[0] for d in (out / "tiles" / "tiles").iterdir()} == {"r0c0"}
+
+
 def test_tiled_cli_writes_the_same_ranking(tmp_path):
     """`siting run --tiles 2` (Dask) writes the ranking.csv of the single run (issue 7)."""
     import numpy as np

@@ -131,3 +131,21 @@ def test_short_overlap_runs_far_reaching_sites_again(tmp_path):
     assert (again["status"] == "done").all()
     assert not tiled.unverified_sites
     _assert_same_ranking(single.ranking, tiled.ranking)
+
+
+def test_default_tile_count_grows_with_the_extract(monkeypatch, tmp_path):
+    import siting.tiles as tl
+
+    path = shared_file("osm", "copenhagen_north_lyngby_2022.osm.pbf")
+    study = Study(osm_path=path, out_dir=tmp_path)
+    area = tl.area_geometry(study)
+    limit = tl.max_grid_tiles(area.to_crs(tl.metric_crs(area)).iloc[0], study)[0]
+    assert limit > 16
+    mb = path.stat().st_size / 1e6
+    assert tl.default_tile_count(study) == 4  # a small extract: 4
+    # an extract 10 tiles' worth: the next square number, 16
+    monkeypatch.setattr(tl, "TILE_INPUT_MB", mb / 10)
+    assert tl.default_tile_count(study) == 16
+    # never more than the area and its sites can use
+    monkeypatch.setattr(tl, "TILE_INPUT_MB", mb / 10_000)
+    assert tl.default_tile_count(study) == limit
