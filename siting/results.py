@@ -14,6 +14,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
@@ -515,25 +516,53 @@ def _gpkg_arrow(part: gpd.GeoDataFrame, promote: bool) -> pa.Table:
 
 def _wkb_arrow(frame: pd.DataFrame, name: str, wkb: pa.ChunkedArray, promote: bool) -> pa.Table:
     """:func:`_gpkg_arrow` of a part given as its other columns and its 2D geometries'
-    WKB (column `name`), without decoding them: a single geometry is made multi by the
-    bytes its multi's WKB puts in front of it (byte order, type, count 1)."""
-    values = wkb.to_pylist()
+    WKB (column `name`), without decoding them (`promote`: :func:`multi_wkb`)."""
+    wkb = wkb.combine_chunks()
     if promote:
-        values = [_multi_wkb(v) for v in values]
-    frame = pd.DataFrame(frame, copy=False)
-    frame[name] = pd.Series(values, index=frame.index, dtype=object)
-    return _arrow_table(frame)
+        wkb = multi_wkb(wkb)
+    return _arrow_table(frame).append_column(name, wkb.cast(pa.binary()))
 
 
-def _multi_wkb(wkb: bytes | None) -> bytes | None:
-    """A 2D single geometry's WKB as that of its multi of one part; others as they are."""
-    if wkb is None or len(wkb) < 5:
+def multi_wkb(wkb: pa.BinaryArray) -> pa.BinaryArray:
+    """2D single geometries' WKB (Point, LineString, Polygon) as that of their multi of one
+    part; the others as they are.
+
+    A multi's WKB is its byte order, type and part count (9 bytes) followed by each part's
+    own WKB, so each single geometry gets those 9 bytes in front of it: what shapely writes
+    for ``multipolygons([polygon])``, made on the bytes of a whole part at once.
+    """
+    n = len(wkb)
+    if wkb.offset or wkb.type != pa.binary():
+        wkb = pa.concat_arrays([wkb.cast(pa.binary())])  # offsets from 0, 32-bit
+    validity, offsets_buf, data_buf = wkb.buffers()
+    offsets = np.frombuffer(offsets_buf, np.int32, n + 1).astype(np.int64)
+    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    start, length = offsets[:-1], np.diff(offsets)
+    ok = (length >= 5) & ~np.asarray(wkb.is_null(), dtype=bool)
+    first = np.where(ok, start, 0)
+    head = data[first[:, None] + np.arange(5)] if len(data) else np.zeros((n, 5), np.uint8)
+    little = head[:, 0] == 1
+    kind_bytes = np.where(little[:, None], head[:, 1:5], head[:, 4:0:-1]).astype(np.uint32)
+    kind = kind_bytes @ np.array([1, 1 << 8, 1 << 16, 1 << 24], np.uint32)
+    wrap = ok & np.isin(kind, (1, 2, 3))
+    if not wrap.any():
         return wkb
-    order = "little" if wkb[0] == 1 else "big"
-    kind = int.from_bytes(wkb[1:5], order)
-    if kind not in (1, 2, 3):  # Point, LineString, Polygon (ISO WKB, 2D)
-        return wkb
-    return wkb[:1] + (kind + 3).to_bytes(4, order) + (1).to_bytes(4, order) + wkb
+    # each wrapped row's 9 bytes: its byte order, its multi type (kind + 3), count 1
+    rows = np.flatnonzero(wrap)
+    multi = (kind[rows] + 3).astype("<u4").view(np.uint8).reshape(-1, 4)
+    one = np.array([1, 0, 0, 0], np.uint8)
+    header = np.empty((len(rows), 9), np.uint8)
+    header[:, 0] = head[rows, 0]
+    lil = little[rows][:, None]
+    header[:, 1:5] = np.where(lil, multi, multi[:, ::-1])
+    header[:, 5:9] = np.where(lil, one, one[::-1])
+    # the headers as one binary array (empty where nothing is put in front), joined
+    # row by row to the geometries in Arrow's C++
+    head_offsets = (9 * np.concatenate([[0], np.cumsum(wrap)])).astype(np.int32)
+    heads = pa.BinaryArray.from_buffers(
+        pa.binary(), n, [None, pa.py_buffer(head_offsets), pa.py_buffer(header.ravel())]
+    )
+    return pc.binary_join_element_wise(heads, wkb, b"")
 
 
 def _arrow_table(frame: pd.DataFrame) -> pa.Table:

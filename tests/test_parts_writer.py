@@ -6,6 +6,7 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyogrio
 import pytest
 import shapely
@@ -13,36 +14,49 @@ import shapely
 from siting.building_parts import BuildingParts, write_centroids
 from siting.errors import InputDataError
 from siting.raster import CellSums, centroid_xy
-from siting.results import _multi_wkb, _plain_columns, write_gpkg_layers
+from siting.results import _plain_columns, multi_wkb, write_gpkg_layers
 
 CRS = "EPSG:25832"
 
 
-@pytest.mark.parametrize(
-    "wkt",
-    [
-        "POINT (1 2)",
-        "LINESTRING (0 0, 1 1, 2 0)",
-        "POLYGON ((0 0, 10 0, 10 10, 0 10, 0 0), (2 2, 3 2, 3 3, 2 2))",
-    ],
-)
+SINGLE = [
+    "POINT (1 2)",
+    "LINESTRING (0 0, 1 1, 2 0)",
+    "POLYGON ((0 0, 10 0, 10 10, 0 10, 0 0), (2 2, 3 2, 3 3, 2 2))",
+]
+MULTI_OF = {0: shapely.multipoints, 1: shapely.multilinestrings, 3: shapely.multipolygons}
+
+
+@pytest.mark.parametrize("wkt", SINGLE)
 @pytest.mark.parametrize("byte_order", [0, 1])
 def test_multi_wkb_is_shapelys_multi_of_one(wkt, byte_order):
     geom = shapely.from_wkt(wkt)
-    multi = {0: shapely.multipoints, 1: shapely.multilinestrings, 3: shapely.multipolygons}
-    want = shapely.to_wkb(multi[shapely.get_type_id(geom)]([geom]), byte_order=byte_order)
-    got = _multi_wkb(shapely.to_wkb(geom, byte_order=byte_order))
+    want = shapely.to_wkb(MULTI_OF[shapely.get_type_id(geom)]([geom]), byte_order=byte_order)
+    (got,) = multi_wkb(pa.array([shapely.to_wkb(geom, byte_order=byte_order)])).to_pylist()
     assert got == want
     assert shapely.from_wkb(got).equals(shapely.from_wkb(want))
 
 
-@pytest.mark.parametrize(
-    "wkt", ["MULTIPOLYGON (((0 0, 1 0, 1 1, 0 0)))", "POLYGON Z ((0 0 1, 1 0 1, 1 1 1, 0 0 1))"]
-)
-def test_multi_wkb_leaves_multis_and_3d_alone(wkt):
-    wkb = shapely.to_wkb(shapely.from_wkt(wkt), flavor="iso")
-    assert _multi_wkb(wkb) == wkb
-    assert _multi_wkb(None) is None
+def test_multi_wkb_of_a_mixed_array_with_nulls_and_3d():
+    rng = np.random.default_rng(3)
+    geoms = [shapely.from_wkt(w) for w in SINGLE]
+    geoms += [
+        shapely.from_wkt("MULTIPOLYGON (((0 0, 1 0, 1 1, 0 0)))"),
+        shapely.from_wkt("POLYGON Z ((0 0 1, 1 0 1, 1 1 1, 0 0 1))"),  # ISO 3D: left alone
+        None,
+    ]
+    picks, orders = rng.integers(0, len(geoms), 500), rng.integers(0, 2, 500)
+    given, want = [], []
+    for k, order in zip(picks, orders, strict=True):
+        g = geoms[k]
+        wkb = None if g is None else shapely.to_wkb(g, byte_order=int(order), flavor="iso")
+        given.append(wkb)
+        single = g is not None and not g.has_z and shapely.get_type_id(g) in MULTI_OF
+        multi = MULTI_OF[shapely.get_type_id(g)]([g]) if single else None
+        want.append(shapely.to_wkb(multi, byte_order=int(order)) if single else wkb)
+    arr = pa.array(given, pa.binary())
+    assert multi_wkb(arr).to_pylist() == want
+    assert multi_wkb(arr.slice(7, 100)).to_pylist() == want[7:107]  # an offset array
 
 
 def _translate(geoms: np.ndarray) -> np.ndarray:
