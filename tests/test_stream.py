@@ -108,6 +108,33 @@ def test_ingest_into_a_store_that_exists_replaces_it_whole(tmp_path, helsinki_pb
 
 
 @pytest.mark.skipif(not ingest.available(), reason="the one-pass reader's decoder is missing")
+def test_a_write_failing_on_the_writer_thread_fails_the_ingest_cleanly(
+    tmp_path, helsinki_pbf, monkeypatch
+):
+    """The store's writer thread fails on a later chunk: the ingest raises that error, no
+    write goes on after it, and no temporary folder is left."""
+    import threading
+
+    calls = []
+    real = pq.ParquetWriter.write_table
+
+    def failing(self, table, *args, **kwargs):
+        calls.append(threading.current_thread().name)
+        if len(calls) == 5:
+            raise OSError("no space left on device")
+        return real(self, table, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", failing)
+    with pytest.raises(OSError, match="no space left"):
+        clip_to_parquet(helsinki_pbf, None, tmp_path / "store", method="ingest", flush_rows=500)
+    assert list(tmp_path.iterdir()) == []
+    assert all(name.startswith("siting-store") for name in calls)  # written on the thread
+    n = len(calls)
+    assert not any(t.name.startswith("siting-store") for t in threading.enumerate())
+    assert len(calls) == n
+
+
+@pytest.mark.skipif(not ingest.available(), reason="the one-pass reader's decoder is missing")
 def test_ingested_chunks_of_ways_match_on_a_real_extract(tmp_path, monkeypatch):
     """One block a batch: the ways of many batches, added on two threads out of order,
     are handed on in file order, chunk by chunk."""

@@ -21,12 +21,15 @@ study start from it. Measured on the Lyngby extract in README "Regional studies"
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import shutil
 import tempfile
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import geopandas as gpd
@@ -74,6 +77,7 @@ DEFAULT_MARGIN_M = 2_000.0  # longest street segment (node to node) that crosses
 WORLD_BOUNDS = [-180.0, -90.0, 180.0, 90.0]
 STREAM_ORDER_BITS = 20
 STREAM_ROW_GROUP_ROWS = 10_000
+PENDING_WRITES = 20  # layer chunks (about two chunks) queued for the store's writer thread
 
 
 def _as_area(area: object) -> shapely.Geometry | None:
@@ -283,9 +287,30 @@ class _StoreSink:
 
     def __init__(self, folder: Path, area: shapely.Geometry | None, source: str) -> None:
         self.folder, self.area, self.source = folder, area, source
+        # WKB encoding, Parquet's encoding and compression run outside the GIL: one thread
+        # writes each layer's chunks in order while this one post-processes the next
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="siting-store")
+        self.pending: deque[Future] = deque()
         self.reset()
 
+    def _wait(self, keep: int = 0) -> None:
+        """Wait until at most `keep` writes are pending (their errors raised here)."""
+        while len(self.pending) > keep:
+            self.pending.popleft().result()
+
+    def abort(self) -> None:
+        """Stop: pending writes finish (errors dropped), the files are closed."""
+        while self.pending:
+            with contextlib.suppress(Exception):
+                self.pending.popleft().result()
+        for writer in getattr(self, "writers", {}).values():
+            with contextlib.suppress(Exception):
+                writer.close()
+        self.writers = {}
+        self.pool.shutdown()
+
     def reset(self) -> None:
+        self._wait()
         for writer in getattr(self, "writers", {}).values():
             writer.close()
         for f in self.folder.glob("*.parquet"):
@@ -341,16 +366,21 @@ class _StoreSink:
             )
             self.schemas[name] = schema
             self.writers[name] = pq.ParquetWriter(self.folder / f"{name}.parquet", schema)
-        schema = self.schemas[name]
-        table = pa.Table.from_pandas(plain, preserve_index=False)
-        cols = {c: table.column(c) for c in table.column_names}
-        cols[geom_col] = pa.array(shapely.to_wkb(geoms[order]), type=pa.binary())
-        bb = b[order]
-        cols["bbox"] = pa.StructArray.from_arrays(
-            [pa.array(bb[:, i]) for i in range(4)], names=["xmin", "ymin", "xmax", "ymax"]
-        )
-        table = pa.Table.from_arrays([cols[f.name].cast(f.type) for f in schema], schema=schema)
-        self.writers[name].write_table(table, row_group_size=STREAM_ROW_GROUP_ROWS)
+        schema, writer = self.schemas[name], self.writers[name]
+
+        def write() -> None:
+            table = pa.Table.from_pandas(plain, preserve_index=False)
+            cols = {c: table.column(c) for c in table.column_names}
+            cols[geom_col] = pa.array(shapely.to_wkb(geoms[order]), type=pa.binary())
+            bb = b[order]
+            cols["bbox"] = pa.StructArray.from_arrays(
+                [pa.array(bb[:, i]) for i in range(4)], names=["xmin", "ymin", "xmax", "ymax"]
+            )
+            table = pa.Table.from_arrays([cols[f.name].cast(f.type) for f in schema], schema=schema)
+            writer.write_table(table, row_group_size=STREAM_ROW_GROUP_ROWS)
+
+        self._wait(keep=PENDING_WRITES - 1)  # memory: a few chunks' tables, not the file's
+        self.pending.append(self.pool.submit(write))
 
     def close(self) -> dict[str, int]:
         """Write the data centers, close the files, write empty layers; the row counts."""
@@ -360,6 +390,8 @@ class _StoreSink:
                 "data_centers",
                 gpd.GeoDataFrame(pd.concat(dc, ignore_index=True), geometry="geometry", crs=WGS84),
             )
+        self._wait()
+        self.pool.shutdown()
         for writer in self.writers.values():
             writer.close()
         for name in LAYERS:
@@ -420,8 +452,12 @@ def ingest_to_parquet(
     tmp = Path(tempfile.mkdtemp(prefix=".siting-tmp-store-", dir=out.parent))
     try:
         sink = _StoreSink(tmp, geom, str(pbf))
-        ingest.stream_layers(pbf, sink, flush_rows=flush_rows or ingest.FLUSH_ROWS)
-        counts = sink.close()
+        try:
+            ingest.stream_layers(pbf, sink, flush_rows=flush_rows or ingest.FLUSH_ROWS)
+            counts = sink.close()
+        except BaseException:
+            sink.abort()  # no write may go on in the folder removed below
+            raise
         streets_bounds = sink.bounds.get("streets")
         _write_meta(
             tmp,
