@@ -92,6 +92,7 @@ from siting.sources.stream import (
     ROW_COLUMN,
     clip_to_parquet,
     is_parquet_store,
+    read_layer_coordinates,
     read_osm_parquet,
     store_meta,
 )
@@ -468,21 +469,24 @@ def _prepare_tile(
     try:
         crs = pyproj.CRS.from_wkt(crs_wkt)
         core, buffer = shapely.from_wkb(core_wkb), shapely.from_wkb(buffer_wkb)
+        reads = _buffer_lonlat(buffer, crs)
         osm = read_osm_parquet(
             store,
-            _buffer_lonlat(buffer, crs),
-            layers=("streets", "buildings", "landuse", "data_centers", "exclusions"),
+            reads,
+            layers=("buildings", "landuse", "data_centers", "exclusions"),
             keep_row=True,
         )
-        if len(osm.buildings) == 0 and len(osm.streets) == 0:
+        # the streets only count for the hull: their vertices in the read's bounding box
+        # (the hull of all cores' is the extract's either way), not the features
+        lon_lat = read_layer_coordinates(store, "streets", reads)
+        if len(osm.buildings) == 0 and len(lon_lat) == 0:
             return {"tile_id": tile_id, "ok": True, "empty": True}
         buildings = osm.buildings.to_crs(crs)
-        # the hull of every vertex read: the streets' vertices projected as arrays (their
-        # geometries are not needed here), the buildings' from their projected copy
+        # the hull of every vertex read: the streets' projected as arrays, the buildings'
+        # from their projected copy
         to_crs = pyproj.Transformer.from_crs(WGS84, crs, always_xy=True)
         coords = [shapely.get_coordinates(buildings.geometry.values)]
-        if len(osm.streets):
-            lon_lat = shapely.get_coordinates(osm.streets.geometry.values)
+        if len(lon_lat):
             coords.append(np.column_stack(to_crs.transform(lon_lat[:, 0], lon_lat[:, 1])))
         hull = convex_hull(np.vstack(coords))
         out: dict[str, Any] = {

@@ -175,3 +175,23 @@ def test_ingested_data_centers_come_last_as_read_osm_puts_them(tmp_path, monkeyp
     _same_store(streamed, mem)
     dc = read_osm_parquet(streamed).data_centers
     assert list(dc["id"]) == [50, 9_000, 10, 20, 30, 40]
+
+
+def test_layer_coordinates_for_hulls(tmp_path, helsinki_pbf):
+    """A layer's vertices without its features: all of them, or those of the features whose
+    box meets an area's (a superset of the features meeting the area itself)."""
+    import numpy as np
+
+    from siting.sources.stream import read_layer_coordinates
+
+    store = clip_to_parquet(helsinki_pbf, None, tmp_path / "s", method="memory")
+    streets = read_osm_parquet(store, layers=("streets",)).streets
+    whole = read_layer_coordinates(store, "streets")
+    want = shapely.get_coordinates(streets.geometry.values)
+    np.testing.assert_array_equal(np.sort(whole, axis=0), np.sort(want, axis=0))
+    area = shapely.Point(24.94, 60.168).buffer(0.004)
+    some = read_layer_coordinates(store, "streets", area)
+    inside = shapely.get_coordinates(read_osm_parquet(store, area, ("streets",)).streets.geometry)
+    assert 0 < len(inside) <= len(some) < len(whole)
+    assert {tuple(c) for c in inside} <= {tuple(c) for c in some}
+    assert read_layer_coordinates(store, "no_such_layer").shape == (0, 2)

@@ -597,6 +597,22 @@ def read_osm_parquet(
     return OsmData(**data, source=meta.get("source", str(path)))
 
 
+def read_layer_coordinates(path: str | Path, name: str, area: object = None) -> np.ndarray:
+    """The vertices (x, y; lon/lat) of layer `name`'s features whose bounding box meets
+    `area`'s (all features: None), without their other columns.
+
+    For hulls: every feature meets some box of a set covering the store, so the hull of
+    what such boxes read is the whole layer's, from a cheaper read than the features'.
+    """
+    file = Path(path).expanduser() / f"{name}.parquet"
+    if not file.exists():  # a layer a store written before it was kept lacks
+        return np.empty((0, 2))
+    geom = _as_area(area)
+    kwargs = {"bbox": tuple(geom.bounds)} if geom is not None else {}
+    part = gpd.read_parquet(file, columns=["geometry"], **kwargs)
+    return shapely.get_coordinates(part.geometry.values)
+
+
 __all__ = [
     "LAYERS",
     "clip_osm",
@@ -604,6 +620,7 @@ __all__ = [
     "clip_to_parquet",
     "ingest_to_parquet",
     "is_parquet_store",
+    "read_layer_coordinates",
     "read_osm_parquet",
     "store_meta",
     "write_osm_parquet",
