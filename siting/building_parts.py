@@ -204,14 +204,10 @@ class BuildingParts:
         self._meta  # noqa: B018  (missing files: one clear error before any is read)
         for path in self.paths:
             part = gpd.read_parquet(path, columns=None if columns is None else list(columns))
-            part.index = pd.RangeIndex(start, start + len(part))
             # the one CRS the concatenation is given (a worker's copy may spell it apart)
             part.set_crs(self.crs, allow_override=True, inplace=True)
+            part = _as_in_concatenation(part, start, target, attrs)
             start += len(part)
-            cast = {c: t for c, t in target.items() if c in part.columns and part[c].dtype != t}
-            if cast:
-                part = part.astype(cast)
-            part.attrs = dict(attrs)
             if pending is not None:
                 pending.add(part)
             yield part
@@ -289,17 +285,24 @@ class BuildingParts:
             name = self._meta[k]["geometry"]
             # the conversion gpd.read_parquet makes of the other columns
             part = table.drop_columns([name, *self._meta[k]["covering"]]).to_pandas()
-            part.index = pd.RangeIndex(start, start + len(part))
+            part = _as_in_concatenation(part, start, target, attrs)
             start += len(part)
-            cast = {c: t for c, t in target.items() if c in part.columns and part[c].dtype != t}
-            if cast:
-                part = part.astype(cast)
-            part.attrs = dict(attrs)
             if pending is not None:
                 self._add_centroids(pending, k, table)
             yield part, table[name]
         if pending is not None:
             self._cells[DEFAULT_GRID] = pending
+
+
+def _as_in_concatenation(part: pd.DataFrame, start: int, dtypes: pd.Series, attrs: dict):
+    """`part` as its rows are in the concatenation: index from `start`, the concatenation's
+    `dtypes`, its `attrs`."""
+    part.index = pd.RangeIndex(start, start + len(part))
+    cast = {c: t for c, t in dtypes.items() if c in part.columns and part[c].dtype != t}
+    if cast:
+        part = part.astype(cast)
+    part.attrs = dict(attrs)
+    return part
 
 
 def write_centroids(path: str | Path, x: np.ndarray, y: np.ndarray) -> None:
