@@ -77,7 +77,7 @@ DEFAULT_MARGIN_M = 2_000.0  # longest street segment (node to node) that crosses
 WORLD_BOUNDS = [-180.0, -90.0, 180.0, 90.0]
 STREAM_ORDER_BITS = 20
 STREAM_ROW_GROUP_ROWS = 10_000
-PENDING_WRITES = 20  # layer chunks (about two chunks) queued for the store's writer thread
+PENDING_WRITES = 10  # layer chunks (about one chunk) queued for the store's writer thread
 
 
 def _as_area(area: object) -> shapely.Geometry | None:
