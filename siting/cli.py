@@ -353,14 +353,17 @@ def _exit_now(code: int) -> None:
     By now every result file is written and renamed (`siting.outputs`). The cache writes
     are finished; then, as at a normal exit, the atexit hooks run (logging flushed, dask's
     cluster closed, temporary folders removed) and the standard streams are flushed. A
-    thread still at work (not ours: ours are all joined) gets a normal exit, which waits.
+    thread still at work (not ours: ours are all joined) gets a normal exit, which waits;
+    so does a profiler, debugger or coverage tool (``python -m cProfile -m siting.cli``),
+    which reports after the program has returned.
     """
     cachedir = sys.modules.get("siting.cachedir")  # no writer thread if it was never loaded
     if cachedir is not None:
         cachedir.close_writer()
     me = threading.current_thread()
     busy = [t for t in threading.enumerate() if t is not me and not t.daemon and t.is_alive()]
-    if busy or me is not threading.main_thread():
+    watched = sys.getprofile() is not None or sys.gettrace() is not None
+    if busy or watched or me is not threading.main_thread():
         sys.exit(code)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):

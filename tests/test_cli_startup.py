@@ -128,12 +128,12 @@ sys.stdout.write("not reached;")
 """
 
 
-def _console(body: str = "pass") -> subprocess.CompletedProcess:
+def _console(body: str = "pass", *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
     code = _CONSOLE.format(body=body)
     return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO
+        [sys.executable, *args, "-c", code], capture_output=True, text=True, env=env, cwd=REPO
     )
 
 
@@ -167,3 +167,19 @@ def test_console_leaves_a_busy_thread_to_the_normal_exit():
     # the normal exit waited for the thread and tore the interpreter down
     assert done.stdout.startswith("main ran;thread done;hook ran;"), done.stdout
     assert "torn down;" in done.stdout
+
+
+def test_console_under_a_profiler_exits_normally_so_it_can_report(tmp_path):
+    # python -m cProfile writes its file after the program returns: no fast exit then
+    script = tmp_path / "console.py"
+    script.write_text(_CONSOLE.format(body="pass"), encoding="utf-8")
+    out = tmp_path / "profile.out"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    cmd = [sys.executable, "-m", "cProfile", "-o", str(out), str(script)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    assert done.returncode == 0, done.stderr  # cProfile swallows the SystemExit (3)
+    assert out.stat().st_size > 0
+    assert done.stdout == "main ran;hook ran;torn down;", done.stdout
