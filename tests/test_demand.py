@@ -887,3 +887,17 @@ def test_pairs_within_are_the_trees_dwithin_pairs():
     assert set(zip(*even, strict=True)) == {
         (q, g) for q, g in zip(*expected, strict=True) if g % 2 == 0
     }
+
+
+@pytest.mark.parametrize("dtype", ["str", "string", pd.StringDtype("python"), object])
+def test_tag_text_is_the_same_from_every_column_type(dtype):
+    """_as_text's cast of text columns gives what the object round trip gives."""
+    raw = [" 3 ", "", "  ", None, "yes", "\tä b\n", "2,5", np.nan, "0"]
+    values = pd.Series(raw, dtype=dtype)
+    got = demand._as_text(values)
+    assert str(got.dtype) == "string"
+    expected = ["3", pd.NA, pd.NA, pd.NA, "yes", "ä b", "2,5", pd.NA, "0"]
+    assert got.tolist() == expected
+    # the round trip through objects, the path every other column type takes
+    slow = values.astype(object).where(values.notna(), None).astype("string").str.strip()
+    assert got.equals(slow.mask(slow.eq("").fillna(False)))
