@@ -255,6 +255,19 @@ def write_later(save: Callable[..., object], *args: object) -> None:
         _PENDING.append(_WRITER[0].submit(save, *args))
 
 
+def close_writer() -> None:
+    """Finish the writes under way (failures logged), then end the cache-writer thread.
+
+    For a process about to end without the interpreter's teardown (the console script): no
+    write may be cut off. A later :func:`write_later` makes the thread again.
+    """
+    wait_for_writes(raising=False)
+    with _WRITER_LOCK:
+        pool = _WRITER.pop() if _WRITER else None
+    if pool is not None:
+        pool.shutdown(wait=True)
+
+
 def wait_for_writes(raising: bool = True) -> None:
     """Wait until every write :func:`write_later` started is done; raise what one raised
     (a write's expected failures, a full disk, are already warnings: this is a bug), or

@@ -28,7 +28,7 @@ import functools
 import io
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -1056,10 +1056,13 @@ def _beside_larger(
     ti = np.flatnonzero(target)
     if not len(ti):
         return out
-    tree = shapely.STRtree(geoms)
-    t_pos, other = tree.query(geoms[ti], predicate="dwithin", distance=distance_m)
-    larger = footprint_m2[other] >= 2.0 * footprint_m2[ti[t_pos]]
-    out[ti[np.unique(t_pos[larger])]] = True
+    t_pos, other = _pairs_within(
+        geoms[ti],
+        geoms,
+        distance_m,
+        keep=lambda t, o: footprint_m2[o] >= 2.0 * footprint_m2[ti[t]],  # test larger ones only
+    )
+    out[ti[np.unique(t_pos)]] = True
     return out
 
 
@@ -1076,8 +1079,7 @@ def _neighbour_majority(
     ti, ri = np.flatnonzero(target), np.flatnonzero(ref)
     if not len(ti) or not len(ri):
         return out
-    tree = shapely.STRtree(geoms[ri])
-    t_pos, r_pos = tree.query(geoms[ti], predicate="dwithin", distance=radius_m)
+    t_pos, r_pos = _pairs_within(geoms[ti], geoms[ri], radius_m)
     if not len(t_pos):
         return out
     pairs = pd.DataFrame({"t": ti[t_pos], "cls": ref_class[ri[r_pos]], "row": ref_row[ri[r_pos]]})
@@ -1112,12 +1114,15 @@ def _neighbour_levels(
     ri = np.flatnonzero(~np.isnan(known_levels))
     if not len(ti) or not len(ri):
         return out
-    tree = shapely.STRtree(geoms[ri])
-    t_pos, r_pos = tree.query(geoms[ti], predicate="dwithin", distance=radius_m)
-    same = building_class[ti[t_pos]] == building_class[ri[r_pos]]
-    if not same.any():
+    t_pos, r_pos = _pairs_within(
+        geoms[ti],
+        geoms[ri],
+        radius_m,
+        keep=lambda t, r: building_class[ti[t]] == building_class[ri[r]],  # same class only
+    )
+    if not len(t_pos):
         return out
-    pairs = pd.DataFrame({"t": ti[t_pos[same]], "levels": known_levels[ri[r_pos[same]]]})
+    pairs = pd.DataFrame({"t": ti[t_pos], "levels": known_levels[ri[r_pos]]})
     g = pairs.groupby("t")["levels"]
     med = g.median()[g.size() >= _NEIGHBOUR_MIN_COUNT]
     out[med.index.to_numpy()] = med.to_numpy()
@@ -1126,6 +1131,36 @@ def _neighbour_levels(
 
 # --------------------------------------------------------------------------------------------
 # helpers
+
+
+def _pairs_within(
+    query: np.ndarray,
+    geoms: np.ndarray,
+    distance_m: float,
+    keep: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (in `query`, in `geoms`) of the pairs within `distance_m`, as
+    ``STRtree(geoms).query(query, predicate="dwithin", distance=distance_m)`` finds them,
+    of those that `keep(query_pos, geoms_pos)` (a mask over candidate pairs) keeps.
+
+    The tree's own dwithin query was the slowest step of the estimate (shapely 2.2): here
+    the tree only finds candidates (envelopes grown by the distance, a superset) and one
+    vectorised exact test runs over the pairs `keep` leaves. Lyngby's 20k buildings: the
+    three neighbour searches 104 -> 43 ms of the estimate's ~260 ms.
+    """
+    box = shapely.bounds(query)
+    grown = shapely.box(
+        box[:, 0] - distance_m,
+        box[:, 1] - distance_m,
+        box[:, 2] + distance_m,
+        box[:, 3] + distance_m,
+    )
+    q_pos, g_pos = shapely.STRtree(geoms).query(grown)
+    if keep is not None:
+        wanted = keep(q_pos, g_pos)
+        q_pos, g_pos = q_pos[wanted], g_pos[wanted]
+    near = shapely.dwithin(query[q_pos], geoms[g_pos], distance_m)
+    return q_pos[near], g_pos[near]
 
 
 def _drop_contained_parts(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
@@ -1208,7 +1243,11 @@ class _TagReader:
 
 def _as_text(values: pd.Series) -> pd.Series:
     """String dtype, stripped, empty strings as NA."""
-    text = values.astype(object).where(values.notna(), None).astype("string").str.strip()
+    if isinstance(values.dtype, pd.StringDtype):  # the reader's text: a cast, not a round
+        text = values.astype("string")  # trip through a Python object per row (5x slower)
+    else:
+        text = values.astype(object).where(values.notna(), None).astype("string")
+    text = text.str.strip()
     return text.mask(text.eq("").fillna(False))
 
 

@@ -31,33 +31,46 @@ def site_hourly(results: Any, site_id: str) -> pd.DataFrame:
 
 def row_hourly(results: Any, row: pd.DataFrame) -> pd.DataFrame:
     """:func:`site_hourly` of the one feasible site whose ranking row is `row` (a frame of
-    one row): for callers that hold the row already (the map draws many sites)."""
+    one row): for callers that hold the row already."""
+    return rows_hourly(results, row)[0]
+
+
+def rows_hourly(results: Any, rows: pd.DataFrame) -> list[pd.DataFrame]:
+    """:func:`row_hourly` of each feasible site in `rows` (ranking rows), from one run of the
+    hourly model: the numbers each gets alone, bit for bit (the map draws many sites)."""
+    run = _run_alone(results, rows)
+    h, keep = run.result.hourly, run.keep
     p = results.study.params
+    existing = results.mode == "existing_network"
     weather = results.weather
-    run = run_hourly(
-        row,
-        p,
-        weather,
+    shape = demand_shape(
+        weather.to_numpy(dtype=float), p, p.network_loss_share if existing else 0.0
+    )
+    return [
+        pd.DataFrame(
+            {
+                "available_mw": h["available_mw"][i],
+                "delivered_mw": h["delivered_mw"][i] * keep[i],
+                "network_demand_mw": shape * float(run.served[i]),
+                "electricity_mw": h["electricity_mw"][i],
+                "cop": h["cop"][i],
+            },
+            index=weather.index,
+        )
+        for i in range(len(rows))
+    ]
+
+
+def _run_alone(results: Any, rows: pd.DataFrame) -> Any:
+    return run_hourly(
+        rows,
+        results.study.params,
+        results.weather,
         results.network_demand_mwh_per_yr,
         results.mode,
         return_hourly=True,
         series=getattr(results, "series", None),
-    )
-    h, keep = run.result.hourly, run.keep
-    existing = results.mode == "existing_network"
-    shape = demand_shape(
-        weather.to_numpy(dtype=float), p, p.network_loss_share if existing else 0.0
-    )
-    demand = shape * float(run.served[0])
-    return pd.DataFrame(
-        {
-            "available_mw": h["available_mw"][0],
-            "delivered_mw": h["delivered_mw"][0] * keep[0],
-            "network_demand_mw": demand,
-            "electricity_mw": h["electricity_mw"][0],
-            "cop": h["cop"][0],
-        },
-        index=weather.index,
+        alone=True,
     )
 
 
@@ -112,16 +125,35 @@ def monthly_svg(hourly: pd.DataFrame, width: int = 300, height: int = 110) -> st
     Plain SVG, no script or image file, so it works in offline maps too.
     """
     monthly = hourly[["available_mw", "delivered_mw"]].groupby(hourly.index.month).sum() / 1e3
-    top = float(monthly.to_numpy().max()) or 1.0
+    return _monthly_svg(monthly.index.to_numpy(), monthly.to_numpy(), width, height)
+
+
+def monthly_svgs(results: Any, rows: pd.DataFrame) -> list[str]:
+    """:func:`monthly_svg` of each feasible site in `rows` (ranking rows), the same text:
+    one run of the hourly model and one monthly sum for all of them."""
+    run = _run_alone(results, rows)
+    h, keep = run.result.hourly, run.keep
+    n = len(rows)
+    # available then delivered (as row_hourly has them), one column per site; a column's
+    # monthly sum does not depend on the columns beside it
+    hours = np.concatenate([h["available_mw"], h["delivered_mw"] * keep[:, None]]).T
+    index = results.weather.index
+    monthly = pd.DataFrame(hours, index=index).groupby(index.month).sum() / 1e3
+    months, sums = monthly.index.to_numpy(), monthly.to_numpy()
+    return [_monthly_svg(months, sums[:, [i, n + i]]) for i in range(n)]
+
+
+def _monthly_svg(months: np.ndarray, gwh: np.ndarray, width: int = 300, height: int = 110) -> str:
+    """The chart of :func:`monthly_svg` from months (1-12) and their (available, delivered)
+    GWh, one row per month."""
+    top = float(gwh.max()) or 1.0
     left, bottom, plot_h = 4, height - 16, height - 30
     slot = (width - left) / 12
     bars = []
-    for i, (month, row) in enumerate(monthly.iterrows()):
+    for i, (month, row) in enumerate(zip(months.tolist(), gwh.tolist(), strict=True)):
         x = left + i * slot
-        for j, (col, color) in enumerate(
-            (("available_mw", "#9ecae1"), ("delivered_mw", "#d94801"))
-        ):
-            h = plot_h * row[col] / top
+        for j, color in enumerate(("#9ecae1", "#d94801")):  # available, delivered
+            h = plot_h * row[j] / top
             bars.append(
                 f'<rect x="{x + 1 + j * slot / 2.4:.1f}" y="{bottom - h:.1f}" '
                 f'width="{slot / 2.6:.1f}" height="{h:.1f}" fill="{color}"/>'

@@ -22,7 +22,7 @@ from siting import demand
 from siting.building_parts import BuildingParts, layer_geometry_type
 from siting.config import Study
 from siting.errors import OutputError
-from siting.figures import monthly_svg, row_hourly
+from siting.figures import monthly_svgs
 from siting.gpkg_styles import style_geopackage
 from siting.maps import heat_density_grid, study_map
 from siting.naming import display_name
@@ -222,11 +222,7 @@ class Results:
             return {}
         best = self.sites[self.sites["feasible"]].head(n)
         ids = best["site_id"].astype(str).tolist()
-        # each feasible site's own row (site_hourly would look each up in the whole table)
-        return {
-            sid: monthly_svg(row_hourly(self, best.iloc[i : i + 1].reset_index(drop=True)))
-            for i, sid in enumerate(ids)
-        }
+        return dict(zip(ids, monthly_svgs(self, best.reset_index(drop=True)), strict=True))
 
     def to_files(
         self,

@@ -99,4 +99,87 @@ def test_the_console_script_is_the_function_tested_here():
     import tomllib
 
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    assert project["scripts"]["siting"] == "siting.cli:main"
+    # console() is main() and then the exit (the tests below); the tests call main()
+    assert project["scripts"]["siting"] == "siting.cli:console"
+
+
+# a console() run whose main() is replaced: prints without flushing (stdout is a pipe, so
+# block-buffered once PYTHONUNBUFFERED is unset) and leaves a global whose __del__ speaks at
+# the interpreter's teardown
+_CONSOLE = """
+import atexit, sys, threading, time
+import siting.cli as cli
+
+class Loud:
+    def __del__(self):
+        sys.stdout.write("torn down;")
+
+loud = Loud()
+atexit.register(lambda: sys.stdout.write("hook ran;"))
+
+def main(argv=None):
+    sys.stdout.write("main ran;")
+    {body}
+    return 3
+
+cli.main = main
+cli.console()
+sys.stdout.write("not reached;")
+"""
+
+
+def _console(body: str = "pass", *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    code = _CONSOLE.format(body=body)
+    return subprocess.run(
+        [sys.executable, *args, "-c", code], capture_output=True, text=True, env=env, cwd=REPO
+    )
+
+
+def test_console_exits_with_mains_code_without_the_teardown():
+    done = _console()
+    assert done.returncode == 3, done.stderr
+    # the atexit hooks ran and the buffered output was flushed; the teardown did not run
+    assert done.stdout == "main ran;hook ran;", done.stdout
+
+
+def test_console_finishes_the_cache_writes_first(tmp_path):
+    path = tmp_path / "entry"
+    body = (
+        "import siting.cachedir as cd\n"
+        "    cd.write_later(lambda p: (time.sleep(0.3), p.write_text('written')), __import__("
+        f"'pathlib').Path({str(path)!r}))"
+    )
+    done = _console(body)
+    assert done.returncode == 3, done.stderr
+    assert path.read_text() == "written"
+    assert "torn down" not in done.stdout  # the writer thread was ended, not waited on
+
+
+def test_console_leaves_a_busy_thread_to_the_normal_exit():
+    body = (
+        "threading.Thread(target=lambda: (time.sleep(0.3), sys.stdout.write('thread done;')))"
+        ".start()"
+    )
+    done = _console(body)
+    assert done.returncode == 3, done.stderr
+    # the normal exit waited for the thread and tore the interpreter down
+    assert done.stdout.startswith("main ran;thread done;hook ran;"), done.stdout
+    assert "torn down;" in done.stdout
+
+
+def test_console_under_a_profiler_exits_normally_so_it_can_report(tmp_path):
+    # python -m cProfile writes its file after the program returns: no fast exit then
+    script = tmp_path / "console.py"
+    script.write_text(_CONSOLE.format(body="pass"), encoding="utf-8")
+    out = tmp_path / "profile.out"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    cmd = [sys.executable, "-m", "cProfile", "-o", str(out), str(script)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    assert done.returncode == 0, done.stderr  # cProfile swallows the SystemExit (3)
+    assert out.stat().st_size > 0
+    assert done.stdout == "main ran;hook ran;torn down;", done.stdout

@@ -855,3 +855,49 @@ def test_text_columns_share_one_str_per_label():
         [np.array([True, False, False]), np.array([True, True, False])], ["first", "second"], "none"
     )
     assert sel.tolist() == ["first", "second", "none"] and sel.dtype == object
+
+
+def test_pairs_within_are_the_trees_dwithin_pairs():
+    """The neighbour searches' pairs equal STRtree's dwithin query, on random footprints
+    (rotated, touching, exactly the distance apart) and with empty and missing ones."""
+    import shapely
+
+    rng = np.random.default_rng(16)
+    n = 1500
+    x, y = rng.uniform(0, 600, n), rng.uniform(0, 600, n)
+    w, h = rng.uniform(2, 30, n), rng.uniform(2, 30, n)
+    boxes = shapely.box(x, y, x + w, y + h)
+    angle = rng.uniform(0, 90, n)
+    rotated = np.array(
+        [shapely.affinity.rotate(b, a) for b, a in zip(boxes, angle, strict=True)], dtype=object
+    )
+    # exactly 10 m apart side by side and corner to corner (6-8-10), one overlapping
+    exact = [box(1000, 0, 1010, 10), box(1020, 0, 1030, 10), box(1036, 18, 1040, 22)]
+    exact += [box(1005, 5, 1015, 15), Polygon(), None]
+    geoms = np.concatenate([rotated, np.array(exact, dtype=object)])
+    query = geoms[::2]
+    for distance_m in (0.0, 10.0, 45.5):
+        expected = shapely.STRtree(geoms).query(query, predicate="dwithin", distance=distance_m)
+        got = demand._pairs_within(query, geoms, distance_m)
+        assert len(got[0]) > len(query)  # many pairs: the test sees more than self-pairs
+        assert set(zip(*expected.tolist(), strict=True)) == set(zip(*got, strict=True))
+    # keep drops candidate pairs before the exact test
+    even = demand._pairs_within(query, geoms, 10.0, keep=lambda q, g: g % 2 == 0)
+    expected = shapely.STRtree(geoms).query(query, predicate="dwithin", distance=10.0)
+    assert set(zip(*even, strict=True)) == {
+        (q, g) for q, g in zip(*expected, strict=True) if g % 2 == 0
+    }
+
+
+@pytest.mark.parametrize("dtype", ["str", "string", pd.StringDtype("python"), object])
+def test_tag_text_is_the_same_from_every_column_type(dtype):
+    """_as_text's cast of text columns gives what the object round trip gives."""
+    raw = [" 3 ", "", "  ", None, "yes", "\tä b\n", "2,5", np.nan, "0"]
+    values = pd.Series(raw, dtype=dtype)
+    got = demand._as_text(values)
+    assert str(got.dtype) == "string"
+    expected = ["3", pd.NA, pd.NA, pd.NA, "yes", "ä b", "2,5", pd.NA, "0"]
+    assert got.tolist() == expected
+    # the round trip through objects, the path every other column type takes
+    slow = values.astype(object).where(values.notna(), None).astype("string").str.strip()
+    assert got.equals(slow.mask(slow.eq("").fillna(False)))

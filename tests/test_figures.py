@@ -50,3 +50,58 @@ def test_popups_carry_monthly_charts(demo_results):
 
     heights = [float(h) for h in re.findall(r'height="([0-9.]+)" fill="#d94801"', svg)]
     assert len(heights) == 12 and heights[6] < 0.5 * heights[0]
+
+
+def _feasible(results):
+    return results.sites[results.sites["feasible"]].reset_index(drop=True)
+
+
+def _run(results, rows, mode, **kw):
+    from siting.stages.operate import run_hourly
+
+    r = results
+    return run_hourly(
+        rows, r.study.params, r.weather, r.network_demand_mwh_per_yr, mode, True, **kw
+    )
+
+
+@pytest.mark.parametrize("case", ["must_run", "shared_row", "local_network"])
+def test_sites_run_together_alone_get_what_each_gets_by_itself(demo_results, case):
+    """run_hourly(alone=True) on many sites: each site's hours and totals are those of the
+    site run by itself, bit for bit (the shared-row path would differ in the last bits)."""
+    rows = _feasible(demo_results)
+    assert len(rows) >= 3
+    kw, mode = {}, demo_results.mode
+    if case == "shared_row":  # without must-run supply: one demand row scaled by share_max
+        kw["must_run"] = False
+    elif case == "local_network":  # each site its own connected demand, 10x apart
+        mode = "new_local_network"
+        rows = rows.assign(connected_demand_mwh_per_yr=np.geomspace(2e3, 2e4, len(rows)))
+    together = _run(demo_results, rows, mode, alone=True, **kw)
+    for i in range(len(rows)):
+        single = _run(demo_results, rows.iloc[i : i + 1].reset_index(drop=True), mode, **kw)
+        for key in ("available_mw", "delivered_mw", "electricity_mw", "cop"):
+            assert np.array_equal(together.result.hourly[key][i], single.result.hourly[key][0])
+        assert (
+            together.result.delivered_heat_mwh_per_yr[i]
+            == (single.result.delivered_heat_mwh_per_yr[0])
+        )
+        assert together.served[i] == single.served[0] and together.keep[i] == single.keep[0]
+    if case != "must_run":  # where the flag matters: the shared row gives other last bits
+        shared = _run(demo_results, rows, mode, **kw).result.hourly["delivered_mw"]
+        assert not np.array_equal(shared, together.result.hourly["delivered_mw"])
+
+
+def test_monthly_svgs_are_the_per_site_charts(demo_results):
+    """The map's charts from one run are the text each site's own chart has."""
+    from siting.figures import monthly_svg, monthly_svgs, rows_hourly
+
+    rows = _feasible(demo_results)
+    svgs = monthly_svgs(demo_results, rows)
+    frames = rows_hourly(demo_results, rows)
+    assert len(svgs) == len(frames) == len(rows)
+    for i, site_id in enumerate(rows["site_id"]):
+        own = site_hourly(demo_results, site_id)
+        assert frames[i].equals(own)
+        assert svgs[i] == monthly_svg(own)
+    assert len(set(svgs)) == len(svgs)  # the sites' charts differ: not one chart repeated

@@ -90,6 +90,7 @@ def run_hourly(
     return_hourly: bool = False,
     must_run: bool = True,
     series: HourlySeries | None = None,
+    alone: bool = False,
 ):
     """The hourly model for the routed, feasible sites in `rows` (columns of the ranking).
 
@@ -101,7 +102,10 @@ def run_hourly(
     network: the connected buildings' demand. Returns the :class:`siting.hourly.HourlyResult`
     (heat-pump side), each site's transfer efficiency, the annual demand it serves and the
     must-run MWh/yr its network had. `series` holds the hourly IT load, source temperature
-    and electricity price where the study gives them.
+    and electricity price where the study gives them. `alone=True` gives each site the
+    numbers it gets when `rows` holds it alone, bit for bit (figures of one site at a time,
+    drawn for many at once): a demand row per site, not one shared row that `share_max`
+    scales per site (memory n_sites x n_hours).
     """
     series = series or HourlySeries()
     outdoor = weather.to_numpy(dtype=float)
@@ -135,6 +139,9 @@ def run_hourly(
             mr_mwh[group == g] = m.sum()
         demand = residual[group] / np.maximum(keep, 1e-9)[:, None]
         share = np.full(n, p.share_max)
+    elif alone:  # the shared row's arithmetic below, with each site's own scale as the top
+        demand = shape[None, :] * scale[:, None]
+        share = np.clip(p.share_max * scale / np.maximum(scale, 1e-12), 1e-12, 1.0)
     else:
         # one shared hourly row scaled per site through share_max: memory of one row
         top = float(scale.max()) if n else 1.0
