@@ -438,8 +438,11 @@ def _append_parts(path: Path, layer: str, parts: BuildingParts) -> None:
             )
         else:
             tables = (_gpkg_arrow(part, promote) for part in frames)
-        # the next part is read and converted while GDAL writes this one (outside the GIL)
-        tables = _prefetched(tables)
+        if isinstance(parts, BuildingParts):
+            # the next part is read and converted while GDAL writes this one (outside the
+            # GIL); a frame in memory is not: its second chunk's table would be memory the
+            # single run's peak cannot spare
+            tables = _prefetched(tables)
         first = next(tables)
 
         def batches() -> Any:

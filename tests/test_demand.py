@@ -889,6 +889,21 @@ def test_pairs_within_are_the_trees_dwithin_pairs():
     }
 
 
+def test_pairs_within_in_blocks_are_the_whole_querys(monkeypatch):
+    """Blocks of queries (a country's memory) give the pairs of one whole query, in order."""
+    import shapely
+
+    rng = np.random.default_rng(7)
+    x, y = rng.uniform(0, 300, 400), rng.uniform(0, 300, 400)
+    geoms = shapely.box(x, y, x + 8, y + 8)
+    whole = demand._pairs_within(geoms, geoms, 20.0, keep=lambda q, g: q != g)
+    monkeypatch.setattr(demand, "PAIRS_CHUNK_ROWS", 7)
+    blocks = demand._pairs_within(geoms, geoms, 20.0, keep=lambda q, g: q != g)
+    assert len(whole[0]) > 400
+    np.testing.assert_array_equal(blocks[0], whole[0])
+    np.testing.assert_array_equal(blocks[1], whole[1])
+
+
 @pytest.mark.parametrize("dtype", ["str", "string", pd.StringDtype("python"), object])
 def test_tag_text_is_the_same_from_every_column_type(dtype):
     """_as_text's cast of text columns gives what the object round trip gives."""
