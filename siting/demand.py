@@ -453,11 +453,12 @@ def summary(buildings_estimated: gpd.GeoDataFrame, params: Params | None = None)
     _require_estimated(b, "summary", SUMMARY_COLUMNS)
     heat = b["heat_demand_mwh_per_yr"].to_numpy(dtype=float)
     dwellings = b["dwellings"].to_numpy(dtype=np.int64)
-    cls = b["building_class"].to_numpy(dtype=object)
+    # the class tests on the column itself: cheap on a categorical (a country's summary)
+    cls = b["building_class"]
     res = b["residential"].to_numpy(dtype=bool) & (heat > 0)
-    house = res & np.isin(cls, HOUSE_CLASSES)
+    house = res & cls.isin(HOUSE_CLASSES).to_numpy(dtype=bool)
     flat = res & ~house
-    single_house = res & (cls == "house") & (dwellings == 1)
+    single_house = res & (cls == "house").to_numpy(dtype=bool) & (dwellings == 1)
     total = float(heat.sum())
 
     def per_dwelling(mask: np.ndarray) -> float:
@@ -476,7 +477,9 @@ def summary(buildings_estimated: gpd.GeoDataFrame, params: Params | None = None)
         "dwellings": int(dwellings.sum()),
         "heat_demand_mwh_per_yr": total,
         "residential_heat_demand_mwh_per_yr": float(heat[res].sum()),
-        "other_heat_share": float(heat[cls == "other"].sum() / total) if total else 0.0,
+        "other_heat_share": float(heat[(cls == "other").to_numpy(dtype=bool)].sum() / total)
+        if total
+        else 0.0,
         "peak_heat_mw": float(b["peak_heat_mw"].sum()),
         "full_load_hours_h": params.full_load_hours_h,
         "mwh_per_dwelling": per_dwelling(np.ones(len(b), dtype=bool)),

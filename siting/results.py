@@ -172,7 +172,8 @@ class Results:
         parts = self._building_parts()
         if parts is None:
             return demand.summary(self.buildings, self.study.params)
-        return demand.summary(parts.read_columns(demand.SUMMARY_COLUMNS), self.study.params)
+        columns = parts.read_columns(demand.SUMMARY_COLUMNS, text_as_category=True)
+        return demand.summary(columns, self.study.params)
 
     def _building_parts(self) -> BuildingParts | None:
         """Where a tiled run keeps its buildings (one file per tile); None: in `buildings`."""

@@ -128,3 +128,25 @@ def test_a_centroid_file_of_other_buildings_is_refused(parts, tmp_path):
     write_centroids(bp.centroid_paths[0], np.zeros(3), np.zeros(3))
     with pytest.raises(InputDataError, match="centroids for the 700 buildings"):
         bp.cell_sums()
+
+
+def test_columns_with_text_as_categories_hold_the_same_values(parts):
+    bp, whole = parts
+    cols = ["use", "heat_demand_mwh_per_yr", "osm_id"]
+    plain = bp.read_columns(cols)
+    compact = bp.read_columns(cols, text_as_category=True)
+    assert isinstance(compact["use"].dtype, pd.CategoricalDtype)
+    assert list(compact["use"].cat.categories) == sorted(whole["use"].dropna().unique())
+
+    def text(col: pd.Series) -> list:
+        return col.astype(object).where(col.notna(), "<missing>").tolist()
+
+    assert text(compact["use"]) == text(plain["use"])
+    assert compact["use"].isna().sum() == whole["use"].isna().sum() > 0
+    pd.testing.assert_frame_equal(compact.drop(columns="use"), plain.drop(columns="use"))
+    pd.testing.assert_series_equal(
+        compact["use"].value_counts().sort_index(),
+        plain["use"].value_counts().sort_index(),
+        check_index_type=False,
+        check_categorical=False,
+    )
