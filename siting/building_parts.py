@@ -269,8 +269,7 @@ class BuildingParts:
                 for k, path in enumerate(self.paths):
                     self._add_centroids(cells, k, pq.read_table(path, columns=[HEAT_COLUMN]))
             else:
-                geometry = [m["geometry"] for m in self._meta[:1]]
-                for part in self.frames(columns=[HEAT_COLUMN, *geometry]):
+                for part in self.frames(columns=[HEAT_COLUMN, self.geometry_name]):
                     cells.add(part)
             self._cells[key] = cells
         return self._cells[key]
@@ -283,10 +282,8 @@ class BuildingParts:
                 f"{self.centroid_paths[k]} holds {xy.num_rows} centroids for the "
                 f"{table.num_rows} buildings of {self.paths[k]}; run the study again."
             )
-        # the float conversion _building_values makes of the column
-        values = pd.to_numeric(table[HEAT_COLUMN].to_pandas(), errors="coerce").to_numpy(float)
         x, y = (xy[c].to_numpy() for c in ("x", "y"))
-        cells.add_centroids(x, y, values, self.crs)
+        cells.add_centroids(x, y, table[HEAT_COLUMN].to_pandas(), self.crs)
 
     def wkb_parts(self) -> Iterator[tuple[pd.DataFrame, pa.ChunkedArray]]:
         """Each part's columns but the geometry (as :meth:`frames` gives them) and its

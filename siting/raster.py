@@ -378,12 +378,7 @@ class CellSums:
         """Add buildings given by their centroids (:func:`centroid_xy`, in their metric
         `crs`) and their `column` values (MWh/yr): what :meth:`add` does with their
         polygons, without them (a tiled run keeps each part's centroids beside it)."""
-        values = np.asarray(values, dtype=float)
-        if np.any(values < 0):
-            raise InputDataError(
-                f"buildings.{self.column} has {int(np.sum(values < 0))} negative value(s); "
-                "densities must be >= 0."
-            )
+        values = _checked_values(values, self.column, "densities must be >= 0")
         x, y = _xy_in(np.asarray(x, float), np.asarray(y, float), crs, self.crs)
         self._add_cells(*_bin(x, y, values, self.cell_m))
 
@@ -896,7 +891,12 @@ def _building_values(buildings: gpd.GeoDataFrame, column: str, rule: str) -> np.
             f"buildings have no column {column!r}; run siting.demand.estimate(buildings) first "
             "or pass column= the name of your values."
         )
-    values = pd.to_numeric(buildings[column], errors="coerce").to_numpy(dtype=float)
+    return _checked_values(buildings[column], column, rule)
+
+
+def _checked_values(values: pd.Series | np.ndarray, column: str, rule: str) -> np.ndarray:
+    """Buildings' `column` values as floats (not numbers: NaN), none negative."""
+    values = pd.to_numeric(pd.Series(values, copy=False), errors="coerce").to_numpy(dtype=float)
     if np.any(values < 0):
         raise InputDataError(
             f"buildings.{column} has {int(np.sum(values < 0))} negative value(s); {rule}."

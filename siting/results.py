@@ -333,18 +333,10 @@ class Results:
         return names
 
 
-def _plain_columns(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """A copy whose object columns hold only text (GPKG and Parquet need one type each)."""
+def _plain_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose object columns hold only text (GPKG and Parquet need one type each); a
+    geometry column (its own dtype, not object) stays as it is."""
     # shallow under copy-on-write (pandas 3): only the replaced columns are new
-    gdf = gdf.copy(deep=not _COPY_ON_WRITE)
-    for col in gdf.columns:
-        if col != gdf.geometry.name and gdf[col].dtype == object:
-            gdf[col] = _plain_text(gdf[col])
-    return gdf
-
-
-def _plain_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """:func:`_plain_columns` of a frame without geometry."""
     frame = frame.copy(deep=not _COPY_ON_WRITE)
     for col in frame.columns:
         if frame[col].dtype == object:
@@ -433,7 +425,7 @@ def _append_parts(path: Path, layer: str, parts: BuildingParts) -> None:
         if flat:
             # the stored WKB goes to GDAL as it is (2D: what shapely would write again)
             tables = (
-                _wkb_arrow(_plain_frame(part), parts.geometry_name, wkb, promote)
+                _wkb_arrow(_plain_columns(part), parts.geometry_name, wkb, promote)
                 for part, wkb in parts.wkb_parts()
                 if len(part)
             )
