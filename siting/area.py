@@ -64,6 +64,10 @@ class Area:
             consume = False  # projecting one layer in place would move another's too
 
         def project(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+            if gdf.crs is not None and gdf.crs == target:
+                # the target spelt apart (e.g. a file's PROJJSON): equal, not "exactly the
+                # same" to pyproj, so to_crs would move every point onto itself
+                return gdf.set_crs(target, allow_override=True)
             return project_in_place(gdf, target) if consume else gdf.to_crs(target)
 
         cached = streets_hull is not None and crs is not None and len(osm.streets) == 0

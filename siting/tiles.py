@@ -620,12 +620,6 @@ def _run_tile(
             osm = read_osm_parquet(store, _buffer_lonlat(buffer, crs), layers=layers)
             estimated = _tile_buildings(demand_paths, buffer)
             if estimated is not None:
-                target = pyproj.CRS.from_user_input(study.crs)
-                if estimated.crs == target:
-                    # the files' CRS (PROJJSON) is the study's but not "exactly the same" to
-                    # pyproj: given as such, the study does not project them again (point by
-                    # point, onto themselves)
-                    estimated = estimated.set_crs(target, allow_override=True)
                 osm = dataclasses.replace(osm, buildings=estimated)
                 area["buildings_estimated"] = True
         else:

@@ -107,3 +107,23 @@ def test_drop_rows_keeps_columns_dtypes_and_crs():
     assert after.crs.equals(before.crs) and after.geometry.name == before.geometry.name
     # nothing shared: the empty frame holds no view of the old rows
     assert not np.may_share_memory(after.geometry.values._data, before.geometry.values._data)
+
+
+def test_from_osm_leaves_a_layer_already_in_the_target_crs_spelt_apart(tmp_path):
+    """A layer in the study CRS read back from a file (GeoParquet's PROJJSON: equal, not
+    "exactly the same" to pyproj) is taken as it is, not projected onto itself point by
+    point (a tiled run's estimated buildings)."""
+    osm = _osm(30)
+    sweref = pyproj.CRS.from_epsg(3006)  # a tiled run hands its workers the CRS as WKT
+    osm.buildings.to_crs(pyproj.CRS.from_wkt(sweref.to_wkt())).to_parquet(tmp_path / "b.pq")
+    buildings = gpd.read_parquet(tmp_path / "b.pq")
+    assert buildings.crs == sweref and not buildings.crs.is_exact_same(sweref)
+    osm.buildings = buildings
+    got = Area.from_osm(osm, crs="EPSG:3006")
+    assert got.buildings.crs.is_exact_same(got.crs)
+    # the very geometries given: nothing was transformed
+    assert all(
+        a is b
+        for a, b in zip(got.buildings.geometry.values, buildings.geometry.values, strict=True)
+    )
+    assert got.streets.crs.is_exact_same(got.crs)  # a lon/lat layer is still projected
