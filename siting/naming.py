@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 # Study.name's default (siting.config): a study nobody named.
 _UNNAMED = "study"
@@ -21,3 +23,21 @@ def display_name(study: object) -> str:
     stem = Path(str(osm)).name.split(".")[0]
     words = " ".join(stem.replace("_", " ").replace("-", " ").split())
     return words[:1].upper() + words[1:] if words else _UNNAMED
+
+
+def site_label(row: Any) -> str:
+    """A site's display name: its `label`, else its `name`, else its `site_id`."""
+    for key in ("label", "name", "site_id"):
+        text = _text(row.get(key))
+        if text:
+            return text
+    return ""
+
+
+def _text(value: object) -> str:
+    """`value` as stripped text; '' for a missing one (None, NaN, pandas' NA or NaT)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if type(value).__name__ in ("NAType", "NaTType"):  # pandas' missing values, untouched
+        return ""
+    return str(value).strip()

@@ -22,9 +22,8 @@ from siting import demand
 from siting.building_parts import BuildingParts, layer_geometry_type
 from siting.config import Study
 from siting.errors import OutputError
-from siting.figures import monthly_svgs
+from siting.mapchild import MapChild, MapChildLost
 from siting.gpkg_styles import style_geopackage
-from siting.maps import heat_density_grid, study_map
 from siting.naming import display_name
 from siting.outputs import RESULT_FILES, check_output_dir, staged_output
 from siting.raster import heat_density, heat_density_from_cell_sums
@@ -163,6 +162,8 @@ class Results:
         """
         parts = self._building_parts()
         if parts is None:
+            from siting.maps import heat_density_grid
+
             return heat_density_grid(self.buildings, cell_m, crs)
         return parts.cell_sums(cell_m, crs).frame()
 
@@ -191,6 +192,8 @@ class Results:
         HTML opens without a network (no base-map tiles then); False links them from CDNs
         and draws OpenStreetMap tiles.
         """
+        from siting.maps import study_map  # folium: loaded when a map is drawn (mapchild)
+
         kwargs.setdefault("top_n_routes", self.study.top_n_routes)
         kwargs.setdefault("title", f"siting: {display_name(self.study)}")
         kwargs.setdefault("street_density", self.street_density)
@@ -221,6 +224,8 @@ class Results:
         """Monthly available/delivered SVGs for the popups of the n best feasible sites."""
         if self.sites.empty or not (self.sites.get("recovery_model") == "hourly").any():
             return {}
+        from siting.figures import monthly_svgs
+
         best = self.sites[self.sites["feasible"]].head(n)
         ids = best["site_id"].astype(str).tolist()
         return dict(zip(ids, monthly_svgs(self, best.reset_index(drop=True)), strict=True))
@@ -231,6 +236,7 @@ class Results:
         map_html: bool = True,
         self_contained: bool = True,
         geoparquet: bool = False,
+        map_child: MapChild | None = None,
     ) -> dict[str, Path]:
         """Write `ranking.csv`, `results.gpkg` (sites, routes, buildings[, network]) and `map.html`.
 
@@ -241,13 +247,19 @@ class Results:
         unwritable `out_dir` is an OutputError before anything is written.
         ``self_contained=True`` writes a map that opens without a network (see `map`);
         ``geoparquet=True`` adds one GeoParquet file per layer (`sites.parquet`, ...).
+        `map_child` (:class:`siting.mapchild.MapChild`, started before the study ran) draws
+        the map in a second process while this one writes the data files.
         """
         if out_dir is not None and not str(out_dir).strip():
             raise OutputError("out_dir is empty; give a folder name, e.g. 'results'.")
         out = check_output_dir(out_dir if out_dir is not None else self.study.out_dir)
         with staged_output(out, "results", legacy_names=RESULT_FILES) as stage:
             names = self.write_into(
-                stage.dir, map_html=map_html, self_contained=self_contained, geoparquet=geoparquet
+                stage.dir,
+                map_html=map_html,
+                self_contained=self_contained,
+                geoparquet=geoparquet,
+                map_child=map_child,
             )
             final = stage.publish(list(names.values()))
         return {key: final[name] for key, name in names.items()}
@@ -277,6 +289,7 @@ class Results:
         map_html: bool = True,
         self_contained: bool = True,
         geoparquet: bool = False,
+        map_child: MapChild | None = None,
     ) -> dict[str, str]:
         """Write the result files into `folder` (a staging folder); return key -> file name.
 
@@ -292,6 +305,21 @@ class Results:
             # buildings on disk: the data files' pass sums the heat cells the map then draws
             names = self._write_data_files(folder, geoparquet)
             if map_html:
+                self.map(self_contained=self_contained).save(str(folder / "map.html"))
+        elif map_html and map_child is not None and map_child.takes(self):
+            # the map in the second process (mapchild), the data files here meanwhile
+            try:
+                map_child.draw(self, folder / "map.html", self_contained)
+                lost = False
+            except MapChildLost:
+                lost = True
+            names = self._write_data_files(folder, geoparquet)
+            if not lost:
+                try:
+                    map_child.wait()
+                except MapChildLost:
+                    lost = True
+            if lost:  # it died, or could not be sent these results: drawn here
                 self.map(self_contained=self_contained).save(str(folder / "map.html"))
         else:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="siting-files") as pool:

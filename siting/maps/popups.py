@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from siting.maps.frames import _num, _text
+from siting.naming import site_label as site_label  # here too, where the popups use it
 
 # EnEfG §11 ERF thresholds by the year a data center opens (docs/model.md §5).
 _ENEFG_LEVELS = ((2026, 0.10), (2027, 0.15), (2028, 0.20))
@@ -51,11 +52,6 @@ def _erf_text(erf: float) -> str:
 def _rank_label(rank: object) -> str:
     r = _num(rank)
     return f"#{int(r)}" if r is not None else "unranked"
-
-
-def site_label(row: pd.Series) -> str:
-    """A site's display name: its `label`, else its `name`, else its `site_id`."""
-    return _text(row.get("label")) or _text(row.get("name")) or _text(row.get("site_id"))
 
 
 _COOLING_WORDS = {
