@@ -22,8 +22,8 @@ from siting import demand
 from siting.building_parts import BuildingParts, layer_geometry_type
 from siting.config import Study
 from siting.errors import OutputError
-from siting.mapchild import MapChild, MapChildLost
 from siting.gpkg_styles import style_geopackage
+from siting.mapchild import MapChild, MapChildLost
 from siting.naming import display_name
 from siting.outputs import RESULT_FILES, check_output_dir, staged_output
 from siting.raster import heat_density, heat_density_from_cell_sums
