@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -227,3 +228,26 @@ def test_ring_orientation_is_geos_own():
     )
     assert 0.2 < geos.mean() < 0.8
     assert (ingest.rings_ccw(xy[:, 0].copy(), xy[:, 1].copy(), off) == geos).all()
+
+
+def test_release_memory_trims_only_a_process_of_some_size(monkeypatch):
+    from siting.sources import ingest
+
+    rss = ingest._resident_bytes()
+    status = Path("/proc/self/status")
+    if status.exists():  # the same resident size the kernel reports, in kB
+        kb = next(
+            int(line.split()[1])
+            for line in status.read_text().splitlines()
+            if line.startswith("VmRSS")
+        )
+        assert abs(rss / 1024 - kb) < 0.2 * kb
+    calls = []
+    ingest._malloc_trim.cache_clear()
+    monkeypatch.setattr(ingest, "_malloc_trim", lambda: calls.append(1) or (lambda pad: 1))
+    monkeypatch.setattr(ingest, "RELEASE_MIN_RSS_BYTES", rss * 4)
+    ingest.release_memory()
+    assert calls == []  # small: nothing worth giving back
+    monkeypatch.setattr(ingest, "RELEASE_MIN_RSS_BYTES", 0)
+    ingest.release_memory()
+    assert calls == [1]

@@ -219,10 +219,13 @@ def _read_municipalities(path: Path) -> gpd.GeoDataFrame:
     """The shipped municipality polygons (GeoJSON, WGS84; text properties `lau_1`, `name`),
     parsed here: the frame `geopandas.read_file` gives, without loading GDAL's vector
     stack for 99 polygons (~40 ms of a study's start)."""
-    features = json.loads(path.read_text(encoding="utf-8"))["features"]
+    text = path.read_text(encoding="utf-8")
+    features = json.loads(text)["features"]
     columns = list(features[0]["properties"]) if features else ["lau_1", "name"]
     data = {c: pd.array([f["properties"].get(c) for f in features], dtype="str") for c in columns}
-    geometry = [shapely.geometry.shape(f["geometry"]) for f in features]
+    # GEOS reads the collection's geometries in order, in C (shapely.geometry.shape per
+    # feature built them in Python: ~20 ms)
+    geometry = shapely.get_parts(shapely.from_geojson(text)) if features else []
     return gpd.GeoDataFrame(data, geometry=geometry, crs="EPSG:4326")
 
 

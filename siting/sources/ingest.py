@@ -25,6 +25,7 @@ import contextlib
 import functools
 import gc
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -1574,14 +1575,32 @@ def release_memory() -> None:
     a large read the decoder threads' heaps hold hundreds of MB this process no longer
     uses; `malloc_trim` returns them, a no-op where glibc is not the allocator), and
     Arrow's allocator keeps its segments, so a country's run would carry each stage's
-    temporaries into the next. Costs milliseconds.
+    temporaries into the next. Costs a millisecond or so: skipped while the process holds
+    less than `RELEASE_MIN_RSS_BYTES` (a small study's ~20 ms over its stages, for nothing).
     """
+    if _resident_bytes() < RELEASE_MIN_RSS_BYTES:
+        return
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
     pa = sys.modules.get("pyarrow")  # only when something imported it
     if pa is not None:
         pa.default_memory_pool().release_unused()
+
+
+RELEASE_MIN_RSS_BYTES = 512 * 2**20
+
+
+def _resident_bytes() -> int:
+    """This process's resident memory (Linux; elsewhere a size that always releases)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE_BYTES
+    except (OSError, ValueError, IndexError):
+        return RELEASE_MIN_RSS_BYTES
+
+
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 @functools.lru_cache(maxsize=1)
