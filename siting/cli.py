@@ -428,7 +428,7 @@ def _main(argv: list[str] | None, imported: Callable[[], None]) -> int:
     from siting import outputs, runcache
 
     before = len(outputs.published)
-    out_shown = map_child = None
+    out_shown = None
     # the warnings the study logs, kept with its cached files (those of the checks above
     # the run are logged again by the checks themselves)
     recorder = runcache.WarningRecorder()
@@ -461,11 +461,6 @@ def _main(argv: list[str] | None, imported: Callable[[], None]) -> int:
             if not args.quiet:
                 print(_summary_text(hit.summary, files, None))
             return 0
-        if not tiled and not args.no_map:
-            # forked before the geo stack loads: it loads the map's modules meanwhile
-            from siting.mapchild import MapChild
-
-            map_child = MapChild.start()
         from siting.study import run
 
         imported()  # the geo stack is loaded
@@ -481,7 +476,6 @@ def _main(argv: list[str] | None, imported: Callable[[], None]) -> int:
             map_html=not args.no_map,
             self_contained=not args.cdn,
             geoparquet=args.geoparquet,
-            map_child=map_child,
         )
         summary = _summary_parts(results)
         if key is not None:
@@ -522,8 +516,6 @@ def _main(argv: list[str] | None, imported: Callable[[], None]) -> int:
         )
         return 1
     finally:
-        if map_child is not None:
-            map_child.close()
         logging.getLogger("siting").removeHandler(recorder)
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
