@@ -428,7 +428,7 @@ def _main(argv: list[str] | None, imported: Callable[[], None]) -> int:
     from siting import outputs, runcache
 
     before = len(outputs.published)
-    out_shown = None
+    out_shown = map_child = None
     # the warnings the study logs, kept with its cached files (those of the checks above
     # the run are logged again by the checks themselves)
     recorder = runcache.WarningRecorder()
@@ -464,6 +464,12 @@ def _main(argv: list[str] | None, imported: Callable[[], None]) -> int:
         from siting.study import run
 
         imported()  # the geo stack is loaded
+        if not tiled and not args.no_map:
+            # forked now (the geo stack shared, no thread running yet): it loads folium
+            # while the study runs, then draws the map beside the data files
+            from siting.mapchild import MapChild
+
+            map_child = MapChild.start()
         logging.getLogger("siting").addHandler(recorder)
         if tiled:
             results = _run_tiled(study, args)
@@ -476,6 +482,7 @@ def _main(argv: list[str] | None, imported: Callable[[], None]) -> int:
             map_html=not args.no_map,
             self_contained=not args.cdn,
             geoparquet=args.geoparquet,
+            map_child=map_child,
         )
         summary = _summary_parts(results)
         if key is not None:
@@ -516,6 +523,8 @@ def _main(argv: list[str] | None, imported: Callable[[], None]) -> int:
         )
         return 1
     finally:
+        if map_child is not None:
+            map_child.close()
         logging.getLogger("siting").removeHandler(recorder)
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)

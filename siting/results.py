@@ -23,6 +23,7 @@ from siting.building_parts import BuildingParts, layer_geometry_type
 from siting.config import Study
 from siting.errors import OutputError
 from siting.gpkg_styles import style_geopackage
+from siting.mapchild import MapChild, MapChildLost
 from siting.naming import display_name
 from siting.outputs import RESULT_FILES, check_output_dir, staged_output
 from siting.raster import heat_density, heat_density_from_cell_sums
@@ -237,6 +238,7 @@ class Results:
         map_html: bool = True,
         self_contained: bool = True,
         geoparquet: bool = False,
+        map_child: MapChild | None = None,
     ) -> dict[str, Path]:
         """Write `ranking.csv`, `results.gpkg` (sites, routes, buildings[, network]) and `map.html`.
 
@@ -247,6 +249,8 @@ class Results:
         unwritable `out_dir` is an OutputError before anything is written.
         ``self_contained=True`` writes a map that opens without a network (see `map`);
         ``geoparquet=True`` adds one GeoParquet file per layer (`sites.parquet`, ...).
+        `map_child` (:class:`siting.mapchild.MapChild`, started before the study ran) draws
+        the map in a second process while this one writes the data files.
         """
         if out_dir is not None and not str(out_dir).strip():
             raise OutputError("out_dir is empty; give a folder name, e.g. 'results'.")
@@ -257,6 +261,7 @@ class Results:
                 map_html=map_html,
                 self_contained=self_contained,
                 geoparquet=geoparquet,
+                map_child=map_child,
             )
             final = stage.publish(list(names.values()))
         return {key: final[name] for key, name in names.items()}
@@ -286,6 +291,7 @@ class Results:
         map_html: bool = True,
         self_contained: bool = True,
         geoparquet: bool = False,
+        map_child: MapChild | None = None,
     ) -> dict[str, str]:
         """Write the result files into `folder` (a staging folder); return key -> file name.
 
@@ -301,6 +307,21 @@ class Results:
             # buildings on disk: the data files' pass sums the heat cells the map then draws
             names = self._write_data_files(folder, geoparquet)
             if map_html:
+                self.map(self_contained=self_contained).save(str(folder / "map.html"))
+        elif map_html and map_child is not None and map_child.takes(self):
+            # the map in the second process (siting.mapchild), the data files here meanwhile
+            try:
+                map_child.draw(self, folder / "map.html", self_contained)
+                lost = False
+            except MapChildLost:
+                lost = True
+            names = self._write_data_files(folder, geoparquet)
+            if not lost:
+                try:
+                    map_child.wait()
+                except MapChildLost:
+                    lost = True
+            if lost:  # it died, or could not be sent these results: drawn here
                 self.map(self_contained=self_contained).save(str(folder / "map.html"))
         else:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="siting-files") as pool:
