@@ -4,19 +4,20 @@ Drawing the map is Python work (folium, GeoJSON, Jinja) that holds the GIL, so o
 beside the data files (GDAL's writes) it gains little. :meth:`MapChild.start` forks a
 process once the geo stack is loaded, just before the study runs: it inherits those
 modules, loads folium and the map's own (~0.15 s) on the second core while the first runs
-the study, then waits. :meth:`MapChild.draw` sends it the finished `Results` (pickled:
-~11 MB, ~0.03 s each way for Lyngby's 21k buildings); it draws and saves the map while the
-first process writes the GeoPackage and the GeoTIFF, and :meth:`MapChild.wait` collects the
-outcome. The first process never loads folium. (Forked before the geo stack loads, the
-child's own imports slowed the first process's imports and threaded read more than it
-gained: measured, and not done.)
+the study, then waits. :meth:`MapChild.draw` sends it the finished `Results`, pickled with
+the buildings' heat cells in place of the buildings (~1 MB for Lyngby's 21k buildings); it
+draws and saves the map while the first process writes the GeoPackage and the GeoTIFF, and
+:meth:`MapChild.wait` collects the outcome. The first process never loads folium. (Forked
+before the geo stack loads, the child's own imports slowed the first process's imports
+and threaded read more than it gained: measured, and not done.)
 
 Only where it is safe and pays: Linux (``fork``, and ``PR_SET_PDEATHSIG`` so the child
 never outlives its parent), from the main thread of a process that runs no other thread
 (a fork copies one thread; a lock another one held would stay locked in the child), and
-for studies of at most `MAX_BUILDINGS` buildings (a bigger one would pickle its buildings
-for no gain: it draws in the first process, as notebooks always do). A child that dies
-without an answer is not an error: the caller draws the map itself.
+for studies of at most `MAX_BUILDINGS` buildings (a bigger one's layers, such as the
+street heat density with a row per street edge, would take long to pickle: it draws in
+the first process, as notebooks always do). A child that dies without an answer is not an
+error: the caller draws the map itself.
 """
 
 from __future__ import annotations
@@ -80,8 +81,15 @@ class MapChild:
         """Whether this study's map is drawn here (small enough to send)."""
         return self._job_fd is not None and results.n_buildings <= MAX_BUILDINGS
 
-    def draw(self, results: Any, path: str | Path, self_contained: bool) -> None:
-        """Send the results; the child draws `path` while the caller goes on.
+    def draw(
+        self,
+        results: Any,
+        map_kwargs: dict[str, Any],
+        path: str | Path,
+        self_contained: bool,
+    ) -> None:
+        """Send the results; the child draws ``results.map(**map_kwargs)`` into `path`
+        while the caller goes on.
 
         Written here, not on a thread: the child reads as fast as this writes (~10 ms for
         11 MB), whereas a sending thread waits for the GIL at every 64 KB the pipe holds
@@ -91,7 +99,8 @@ class MapChild:
             raise MapChildLost("the map process was closed")
         fd, self._job_fd = self._job_fd, None
         try:
-            data = pickle.dumps((results, str(path), bool(self_contained)), protocol=5)
+            job = (results, dict(map_kwargs), str(path), bool(self_contained))
+            data = pickle.dumps(job, protocol=5)
         except Exception as exc:  # something in them does not pickle: drawn by the caller
             os.close(fd)  # the child ends without a job
             raise MapChildLost(f"the results could not be sent: {exc}") from exc
@@ -152,11 +161,11 @@ def _child(parent: int, job_fd: int, reply_fd: int, preload: tuple[str, ...]) ->
 
         with os.fdopen(job_fd, "rb") as pipe:
             try:
-                results, path, self_contained = pickle.load(pipe)
+                results, map_kwargs, path, self_contained = pickle.load(pipe)
             except EOFError:  # closed without a job: no map wanted
                 os._exit(0)
         try:
-            results.map(self_contained=self_contained).save(path)
+            results.map(self_contained=self_contained, **map_kwargs).save(path)
             reply = pickle.dumps(("ok", None))
         except Exception as exc:
             try:

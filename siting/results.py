@@ -6,7 +6,7 @@ import html
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from siting.gpkg_styles import style_geopackage
 from siting.mapchild import MapChild, MapChildLost
 from siting.naming import display_name
 from siting.outputs import RESULT_FILES, check_output_dir, staged_output
-from siting.raster import heat_density, heat_density_from_cell_sums
+from siting.raster import HEAT_COLUMN, heat_density, heat_density_cells, heat_density_from_cell_sums
 
 # the buildings layer: OSM identity (osm_type way/relation + osm_id, as QGIS's QuickOSM
 # names them), then every column siting.demand.estimate adds, then whether the heat demand
@@ -311,7 +311,7 @@ class Results:
         elif map_html and map_child is not None and map_child.takes(self):
             # the map in the second process (siting.mapchild), the data files here meanwhile
             try:
-                map_child.draw(self, folder / "map.html", self_contained)
+                map_child.draw(*self._map_job(), folder / "map.html", self_contained)
                 lost = False
             except MapChildLost:
                 lost = True
@@ -333,6 +333,21 @@ class Results:
         if map_html:
             names["map"] = "map.html"
         return names
+
+    def _map_job(self) -> tuple[Results, dict[str, Any]]:
+        """What the map process is sent: these results without their buildings, and what
+        `map` draws from the buildings (their heat cells, the bounds of their extent),
+        worked out here: the pickle is a fraction of the size and the map is the same."""
+        b = self.buildings
+        if b is None or not len(b) or HEAT_COLUMN not in b.columns or b.crs is None:
+            return self, {}
+        grid = heat_density_cells(b, 100.0, "EPSG:3035", column=HEAT_COLUMN)
+        geoms = np.asarray(b.geometry.values, dtype=object)
+        drawn = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+        boxes = [shapely.box(*shapely.total_bounds(drawn))] if len(drawn) else []
+        extent = gpd.GeoDataFrame(geometry=gpd.GeoSeries(boxes, crs=b.crs), crs=b.crs)
+        light = replace(self, buildings=b.iloc[:0])
+        return light, {"heat_grid": grid, "buildings_extent": extent}
 
     def _write_data_files(self, folder: Path, geoparquet: bool) -> dict[str, str]:
         """`ranking.csv`, `results.gpkg` (styled), the GeoParquet layers and the GeoTIFF."""
