@@ -5,6 +5,7 @@ Usage::
     python benchmarks/cli_latency.py --osm ../shared/data/osm/copenhagen_north_lyngby_2022.osm.pbf
     python benchmarks/cli_latency.py --osm FILE --repeats 5 --no-map
     python benchmarks/cli_latency.py --osm FILE --code /path/to/other/checkout   # compare
+    .venv-installed/bin/python benchmarks/cli_latency.py --osm FILE --installed
 
 Each repeat makes a fresh empty `SITING_CACHE_DIR` and a fresh empty `TMPDIR` (so neither
 siting's caches nor a library's temporary cache can hit), runs `python -m siting.cli run
@@ -14,7 +15,12 @@ arguments (e.g. `--changed="--it-load-mw 15"`): another study on the same extrac
 misses the result-set cache but can hit the street-graph, layer and demand caches. Wall time
 is measured around the subprocess, so it includes the interpreter start and every import.
 Prints the median, min and max of each over the repeats as one JSON line; the machine is
-shared, so read the spread before the median.
+shared, so read the spread before the median, and compare trees in one run (alternate
+`--code` runs), not across hours.
+
+`--code` puts a checkout first on PYTHONPATH: its modules are compiled on every run where
+`PYTHONDONTWRITEBYTECODE` is set (as on this project's machines). `--installed` runs the
+siting the interpreter has installed instead (`pip install .` compiled its bytecode).
 """
 
 from __future__ import annotations
@@ -62,6 +68,11 @@ def main(argv: list[str] | None = None) -> dict:
         default=Path(__file__).resolve().parents[1],
         help="checkout whose siting runs (put first on PYTHONPATH) [this one]",
     )
+    ap.add_argument(
+        "--installed",
+        action="store_true",
+        help="run the interpreter's installed siting (no PYTHONPATH), not a checkout",
+    )
     args = ap.parse_args(argv)
     cold, warm, changed = [], [], []
     for _ in range(args.repeats):
@@ -69,9 +80,10 @@ def main(argv: list[str] | None = None) -> dict:
         try:
             (root / "cache").mkdir()
             (root / "tmp").mkdir()
+            code_path = {} if args.installed else {"PYTHONPATH": str(args.code.resolve())}
             env = {
-                **os.environ,
-                "PYTHONPATH": str(args.code.resolve()),
+                **{k: v for k, v in os.environ.items() if not args.installed or k != "PYTHONPATH"},
+                **code_path,
                 "SITING_CACHE_DIR": str(root / "cache"),
                 "TMPDIR": str(root / "tmp"),
                 "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE", ""),
@@ -85,6 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
         finally:
             shutil.rmtree(root, ignore_errors=True)
     summary = {
+        "code": "installed" if args.installed else str(args.code.resolve()),
         "osm": args.osm.name,
         "map": not args.no_map,
         "repeats": args.repeats,

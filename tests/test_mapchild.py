@@ -4,8 +4,10 @@ left behind when the child dies, fails or is orphaned."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import pickle
 import re
 import signal
 import subprocess
@@ -166,3 +168,27 @@ def test_no_fork_beside_another_thread():
     finally:
         stop.set()
         other.join()
+
+
+def test_the_job_sent_draws_the_map_the_results_draw(tmp_path, demo_results):
+    # what the child is sent: no buildings, their heat cells and extent instead
+    light, kwargs = demo_results._map_job()
+    assert len(light.buildings) == 0 and len(demo_results.buildings) > 0
+    assert set(kwargs) == {"heat_grid", "buildings_extent"}
+    assert kwargs["heat_grid"]["heat_demand_mwh_per_yr"].sum() == pytest.approx(
+        demo_results.buildings["heat_demand_mwh_per_yr"].sum()
+    )
+    a, b = tmp_path / "a.html", tmp_path / "b.html"
+    demo_results.map().save(str(a))
+    light.map(**kwargs).save(str(b))
+    assert _same_map(a.read_text(encoding="utf-8"), b.read_text(encoding="utf-8"))
+    # smaller to send (Lyngby's: ~1 of 11 MB; the demo's buildings are fewer)
+    assert len(pickle.dumps((light, kwargs))) < len(pickle.dumps(demo_results))
+
+
+def test_results_without_a_heat_column_are_sent_whole(demo_results):
+    bare = dataclasses.replace(
+        demo_results, buildings=demo_results.buildings.drop(columns="heat_demand_mwh_per_yr")
+    )
+    sent, kwargs = bare._map_job()
+    assert sent is bare and kwargs == {}
