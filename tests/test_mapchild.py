@@ -192,3 +192,23 @@ def test_results_without_a_heat_column_are_sent_whole(demo_results):
     )
     sent, kwargs = bare._map_job()
     assert sent is bare and kwargs == {}
+
+
+def test_a_failing_study_leaves_no_map_process(tmp_path):
+    # the child is forked before the study runs: a study that fails ends it too
+    code = (
+        "import json, psutil, siting.study\n"
+        "from siting import cli\n"
+        "from siting.errors import InputDataError\n"
+        "def fail(*a, **k):\n"
+        "    assert psutil.Process().children(), 'the map process was not started'\n"
+        "    raise InputDataError('no buildings in this extract')\n"
+        "siting.study.run = fail\n"
+        f"code = cli.main(['demo', '--out', {str(tmp_path / 'out')!r}, '-q'])\n"
+        "print(json.dumps([code, len(psutil.Process().children())]))\n"
+    )
+    done = _fresh(code, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    code, children = json.loads(done.stdout.splitlines()[-1])
+    assert code == 1 and "no buildings in this extract" in done.stderr
+    assert children == 0
