@@ -39,6 +39,13 @@ def _fresh(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
     )
 
 
+def _answer(code: str, tmp_path: Path) -> tuple[list, str]:
+    """Run `code` fresh; its last line of output (JSON) and its stderr."""
+    done = _fresh(code, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.splitlines()[-1]), done.stderr
+
+
 def _same_map(a: str, b: str) -> bool:
     """Equal but for folium's random element ids."""
     ids = re.compile(r"_[0-9a-f]{32}")
@@ -53,9 +60,7 @@ def test_cli_draws_the_map_in_the_child_and_never_loads_folium(tmp_path, demo_re
         f"code = cli.main(['demo', '--out', {str(out)!r}, '-q'])\n"
         "print(json.dumps([code, 'folium' in sys.modules, 'siting.maps' in sys.modules]))\n"
     )
-    done = _fresh(code, tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    code, folium, maps = json.loads(done.stdout.splitlines()[-1])
+    (code, folium, maps), _ = _answer(code, tmp_path)
     assert code == 0
     # the map was drawn, and not by this process: it never loaded what drawing needs
     assert not folium and not maps
@@ -86,9 +91,7 @@ def test_a_killed_child_leaves_the_map_to_the_first_process(tmp_path):
         "files = results.to_files(out, map_child=child)\n"
         "print(json.dumps(['folium' in sys.modules, sorted(files)]))\n"
     )
-    done = _fresh(_RUN.format(out=str(tmp_path / "out"), body=body), tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    folium, keys = json.loads(done.stdout.splitlines()[-1])
+    (folium, keys), _ = _answer(_RUN.format(out=str(tmp_path / "out"), body=body), tmp_path)
     assert folium  # drawn here instead
     assert "map" in keys
     assert "folium-map" in (tmp_path / "out" / "map.html").read_text(encoding="utf-8")
@@ -105,9 +108,9 @@ def test_an_error_drawing_the_map_is_the_callers_and_nothing_is_published(tmp_pa
         "else:\n"
         "    print(json.dumps(['no error', '', False]))\n"
     )
-    done = _fresh(_RUN.format(out=str(tmp_path / "out"), body=body), tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    name, message, folium = json.loads(done.stdout.splitlines()[-1])
+    (name, message, folium), _ = _answer(
+        _RUN.format(out=str(tmp_path / "out"), body=body), tmp_path
+    )
     assert name == "InputDataError" and "rank" in message
     assert not folium  # it was the child's error, raised here
     out = tmp_path / "out"
@@ -152,9 +155,7 @@ def test_a_child_sent_no_job_ends_and_is_reaped(tmp_path):
         "child.close()\n"  # again: nothing to do
         "print(json.dumps([pid, child.pid, os.path.exists(f'/proc/{pid}')]))\n"
     )
-    done = _fresh(code, tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    pid, after, exists = json.loads(done.stdout.splitlines()[-1])
+    (pid, after, exists), _ = _answer(code, tmp_path)
     assert pid > 0 and after == 0
     assert not exists  # reaped: not even a zombie
 
@@ -207,8 +208,6 @@ def test_a_failing_study_leaves_no_map_process(tmp_path):
         f"code = cli.main(['demo', '--out', {str(tmp_path / 'out')!r}, '-q'])\n"
         "print(json.dumps([code, len(psutil.Process().children())]))\n"
     )
-    done = _fresh(code, tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    code, children = json.loads(done.stdout.splitlines()[-1])
-    assert code == 1 and "no buildings in this extract" in done.stderr
+    (code, children), stderr = _answer(code, tmp_path)
+    assert code == 1 and "no buildings in this extract" in stderr
     assert children == 0
