@@ -28,6 +28,11 @@ from siting.naming import display_name
 from siting.outputs import RESULT_FILES, check_output_dir, staged_output
 from siting.raster import HEAT_COLUMN, heat_density, heat_density_cells, heat_density_from_cell_sums
 
+# the map's heat cells unless told otherwise (siting.maps.study_map's defaults): the
+# GeoTIFF's grid
+HEAT_CELL_M = 100.0
+HEAT_CRS = "EPSG:3035"
+
 # the buildings layer: OSM identity (osm_type way/relation + osm_id, as QGIS's QuickOSM
 # names them), then every column siting.demand.estimate adds, then whether the heat demand
 # was given by the user or estimated
@@ -192,8 +197,8 @@ class Results:
         HTML opens without a network (no base-map tiles then); False links them from CDNs
         and draws OpenStreetMap tiles.
         """
-        # folium (~0.15 s) loads when a map is drawn: in to_files, while the data files'
-        # thread writes (GDAL, outside the GIL), not before the study
+        # folium (~0.15 s) loads when a map is drawn, not with this module: the CLI draws
+        # the map in a second process (siting.mapchild), and the first never loads it
         from siting.maps import study_map
 
         kwargs.setdefault("top_n_routes", self.study.top_n_routes)
@@ -209,7 +214,7 @@ class Results:
         elif len(parts):
             # a tiled run's heat layer from cells summed tile by tile, its view from the
             # bounds of the tiles' buildings (file metadata): no building is gathered
-            grid = (kwargs.get("heat_cell_m", 100.0), kwargs.get("heat_crs", "EPSG:3035"))
+            grid = (kwargs.get("heat_cell_m", HEAT_CELL_M), kwargs.get("heat_crs", HEAT_CRS))
             heat = {"heat_grid": self.heat_density_grid(*grid), "buildings_extent": parts.extent()}
         else:
             heat = {}
@@ -341,7 +346,7 @@ class Results:
         b = self.buildings
         if b is None or not len(b) or HEAT_COLUMN not in b.columns or b.crs is None:
             return self, {}
-        grid = heat_density_cells(b, 100.0, "EPSG:3035", column=HEAT_COLUMN)
+        grid = heat_density_cells(b, HEAT_CELL_M, HEAT_CRS, column=HEAT_COLUMN)
         geoms = np.asarray(b.geometry.values, dtype=object)
         drawn = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
         boxes = [shapely.box(*shapely.total_bounds(drawn))] if len(drawn) else []

@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[1] / "siting"
 # (the package's exports load on first access through importlib, no import statement)
 LAZY_ALLOWED = {"siting.cli"}
 # Function-local imports other modules may make: the map layer (folium and its kin, ~0.15 s)
-# loads where a map is drawn, beside the data files' thread, not before the study. The
-# circle check counts them as edges all the same.
+# loads where a map is drawn, so the CLI, which draws it in a second process
+# (siting.mapchild), never loads it in the first. The circle check counts them all the same.
 LAZY_EDGES = {
     ("siting.results", "siting.maps"),
     ("siting.results", "siting.figures"),
