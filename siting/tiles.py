@@ -463,7 +463,7 @@ def _prepare_tile(
     (`DEMAND_CONTEXT_M`), are written to `demand_path`: the second pass reads
     them instead of estimating again. Returned: the core's candidate sites, its buildings'
     heat per 100 m cell (for DH areas found once), its share of the demand near the pipes,
-    and the hull of what was read.
+    and the hull of what was read (:func:`_summarise_core`).
     """
     t0 = time.perf_counter()
     try:
@@ -479,62 +479,10 @@ def _prepare_tile(
         # the streets only count for the hull: their vertices in the read's bounding box
         # (the hull of all cores' is the extract's either way), not the features
         lon_lat = read_layer_coordinates(store, "streets", reads)
-        if len(osm.buildings) == 0 and len(lon_lat) == 0:
-            return {"tile_id": tile_id, "ok": True, "empty": True}
-        buildings = osm.buildings.to_crs(crs)
-        # the hull of every vertex read: the streets' projected as arrays, the buildings'
-        # from their projected copy
-        to_crs = pyproj.Transformer.from_crs(WGS84, crs, always_xy=True)
-        coords = [shapely.get_coordinates(buildings.geometry.values)]
-        if len(lon_lat):
-            coords.append(np.column_stack(to_crs.transform(lon_lat[:, 0], lon_lat[:, 1])))
-        hull = convex_hull(np.vstack(coords))
-        out: dict[str, Any] = {
-            "tile_id": tile_id,
-            "ok": True,
-            "empty": False,
-            "hull_wkb": shapely.to_wkb(hull),
-        }
-        lu = osm.landuse.to_crs(crs)
-        # each building's representative point, once (core and context masks)
-        points = buildings.geometry.representative_point().values if len(buildings) else None
-        in_core = np.asarray(shapely.intersects(core, points)) if points is not None else None
-        if need_sites:
-            # this core's qualifying features; joined and finalised once in run_tiled
-            dc = osm.data_centers.to_crs(crs)  # holds building=data_center too (read_osm)
-            plain = buildings.drop(columns=ROW_COLUMN, errors="ignore")
-            out["candidates"] = candidate_table(
-                plain[in_core] if len(plain) else plain,
-                lu[_core_mask(lu, core)] if len(lu) else lu,
-                dc[_core_mask(dc, core)] if len(dc) else dc,
-                study,
-                exclusion_zones(osm.exclusions, study, crs),
-            )
-        est = buildings.iloc[:0]
-        if len(buildings):
-            # the core's buildings and the neighbours their estimate looks at
-            near = np.asarray(shapely.intersects(shapely.buffer(core, DEMAND_CONTEXT_M), points))
-            est, _ = stages.building_demand(
-                buildings[near].reset_index(drop=True), study, stages.weather_of(study), lu
-            )
-            # the estimate keeps the rows it is given, in order
-            keep = in_core[near] if len(est) == int(near.sum()) else _core_mask(est, core)
-            est = est[keep].reset_index(drop=True)
-        _write_parquet_atomic(est, Path(demand_path))
-        # the core's rows of the study's buildings layer (the tiles' studies keep these
-        # estimates as given): every core's, also of the tiles that hold no site
-        layer = Results.buildings_layer(est.drop(columns=ROW_COLUMN, errors="ignore"))
-        _write_parquet_atomic(layer, layer_path(demand_path))
-        # their centroids: the outputs' heat cells are summed from these, not the polygons
-        xy = centroid_xy(np.asarray(est.geometry.values, dtype=object))
-        _write_atomic(centroid_path(demand_path), lambda tmp: write_centroids(tmp, *xy))
-        out["n_buildings"] = len(est)
-        out["cells"] = cell_sums(est, centroids=xy) if len(est) else None
-        if need_demand and network is not None and len(network) and len(est):
-            # the single run's estimate (study._network_demand_mwh) sums buildings: near a
-            # pipe, or all heated ones for a plants-only network; so its sum over the tiles'
-            # cores (each core's buildings against the pipes in the tile's buffer) is the same
-            out["mwh"] = float(stages.network_demand_mwh(network, est, study.params))
+        out, _ = _summarise_core(
+            osm, lon_lat, core, crs, study, network, need_sites, need_demand, demand_path
+        )
+        out["tile_id"] = tile_id
         out["seconds"] = time.perf_counter() - t0
         return out
     except Exception as exc:  # reported with the tile id; other tiles go on
@@ -544,6 +492,93 @@ def _prepare_tile(
             "error": f"{type(exc).__name__}: {exc}",
             "traceback": traceback.format_exc(),
         }
+
+
+def _summarise_core(
+    osm: OsmData,
+    lon_lat: np.ndarray,
+    core: shapely.Geometry,
+    crs: pyproj.CRS,
+    study: Study,
+    network: gpd.GeoDataFrame | None,
+    need_sites: bool,
+    need_demand: bool,
+    demand_path: str | Path | None,
+    keep: shapely.Geometry | None = None,
+    estimates: bool = True,
+) -> tuple[dict, gpd.GeoDataFrame | None]:
+    """A core's first pass on what was read around it (`osm`: buildings with their
+    `ROW_COLUMN`, land use, data centers, exclusions; `lon_lat`: street vertices).
+
+    Its buildings are estimated against their neighbours within `DEMAND_CONTEXT_M` and
+    written to `demand_path` (with the buildings-layer rows and centroids beside it).
+    Returned: the summaries (`_prepare_tile`), and with `keep` (a buffer around the core,
+    read with `DEMAND_CONTEXT_M` more) the estimated buildings that meet it, in extract
+    order: a tile's own buildings, each estimated as its own core's first pass would.
+    Without `demand_path` (a site's re-run) nothing is written and no cells are summed;
+    without `estimates` the estimated buildings themselves are not (the layer rows and
+    centroids are: a forked tile keeps its buildings in memory for its own study).
+    """
+    if len(osm.buildings) == 0 and len(lon_lat) == 0:
+        return {"ok": True, "empty": True}, None
+    buildings = osm.buildings.to_crs(crs)
+    # the hull of every vertex read: the streets' projected as arrays, the buildings'
+    # from their projected copy
+    to_crs = pyproj.Transformer.from_crs(WGS84, crs, always_xy=True)
+    coords = [shapely.get_coordinates(buildings.geometry.values)]
+    if len(lon_lat):
+        coords.append(np.column_stack(to_crs.transform(lon_lat[:, 0], lon_lat[:, 1])))
+    hull = convex_hull(np.vstack(coords))
+    out: dict[str, Any] = {"ok": True, "empty": False, "hull_wkb": shapely.to_wkb(hull)}
+    lu = osm.landuse.to_crs(crs)
+    # each building's representative point, once (core and context masks)
+    points = buildings.geometry.representative_point().values if len(buildings) else None
+    in_core = np.asarray(shapely.intersects(core, points)) if points is not None else None
+    if need_sites:
+        # this core's qualifying features; joined and finalised once in run_tiled
+        dc = osm.data_centers.to_crs(crs)  # holds building=data_center too (read_osm)
+        plain = buildings.drop(columns=ROW_COLUMN, errors="ignore")
+        out["candidates"] = candidate_table(
+            plain[in_core] if len(plain) else plain,
+            lu[_core_mask(lu, core)] if len(lu) else lu,
+            dc[_core_mask(dc, core)] if len(dc) else dc,
+            study,
+            exclusion_zones(osm.exclusions, study, crs),
+        )
+    est = kept = buildings.iloc[:0]
+    if len(buildings):
+        # the buildings estimated and the neighbours their estimate looks at
+        wanted = core if keep is None else keep
+        near = np.asarray(shapely.intersects(shapely.buffer(wanted, DEMAND_CONTEXT_M), points))
+        est_all, _ = stages.building_demand(
+            buildings[near].reset_index(drop=True), study, stages.weather_of(study), lu
+        )
+        # the estimate keeps the rows it is given, in order
+        mask = in_core[near] if len(est_all) == int(near.sum()) else _core_mask(est_all, core)
+        est = est_all[mask].reset_index(drop=True)
+        if keep is not None:
+            meets = np.asarray(shapely.intersects(keep, est_all.geometry.values))
+            kept = est_all[meets].sort_values(ROW_COLUMN, kind="stable")
+            kept = kept.drop(columns=ROW_COLUMN).reset_index(drop=True)
+    if demand_path is None:
+        return out, (kept if keep is not None else None)
+    if estimates:
+        _write_parquet_atomic(est, Path(demand_path))
+    # the core's rows of the study's buildings layer (the tiles' studies keep these
+    # estimates as given): every core's, also of the tiles that hold no site
+    layer = Results.buildings_layer(est.drop(columns=ROW_COLUMN, errors="ignore"))
+    _write_parquet_atomic(layer, layer_path(demand_path))
+    # their centroids: the outputs' heat cells are summed from these, not the polygons
+    xy = centroid_xy(np.asarray(est.geometry.values, dtype=object))
+    _write_atomic(centroid_path(demand_path), lambda tmp: write_centroids(tmp, *xy))
+    out["n_buildings"] = len(est)
+    out["cells"] = cell_sums(est, centroids=xy) if len(est) else None
+    if need_demand and network is not None and len(network) and len(est):
+        # the single run's estimate (study._network_demand_mwh) sums buildings: near a
+        # pipe, or all heated ones for a plants-only network; so its sum over the tiles'
+        # cores (each core's buildings against the pipes in the tile's buffer) is the same
+        out["mwh"] = float(stages.network_demand_mwh(network, est, study.params))
+    return out, (kept if keep is not None else None)
 
 
 def layer_path(demand_path: str | Path) -> Path:
@@ -609,7 +644,6 @@ def _run_tile(
     instead of the store's buildings, so no building is estimated twice).
     """
     t0 = time.perf_counter()
-    tmp = lock = None
     try:
         crs = pyproj.CRS.from_wkt(crs_wkt)
         buffer, core = shapely.from_wkb(buffer_wkb), shapely.from_wkb(core_wkb)
@@ -625,6 +659,33 @@ def _run_tile(
         else:
             osm = read_osm_parquet(store, _buffer_lonlat(buffer, crs))
         read_s = time.perf_counter() - t_read
+        return _study_tile(study, osm, network, sites, area, tile_id, core, out_dir, t0, read_s)
+    except Exception as exc:
+        return {
+            "tile_id": tile_id,
+            "ok": False,
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+            "seconds": time.perf_counter() - t0,
+        }
+
+
+def _study_tile(
+    study: Study,
+    osm: OsmData,
+    network: gpd.GeoDataFrame | None,
+    sites: gpd.GeoDataFrame,
+    area: dict[str, Any],
+    tile_id: str,
+    core: shapely.Geometry,
+    out_dir: str | Path,
+    t0: float,
+    read_s: float,
+) -> dict:
+    """One tile's study on what was read for it, its results written to `out_dir`
+    (atomically: a folder that holds `done.json` is a finished tile)."""
+    tmp = lock = None
+    try:
         res = _tile_study_run(study, osm, network, sites, area)
         res.timings_s["tile_read_s"] = read_s
         table = res.sites.drop(columns=[c for c in ("rank", "pareto", "score") if c in res.sites])
@@ -658,14 +719,6 @@ def _run_tile(
         os.replace(tmp, final)
         tmp = None
         return {"tile_id": tile_id, "ok": True, **info}
-    except Exception as exc:
-        return {
-            "tile_id": tile_id,
-            "ok": False,
-            "error": f"{type(exc).__name__}: {exc}",
-            "traceback": traceback.format_exc(),
-            "seconds": time.perf_counter() - t0,
-        }
     finally:
         if tmp is not None:  # failed half-way: no partial tile is left
             shutil.rmtree(tmp, ignore_errors=True)
@@ -1110,6 +1163,86 @@ def _merge(rows: list[dict], crs: pyproj.CRS) -> dict[str, Any]:
     }
 
 
+def _whole_area_facts(
+    study: Study,
+    prep: dict[str, dict],
+    tiles: gpd.GeoDataFrame,
+    crs: pyproj.CRS,
+    mode: str,
+    need_demand: bool,
+    user_sites: gpd.GeoDataFrame | None,
+    read_addresses: Any,
+) -> tuple[gpd.GeoDataFrame, list[str], shapely.Geometry, float, dict[str, Any], list]:
+    """The whole study's facts from the first pass's summaries of its cores (`prep`).
+
+    Returned: the sites (a file's, or all cores' candidates ranked and capped once, named
+    from `read_addresses()`) with their tile (``_tile``), the notes on them, the hull of
+    everything read, the network's demand near its pipes, the facts every tile's study
+    uses (`_tile_study_run`) and the part of them a finished tile's key holds.
+    """
+    p = study.params
+    hulls = [shapely.from_wkb(r["hull_wkb"]) for r in prep.values() if not r["empty"]]
+    if not hulls:
+        raise InputDataError(f"{study.osm_path} has no streets or buildings in the tiles.")
+    hull = convex_hull(np.vstack([shapely.get_coordinates(h) for h in hulls]))
+    network_mwh = float(p.network_annual_demand_mwh) if mode == "existing_network" else 0.0
+    if need_demand:
+        network_mwh = float(sum(r.get("mwh", 0.0) for r in prep.values()))
+
+    # the sites: a file, or the candidates of all cores ranked and capped once
+    site_notes: list[str] = []
+    if user_sites is not None:
+        sites = reproject(user_sites, crs, "sites")
+    else:
+        frames = [r["candidates"] for r in prep.values() if r.get("candidates") is not None]
+        if not frames:
+            raise InputDataError(
+                f"no candidate sites found in {study.osm_path}: it has no data centers, no "
+                f"industrial/commercial parcels over {study.min_site_parcel_m2:.0f} m² "
+                f"and no non-residential buildings over {study.min_site_building_m2:.0f} "
+                "m². Give a sites file (--sites FILE) or lower the thresholds."
+            )
+        cand = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=crs)
+        # address points name the sites, as in the single run (a small layer)
+        addresses = read_addresses().to_crs(crs)
+        sites = finalize_candidates(cand, study, addresses)
+        site_notes = list(sites.attrs.get("notes", []))
+    inside = sites.geometry.intersects(shapely.buffer(hull, p.max_snap_distance_m))
+    if not inside.any():
+        raise InputDataError(
+            f"none of the {len(sites)} candidate sites lies inside the study area of "
+            f"{study.osm_path}; give sites in the area of the extract."
+        )
+    tile_of = assign_tiles(sites.geometry.representative_point(), tiles)
+    # a tile's study needs one site inside the area: outside sites join the first
+    # tile that has an inside one (they are flagged "outside" wherever they run)
+    if (~inside).any():
+        holders = pd.unique(tile_of[inside.to_numpy()])
+        tile_of = np.where(inside.to_numpy() | np.isin(tile_of, holders), tile_of, holders[0])
+    sites = sites.assign(_tile=tile_of)
+
+    # whole-area facts every tile uses: the demand near the pipes of the whole extract,
+    # whether any site matched a registry network, the DH areas of every building
+    matched = stages.registry_matched(sites, load_registry(study), p)
+    dh_areas = None
+    cells = [r["cells"] for r in prep.values() if r.get("cells") is not None]
+    if p.dh_areas and cells:
+        dh_areas = dh_areas_from_cell_sums(
+            pd.concat(cells, ignore_index=True),
+            crs,
+            min_cell_mwh_per_ha=p.dh_area_min_cell_mwh_per_ha,
+            min_area_gwh_per_yr=stages.dh_area_min_gwh(p, matched),
+        )
+    area_facts = {
+        "network_from_extract": study.network_path is None,
+        "network_demand_mwh": network_mwh if need_demand else None,
+        "registry_matched": matched,
+    }
+    facts_key = [dict(area_facts), _frame_hash(dh_areas) if dh_areas is not None else None]
+    area_facts["dh_areas"] = dh_areas
+    return sites, site_notes, hull, network_mwh, area_facts, facts_key
+
+
 def _needed_overlap_m(
     table: pd.DataFrame, sites: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame, p: Params
 ) -> pd.DataFrame:
@@ -1288,65 +1421,16 @@ def run_tiled(
             )
         timings["prepare_s"] = time.perf_counter() - t
         timings["prepare_sum_s"] = sum(float(r.get("seconds", 0.0)) for r in prep.values())
-        hulls = [shapely.from_wkb(r["hull_wkb"]) for r in prep.values() if not r["empty"]]
-        if not hulls:
-            raise InputDataError(f"{study.osm_path} has no streets or buildings in the tiles.")
-        hull = convex_hull(np.vstack([shapely.get_coordinates(h) for h in hulls]))
-        network_mwh = float(p.network_annual_demand_mwh) if mode == "existing_network" else 0.0
-        if need_demand:
-            network_mwh = float(sum(r.get("mwh", 0.0) for r in prep.values()))
-
-        # the sites: a file, or the candidates of all cores ranked and capped once
-        site_notes: list[str] = []
-        if user_sites is not None:
-            sites = reproject(user_sites, crs, "sites")
-        else:
-            frames = [r["candidates"] for r in prep.values() if r.get("candidates") is not None]
-            if not frames:
-                raise InputDataError(
-                    f"no candidate sites found in {study.osm_path}: it has no data centers, no "
-                    f"industrial/commercial parcels over {study.min_site_parcel_m2:.0f} m² "
-                    f"and no non-residential buildings over {study.min_site_building_m2:.0f} "
-                    "m². Give a sites file (--sites FILE) or lower the thresholds."
-                )
-            cand = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=crs)
-            # address points name the sites, as in the single run (a small layer)
-            addresses = read_osm_parquet(store, layers=("addresses",)).addresses.to_crs(crs)
-            sites = finalize_candidates(cand, study, addresses)
-            site_notes = list(sites.attrs.get("notes", []))
-        inside = sites.geometry.intersects(shapely.buffer(hull, p.max_snap_distance_m))
-        if not inside.any():
-            raise InputDataError(
-                f"none of the {len(sites)} candidate sites lies inside the study area of "
-                f"{study.osm_path}; give sites in the area of the extract."
-            )
-        tile_of = assign_tiles(sites.geometry.representative_point(), tiles)
-        # a tile's study needs one site inside the area: outside sites join the first
-        # tile that has an inside one (they are flagged "outside" wherever they run)
-        if (~inside).any():
-            holders = pd.unique(tile_of[inside.to_numpy()])
-            tile_of = np.where(inside.to_numpy() | np.isin(tile_of, holders), tile_of, holders[0])
-        sites = sites.assign(_tile=tile_of)
-
-        # whole-area facts every tile uses: the demand near the pipes of the whole extract,
-        # whether any site matched a registry network, the DH areas of every building
-        matched = stages.registry_matched(sites, load_registry(study), p)
-        dh_areas = None
-        cells = [r["cells"] for r in prep.values() if r.get("cells") is not None]
-        if p.dh_areas and cells:
-            dh_areas = dh_areas_from_cell_sums(
-                pd.concat(cells, ignore_index=True),
-                crs,
-                min_cell_mwh_per_ha=p.dh_area_min_cell_mwh_per_ha,
-                min_area_gwh_per_yr=stages.dh_area_min_gwh(p, matched),
-            )
-        area_facts = {
-            "network_from_extract": study.network_path is None,
-            "network_demand_mwh": network_mwh if need_demand else None,
-            "registry_matched": matched,
-        }
-        facts_key = [dict(area_facts), _frame_hash(dh_areas) if dh_areas is not None else None]
-        area_facts["dh_areas"] = dh_areas
+        sites, site_notes, hull, network_mwh, area_facts, facts_key = _whole_area_facts(
+            study,
+            prep,
+            tiles,
+            crs,
+            mode,
+            need_demand,
+            user_sites,
+            lambda: read_osm_parquet(store, layers=("addresses",)).addresses,
+        )
         with_demand = [tid for tid, r in prep.items() if not r["empty"]]
         core_index = shapely.STRtree(
             tiles.set_index("tile_id").geometry.reindex(with_demand).values
@@ -1468,6 +1552,47 @@ def run_tiled(
         if owned:
             _close_quietly(cl, interrupted)
 
+    return _finish_tiled(
+        study,
+        report,
+        site_notes,
+        hull,
+        sites,
+        tiles,
+        crs,
+        network,
+        mode,
+        network_mwh,
+        timings,
+        t0,
+        prep,
+        demand_files,
+        strict,
+        workdir,
+    )
+
+
+def _finish_tiled(
+    study: Study,
+    report: list[dict],
+    site_notes: list[str],
+    hull: shapely.Geometry,
+    sites: gpd.GeoDataFrame,
+    tiles: gpd.GeoDataFrame,
+    crs: pyproj.CRS,
+    network: gpd.GeoDataFrame | None,
+    mode: str,
+    network_mwh: float,
+    timings: dict[str, float],
+    t0: float,
+    prep: dict[str, dict],
+    demand_files: dict[str, Path],
+    strict: bool,
+    workdir: Path,
+) -> TiledResults:
+    """The finished tiles (`report`'s rows) merged into one ranking: failures, notes,
+    exactness, the single run's rank stage, the buildings of the first pass's files."""
+    p = study.params
     failed = [
         {
             "tile_id": row["tile_id"],
