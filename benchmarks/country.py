@@ -334,16 +334,22 @@ def child_tiled(pbf: Path, out_dir: Path, n_tiles: int | None, with_map: bool) -
     finally:
         client.close()
         cluster.close()
+    return _tiled_summary(res, out_dir, with_map, t_run, n_tiles, workers.values(), "dask")
+
+
+def _tiled_summary(res, out_dir, with_map, t_run, n_tiles, workers, backend) -> dict:
+    """Write a tiled run's files; its JSON line (wall time with the outputs)."""
     t = time.perf_counter()
     files = res.to_files(out_dir, map_html=with_map)
     outputs = time.perf_counter() - t
     return {
         "mode": "tiled",
+        "backend": backend,
         "tiles": n_tiles,
         "wall_s": round(t_run + outputs, 1),
         "outputs_s": round(outputs, 1),
         "peak_mb_client": round(_peak_mb()),
-        "peak_mb_workers": sorted(round(v) for v in workers.values()),
+        "peak_mb_workers": sorted(round(v) for v in workers),
         "stages_s": {k: round(v, 2) for k, v in res.timings_s.items()},
         "sites": len(res.sites),
         "feasible": int(res.sites["feasible"].sum()),
@@ -355,32 +361,15 @@ def child_tiled(pbf: Path, out_dir: Path, n_tiles: int | None, with_map: bool) -
 
 
 def _forked(study, pbf: Path, out_dir: Path, n_tiles: int, with_map: bool) -> dict:
-    """`run_forked`: one read, one forked process per tile (the default below 160 MB)."""
+    """`run_forked`: one read, one forked process per tile (the default below 160 MB); its
+    "workers" peak is the largest tile process's (RSS: with what it shares with the first)."""
     from siting.forktiles import run_forked
 
     t = time.perf_counter()
     res = run_forked(study, n=n_tiles, workdir=out_dir / "tiles")
     t_run = time.perf_counter() - t
-    t = time.perf_counter()
-    files = res.to_files(out_dir, map_html=with_map)
-    outputs = time.perf_counter() - t
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {
-        "mode": "tiled",
-        "backend": "forked",
-        "tiles": n_tiles,
-        "wall_s": round(t_run + outputs, 1),
-        "outputs_s": round(outputs, 1),
-        "peak_mb_client": round(_peak_mb()),
-        "peak_mb_workers": [round(children)],  # the largest tile process
-        "stages_s": {k: round(v, 2) for k, v in res.timings_s.items()},
-        "sites": len(res.sites),
-        "feasible": int(res.sites["feasible"].sum()),
-        "failed_tiles": len(res.failed_tiles),
-        "unverified": len(res.unverified_sites),
-        "buildings": res.n_buildings,
-        "out_mb": {k: round(Path(p).stat().st_size / 1e6, 1) for k, p in files.items()},
-    }
+    return _tiled_summary(res, out_dir, with_map, t_run, n_tiles, [children], "forked")
 
 
 def _run_child(args: list[str], env: dict[str, str]) -> dict:

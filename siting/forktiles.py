@@ -28,8 +28,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
-import hashlib
-import json
 import os
 import signal
 import sys
@@ -58,18 +56,22 @@ from siting.sources.stream import ROW_COLUMN
 from siting.tiles import (
     DEMAND_CONTEXT_M,
     PREPARE_MARGIN_M,
-    TILE_FORMAT,
     TILE_TMP_PREFIX,
     TiledResults,
     _buffer_lonlat,
+    _check_first_pass,
+    _demand_files,
     _finish_tiled,
-    _frame_hash,
-    _needed_overlap_m,
+    _network_near,
+    _report_row,
+    _reruns,
     _settle,
-    _site_table,
     _study_hash,
     _study_tile,
     _summarise_core,
+    _tile_dir,
+    _tile_study,
+    _TiledRun,
     _whole_area_facts,
     make_tiles,
 )
@@ -111,12 +113,9 @@ def run_forked(
     user_network = read_network(study.network_path) if study.network_path is not None else None
     user_sites = read_sites(study.sites_path, study) if study.sites_path is not None else None
     workdir = Path(workdir or Path(study.out_dir) / "tiles").expanduser()
-    workdir.mkdir(parents=True, exist_ok=True)
     tiles_dir = workdir / "tiles"
-    demand_dir = workdir / "demand"
-    for folder in (tiles_dir, demand_dir):
-        folder.mkdir(parents=True, exist_ok=True)
-        clean_tmp_dirs(folder, TILE_TMP_PREFIX)
+    tiles_dir.mkdir(parents=True, exist_ok=True)
+    clean_tmp_dirs(tiles_dir, TILE_TMP_PREFIX)
     osm = read_osm(study.osm_path)  # the one read: every process shares it
     timings: dict[str, float] = {"read_s": time.perf_counter() - t0}
     crs = metric_crs(osm.streets, study.crs)  # the single run's CRS (Area.from_osm)
@@ -130,18 +129,8 @@ def run_forked(
     need_sites = study.sites_path is None
     need_demand = mode == "existing_network" and p.network_annual_demand_mwh <= 0
     input_key = file_sha256(Path(study.osm_path))
-    demand_key = hashlib.sha256((_study_hash(study) + input_key).encode()).hexdigest()[:12]
-    demand_files = {
-        tid: demand_dir
-        / f"{tid}-{demand_key}-{hashlib.sha256(shapely.to_wkb(core)).hexdigest()[:8]}.parquet"
-        for tid, core in zip(tiles["tile_id"], tiles.geometry.values, strict=True)
-    }
-    tile_study = study.replace(
-        crs=crs.to_string() if crs.to_epsg() else crs.to_wkt(),
-        use_cache=False,
-        sites_path=None,
-        network_path=None,
-    )
+    demand_files = _demand_files(study, input_key, tiles, workdir)
+    tile_study = _tile_study(study, crs)
     for layer in _layers(osm).values():  # built once here, shared by every process
         _ = layer.sindex
     job = _Job(osm, crs, study, tile_study, network, mode, need_sites, need_demand)
@@ -155,48 +144,28 @@ def run_forked(
             overlap = float(tiles["overlap_m"].iloc[i])
             kids[tid] = _Kid.fork(job, tid, core, overlap, str(demand_files[tid]))
         prep = {tid: kid.receive() for tid, kid in kids.items()}
-        bad = {tid: r for tid, r in prep.items() if not r["ok"]}
-        if bad:
-            detail = "; ".join(f"tile {tid}: {r['error']}" for tid, r in sorted(bad.items()))
-            raise SitingError(
-                f"{len(bad)} of {len(tiles)} tiles could not be read in the first pass "
-                f"(whole-area sites and network demand need every tile): {detail}"
-            )
-        timings["prepare_s"] = time.perf_counter() - t
-        timings["prepare_sum_s"] = sum(float(r.get("seconds", 0.0)) for r in prep.values())
-        sites, site_notes, hull, network_mwh, area_facts, facts_key = _whole_area_facts(
+        _check_first_pass(prep, tiles, timings, t)
+        whole = _whole_area_facts(
             study, prep, tiles, crs, mode, need_demand, user_sites, lambda: osm.addresses
         )
+        sites = whole.sites
         config_key = _study_hash(tile_study) + input_key
 
-        def out_dir(i: int, mine: gpd.GeoDataFrame, overlap_i: float) -> Path:
-            key_src = json.dumps(
-                [
-                    TILE_FORMAT,
-                    "forked",
-                    shapely.to_wkb(tiles.geometry.iloc[i], hex=True),
-                    overlap_i,
-                    config_key,
-                    sorted(mine["site_id"]),
-                    _frame_hash(mine),
-                    facts_key,
-                ]
-            )
-            key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
-            return tiles_dir / f"{tiles['tile_id'].iloc[i]}-{key}"
+        def out_dir(i: int, mine: gpd.GeoDataFrame, overlap_m: float) -> Path:
+            return _tile_dir(tiles_dir, tiles, i, mine, overlap_m, config_key, whole)
 
         # pass 2: each process studies its tile on what it holds
         t = time.perf_counter()
         report, waiting = [], {}
         for i, tid in enumerate(tiles["tile_id"]):
             mine = sites[sites["_tile"] == tid].drop(columns="_tile").reset_index(drop=True)
-            row = _row(tid, mine, float(tiles["overlap_m"].iloc[i]))
+            row = _report_row(tid, mine, float(tiles["overlap_m"].iloc[i]))
             report.append(row)
             if len(mine) == 0 or prep[tid]["empty"]:
                 kids.pop(tid).close()
                 continue
             row["dir"] = out_dir(i, mine, row["overlap_m"])
-            kids[tid].send((mine, area_facts, str(row["dir"])))
+            kids[tid].send((mine, whole.area, str(row["dir"])))
             waiting[tid] = kids[tid]
         done = {tid: kid.receive() for tid, kid in waiting.items()}
         _settle(report, done)
@@ -204,24 +173,13 @@ def run_forked(
 
         # pass 3: sites the first overlap could not prove exact, in processes forked for them
         t = time.perf_counter()
-        first = [
-            gpd.read_parquet(row["dir"] / "sites.parquet")
-            for row in report
-            if row["status"] in ("done", "cached")
-        ]
-        need = _needed_overlap_m(_site_table(first, crs), sites, tiles, p)
         rerun, again = [], {}
-        for i, tid in enumerate(tiles["tile_id"]):
-            wants = need[(need["tile"] == i) & (need["overlap_m"] > tiles["overlap_m"].iloc[i])]
-            if not len(wants):
-                continue
-            mine = sites[sites["site_id"].isin(wants.index)].drop(columns="_tile")
-            mine = mine.reset_index(drop=True)
-            wider = float(wants["overlap_m"].max())
-            row = _row(f"{tid}+", mine, wider)
+        for i, mine, wider in _reruns(report, sites, tiles, crs, p):
+            tid = tiles["tile_id"].iloc[i]
+            row = _report_row(f"{tid}+", mine, wider)
             row["dir"] = out_dir(i, mine, wider)
             rerun.append(row)
-            given = (mine, area_facts, str(row["dir"]))
+            given = (mine, whole.area, str(row["dir"]))
             again[row["tile_id"]] = kids[row["tile_id"]] = _Kid.fork(
                 job, tid, tiles.geometry.iloc[i], wider, None, given=given
             )
@@ -232,36 +190,8 @@ def run_forked(
     finally:
         for kid in kids.values():
             kid.close()
-    return _finish_tiled(
-        study,
-        report,
-        site_notes,
-        hull,
-        sites,
-        tiles,
-        crs,
-        network,
-        mode,
-        network_mwh,
-        timings,
-        t0,
-        prep,
-        demand_files,
-        strict,
-        workdir,
-    )
-
-
-def _row(tid: str, mine: gpd.GeoDataFrame, overlap_m: float) -> dict:
-    return {
-        "tile_id": tid,
-        "n_sites": len(mine),
-        "status": "empty",
-        "seconds": 0.0,
-        "error": "",
-        "site_ids": list(mine["site_id"]),
-        "overlap_m": overlap_m,
-    }
+    run = _TiledRun(study, tiles, crs, network, mode, demand_files, workdir, strict, t0, timings)
+    return _finish_tiled(run, whole, report, prep)
 
 
 def _layers(osm: OsmData) -> dict[str, gpd.GeoDataFrame]:
@@ -289,12 +219,7 @@ class _Job:
 
     def tile_network(self, geom: shapely.Geometry, core: shapely.Geometry):
         """The network's features that meet `geom` (`run_tiled`'s choice for a tile)."""
-        if self.mode != "existing_network":
-            return None
-        hit = np.sort(self.network.sindex.query(geom, predicate="intersects"))
-        if len(hit) == 0:  # keep the mode: the nearest feature (routes to it are too long)
-            hit = self.network.sindex.nearest(core)[1][:1]
-        return self.network.iloc[hit]
+        return _network_near(self.network, self.mode, geom, core)
 
 
 class _Kid:

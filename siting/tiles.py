@@ -56,6 +56,7 @@ import threading
 import time
 import traceback
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1163,6 +1164,34 @@ def _merge(rows: list[dict], crs: pyproj.CRS) -> dict[str, Any]:
     }
 
 
+@dataclass
+class _WholeArea:
+    """The whole study's facts, from the first pass's summaries (`_whole_area_facts`)."""
+
+    sites: gpd.GeoDataFrame  # with their tile (`_tile`)
+    notes: list[str]  # on the sites
+    hull: shapely.Geometry  # of everything read
+    network_mwh: float  # the network's demand near its pipes
+    area: dict[str, Any]  # what every tile's study is given (`_tile_study_run`)
+    key: list  # the part of them a finished tile's key holds
+
+
+@dataclass
+class _TiledRun:
+    """What a tiled run (Dask or forked) knows before its first pass, for the merge."""
+
+    study: Study
+    tiles: gpd.GeoDataFrame
+    crs: pyproj.CRS
+    network: gpd.GeoDataFrame | None
+    mode: str
+    demand_files: dict[str, Path]
+    workdir: Path
+    strict: bool
+    t0: float
+    timings: dict[str, float]
+
+
 def _whole_area_facts(
     study: Study,
     prep: dict[str, dict],
@@ -1172,14 +1201,10 @@ def _whole_area_facts(
     need_demand: bool,
     user_sites: gpd.GeoDataFrame | None,
     read_addresses: Any,
-) -> tuple[gpd.GeoDataFrame, list[str], shapely.Geometry, float, dict[str, Any], list]:
-    """The whole study's facts from the first pass's summaries of its cores (`prep`).
-
-    Returned: the sites (a file's, or all cores' candidates ranked and capped once, named
-    from `read_addresses()`) with their tile (``_tile``), the notes on them, the hull of
-    everything read, the network's demand near its pipes, the facts every tile's study
-    uses (`_tile_study_run`) and the part of them a finished tile's key holds.
-    """
+) -> _WholeArea:
+    """The whole study's facts from the first pass's summaries of its cores (`prep`): the
+    sites (a file's, or all cores' candidates ranked and capped once, named from
+    `read_addresses()`), the hull, the network demand, the DH areas (`_WholeArea`)."""
     p = study.params
     hulls = [shapely.from_wkb(r["hull_wkb"]) for r in prep.values() if not r["empty"]]
     if not hulls:
@@ -1240,7 +1265,7 @@ def _whole_area_facts(
     }
     facts_key = [dict(area_facts), _frame_hash(dh_areas) if dh_areas is not None else None]
     area_facts["dh_areas"] = dh_areas
-    return sites, site_notes, hull, network_mwh, area_facts, facts_key
+    return _WholeArea(sites, site_notes, hull, network_mwh, area_facts, facts_key)
 
 
 def _needed_overlap_m(
@@ -1292,6 +1317,123 @@ def _needed_overlap_m(
     # whole hundreds of metres: re-runs of neighbouring needs share one buffer
     need = np.minimum(np.ceil(np.maximum(need, 0.0) / 100.0) * 100.0, full)
     return pd.DataFrame({"tile": tile, "overlap_m": need}, index=table["site_id"].to_numpy())
+
+
+def _network_near(
+    network: gpd.GeoDataFrame | None, mode: str, geom: shapely.Geometry, core: shapely.Geometry
+) -> gpd.GeoDataFrame | None:
+    """The network's features that meet a tile's `geom` (None without an existing network)."""
+    if mode != "existing_network":
+        return None
+    hit = np.sort(network.sindex.query(geom, predicate="intersects"))
+    if len(hit) == 0:  # keep the mode: the nearest feature (routes to it are too long)
+        hit = network.sindex.nearest(core)[1][:1]
+    return network.iloc[hit]
+
+
+def _demand_files(
+    study: Study, input_key: str, tiles: gpd.GeoDataFrame, workdir: Path
+) -> dict[str, Path]:
+    """Where each core's first pass writes its buildings (`workdir/demand/`): named by the
+    study, the input and the core, so a re-run finds them."""
+    demand_dir = workdir / "demand"
+    demand_dir.mkdir(parents=True, exist_ok=True)
+    clean_tmp_dirs(demand_dir, TILE_TMP_PREFIX)
+    key = hashlib.sha256((_study_hash(study) + input_key).encode()).hexdigest()[:12]
+    return {
+        tid: demand_dir
+        / f"{tid}-{key}-{hashlib.sha256(shapely.to_wkb(core)).hexdigest()[:8]}.parquet"
+        for tid, core in zip(tiles["tile_id"], tiles.geometry.values, strict=True)
+    }
+
+
+def _check_first_pass(
+    prep: dict[str, dict], tiles: gpd.GeoDataFrame, timings: dict[str, float], t: float
+) -> None:
+    """Every core's first pass must have run (the whole-area facts need them all)."""
+    bad = {tid: r for tid, r in prep.items() if not r["ok"]}
+    if bad:
+        detail = "; ".join(f"tile {tid}: {r['error']}" for tid, r in sorted(bad.items()))
+        raise SitingError(
+            f"{len(bad)} of {len(tiles)} tiles could not be read in the first pass "
+            f"(whole-area sites and network demand need every tile): {detail}"
+        )
+    timings["prepare_s"] = time.perf_counter() - t
+    timings["prepare_sum_s"] = sum(float(r.get("seconds", 0.0)) for r in prep.values())
+
+
+def _tile_study(study: Study, crs: pyproj.CRS) -> Study:
+    """The study each tile runs: in the whole study's CRS, its sites and network given."""
+    return study.replace(
+        crs=crs.to_string() if crs.to_epsg() else crs.to_wkt(),
+        use_cache=False,
+        sites_path=None,
+        network_path=None,
+    )
+
+
+def _tile_dir(
+    tiles_dir: Path,
+    tiles: gpd.GeoDataFrame,
+    i: int,
+    mine: gpd.GeoDataFrame,
+    overlap_m: float,
+    config_key: str,
+    whole: _WholeArea,
+) -> Path:
+    """Where tile `i`'s run with `mine` and `overlap_m` is written: its key hashes what its
+    result depends on, so a finished one is found again (any backend's)."""
+    key_src = json.dumps(
+        [
+            TILE_FORMAT,
+            shapely.to_wkb(tiles.geometry.iloc[i], hex=True),
+            overlap_m,
+            config_key,
+            sorted(mine["site_id"]),
+            _frame_hash(mine),
+            whole.key,
+        ]
+    )
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
+    return tiles_dir / f"{tiles['tile_id'].iloc[i]}-{key}"
+
+
+def _report_row(tid: str, mine: gpd.GeoDataFrame, overlap_m: float) -> dict:
+    """A tile's row of `results.tiles` before it runs."""
+    return {
+        "tile_id": tid,
+        "n_sites": len(mine),
+        "status": "empty",
+        "seconds": 0.0,
+        "error": "",
+        "site_ids": list(mine["site_id"]),
+        "overlap_m": overlap_m,
+    }
+
+
+def _reruns(
+    report: list[dict],
+    sites: gpd.GeoDataFrame,
+    tiles: gpd.GeoDataFrame,
+    crs: pyproj.CRS,
+    p: Params,
+) -> Iterator[tuple[int, gpd.GeoDataFrame, float]]:
+    """The sites the finished tiles could not prove exact, by tile: (tile's row, its
+    sites, the overlap they need)."""
+    # (only the site tables: the routes and buildings are read once, by the merge)
+    first = [
+        gpd.read_parquet(row["dir"] / "sites.parquet")
+        for row in report
+        if row["status"] in ("done", "cached")
+    ]
+    need = _needed_overlap_m(_site_table(first, crs), sites, tiles, p)
+    overlap = tiles["overlap_m"].to_numpy(dtype=float)
+    for i in range(len(tiles)):
+        wants = need[(need["tile"] == i) & (need["overlap_m"] > overlap[i])]
+        if not len(wants):
+            continue
+        mine = sites[sites["site_id"].isin(wants.index)].drop(columns="_tile")
+        yield i, mine.reset_index(drop=True), float(wants["overlap_m"].max())
 
 
 def run_tiled(
@@ -1364,12 +1506,7 @@ def run_tiled(
     mode = "existing_network" if network is not None and len(network) else "new_local_network"
 
     def tile_network(geom: shapely.Geometry, core: shapely.Geometry) -> gpd.GeoDataFrame | None:
-        if mode != "existing_network":
-            return None
-        hit = np.sort(network.sindex.query(geom, predicate="intersects"))
-        if len(hit) == 0:  # keep the mode: the nearest feature (routes to it are too long)
-            hit = network.sindex.nearest(core)[1][:1]
-        return network.iloc[hit]
+        return _network_near(network, mode, geom, core)
 
     cl, owned = (
         (connected, True)
@@ -1384,15 +1521,7 @@ def run_tiled(
         need_sites = study.sites_path is None
         need_demand = mode == "existing_network" and p.network_annual_demand_mwh <= 0
         crs_wkt = crs.to_wkt()
-        demand_dir = workdir / "demand"
-        demand_dir.mkdir(parents=True, exist_ok=True)
-        clean_tmp_dirs(demand_dir, TILE_TMP_PREFIX)
-        demand_key = hashlib.sha256((_study_hash(study) + input_key).encode()).hexdigest()[:12]
-        demand_files = {
-            tid: demand_dir
-            / f"{tid}-{demand_key}-{hashlib.sha256(shapely.to_wkb(core)).hexdigest()[:8]}.parquet"
-            for tid, core in zip(tiles["tile_id"], tiles.geometry.values, strict=True)
-        }
+        demand_files = _demand_files(study, input_key, tiles, workdir)
         futs = {
             tid: cl.submit(
                 _prepare_tile,
@@ -1412,16 +1541,8 @@ def run_tiled(
             for i, tid in enumerate(tiles["tile_id"])
         }
         prep = _gather(cl, futs)
-        bad = {tid: r for tid, r in prep.items() if not r["ok"]}
-        if bad:
-            detail = "; ".join(f"tile {tid}: {r['error']}" for tid, r in sorted(bad.items()))
-            raise SitingError(
-                f"{len(bad)} of {len(tiles)} tiles could not be read in the first pass "
-                f"(whole-area sites and network demand need every tile): {detail}"
-            )
-        timings["prepare_s"] = time.perf_counter() - t
-        timings["prepare_sum_s"] = sum(float(r.get("seconds", 0.0)) for r in prep.values())
-        sites, site_notes, hull, network_mwh, area_facts, facts_key = _whole_area_facts(
+        _check_first_pass(prep, tiles, timings, t)
+        whole = _whole_area_facts(
             study,
             prep,
             tiles,
@@ -1431,18 +1552,14 @@ def run_tiled(
             user_sites,
             lambda: read_osm_parquet(store, layers=("addresses",)).addresses,
         )
+        sites = whole.sites
         with_demand = [tid for tid, r in prep.items() if not r["empty"]]
         core_index = shapely.STRtree(
             tiles.set_index("tile_id").geometry.reindex(with_demand).values
         )
 
         # pass 2: the tiles' studies (finished tiles are read back from workdir)
-        tile_study = study.replace(
-            crs=crs.to_string() if crs.to_epsg() else crs.to_wkt(),
-            use_cache=False,
-            sites_path=None,
-            network_path=None,
-        )
+        tile_study = _tile_study(study, crs)
         config_key = _study_hash(tile_study) + input_key
         tiles_dir = workdir / "tiles"
         tiles_dir.mkdir(parents=True, exist_ok=True)
@@ -1451,19 +1568,7 @@ def run_tiled(
             """The tile's future, or None when a finished run of it is in workdir."""
             tid = tiles["tile_id"].iloc[i]
             buffer = tiles.geometry.iloc[i].buffer(overlap_i)
-            key_src = json.dumps(
-                [
-                    TILE_FORMAT,
-                    shapely.to_wkb(tiles.geometry.iloc[i], hex=True),
-                    overlap_i,
-                    config_key,
-                    sorted(mine["site_id"]),
-                    _frame_hash(mine),
-                    facts_key,
-                ]
-            )
-            key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
-            out_dir = tiles_dir / f"{tid}-{key}"
+            out_dir = _tile_dir(tiles_dir, tiles, i, mine, overlap_i, config_key, whole)
             row["dir"] = out_dir
             if (out_dir / "done.json").is_file():
                 row["status"] = "cached"
@@ -1480,9 +1585,9 @@ def run_tiled(
                 tile_network(buffer, tiles.geometry.iloc[i]),
                 mine,
                 str(out_dir),
-                area_facts,
+                whole.area,
                 [str(demand_files[n]) for n in near],
-                key=f"siting-tile-{tid}-{key}-{time.time_ns()}",
+                key=f"siting-tile-{out_dir.name}-{time.time_ns()}",
                 pure=False,
             )
 
@@ -1490,15 +1595,7 @@ def run_tiled(
         report, futs = [], {}
         for i, tid in enumerate(tiles["tile_id"]):
             mine = sites[sites["_tile"] == tid].drop(columns="_tile").reset_index(drop=True)
-            row = {
-                "tile_id": tid,
-                "n_sites": len(mine),
-                "status": "empty",
-                "seconds": 0.0,
-                "error": "",
-                "site_ids": list(mine["site_id"]),
-                "overlap_m": overlap[i],
-            }
+            row = _report_row(tid, mine, overlap[i])
             report.append(row)
             if len(mine) == 0:
                 continue
@@ -1512,30 +1609,9 @@ def run_tiled(
         # pass 3: sites the first overlap could not prove exact, again with the overlap
         # each needs (a tile's core and just those sites)
         t = time.perf_counter()
-        # (only the site tables: the routes and buildings are read once, by the merge)
-        first = [
-            gpd.read_parquet(row["dir"] / "sites.parquet")
-            for row in report
-            if row["status"] in ("done", "cached")
-        ]
-        need = _needed_overlap_m(_site_table(first, crs), sites, tiles, p)
         rerun, futs = [], {}
-        for i, tid in enumerate(tiles["tile_id"]):
-            wants = need[(need["tile"] == i) & (need["overlap_m"] > overlap[i])]
-            if not len(wants):
-                continue
-            mine = sites[sites["site_id"].isin(wants.index)].drop(columns="_tile")
-            mine = mine.reset_index(drop=True)
-            wider = float(wants["overlap_m"].max())
-            row = {
-                "tile_id": f"{tid}+",
-                "n_sites": len(mine),
-                "status": "empty",
-                "seconds": 0.0,
-                "error": "",
-                "site_ids": list(mine["site_id"]),
-                "overlap_m": wider,
-            }
+        for i, mine, wider in _reruns(report, sites, tiles, crs, p):
+            row = _report_row(f"{tiles['tile_id'].iloc[i]}+", mine, wider)
             rerun.append(row)
             fut = submit(i, mine, wider, row)
             if fut is not None:
@@ -1552,46 +1628,19 @@ def run_tiled(
         if owned:
             _close_quietly(cl, interrupted)
 
-    return _finish_tiled(
-        study,
-        report,
-        site_notes,
-        hull,
-        sites,
-        tiles,
-        crs,
-        network,
-        mode,
-        network_mwh,
-        timings,
-        t0,
-        prep,
-        demand_files,
-        strict,
-        workdir,
-    )
+    run = _TiledRun(study, tiles, crs, network, mode, demand_files, workdir, strict, t0, timings)
+    return _finish_tiled(run, whole, report, prep)
 
 
 def _finish_tiled(
-    study: Study,
-    report: list[dict],
-    site_notes: list[str],
-    hull: shapely.Geometry,
-    sites: gpd.GeoDataFrame,
-    tiles: gpd.GeoDataFrame,
-    crs: pyproj.CRS,
-    network: gpd.GeoDataFrame | None,
-    mode: str,
-    network_mwh: float,
-    timings: dict[str, float],
-    t0: float,
-    prep: dict[str, dict],
-    demand_files: dict[str, Path],
-    strict: bool,
-    workdir: Path,
+    run: _TiledRun, whole: _WholeArea, report: list[dict], prep: dict[str, dict]
 ) -> TiledResults:
     """The finished tiles (`report`'s rows) merged into one ranking: failures, notes,
     exactness, the single run's rank stage, the buildings of the first pass's files."""
+    study, tiles, crs, network, mode = run.study, run.tiles, run.crs, run.network, run.mode
+    strict, workdir, t0, timings = run.strict, run.workdir, run.t0, run.timings
+    sites, site_notes, hull, network_mwh = whole.sites, whole.notes, whole.hull, whole.network_mwh
+    demand_files = run.demand_files
     p = study.params
     failed = [
         {
