@@ -18,7 +18,8 @@ process per tile (two on two cores), which shares the parsed layers with it, cop
 Sites that need a wider overlap run again in a process forked for them; the merge is the
 Dask run's (:func:`siting.tiles._finish_tiled`). The ranking equals the single run's.
 
-Only on Linux (``fork``; children die with their parent, ``PR_SET_PDEATHSIG``), from a
+Only on Linux (``fork``; children die with their parent, ``PR_SET_PDEATHSIG``), where the
+memory is there (`FORK_MB_PER_PBF_MB`: a forked run holds about twice a single run's), from a
 process running no other thread (a notebook's kernel runs several: Dask there), for the
 default tile count (one tile per core).
 """
@@ -77,6 +78,10 @@ from siting.tiles import (
 )
 
 FORK_MAX_PBF_MB = 160.0  # larger extracts run through Dask (a store, bounded memory)
+# memory a forked run takes per MB of PBF, all processes together (the 64-copy country:
+# 5.5 GB of proportional set size for 123 MB), and the share of the available memory it may
+FORK_MB_PER_PBF_MB = 45.0
+FORK_MEMORY_SHARE = 0.75
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -91,9 +96,23 @@ def forked_eligible(study: Study, n_workers: int) -> bool:
         and path.is_file()
         and path.name.lower().endswith(".pbf")
         and path.stat().st_size <= FORK_MAX_PBF_MB * 2**20
+        and path.stat().st_size / 2**20 * FORK_MB_PER_PBF_MB <= FORK_MEMORY_SHARE * _available_mb()
         and threading.current_thread() is threading.main_thread()
         and threading.active_count() == 1  # a fork copies one thread (see _Kid.fork)
     )
+
+
+def _available_mb() -> float:
+    """The memory the system can give without swapping (`MemAvailable`), in MB; unknown:
+    no limit."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return float("inf")
 
 
 def run_forked(

@@ -135,6 +135,10 @@ def test_only_local_extracts_a_single_run_could_hold_are_forked(tmp_path, monkey
     monkeypatch.setattr(ft, "FORK_MAX_PBF_MB", 1.0)  # Lyngby is 2 MB
     assert not forked_eligible(study, 2)
     monkeypatch.setattr(ft, "FORK_MAX_PBF_MB", 160.0)
+    monkeypatch.setattr(ft, "_available_mb", lambda: 80.0)  # 2 MB x 45 is more than 75 % of it
+    assert not forked_eligible(study, 2)
+    monkeypatch.setattr(ft, "_available_mb", lambda: 24_000.0)
+    assert forked_eligible(study, 2)
     xml = shared_file("osm", "aarhus_center_2021.osm")
     assert not forked_eligible(Study(osm_path=xml), 2)  # an XML extract: through the store
 
