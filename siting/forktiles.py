@@ -323,7 +323,7 @@ def _tile(
         reads = _buffer_lonlat(buffer.buffer(DEMAND_CONTEXT_M), crs)
         clipped = {}
         for name, layer in _layers(job.osm).items():
-            hit = _meeting(layer, reads)
+            hit = _meeting(layer, reads, exact=False)
             clipped[name] = layer.iloc[hit]
             if name == "buildings":  # their place in the extract: the tile keeps that order
                 clipped[name] = clipped[name].assign(**{ROW_COLUMN: hit})
@@ -384,10 +384,14 @@ def _tile(
             )
 
 
-def _meeting(layer: gpd.GeoDataFrame, area: shapely.Geometry) -> np.ndarray:
-    """Positions of `layer`'s features that meet `area`, in the layer's order."""
+def _meeting(layer: gpd.GeoDataFrame, area: shapely.Geometry, exact: bool = True) -> np.ndarray:
+    """Positions of `layer`'s features that meet `area`, in the layer's order; not `exact`:
+    those whose boxes meet its box (a superset, for the first pass, which selects by
+    geometry itself: the tile's study gets the exact set)."""
     if not len(layer):
         return np.empty(0, dtype=np.int64)
+    if not exact:
+        return np.sort(layer.sindex.query(shapely.box(*area.bounds)))
     return np.sort(layer.sindex.query(area, predicate="intersects"))
 
 
