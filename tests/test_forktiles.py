@@ -172,3 +172,37 @@ def test_no_fork_beside_another_thread(tmp_path):
     finally:
         stop.set()
         other.join()
+
+
+def test_ctrl_c_in_a_forked_run_ends_every_process(tmp_path):
+    import signal
+    import time
+
+    import psutil
+
+    pbf = shared_file("osm", "copenhagen_north_lyngby_2022.osm.pbf")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        "SITING_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    cmd = [sys.executable, "-m", "siting.cli", "run", "-q", "--osm", str(pbf), "--no-map"]
+    cmd += ["--tiles", "auto", "--out", str(tmp_path / "out")]
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=REPO, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    parent = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 30
+    tiles: list = []
+    while time.monotonic() < deadline and proc.poll() is None and not tiles:
+        tiles = parent.children()  # the tile processes, once the extract is read
+        time.sleep(0.02)
+    if not tiles:
+        proc.kill()
+        pytest.skip("the run finished before its tile processes could be seen")
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    time.sleep(0.2)
+    assert not any(t.is_running() and t.status() != psutil.STATUS_ZOMBIE for t in tiles)
