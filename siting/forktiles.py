@@ -27,12 +27,9 @@ default tile count (one tile per core).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import os
 import signal
-import sys
-import threading
 import time
 import traceback
 from multiprocessing.connection import Connection, Pipe
@@ -44,6 +41,7 @@ import numpy as np
 import pyproj
 import shapely
 
+from siting import forking
 from siting.area import metric_crs, reproject
 from siting.cache import file_sha256
 from siting.config import Study
@@ -82,23 +80,19 @@ FORK_MAX_PBF_MB = 160.0  # larger extracts run through Dask (a store, bounded me
 # 5.5 GB of proportional set size for 123 MB), and the share of the available memory it may
 FORK_MB_PER_PBF_MB = 45.0
 FORK_MEMORY_SHARE = 0.75
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def forked_eligible(study: Study, n_workers: int) -> bool:
     """Whether a default local tiled run of `study` runs forked (see the module)."""
     path = Path(str(study.osm_path)) if study.osm_path is not None else None
     return (
-        sys.platform.startswith("linux")
-        and hasattr(os, "fork")
+        forking.can_fork()
         and n_workers >= 2
         and path is not None
         and path.is_file()
         and path.name.lower().endswith(".pbf")
         and path.stat().st_size <= FORK_MAX_PBF_MB * 2**20
         and path.stat().st_size / 2**20 * FORK_MB_PER_PBF_MB <= FORK_MEMORY_SHARE * _available_mb()
-        and threading.current_thread() is threading.main_thread()
-        and threading.active_count() == 1  # a fork copies one thread (see _Kid.fork)
     )
 
 
@@ -257,30 +251,17 @@ class _Kid:
         demand_path: str | None,
         given: tuple | None = None,
     ) -> _Kid:
-        if threading.active_count() != 1:
+        if not forking.can_fork():
             raise SitingError(
                 "internal error: a forked tiled run needs a process running no other thread"
             )
         here, there = Pipe()
-        for stream in (sys.stdout, sys.stderr):  # nothing buffered is written twice
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
-        parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:  # the tile's process: never returns
+
+        def child() -> None:
             here.close()
-            code = 0
-            try:
-                signal.signal(signal.SIGINT, signal.SIG_IGN)  # the first process handles it
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-                if os.getppid() != parent:
-                    os._exit(0)
-                _tile(there, job, tid, core, overlap_m, demand_path, given)
-            except BaseException:
-                code = 1
-            finally:
-                os._exit(code)
+            _tile(there, job, tid, core, overlap_m, demand_path, given)
+
+        pid = forking.fork(child)
         there.close()
         return cls(pid, here)
 

@@ -27,14 +27,13 @@ import importlib
 import os
 import pickle
 import signal
-import sys
-import threading
 import traceback
 from pathlib import Path
 from typing import Any
 
+from siting import forking
+
 MAX_BUILDINGS = 250_000  # larger studies draw their map in the first process
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class MapChildLost(RuntimeError):
@@ -56,23 +55,17 @@ class MapChild:
         The child imports the `preload` modules while it waits: what drawing the map needs
         beyond what this process has loaded.
         """
-        if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
-            return None
-        if threading.current_thread() is not threading.main_thread():
-            return None
-        if threading.active_count() != 1:
+        if not forking.can_fork():
             return None
         job_r, job_w = os.pipe()
         reply_r, reply_w = os.pipe()
-        for stream in (sys.stdout, sys.stderr):  # nothing buffered is written twice
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
-        parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:  # the child: never returns
+
+        def child() -> None:
             os.close(job_w)
             os.close(reply_r)
-            _child(parent, job_r, reply_w, preload)
+            _child(job_r, reply_w, preload)
+
+        pid = forking.fork(child)
         os.close(job_r)
         os.close(reply_w)
         return cls(pid, job_w, reply_r)
@@ -149,45 +142,25 @@ class MapChild:
             self.pid = 0
 
 
-def _child(parent: int, job_fd: int, reply_fd: int, preload: tuple[str, ...]) -> None:
+def _child(job_fd: int, reply_fd: int, preload: tuple[str, ...]) -> None:
     """The map process: load the map's modules, wait for one job, draw it, answer."""
-    code = 0
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        _die_with(parent)
-        for name in preload:  # folium and the rest, while the study runs
-            importlib.import_module(name)
-
-        with os.fdopen(job_fd, "rb") as pipe:
-            try:
-                results, map_kwargs, path, self_contained = pickle.load(pipe)
-            except EOFError:  # closed without a job: no map wanted
-                os._exit(0)
+    for name in preload:  # folium and the rest, while the study runs
+        importlib.import_module(name)
+    with os.fdopen(job_fd, "rb") as pipe:
         try:
-            results.map(self_contained=self_contained, **map_kwargs).save(path)
-            reply = pickle.dumps(("ok", None))
-        except Exception as exc:
-            try:
-                reply = pickle.dumps(("error", exc))
-            except Exception:  # an exception that does not pickle: its text
-                reply = pickle.dumps(("error", RuntimeError(traceback.format_exc())))
-        with os.fdopen(reply_fd, "wb") as pipe:
-            pipe.write(reply)
-    except BaseException:
-        code = 1
-    finally:
-        os._exit(code)
-
-
-def _die_with(parent: int) -> None:
-    """Be killed when the parent dies (a killed CLI leaves no map process behind)."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # it died before the call
-        os._exit(0)
+            results, map_kwargs, path, self_contained = pickle.load(pipe)
+        except EOFError:  # closed without a job: no map wanted
+            return
+    try:
+        results.map(self_contained=self_contained, **map_kwargs).save(path)
+        reply = pickle.dumps(("ok", None))
+    except Exception as exc:
+        try:
+            reply = pickle.dumps(("error", exc))
+        except Exception:  # an exception that does not pickle: its text
+            reply = pickle.dumps(("error", RuntimeError(traceback.format_exc())))
+    with os.fdopen(reply_fd, "wb") as pipe:
+        pipe.write(reply)
 
 
 __all__ = ["MAX_BUILDINGS", "MapChild", "MapChildLost"]

@@ -126,9 +126,10 @@ else:
 def test_only_local_extracts_a_single_run_could_hold_are_forked(tmp_path, monkeypatch):
     pbf = shared_file("osm", "copenhagen_north_lyngby_2022.osm.pbf")
     import siting.forktiles as ft
+    from siting import forking
 
     # this test process may run other tests' threads; the thread check has its own test
-    monkeypatch.setattr(ft.threading, "active_count", lambda: 1)
+    monkeypatch.setattr(forking.threading, "active_count", lambda: 1)
     study = Study(osm_path=pbf)
     assert forked_eligible(study, 2)
     assert not forked_eligible(study, 1)  # one core: nothing to fork for
