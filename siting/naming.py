@@ -28,13 +28,13 @@ def display_name(study: object) -> str:
 def site_label(row: Any) -> str:
     """A site's display name: its `label`, else its `name`, else its `site_id`."""
     for key in ("label", "name", "site_id"):
-        text = _text(row.get(key))
+        text = plain_text(row.get(key))
         if text:
             return text
     return ""
 
 
-def _text(value: object) -> str:
+def plain_text(value: object) -> str:
     """`value` as stripped text; '' for a missing one (None, NaN, pandas' NA or NaT)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""

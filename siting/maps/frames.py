@@ -17,6 +17,7 @@ import pandas as pd
 import shapely
 
 from siting.errors import InputDataError
+from siting.naming import plain_text
 
 # 1e-6 degree is ~0.1 m: far below what a web map shows, and it halves the GeoJSON size.
 _COORD_DECIMALS = 6
@@ -44,12 +45,7 @@ def _num(value: object) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _text(value: object) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if value is pd.NA or value is pd.NaT:
-        return ""
-    return str(value).strip()
+_text = plain_text  # the map's cells and popups: text or '' (siting.naming)
 
 
 def _float_column(df: pd.DataFrame, column: str) -> np.ndarray:
