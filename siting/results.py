@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import shapely
 
 from siting import demand
-from siting.building_parts import BuildingParts, layer_geometry_type
+from siting.building_parts import DEFAULT_GRID, BuildingParts, layer_geometry_type
 from siting.config import Study
 from siting.errors import OutputError
 from siting.gpkg_styles import style_geopackage
@@ -27,11 +27,6 @@ from siting.mapchild import MapChild, MapChildLost
 from siting.naming import display_name
 from siting.outputs import RESULT_FILES, check_output_dir, staged_output
 from siting.raster import HEAT_COLUMN, heat_density, heat_density_cells, heat_density_from_cell_sums
-
-# the map's heat cells unless told otherwise (siting.maps.study_map's defaults): the
-# GeoTIFF's grid
-HEAT_CELL_M = 100.0
-HEAT_CRS = "EPSG:3035"
 
 # the buildings layer: OSM identity (osm_type way/relation + osm_id, as QGIS's QuickOSM
 # names them), then every column siting.demand.estimate adds, then whether the heat demand
@@ -214,7 +209,8 @@ class Results:
         elif len(parts):
             # a tiled run's heat layer from cells summed tile by tile, its view from the
             # bounds of the tiles' buildings (file metadata): no building is gathered
-            grid = (kwargs.get("heat_cell_m", HEAT_CELL_M), kwargs.get("heat_crs", HEAT_CRS))
+            cell_m, crs = DEFAULT_GRID
+            grid = (kwargs.get("heat_cell_m", cell_m), kwargs.get("heat_crs", crs))
             heat = {"heat_grid": self.heat_density_grid(*grid), "buildings_extent": parts.extent()}
         else:
             heat = {}
@@ -346,7 +342,7 @@ class Results:
         b = self.buildings
         if b is None or not len(b) or HEAT_COLUMN not in b.columns or b.crs is None:
             return self, {}
-        grid = heat_density_cells(b, HEAT_CELL_M, HEAT_CRS, column=HEAT_COLUMN)
+        grid = heat_density_cells(b, *DEFAULT_GRID, column=HEAT_COLUMN)
         geoms = np.asarray(b.geometry.values, dtype=object)
         drawn = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
         boxes = [shapely.box(*shapely.total_bounds(drawn))] if len(drawn) else []
