@@ -316,10 +316,11 @@ def child_tiled(pbf: Path, out_dir: Path, n_tiles: int | None, with_map: bool) -
 
     study = Study(osm_path=pbf, out_dir=out_dir, name=pbf.stem)
     if n_tiles is None:  # the library's default: forked tiles where the extract allows
-        from siting.forktiles import forked_eligible
+        from siting.forktiles import forked_tile_count
 
-        if forked_eligible(study, 2):
-            return _forked(study, pbf, out_dir, min(2, default_tile_count(study)), with_map)
+        n_forked = forked_tile_count(study)
+        if n_forked is not None:
+            return _forked(study, pbf, out_dir, n_forked, with_map)
     n_tiles = n_tiles or default_tile_count(study)
     cluster = LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None

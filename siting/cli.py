@@ -715,13 +715,13 @@ def _run_tiled(study, args: argparse.Namespace):
     Checked before anything runs: the scheduler answers (within a few seconds), and
     --tiles is a whole number from 1 to what the area and sites can use, or a polygon file.
     """
-    from siting.forktiles import forked_eligible, run_forked
+    from siting.forktiles import forked_tile_count, run_forked
     from siting.tiles import default_tile_count
 
     spec = None if args.tiles is None else args.tiles.strip()
     if (spec is None or spec.lower() == "auto") and args.scheduler is None:
-        if forked_eligible(study, 2):  # one read, a forked process per tile (no Dask)
-            n = min(2, default_tile_count(study))
+        n = forked_tile_count(study)
+        if n is not None:  # one read, a forked process per tile (no Dask)
             results = run_forked(study, n=n, workdir=study.out_dir / "tiles")
             _report_failed(results)
             return results

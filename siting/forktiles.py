@@ -72,6 +72,7 @@ from siting.tiles import (
     _tile_study,
     _TiledRun,
     _whole_area_facts,
+    default_tile_count,
     make_tiles,
 )
 
@@ -94,6 +95,14 @@ def forked_eligible(study: Study, n_workers: int) -> bool:
         and path.stat().st_size <= FORK_MAX_PBF_MB * 2**20
         and path.stat().st_size / 2**20 * FORK_MB_PER_PBF_MB <= FORK_MEMORY_SHARE * _available_mb()
     )
+
+
+def forked_tile_count(study: Study, n_workers: int = 2) -> int | None:
+    """The tiles a default local tiled run of `study` forks (one per worker, fewer where the
+    area cannot use them: `default_tile_count`), or None: it runs through Dask."""
+    if not forked_eligible(study, n_workers):
+        return None
+    return min(n_workers, default_tile_count(study))
 
 
 def _available_mb() -> float:
@@ -376,4 +385,4 @@ def _meeting(layer: gpd.GeoDataFrame, area: shapely.Geometry, exact: bool = True
     return np.sort(layer.sindex.query(area, predicate="intersects"))
 
 
-__all__ = ["FORK_MAX_PBF_MB", "forked_eligible", "run_forked"]
+__all__ = ["FORK_MAX_PBF_MB", "forked_eligible", "forked_tile_count", "run_forked"]
